@@ -1,0 +1,1 @@
+"""Thin click commands: parse options, call the core, hand results to the reporter."""

@@ -1,0 +1,55 @@
+"""The App object every command receives in ctx.obj, and the options commands share."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(slots=True)
+class App:
+    """Settings common to every command."""
+
+    verbosity: int = 0
+
+
+def inventory_option(func: F) -> F:
+    """-i/--inventory, repeatable, like Ansible's; PUSHORCH_INVENTORY when not given."""
+    return click.option(
+        "-i",
+        "--inventory",
+        "inventories",
+        multiple=True,
+        metavar="SOURCE",
+        help="Inventory file, directory or 'host1,host2,' list (repeatable).",
+    )(func)
+
+
+def inventory_sources(given: tuple[str, ...]) -> list[str]:
+    if given:
+        return list(given)
+    from_env = os.environ.get("PUSHORCH_INVENTORY")
+    if from_env:
+        return [s for s in from_env.split(os.pathsep) if s]
+    raise click.UsageError("no inventory: give -i SOURCE (or set PUSHORCH_INVENTORY)")
+
+
+def extra_vars_option(func: F) -> F:
+    return click.option(
+        "-e",
+        "--extra-vars",
+        "extra_vars",
+        multiple=True,
+        metavar="VARS",
+        help="key=value, a JSON/YAML mapping, or @file.yml; highest precedence (repeatable).",
+    )(func)
+
+
+def limit_option(func: F) -> F:
+    return click.option("-l", "--limit", metavar="PATTERN", help="Further limit hosts to a pattern.")(func)

@@ -1,0 +1,51 @@
+"""The `pushorch` command group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from pushorch import __version__
+from pushorch.cli.app import App
+from pushorch.cli.check_cmd import check
+from pushorch.cli.inventory_cmd import inventory
+from pushorch.errors import ExitStatus, PushorchError
+from pushorch.report import print_error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="pushorch")
+@click.option("-v", "--verbose", count=True, help="More output (-vvv for the most).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Agentless push orchestration: inventory + playbooks -> Docker services over SSH."""
+    ctx.obj = App(verbosity=verbose)
+
+
+cli.add_command(inventory)
+cli.add_command(check)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
+    try:
+        status = cli.main(args=argv, prog_name="pushorch", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitStatus.USAGE)
+    except click.Abort:
+        sys.exit(130)
+    except PushorchError as exc:
+        print_error(exc)
+        sys.exit(exc.exit_status)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.write("pushorch: internal error (a bug); please report it with the traceback above\n")
+        sys.exit(ExitStatus.INTERNAL_ERROR)
+    sys.exit(int(status or 0))

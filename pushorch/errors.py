@@ -1,0 +1,134 @@
+"""The one exception tree of pushorch, and the exit status each error maps to.
+
+    PushorchError                      exit 1 unless a subclass says otherwise
+    ├── InputError                     exit 3: bad input, reported as path:line:col: key/path: message
+    │   ├── InventoryError
+    │   ├── PlaybookError
+    │   └── TemplateError
+    ├── TransportError                 exit 4
+    │   ├── ConnectError
+    │   ├── AuthenticationError
+    │   └── CommandTimeout
+    ├── CommandFailed                  exit 5
+    ├── HealthCheckFailed              exit 5
+    ├── RolloutAborted                 exit 6
+    └── LockHeld                       exit 7
+
+An InputError carries a list of Problems so that every problem in the input is
+reported at once, sorted by file and position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes; documented in the README."""
+
+    OK = 0
+    INTERNAL_ERROR = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    UNREACHABLE = 4
+    APPLY_FAILED = 5
+    ROLLOUT_ABORTED = 6
+    LOCK_HELD = 7
+    CHANGES_PENDING = 8
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """One problem in the input, located as precisely as the loader could."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+    key: str = ""
+    message: str = ""
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line:
+            where = f"{where}:{self.line}:{self.col or 1}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class PushorchError(Exception):
+    """Base of every error pushorch raises on purpose."""
+
+    exit_status = ExitStatus.INTERNAL_ERROR
+
+
+class InputError(PushorchError):
+    """Bad input: every problem found, located in its file."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = sorted(set([problems] if isinstance(problems, Problem) else problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class InventoryError(InputError):
+    """A problem in an inventory source, host_vars or group_vars."""
+
+
+class PlaybookError(InputError):
+    """A problem in a playbook, vars file or extra vars."""
+
+
+class TemplateError(InputError):
+    """A Jinja2 template that failed to render for some host."""
+
+
+class TransportError(PushorchError):
+    """A host could not be reached or talked to."""
+
+    exit_status = ExitStatus.UNREACHABLE
+
+    def __init__(self, host: str, message: str) -> None:
+        self.host = host
+        super().__init__(f"{host}: {message}")
+
+
+class ConnectError(TransportError):
+    """TCP or SSH handshake failed, or the host key was refused."""
+
+
+class AuthenticationError(TransportError):
+    """The host refused every credential offered."""
+
+
+class CommandTimeout(TransportError):
+    """A command did not finish within its timeout."""
+
+
+class CommandFailed(PushorchError):
+    """A command on a host exited non-zero where success was required."""
+
+    exit_status = ExitStatus.APPLY_FAILED
+
+    def __init__(self, host: str, action: str, exit_status: int, stderr: str) -> None:
+        self.host, self.action, self.status, self.stderr = host, action, exit_status, stderr
+        tail = stderr.strip().splitlines()[-1:] or [""]
+        super().__init__(f"{host}: {action}: exit {exit_status}: {tail[0]}")
+
+
+class HealthCheckFailed(PushorchError):
+    """A health gate did not pass before its deadline."""
+
+    exit_status = ExitStatus.APPLY_FAILED
+
+
+class RolloutAborted(PushorchError):
+    """A rollout stopped on a failed gate (and rolled back what it could)."""
+
+    exit_status = ExitStatus.ROLLOUT_ABORTED
+
+
+class LockHeld(PushorchError):
+    """Another run holds the lock."""
+
+    exit_status = ExitStatus.LOCK_HELD

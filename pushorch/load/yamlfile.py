@@ -1,0 +1,200 @@
+"""YAML files as plain data plus the line:col of every key, with duplicate keys refused.
+
+We compose the node graph ourselves instead of using yaml.safe_load so that every
+value keeps its position (for `path:line:col` errors), duplicate keys are all found
+at once, and aliases are shared rather than copied (a "billion laughs" document
+is refused by size instead of exhausting memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pushorch.errors import Problem
+from pushorch.secret import Secret
+
+KeyPath = tuple[str | int, ...]
+
+# Bounds that keep hostile input from exhausting the controller.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_EXPANDED_NODES = 1_000_000
+
+_Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Constructor(yaml.SafeLoader):
+    """SafeLoader's scalar constructors plus the `!secret` tag."""
+
+
+def _construct_secret(loader: yaml.SafeLoader, node: yaml.Node) -> Secret:
+    return Secret(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
+
+_Constructor.add_constructor("!secret", _construct_secret)
+
+
+@dataclass(slots=True)
+class Document:
+    """One loaded file: its data and where each key path sits in it."""
+
+    path: str
+    data: Any
+    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, keypath: KeyPath) -> tuple[int, int]:
+        """The line:col of the longest prefix of keypath that the file has (1-based)."""
+        for end in range(len(keypath), -1, -1):
+            mark = self.marks.get(tuple(keypath[:end]))
+            if mark:
+                return mark
+        return (1, 1)
+
+    def problem(self, keypath: KeyPath, message: str) -> Problem:
+        line, col = self.position(keypath)
+        return Problem(self.path, line, col, format_keypath(keypath), message)
+
+
+def format_keypath(keypath: KeyPath) -> str:
+    """(0, 'services', 1, 'image') -> '[0].services[1].image'; ('all','vars') -> 'all.vars'."""
+    out = ""
+    for part in keypath:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Converter:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self.marks: dict[KeyPath, tuple[int, int]] = {}
+        self.constructor = _Constructor("")
+        self.done: dict[int, Any] = {}  # node id -> converted value, so aliases share
+        self.sizes: dict[int, int] = {}
+        self.expanded = 0
+
+    def problem(self, node: yaml.Node, keypath: KeyPath, message: str) -> None:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        self.problems.append(Problem(self.path, line, col, format_keypath(keypath), message))
+
+    def convert(self, node: yaml.Node, keypath: KeyPath) -> Any:
+        self.marks.setdefault(keypath, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if id(node) in self.done:
+            # An alias: count what it expands to, so exponential documents are refused.
+            self.expanded += self.sizes.get(id(node), 1)
+            if self.expanded > MAX_EXPANDED_NODES:
+                raise _TooLarge(node)
+            return self.done[id(node)]
+        before = self.expanded
+        self.expanded += 1
+        value: Any
+        if isinstance(node, yaml.MappingNode):
+            value = {}
+            self.done[id(node)] = value
+            self._mapping(node, keypath, value)
+        elif isinstance(node, yaml.SequenceNode):
+            value = []
+            self.done[id(node)] = value
+            for index, item in enumerate(node.value):
+                value.append(self.convert(item, (*keypath, index)))
+        else:
+            try:
+                value = self.constructor.construct_object(node, deep=True)
+            except yaml.constructor.ConstructorError as exc:
+                self.problem(node, keypath, str(exc.problem or exc))
+                value = None
+            self.done[id(node)] = value
+        self.sizes[id(node)] = self.expanded - before
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, keypath: KeyPath, out: dict[Any, Any]) -> None:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self._key(key_node, keypath)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                self.problem(key_node, (*keypath, key), f"duplicate key (first defined on line {first})")
+            seen[key] = key_node
+        try:
+            self.constructor.flatten_mapping(node)  # resolve `<<` merge keys; own keys come last
+        except yaml.constructor.ConstructorError as exc:
+            self.problem(node, keypath, str(exc.problem))
+            return
+        for key_node, value_node in node.value:
+            key = self._key(key_node, keypath)
+            self.marks[(*keypath, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.convert(value_node, (*keypath, key))
+
+    def _key(self, key_node: yaml.Node, keypath: KeyPath) -> Any:
+        if not isinstance(key_node, yaml.ScalarNode):
+            self.problem(key_node, keypath, "mapping keys must be plain scalars")
+            return f"<{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}>"
+        key = self.constructor.construct_object(key_node)
+        if isinstance(key, Secret):
+            self.problem(key_node, keypath, "a key cannot be a !secret")
+            return str(key_node.value)
+        return key
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def parse_yaml(text: str, path: str) -> tuple[Document, list[Problem]]:
+    """Parse YAML text; returns the document and every problem found (empty when valid)."""
+    if len(text) > MAX_FILE_BYTES:
+        return Document(path, None), [Problem(path, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Composer))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return Document(path, None), [Problem(path, line, col, "", f"YAML syntax error: {message}")]
+    except yaml.YAMLError as exc:
+        return Document(path, None), [Problem(path, 1, 1, "", f"YAML error: {exc}")]
+    except RecursionError:
+        return Document(path, None), [Problem(path, 1, 1, "", "YAML nesting is too deep")]
+    if len(nodes) > 1:
+        second = nodes[1].start_mark
+        return Document(path, None), [
+            Problem(path, second.line + 1, second.column + 1, "", "expected one YAML document, found several")
+        ]
+    if not nodes:
+        return Document(path, None), []
+    converter = _Converter(path)
+    try:
+        data = converter.convert(nodes[0], ())
+    except _TooLarge as exc:
+        mark = exc.node.start_mark
+        message = f"document expands to more than {MAX_EXPANDED_NODES} nodes through aliases"
+        return Document(path, None), [Problem(path, mark.line + 1, mark.column + 1, "", message)]
+    except RecursionError:
+        return Document(path, None), [Problem(path, 1, 1, "", "YAML nesting is too deep")]
+    return Document(path, data, converter.marks), converter.problems
+
+
+def read_text(path: str) -> tuple[str | None, list[Problem]]:
+    """A file's text, or the problem that kept us from reading it."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(path, 0, 0, "", f"cannot read: {exc.strerror or exc}")]
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        return None, [Problem(path, 0, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+
+
+def load_yaml(path: str) -> tuple[Document, list[Problem]]:
+    """Read and parse one YAML file."""
+    text, problems = read_text(path)
+    if text is None:
+        return Document(path, None), problems
+    return parse_yaml(text, path)
