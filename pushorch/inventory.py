@@ -83,9 +83,14 @@ class Inventory:
             self.groups[child].parents.append(parent)
 
     def set_group_var(self, group: str, key: str, value: Any) -> None:
-        self.groups[group].vars[key] = value
+        # Ansible keeps the priority on the group, not among its variables.
         if key == "ansible_group_priority":
-            self.groups[group].priority = int(value)
+            try:
+                self.groups[group].priority = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"ansible_group_priority must be an integer, got {value!r}") from None
+        else:
+            self.groups[group].vars[key] = value
 
     def reconcile(self) -> None:
         """Ansible's rules after loading: top groups under `all`; `ungrouped` holds only group-less hosts."""

@@ -81,7 +81,10 @@ def parse_ini(text: str, path: str, inventory: Inventory) -> list[Problem]:
             if not eq or not key.strip():
                 problem(lineno, col, f"[{group}:vars]", f"expected key=value, got {line!r}")
                 continue
-            inventory.set_group_var(group, key.strip(), literal(value.strip()))
+            try:
+                inventory.set_group_var(group, key.strip(), literal(value.strip()))
+            except ValueError as exc:
+                problem(lineno, col, f"[{group}:vars].{key.strip()}", str(exc))
         elif state == "children":
             match = _GROUP_NAME.match(line)
             if not match:

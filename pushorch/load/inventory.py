@@ -116,7 +116,10 @@ def _yaml_group(
             continue
         if key == "vars":
             for var, var_value in value.items():
-                inventory.set_group_var(name, str(var), var_value)
+                try:
+                    inventory.set_group_var(name, str(var), var_value)
+                except ValueError as exc:
+                    problems.append(doc.problem((*where, var), str(exc)))
         elif key == "children":
             for child, child_body in value.items():
                 _yaml_group(doc, inventory, str(child), child_body, (*where, child), problems)
