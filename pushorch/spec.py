@@ -1,0 +1,504 @@
+"""Desired state: the playbook schema (plays, tasks, services) as frozen pydantic models.
+
+Every key is documented in playbooks/reference.yml; unknown keys are refused.
+Models here validate *rendered* values: templates are expanded per host first
+(pushorch.load.playbooks), so a templated `port: "{{ app_port }}"` is an int here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
+
+from pushorch.secret import Secret
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+)ms)?\s*$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
+
+
+class Model(BaseModel):
+    """Base of every schema model: immutable, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, populate_by_name=True)
+
+
+# -- small validated types -------------------------------------------------------------------------
+
+
+def _name(value: str) -> str:
+    """Names become container names, file names and Consul IDs: no '/', no '..', no spaces."""
+    if not _NAME.match(value) or ".." in value:
+        raise ValueError(
+            f"{value!r} is not a valid name (letters, digits, '_', '.', '-'; starts with a letter or digit; "
+            "no '..'; at most 63 characters)"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 30, 1.5, '30s', '2m', '1h30m', '500ms'."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '2m', '1h30m'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and any(match.groups()):
+            hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
+            return hours * 3600 + minutes * 60 + seconds + millis / 1000
+    raise ValueError(f"{value!r} is not a duration (a number of seconds or a string like '30s', '2m', '1h30m')")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A count or a percentage of some total ('25%')."""
+
+    value: float
+    percent: bool = False
+
+    def of(self, total: int, minimum: int = 0) -> int:
+        """Resolve against a total, rounding down but never below minimum.
+
+        Worked example: 25% of 10 hosts = 2.5 -> 2 per batch; 25% of 3 hosts = 0.75 -> 0,
+        raised to minimum=1 for parallelism so a rollout always makes progress.
+        """
+        count = int(total * self.value / 100) if self.percent else int(self.value)
+        return max(minimum, count)
+
+
+def _amount(value: Any) -> Amount:
+    if isinstance(value, Amount):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return Amount(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            try:
+                number = float(text[:-1])
+            except ValueError:
+                number = -1
+            if 0 <= number <= 100:
+                return Amount(number, percent=True)
+        elif text.isdigit():
+            return Amount(int(text))
+    raise ValueError(f"{value!r} is neither a count (0, 1, 2, ...) nor a percentage ('25%')")
+
+
+CountOrPercent = Annotated[Amount, PlainValidator(_amount)]
+
+
+def _mode(value: Any) -> str:
+    """File modes as octal strings: '0644', '644' or an int already read as octal by YAML."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o7777:
+        return f"{value:04o}"
+    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3,4}", value.strip()):
+        return f"{int(value.strip(), 8):04o}"
+    raise ValueError(f"{value!r} is not a file mode (write it quoted, as '0644')")
+
+
+Mode = Annotated[str, PlainValidator(_mode)]
+
+
+def _secret(value: Any) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, str):
+        return Secret(value)
+    raise ValueError("must be a string (mark it !secret)")
+
+
+SecretStr = Annotated[Secret, PlainValidator(_secret)]
+
+
+def _env_value(value: Any) -> str | Secret:
+    if isinstance(value, (Secret, str)):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise ValueError("an env value must be a string, number or boolean")
+
+
+EnvValue = Annotated[str | Secret, PlainValidator(_env_value)]
+
+
+def _env(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str) or not _ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+    return value
+
+
+def _image(value: str) -> str:
+    if not _IMAGE.match(value):
+        raise ValueError(f"{value!r} is not an image reference (like registry:5000/app:v1)")
+    return value
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path")
+    return value
+
+
+AbsPath = Annotated[str, AfterValidator(_absolute)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+# -- services --------------------------------------------------------------------------------------
+
+
+class PortMapping(Model):
+    """A published port. `host: null` asks Docker for a dynamic host port (needed by start-first)."""
+
+    container: Port
+    host: Port | None = None
+    protocol: Literal["tcp", "udp"] = "tcp"
+    bind: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        # "8080:80", "80", "127.0.0.1:8080:80", "53:53/udp" as in docker run -p
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"container": value, "host": value}
+        if not isinstance(value, str):
+            return value
+        text, _, protocol = value.partition("/")
+        parts = text.split(":")
+        if len(parts) > 3 or not all(p.isdigit() for p in parts[-2:]):
+            raise ValueError(f"{value!r} is not a port mapping (like '8080:80', '127.0.0.1:8080:80/udp')")
+        out: dict[str, Any] = {"container": int(parts[-1]), "host": int(parts[-2]) if len(parts) > 1 else int(parts[-1])}
+        if len(parts) == 3:
+            out["bind"] = parts[0]
+        if protocol:
+            out["protocol"] = protocol
+        return out
+
+
+class Volume(Model):
+    """A bind mount or named volume."""
+
+    source: str
+    target: AbsPath
+    read_only: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise ValueError(f"{value!r} is not a volume (like '/srv/data:/data' or 'data:/data:ro')")
+            return {"source": parts[0], "target": parts[1], "read_only": len(parts) == 3 and parts[2] == "ro"}
+        return value
+
+
+class HttpCheck(Model):
+    path: str = "/"
+    port: Port
+    expect_status: list[int] = Field(default_factory=lambda: list(range(200, 400)))
+
+
+class TcpCheck(Model):
+    port: Port
+
+
+class Health(Model):
+    """How to tell an instance is healthy; exactly one kind (http, tcp, docker, cmd, consul)."""
+
+    http: HttpCheck | None = None
+    tcp: TcpCheck | None = None
+    docker: bool = False
+    cmd: list[str] | None = None
+    consul: bool = False
+    interval: Duration = 1.0
+    timeout: Duration = 2.0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Health:
+        kinds = [k for k in ("http", "tcp", "cmd") if getattr(self, k) is not None]
+        kinds += [k for k in ("docker", "consul") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one check kind of http, tcp, docker, cmd, consul (got {kinds or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        for kind in ("http", "tcp", "cmd"):
+            if getattr(self, kind) is not None:
+                return kind
+        return "docker" if self.docker else "consul"
+
+
+class UpdatePolicy(Model):
+    """How a changed service rolls out across its hosts."""
+
+    parallelism: CountOrPercent = Amount(1)
+    canary: int = Field(0, ge=0)
+    order: Literal["stop-first", "start-first"] = "stop-first"
+    delay: Duration = 0.0
+    min_healthy_time: Duration = 5.0
+    healthy_deadline: Duration = 120.0
+    max_failures: CountOrPercent = Amount(0)
+    auto_revert: bool = True
+    keep: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _deadline_after_min(self) -> UpdatePolicy:
+        if self.healthy_deadline <= self.min_healthy_time:
+            raise ValueError("healthy_deadline must be longer than min_healthy_time")
+        return self
+
+
+class Failover(Model):
+    """Moving instances off lost or unhealthy hosts (services with `replicas`)."""
+
+    enabled: bool = True
+    after: Duration = 60.0
+    failback: bool = False
+
+
+class ConsulCheck(Model):
+    """The check written into the Consul definition (defaults follow the service's health)."""
+
+    http: str | None = None
+    tcp: bool = False
+    interval: Duration = 10.0
+    timeout: Duration = 2.0
+    deregister_critical_service_after: Duration = 300.0
+
+
+class ConsulService(Model):
+    """A Consul service definition written on every host that runs an instance."""
+
+    enabled: bool = True
+    name: Name | None = None
+    tags: list[str] = Field(default_factory=list)
+    meta: dict[str, str] = Field(default_factory=dict)
+    port: Port | None = None
+    address: str | None = None
+    check: ConsulCheck | None = None
+    config_dir: AbsPath = "/etc/consul.d"
+    reload: Literal["auto", "binary", "api", "none"] = "auto"
+
+
+class Registry(Model):
+    """Credentials for pulling the image; the password is a secret."""
+
+    server: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class Placement(Model):
+    """Constraints on where instances may run: a host pattern and required host vars."""
+
+    hosts: str | None = None
+    require: dict[str, Any] = Field(default_factory=dict)
+
+
+class Resources(Model):
+    memory: str | None = Field(None, pattern=r"^\d+[bkmg]?$")
+    cpus: float | None = Field(None, gt=0)
+
+
+class LogConfig(Model):
+    driver: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Service(Model):
+    """A container service: what runs, where, how it is checked, updated and announced."""
+
+    name: Name
+    image: Annotated[str, AfterValidator(_image)]
+    version: str | None = None
+    source: Literal["pull", "ship"] = "pull"
+    registry: Registry | None = None
+    replicas: int | None = Field(None, ge=1)
+    placement: Placement | None = None
+    ports: list[PortMapping] = Field(default_factory=list)
+    env: Annotated[dict[str, EnvValue], BeforeValidator(_env)] = Field(default_factory=dict)
+    volumes: list[Volume] = Field(default_factory=list)
+    command: list[str] | str | None = None
+    entrypoint: list[str] | str | None = None
+    user: str | None = None
+    restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
+    labels: dict[str, str] = Field(default_factory=dict)
+    log: LogConfig | None = None
+    resources: Resources | None = None
+    stop_timeout: Duration = 10.0
+    health: Health | None = None
+    update: UpdatePolicy | None = None
+    failover: Failover = Failover()
+    consul: ConsulService | None = None
+
+    @property
+    def image_version(self) -> str:
+        """The version label: `version`, else the image tag, else 'latest'."""
+        if self.version:
+            return self.version
+        last = self.image.rsplit("/", 1)[-1]
+        return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+# -- host preparation tasks ------------------------------------------------------------------------
+
+
+class DockerArgs(Model):
+    """Ensure the Docker engine: installed from the distribution (or verified present), started."""
+
+    state: Literal["present"] = "present"
+    method: Literal["auto", "distro", "none"] = "auto"
+    packages: list[str] | None = None
+    start: bool = True
+
+
+class FileAttrs(Model):
+    mode: Mode | None = None
+    owner: str | None = None
+    group: str | None = None
+
+
+class TemplateArgs(FileAttrs):
+    src: str
+    dest: AbsPath
+    secret: bool = False
+
+
+class CopyArgs(FileAttrs):
+    src: str | None = None
+    content: str | SecretStr | None = None
+    dest: AbsPath
+    secret: bool = False
+
+    @model_validator(mode="after")
+    def _src_or_content(self) -> CopyArgs:
+        if (self.src is None) == (self.content is None):
+            raise ValueError("give exactly one of src and content")
+        return self
+
+
+class FileArgs(FileAttrs):
+    path: AbsPath
+    state: Literal["file", "directory", "touch", "absent"] = "file"
+
+
+class CommandArgs(Model):
+    cmd: str | list[str]
+    creates: AbsPath | None = None
+    removes: AbsPath | None = None
+    chdir: AbsPath | None = None
+
+
+def _command_shorthand(value: Any) -> Any:
+    return {"cmd": value} if isinstance(value, (str, list)) else value
+
+
+Command = Annotated[CommandArgs, BeforeValidator(_command_shorthand)]
+MODULES = ("docker", "template", "copy", "file", "command", "shell")
+
+
+class Task(Model):
+    """An Ansible-shaped task: a name, exactly one module, and notify/become/when."""
+
+    name: str | None = None
+    docker: DockerArgs | None = None
+    template: TemplateArgs | None = None
+    copy_: CopyArgs | None = Field(None, alias="copy")
+    file: FileArgs | None = None
+    command: Command | None = None
+    shell: Command | None = None
+    notify: list[str] = Field(default_factory=list)
+    become: bool | None = None
+    when: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = dict(value)
+            if isinstance(value.get("notify"), str):
+                value["notify"] = [value["notify"]]
+            if value.get("docker", "absent") is None:
+                value["docker"] = {}  # `- docker:` alone means "ensure Docker"
+        return value
+
+    @model_validator(mode="after")
+    def _one_module(self) -> Task:
+        given = [m for m in MODULES if self.module_args(m) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a task needs exactly one of {', '.join(MODULES)} (got {given or 'none'})")
+        return self
+
+    def module_args(self, module: str) -> Any:
+        return getattr(self, "copy_" if module == "copy" else module)
+
+    @property
+    def module(self) -> str:
+        return next(m for m in MODULES if self.module_args(m) is not None)
+
+
+# -- plays -----------------------------------------------------------------------------------------
+
+
+class Play(Model):
+    """One play: which hosts, their variables, preparation tasks, handlers and services."""
+
+    name: str | None = None
+    hosts: str | list[str]
+    vars: dict[str, Any] = Field(default_factory=dict)
+    vars_files: list[str] = Field(default_factory=list)
+    become: bool = False
+    gather_facts: bool = True
+    tasks: list[Task] = Field(default_factory=list)
+    handlers: list[Task] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    serial: CountOrPercent | None = None
+    max_fail_percentage: float | None = Field(None, ge=0, le=100)
+    any_errors_fatal: bool = False
+    update: UpdatePolicy | None = None
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> Play:
+        handler_names = [h.name for h in self.handlers]
+        if None in handler_names:
+            raise ValueError("every handler needs a name (tasks notify it by name)")
+        for task in self.tasks:
+            for wanted in task.notify:
+                if wanted not in handler_names:
+                    raise ValueError(f"task {task.name or task.module!r} notifies {wanted!r}, which is no handler")
+        names = [s.name for s in self.services]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"service names must be unique: {', '.join(duplicates)}")
+        return self
+
+    def policy_for(self, service: Service) -> UpdatePolicy:
+        """A service's update policy: its own, else the play's, else the defaults."""
+        return service.update or self.update or UpdatePolicy()
