@@ -8,6 +8,7 @@ Models here validate *rendered* values: templates are expanded per host first
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -502,3 +503,44 @@ class Play(Model):
     def policy_for(self, service: Service) -> UpdatePolicy:
         """A service's update policy: its own, else the play's, else the defaults."""
         return service.update or self.update or UpdatePolicy()
+
+
+# -- the loaded whole: what `load` hands to observe/plan ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """Everything one host must become: its variables and each play rendered for it."""
+
+    name: str
+    vars: Mapping[str, Any]
+    plays: tuple[Play, ...]
+    # Rendered content of template/copy tasks: (play index, task index) -> text.
+    files: Mapping[tuple[int, int], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """The desired state of every targeted host, in inventory order."""
+
+    playbooks: tuple[str, ...]
+    hosts: Mapping[str, HostSpec]
+
+
+def schema_keys(model: type[BaseModel] = Play, seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """Every key the playbook schema accepts, at any depth (for 'did you mean' and the docs test)."""
+    seen = seen if seen is not None else set()
+    seen.add(model)
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        keys.add(field.alias or name)
+        for sub in _models_in(field.annotation):
+            if sub not in seen:
+                keys |= schema_keys(sub, seen)
+    return keys
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]

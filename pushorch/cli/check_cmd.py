@@ -1,17 +1,26 @@
-"""`pushorch check`: validate inventory, playbooks and templates offline."""
+"""`pushorch check`: validate inventory, playbooks and every template, offline."""
 
 from __future__ import annotations
 
 import click
 
-from pushorch.cli.app import inventory_option, inventory_sources
-from pushorch.load.inventory import load_inventory
+from pushorch.cli.app import extra_vars_option, inventory_option, inventory_sources, limit_option
+from pushorch.load.playbooks import load_spec
+from pushorch.report import print_text
 
 
 @click.command()
 @inventory_option
-@click.argument("playbooks", nargs=-1, type=click.Path())
-def check(inventories: tuple[str, ...], playbooks: tuple[str, ...]) -> int:
-    """Validate inventory, playbooks and every template, offline (exit 0 or 3)."""
-    load_inventory(inventory_sources(inventories))
+@extra_vars_option
+@limit_option
+@click.argument("playbooks", nargs=-1, required=True, type=click.Path())
+def check(inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None, playbooks: tuple[str, ...]) -> int:
+    """Validate inventory, playbooks and every template for every host, offline (exit 0 or 3)."""
+    _, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    plays = sum(len(h.plays) for h in spec.hosts.values())
+    files = sum(len(h.files) for h in spec.hosts.values())
+    print_text(
+        f"ok: {len(playbooks)} playbook(s), {len(spec.hosts)} host(s), "
+        f"{plays} play x host renderings, {files} template(s) rendered"
+    )
     return 0

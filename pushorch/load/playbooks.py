@@ -1,0 +1,353 @@
+"""Playbooks -> Spec: parse, validate the structure, then render and validate each play per host.
+
+Validation runs twice on purpose. Once on the raw play, with errors under templated strings
+ignored, so structural mistakes are reported even for plays that match no host; then per host
+after rendering, so `port: "{{ app_port }}"` is checked as the int it becomes. Every problem
+from every file and host is collected and raised together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pydantic
+
+from pushorch.errors import InputError, Problem
+from pushorch.inventory import Inventory
+from pushorch.load.extravars import parse_extra_vars
+from pushorch.load.inventory import load_inventory
+from pushorch.load.yamlfile import Document, KeyPath, load_yaml
+from pushorch.patterns import select
+from pushorch.spec import HostSpec, Play, Spec, schema_keys
+from pushorch.templates import LazyHostvars, LazyVars, Templar, TemplateFailure, contains_template, is_template
+
+# Keys rendered per host only when used (vars are the context itself; `when` is an expression).
+_NOT_RENDERED = ("vars", "vars_files", "hosts")
+_KEYS = sorted(schema_keys())
+
+
+@dataclass(slots=True)
+class _PlaySource:
+    doc: Document
+    index: int
+    raw: dict[str, Any]
+    templar: Templar
+    vars_files: dict[str, Any]
+
+
+def load_spec(
+    inventory_sources: Sequence[str],
+    playbooks: Sequence[str],
+    extra_vars: Sequence[str] = (),
+    limit: str | None = None,
+) -> tuple[Inventory, Spec]:
+    """Load everything; raises InputError listing every problem found (nothing touched)."""
+    problems: list[Problem] = []
+    inventory: Inventory | None = None
+    try:
+        inventory = load_inventory(inventory_sources)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    extra, found = parse_extra_vars(list(extra_vars))
+    problems.extend(found)
+    plays: list[_PlaySource] = []
+    for path in playbooks:
+        plays.extend(_read_playbook(path, problems))
+    if inventory is None or problems:
+        raise InputError(problems)
+    limited = _limit(inventory, limit, problems)
+    hosts = _render_hosts(inventory, plays, extra, limited, problems)
+    if problems:
+        raise InputError(_merge_hosts(problems))
+    return inventory, Spec(playbooks=tuple(playbooks), hosts=hosts)
+
+
+_PER_HOST = re.compile(r"^(?P<text>.*) \((?P<how>[a-z ]*host) (?P<host>[^()]+)\)$")
+
+
+def _merge_hosts(problems: list[Problem]) -> list[Problem]:
+    """One line per problem, naming every host it occurred for: '... (hosts web-1, web-2)'."""
+    merged: dict[Problem, list[str]] = {}
+    for problem in problems:
+        match = _PER_HOST.match(problem.message)
+        key = replace(problem, message=f"{match['text']} ({match['how']}") if match else problem
+        merged.setdefault(key, []).extend([match["host"]] if match else [])
+    out = []
+    for key, hosts in merged.items():
+        if hosts:
+            label = "s " + ", ".join(dict.fromkeys(hosts)) if len(set(hosts)) > 1 else " " + hosts[0]
+            key = replace(key, message=f"{key.message}{label})")
+        out.append(key)
+    return out
+
+
+def _limit(inventory: Inventory, limit: str | None, problems: list[Problem]) -> set[str] | None:
+    if not limit:
+        return None
+    try:
+        return set(select(inventory, limit, read_file=_read_limit_file))
+    except (OSError, ValueError) as exc:
+        problems.append(Problem("--limit", 0, 0, "", str(exc)))
+        return set()
+
+
+def _read_limit_file(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _read_playbook(path: str, problems: list[Problem]) -> list[_PlaySource]:
+    doc, found = load_yaml(path)
+    problems.extend(found)
+    if found:
+        return []
+    if not isinstance(doc.data, list) or not doc.data:
+        problems.append(doc.problem((), "a playbook is a non-empty list of plays"))
+        return []
+    templar = Templar(os.path.dirname(os.path.abspath(path)))
+    out = []
+    for index, raw in enumerate(doc.data):
+        if not isinstance(raw, dict):
+            problems.append(doc.problem((index,), "a play is a mapping (name, hosts, vars, tasks, services, ...)"))
+            continue
+        problems.extend(_structure_problems(doc, index, raw))
+        vars_files = _read_vars_files(doc, index, raw, templar.root, problems)
+        out.append(_PlaySource(doc, index, raw, templar, vars_files))
+    return out
+
+
+def _structure_problems(doc: Document, index: int, raw: dict[str, Any]) -> list[Problem]:
+    """Schema errors of the raw play, except those under a value that is still a template."""
+    try:
+        Play.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        found = []
+        for error in exc.errors():
+            keypath, value = _locate(raw, error["loc"])
+            if error["type"] != "extra_forbidden" and contains_template(value):
+                continue
+            found.append(doc.problem((index, *keypath), _message(error, raw, keypath)))
+        return found
+    return []
+
+
+def _read_vars_files(
+    doc: Document, index: int, raw: dict[str, Any], root: str, problems: list[Problem]
+) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    files = raw.get("vars_files") or []
+    if not isinstance(files, list):
+        return merged  # the structure check reports it
+    for position, name in enumerate(files):
+        if not isinstance(name, str) or is_template(name):
+            problems.append(doc.problem((index, "vars_files", position), "vars_files entries are plain file paths"))
+            continue
+        vdoc, found = load_yaml(os.path.join(root, name))
+        problems.extend(found)
+        if not found and vdoc.data is not None and not isinstance(vdoc.data, dict):
+            problems.append(vdoc.problem((), "a vars file must hold a mapping"))
+        elif not found and vdoc.data:
+            merged.update(vdoc.data)
+    return merged
+
+
+def _render_hosts(
+    inventory: Inventory,
+    plays: list[_PlaySource],
+    extra: dict[str, Any],
+    limited: set[str] | None,
+    problems: list[Problem],
+) -> dict[str, HostSpec]:
+    groups = inventory.groups_dict()
+    all_hosts = inventory.group_hosts("all")
+    first_templar = plays[0].templar if plays else Templar(os.getcwd())
+    hostvars = LazyHostvars(all_hosts, lambda h: LazyVars(_host_context(inventory, h, extra), first_templar))
+    by_host: dict[str, tuple[list[Play], dict[tuple[int, int], str]]] = {}
+    for play_number, source in enumerate(plays):
+        targets = _play_hosts(inventory, source, extra, problems)
+        if limited is not None:
+            targets = [h for h in targets if h in limited]
+        for host in targets:
+            context = _context(inventory, host, source, extra, groups, hostvars, targets)
+            rendered = _render_play(source, host, context, problems)
+            if rendered is None:
+                continue
+            plays_of_host, files = by_host.setdefault(host, ([], {}))
+            plays_of_host.append(rendered)
+            files.update(_render_files(source, play_number, rendered, host, context, problems))
+    order = [h for h in all_hosts if h in by_host]
+    return {
+        h: HostSpec(h, _host_context(inventory, h, extra), tuple(by_host[h][0]), by_host[h][1]) for h in order
+    }
+
+
+def _play_hosts(inventory: Inventory, source: _PlaySource, extra: dict[str, Any], problems: list[Problem]) -> list[str]:
+    pattern = source.raw.get("hosts")
+    if not isinstance(pattern, (str, list)):
+        return []  # the structure check reports it
+    try:
+        pattern = source.templar.render_value(pattern, extra)
+        return select(inventory, pattern)
+    except TemplateFailure as exc:
+        problems.append(source.doc.problem((source.index, "hosts"), exc.message))
+    except (ValueError, TypeError) as exc:
+        problems.append(source.doc.problem((source.index, "hosts"), f"bad host pattern: {exc}"))
+    return []
+
+
+def _host_context(inventory: Inventory, host: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {**inventory.host_vars(host), **extra}
+
+
+def _context(
+    inventory: Inventory,
+    host: str,
+    source: _PlaySource,
+    extra: dict[str, Any],
+    groups: dict[str, list[str]],
+    hostvars: LazyHostvars,
+    play_hosts: list[str],
+) -> LazyVars:
+    """Ansible's order, lowest first: inventory vars < play vars < vars_files < extra vars; magic on top."""
+    play_vars = source.raw.get("vars") if isinstance(source.raw.get("vars"), dict) else {}
+    raw = {
+        **inventory.host_vars(host),
+        **(play_vars or {}),
+        **source.vars_files,
+        **extra,
+        "inventory_hostname": host,
+        "inventory_hostname_short": host.split(".")[0],
+        "group_names": sorted(g for g in inventory.host_groups(host) if g != "all"),
+        "groups": groups,
+        "hostvars": hostvars,
+        "playbook_dir": source.templar.root,
+        "ansible_play_hosts": play_hosts,
+        "play_hosts": play_hosts,
+    }
+    return LazyVars(raw, source.templar)
+
+
+def _render_play(source: _PlaySource, host: str, context: LazyVars, problems: list[Problem]) -> Play | None:
+    rendered: dict[str, Any] = {}
+    failed = False
+    for key, value in source.raw.items():
+        if key in _NOT_RENDERED:
+            rendered[key] = value
+            continue
+        try:
+            rendered[key] = _render_tree(source, value, context, (source.index, key))
+        except _Located as exc:
+            problems.append(source.doc.problem(exc.keypath, f"{exc.message} (rendering for host {host})"))
+            failed = True
+    if failed:
+        return None
+    try:
+        return Play.model_validate(rendered)
+    except pydantic.ValidationError as exc:
+        for error in exc.errors():
+            keypath, _ = _locate(rendered, error["loc"])
+            message = _message(error, rendered, keypath)
+            if contains_template(_locate(source.raw, error["loc"])[1]):
+                message += f" (rendered for host {host})"
+            problems.append(source.doc.problem((source.index, *keypath), message))
+        return None
+
+
+class _Located(Exception):
+    def __init__(self, keypath: KeyPath, message: str) -> None:
+        self.keypath, self.message = keypath, message
+
+
+def _render_tree(source: _PlaySource, value: Any, context: Mapping[str, Any], keypath: KeyPath) -> Any:
+    """Render templated strings, keeping the key path of a failure for its line:col."""
+    if isinstance(value, dict):
+        # A task's `when` stays an expression for the executor.
+        is_task = len(keypath) == 3 and keypath[1] in ("tasks", "handlers")
+        return {
+            k: (v if is_task and k == "when" else _render_tree(source, v, context, (*keypath, k)))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_render_tree(source, v, context, (*keypath, i)) for i, v in enumerate(value)]
+    if is_template(value):
+        try:
+            return source.templar.render_text(value, context)
+        except TemplateFailure as exc:
+            raise _Located(keypath, exc.message) from None
+    return value
+
+
+def _render_files(
+    source: _PlaySource, play_number: int, play: Play, host: str, context: LazyVars, problems: list[Problem]
+) -> dict[tuple[int, int], str]:
+    """Render every template task's file for this host (copy tasks with `src` are read as is)."""
+    out: dict[tuple[int, int], str] = {}
+    for task_index, task in enumerate(play.tasks):
+        keypath = (source.index, "tasks", task_index)
+        args = task.template or task.copy_
+        if args is None or getattr(args, "src", None) is None:
+            continue
+        assert args.src is not None
+        try:
+            relative = source.templar.resolve_file(args.src, "templates" if task.template else "files")
+            if task.template:
+                out[(play_number, task_index)] = source.templar.render_file(relative, context)
+            else:
+                with open(os.path.join(source.templar.root, relative), encoding="utf-8") as handle:
+                    out[(play_number, task_index)] = handle.read()
+        except TemplateFailure as exc:
+            if exc.source:
+                path = _display_path(os.path.join(source.templar.root, exc.source))
+                problems.append(Problem(path, exc.line or 0, 1 if exc.line else 0, "", f"{exc.message} (host {host})"))
+            else:
+                problems.append(source.doc.problem((*keypath, task.module, "src"), exc.message))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(source.doc.problem((*keypath, task.module, "src"), f"cannot read: {exc}"))
+    return out
+
+
+def _display_path(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any]:
+    """Map a pydantic error location onto the data's real key path (dropping union/validator labels)."""
+    keypath: list[str | int] = []
+    value = data
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+            keypath.append(part)
+        elif part == "copy_" and isinstance(value, dict) and "copy" in value:
+            value = value["copy"]
+            keypath.append("copy")
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+            keypath.append(part)
+        elif isinstance(value, dict) and isinstance(part, str) and part.isidentifier() and not part.islower():
+            continue  # a union member label such as 'CommandArgs'
+        elif isinstance(value, dict) and isinstance(part, str) and "[" not in part and part != "function-after":
+            keypath.append(part)  # a missing or unknown key: point at its parent, name the key
+            value = None
+            break
+    return tuple(keypath), value
+
+
+def _message(error: Any, data: Any, keypath: KeyPath) -> str:
+    kind, text = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(keypath[-1]) if keypath else "", _KEYS, n=1)
+        return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if text.startswith("Value error, "):
+        text = text[len("Value error, ") :]
+    if text.startswith("Assertion failed, "):
+        text = text[len("Assertion failed, ") :]
+    return text[:1].lower() + text[1:]
