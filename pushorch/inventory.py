@@ -11,13 +11,41 @@ from typing import Any
 
 # Variables ansible-inventory never prints (magic or internal); kept out of --list output.
 INTERNAL_VARS = frozenset(
-    """ansible_async_path ansible_collection_name ansible_config_file ansible_dependent_role_names
-    ansible_diff_mode ansible_facts ansible_forks ansible_inventory_sources ansible_limit
-    ansible_play_batch ansible_play_hosts ansible_play_hosts_all ansible_play_role_names
-    ansible_playbook_python ansible_role_name ansible_role_names ansible_run_tags ansible_skip_tags
-    ansible_verbosity ansible_version inventory_dir inventory_file inventory_hostname
-    inventory_hostname_short groups group_names hostvars omit playbook_dir play_hosts role_name
-    role_names role_path""".split()
+    [
+        "ansible_async_path",
+        "ansible_collection_name",
+        "ansible_config_file",
+        "ansible_dependent_role_names",
+        "ansible_diff_mode",
+        "ansible_facts",
+        "ansible_forks",
+        "ansible_inventory_sources",
+        "ansible_limit",
+        "ansible_play_batch",
+        "ansible_play_hosts",
+        "ansible_play_hosts_all",
+        "ansible_play_role_names",
+        "ansible_playbook_python",
+        "ansible_role_name",
+        "ansible_role_names",
+        "ansible_run_tags",
+        "ansible_skip_tags",
+        "ansible_verbosity",
+        "ansible_version",
+        "inventory_dir",
+        "inventory_file",
+        "inventory_hostname",
+        "inventory_hostname_short",
+        "groups",
+        "group_names",
+        "hostvars",
+        "omit",
+        "playbook_dir",
+        "play_hosts",
+        "role_name",
+        "role_names",
+        "role_path",
+    ]
 )
 
 
@@ -125,7 +153,7 @@ class Inventory:
 
     def host_groups(self, host: str) -> list[str]:
         """Every group the host belongs to, directly or through a child group, `all` included."""
-        return self.ancestors(self.hosts[host].groups + ["all"])
+        return self.ancestors([*self.hosts[host].groups, "all"])
 
     def group_hosts(self, group: str) -> list[str]:
         """Hosts of a group and of its descendants, level by level in declaration order."""

@@ -26,7 +26,9 @@ from pushorch.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+)ms)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+)ms)?\s*$"
+)
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
 
 
@@ -193,7 +195,10 @@ class PortMapping(Model):
         parts = text.split(":")
         if len(parts) > 3 or not all(p.isdigit() for p in parts[-2:]):
             raise ValueError(f"{value!r} is not a port mapping (like '8080:80', '127.0.0.1:8080:80/udp')")
-        out: dict[str, Any] = {"container": int(parts[-1]), "host": int(parts[-2]) if len(parts) > 1 else int(parts[-1])}
+        out: dict[str, Any] = {
+            "container": int(parts[-1]),
+            "host": int(parts[-2]) if len(parts) > 1 else int(parts[-1]),
+        }
         if len(parts) == 3:
             out["bind"] = parts[0]
         if protocol:

@@ -12,8 +12,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pushorch.secret import Secret
 
@@ -127,7 +128,7 @@ class Templar:
         # themselves templates are rendered only when a template reads them (LazyVars).
         context = template.new_context(variables, shared=True)  # type: ignore[arg-type]
         try:
-            return template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+            return template.environment.concat(template.root_render_func(context))
         except TemplateFailure:
             raise
         except Exception:

@@ -14,7 +14,9 @@ from pushorch.report import print_text
 @extra_vars_option
 @limit_option
 @click.argument("playbooks", nargs=-1, required=True, type=click.Path())
-def check(inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None, playbooks: tuple[str, ...]) -> int:
+def check(
+    inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None, playbooks: tuple[str, ...]
+) -> int:
     """Validate inventory, playbooks and every template for every host, offline (exit 0 or 3)."""
     _, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
     plays = sum(len(h.plays) for h in spec.hosts.values())

@@ -71,7 +71,9 @@ def parse_ini(text: str, path: str, inventory: Inventory) -> list[Problem]:
                 _declare(inventory, group, pending_children, problems, path)
             continue
         if line.startswith("[") and line.endswith("]"):
-            problem(lineno, col, line, "invalid section header (no spaces allowed; [name], [name:vars], [name:children])")
+            problem(
+                lineno, col, line, "invalid section header (no spaces allowed; [name], [name:vars], [name:children])"
+            )
             state = "skip"
             continue
         if state == "hosts":

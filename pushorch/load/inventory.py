@@ -36,7 +36,7 @@ def load_inventory(sources: Sequence[str]) -> Inventory:
     inventory.reconcile()
     for source in sources:
         if os.path.exists(source):
-            base = source if os.path.isdir(source) else os.path.dirname(source) or "."
+            base = source if os.path.isdir(source) else os.path.dirname(source)
             inventory.vars_dirs.append(_vars_dir(base, inventory, problems))
     if problems:
         raise InventoryError(problems)

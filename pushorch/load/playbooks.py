@@ -58,8 +58,10 @@ def load_spec(
     plays: list[_PlaySource] = []
     for path in playbooks:
         plays.extend(_read_playbook(path, problems))
-    if inventory is None or problems:
+    if inventory is None:
         raise InputError(problems)
+    # Render even when the structure check found problems: the per-host pass finds more
+    # (undefined variables, missing templates) and repeats of the same problem merge.
     limited = _limit(inventory, limit, problems)
     hosts = _render_hosts(inventory, plays, extra, limited, problems)
     if problems:
@@ -116,7 +118,7 @@ def _read_playbook(path: str, problems: list[Problem]) -> list[_PlaySource]:
             problems.append(doc.problem((index,), "a play is a mapping (name, hosts, vars, tasks, services, ...)"))
             continue
         problems.extend(_structure_problems(doc, index, raw))
-        vars_files = _read_vars_files(doc, index, raw, templar.root, problems)
+        vars_files = _read_vars_files(doc, index, raw, os.path.dirname(path), problems)
         out.append(_PlaySource(doc, index, raw, templar, vars_files))
     return out
 
@@ -181,9 +183,7 @@ def _render_hosts(
             plays_of_host.append(rendered)
             files.update(_render_files(source, play_number, rendered, host, context, problems))
     order = [h for h in all_hosts if h in by_host]
-    return {
-        h: HostSpec(h, _host_context(inventory, h, extra), tuple(by_host[h][0]), by_host[h][1]) for h in order
-    }
+    return {h: HostSpec(h, _host_context(inventory, h, extra), tuple(by_host[h][0]), by_host[h][1]) for h in order}
 
 
 def _play_hosts(inventory: Inventory, source: _PlaySource, extra: dict[str, Any], problems: list[Problem]) -> list[str]:

@@ -1,0 +1,236 @@
+"""Bad input: exit 3, one exact `path:line:col: key: message` line per problem, all at once, sorted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+INVENTORY = "[web]\nw1\nw2\n"
+
+# name -> (files to write, argv after `pushorch`, expected stderr problem lines)
+CASES: dict[str, tuple[dict[str, str], list[str], list[str]]] = {}
+
+
+def case(name: str, files: dict[str, str], argv: list[str], expected: list[str]) -> None:
+    CASES[name] = (files, argv, expected)
+
+
+CHECK = ["check", "-i", "inv.ini", "p.yml"]
+
+case(
+    "yaml_syntax",
+    {"p.yml": "- hosts: web\n  tasks: [\n"},
+    CHECK,
+    ["p.yml:3:1: YAML syntax error: while parsing a flow node did not find expected node content"],
+)
+case(
+    "duplicate_key",
+    {"p.yml": "- hosts: web\n  name: a\n  name: b\n"},
+    CHECK,
+    ["p.yml:3:3: [0].name: duplicate key (first defined on line 2)"],
+)
+case(
+    "unknown_and_missing_keys",
+    {"p.yml": "- hosts: web\n  services:\n    - name: b\n      imag: y\n      replica: 2\n"},
+    CHECK,
+    [
+        "p.yml:3:7: [0].services[0].image: required key is missing",
+        "p.yml:4:7: [0].services[0].imag: unknown key (did you mean 'image'?)",
+        "p.yml:5:7: [0].services[0].replica: unknown key (did you mean 'replicas'?)",
+    ],
+)
+case(
+    "unsafe_service_name",
+    {"p.yml": "- hosts: web\n  services:\n    - {name: '../etc', image: x}\n"},
+    CHECK,
+    [
+        "p.yml:3:8: [0].services[0].name: '../etc' is not a valid name (letters, digits, '_', '.', '-'; "
+        "starts with a letter or digit; no '..'; at most 63 characters)"
+    ],
+)
+case(
+    "bad_port_mapping",
+    {"p.yml": "- hosts: web\n  services:\n    - name: a\n      image: x\n      ports: ['80:http', 70000]\n"},
+    CHECK,
+    [
+        "p.yml:5:15: [0].services[0].ports[0]: '80:http' is not a port mapping (like '8080:80', '127.0.0.1:8080:80/udp')",
+        "p.yml:5:26: [0].services[0].ports[1]: input should be less than or equal to 65535",
+    ],
+)
+case(
+    "bad_percentage_and_enum",
+    {"p.yml": "- hosts: web\n  update: {parallelism: '150%', order: sideways}\n"},
+    CHECK,
+    [
+        "p.yml:2:12: [0].update.parallelism: '150%' is neither a count (0, 1, 2, ...) nor a percentage ('25%')",
+        "p.yml:2:33: [0].update.order: input should be 'stop-first' or 'start-first'",
+    ],
+)
+case(
+    "deadline_shorter_than_min_healthy",
+    {"p.yml": "- hosts: web\n  update: {min_healthy_time: 30s, healthy_deadline: 10s}\n"},
+    CHECK,
+    ["p.yml:2:3: [0].update: healthy_deadline must be longer than min_healthy_time"],
+)
+case(
+    "bad_duration",
+    {"p.yml": "- hosts: web\n  update: {delay: soon}\n"},
+    CHECK,
+    ["p.yml:2:12: [0].update.delay: 'soon' is not a duration (a number of seconds or a string like '30s', '2m', '1h30m')"],
+)
+case(
+    "two_modules_in_a_task",
+    {"p.yml": "- hosts: web\n  tasks:\n    - name: t\n      command: ls\n      shell: ls\n"},
+    CHECK,
+    [
+        "p.yml:3:7: [0].tasks[0]: a task needs exactly one of docker, template, copy, file, command, shell "
+        "(got ['command', 'shell'])"
+    ],
+)
+case(
+    "relative_path",
+    {"p.yml": "- hosts: web\n  tasks:\n    - file: {path: etc/x}\n"},
+    CHECK,
+    ["p.yml:3:14: [0].tasks[0].file.path: 'etc/x' must be an absolute path"],
+)
+case(
+    "playbook_not_a_list",
+    {"p.yml": "hosts: web\n"},
+    CHECK,
+    ["p.yml:1:1: a playbook is a non-empty list of plays"],
+)
+case(
+    "undefined_variable",
+    {"p.yml": "- hosts: web\n  services:\n    - name: a\n      image: 'reg/{{ tag }}'\n"},
+    CHECK,
+    ["p.yml:4:7: [0].services[0].image: 'tag' is undefined (rendering for hosts w1, w2)"],
+)
+case(
+    "undefined_in_template_file",
+    {
+        "p.yml": "- hosts: web\n  tasks:\n    - template: {src: t.j2, dest: /etc/t}\n",
+        "templates/t.j2": "ok\n{{ inventory_hostname }}\n{{ missing_var }}\n",
+    },
+    CHECK,
+    ["templates/t.j2:3:1: 'missing_var' is undefined (hosts w1, w2)"],
+)
+case(
+    "template_outside_playbook_dir",
+    {"p.yml": "- hosts: web\n  tasks:\n    - template: {src: ../../etc/passwd, dest: /etc/t}\n"},
+    CHECK,
+    ["p.yml:3:18: [0].tasks[0].template.src: '../../etc/passwd' is outside the playbook directory"],
+)
+case(
+    "template_sandbox",
+    {"p.yml": "- hosts: web\n  vars: {x: \"{{ ''.__class__.__mro__ }}\"}\n  services: [{name: a, image: '{{ x }}'}]\n"},
+    CHECK,
+    [
+        "p.yml:3:24: [0].services[0].image: in variable 'x': SecurityError: access to attribute '__class__' "
+        "of 'str' object is unsafe. (rendering for hosts w1, w2)"
+    ],
+)
+case(
+    "notify_unknown_handler",
+    {"p.yml": "- hosts: web\n  tasks:\n    - {command: ls, notify: reload}\n"},
+    CHECK,
+    ["p.yml:1:3: [0]: task 'command' notifies 'reload', which is no handler"],
+)
+case(
+    "health_two_kinds",
+    {"p.yml": "- hosts: web\n  services:\n    - {name: a, image: x, health: {tcp: {port: 1}, docker: true}}\n"},
+    CHECK,
+    [
+        "p.yml:3:27: [0].services[0].health: give exactly one check kind of http, tcp, docker, cmd, consul "
+        "(got ['tcp', 'docker'])"
+    ],
+)
+case(
+    "bad_env_name",
+    {"p.yml": "- hosts: web\n  services:\n    - {name: a, image: x, env: {'BAD KEY': 1}}\n"},
+    CHECK,
+    ["p.yml:3:27: [0].services[0].env: 'BAD KEY' is not a valid environment variable name"],
+)
+case(
+    "vars_file_not_mapping",
+    {"p.yml": "- hosts: web\n  vars_files: [v.yml]\n", "v.yml": "- a\n- b\n"},
+    CHECK,
+    ["v.yml:1:1: a vars file must hold a mapping"],
+)
+case(
+    "billion_laughs",
+    {
+        "p.yml": "- hosts: web\n  vars:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"    {chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
+    },
+    CHECK,
+    ["p.yml:7:8: document expands to more than 1000000 nodes through aliases"],
+)
+case(
+    "ini_errors",
+    {"inv.ini": "[web:hosts2]\n[db:vars]\nx=1\n[app:children]\nnothere\n[web]\nw[1:x]\nw2 novalue\n[x y]\n"},
+    ["inventory", "-i", "inv.ini", "--list"],
+    [
+        "inv.ini:1:1: [web:hosts2]: unknown section type 'hosts2' (hosts, children, vars)",
+        "inv.ini:2:1: [db:vars]: vars for undefined group 'db'",
+        "inv.ini:5:1: [app:children]: includes undefined group 'nothere'",
+        "inv.ini:7:1: web: host range [1:x] is neither numeric nor alphabetic",
+        "inv.ini:8:1: w2: expected key=value host variable, got 'novalue'",
+        "inv.ini:9:1: [x y]: invalid section header (no spaces allowed; [name], [name:vars], [name:children])",
+    ],
+)
+case(
+    "ini_group_loop",
+    {"inv.ini": "[a:children]\nb\n[b:children]\na\n[a]\n"},
+    ["inventory", "-i", "inv.ini", "--list"],
+    ["inv.ini:4:1: [b:children]: group 'a' as a child of 'b' makes a loop"],
+)
+case(
+    "yaml_inventory_shape",
+    {"inv.yml": "all:\n  children:\n    web:\n      hosts: [a, b]\n      colour: red\n      vars: {ansible_group_priority: high}\n"},
+    ["inventory", "-i", "inv.yml", "--list"],
+    [
+        "inv.yml:4:7: all.children.web.hosts: must be a mapping, not a list",
+        "inv.yml:5:7: all.children.web.colour: unknown key (a group has hosts, children and vars)",
+        "inv.yml:6:14: all.children.web.vars.ansible_group_priority: ansible_group_priority must be an integer, got 'high'",
+    ],
+)
+case(
+    "missing_sources_and_extra_vars",
+    {},
+    ["check", "-i", "nowhere.ini", "-e", "novalue", "-e", "@nofile.yml", "p.yml"],
+    [
+        "-e #1: expected key=value, got 'novalue'",
+        "nofile.yml: cannot read: No such file or directory",
+        "nowhere.ini: no such inventory file or directory",
+        "p.yml: cannot read: No such file or directory",
+    ],
+)
+case(
+    "group_vars_broken",
+    {"group_vars/web.yml": "a: 1\na: 2\n", "host_vars/w1": "[not, a, mapping]\n"},
+    ["inventory", "-i", "inv.ini", "--list"],
+    [
+        "group_vars/web.yml:2:1: a: duplicate key (first defined on line 1)",
+        "host_vars/w1:1:1: a vars file must be a mapping, not a list",
+    ],
+)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    files, argv, expected = CASES[name]
+    (tmp_path / "inv.ini").write_text(INVENTORY)
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    result = run_cli(*argv, cwd=tmp_path)
+    assert result.status == 3, result.err
+    lines = result.err.splitlines()
+    assert lines[:-1] == expected
+    assert lines[-1] == f"error: {len(expected)} problem{'s' if len(expected) != 1 else ''} in the input; nothing was changed"
+    assert result.out == ""
+
+
+def test_at_least_twenty_kinds() -> None:
+    assert len(CASES) >= 20
