@@ -60,7 +60,7 @@ def _match(inventory: Inventory, term: str) -> list[str]:
         start, end = subscript.group(2), subscript.group(3)
         if end is None:
             index = int(start or 0)
-            return hosts[index : index + 1] if index >= -len(hosts) and index < len(hosts) else []
+            return [hosts[index]] if -len(hosts) <= index < len(hosts) else []
         return hosts[int(start or 0) : (int(end) + 1) if end else None]
     return _match_plain(inventory, term)
 

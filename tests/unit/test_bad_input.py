@@ -77,7 +77,9 @@ case(
     "bad_duration",
     {"p.yml": "- hosts: web\n  update: {delay: soon}\n"},
     CHECK,
-    ["p.yml:2:12: [0].update.delay: 'soon' is not a duration (a number of seconds or a string like '30s', '2m', '1h30m')"],
+    [
+        "p.yml:2:12: [0].update.delay: 'soon' is not a duration (a number of seconds or a string like '30s', '2m', '1h30m')"
+    ],
 )
 case(
     "two_modules_in_a_task",
@@ -187,7 +189,9 @@ case(
 )
 case(
     "yaml_inventory_shape",
-    {"inv.yml": "all:\n  children:\n    web:\n      hosts: [a, b]\n      colour: red\n      vars: {ansible_group_priority: high}\n"},
+    {
+        "inv.yml": "all:\n  children:\n    web:\n      hosts: [a, b]\n      colour: red\n      vars: {ansible_group_priority: high}\n"
+    },
     ["inventory", "-i", "inv.yml", "--list"],
     [
         "inv.yml:4:7: all.children.web.hosts: must be a mapping, not a list",
@@ -228,7 +232,10 @@ def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> No
     assert result.status == 3, result.err
     lines = result.err.splitlines()
     assert lines[:-1] == expected
-    assert lines[-1] == f"error: {len(expected)} problem{'s' if len(expected) != 1 else ''} in the input; nothing was changed"
+    assert (
+        lines[-1]
+        == f"error: {len(expected)} problem{'s' if len(expected) != 1 else ''} in the input; nothing was changed"
+    )
     assert result.out == ""
 
 
