@@ -1,0 +1,1 @@
+"""Benchmarks: pushorch beside ansible-core and pyinfra on the same loopback hosts."""
