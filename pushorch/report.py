@@ -28,3 +28,72 @@ def print_error(error: PushorchError) -> None:
         sys.stderr.write(f"error: {count} problem{'s' if count != 1 else ''} in the input; nothing was changed\n")
     else:
         sys.stderr.write(f"error: {error}\n")
+
+
+class ExecReporter:
+    """Output of `exec`: each host's block as it finishes (or JSON lines), a progress bar on a terminal."""
+
+    def __init__(self, total: int, as_json: bool = False, verbosity: int = 0) -> None:
+        self.total, self.as_json, self.verbosity = total, as_json, verbosity
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ExecReporter:
+        if not self.as_json and sys.stderr.isatty() and self.total > 1:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("exec"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("exec", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def host_done(self, outcome: Any) -> None:
+        if self.as_json:
+            result = outcome.result
+            record = {
+                "host": outcome.host,
+                "status": outcome.status,
+                "rc": result.exit_status if result else None,
+                "stdout": result.stdout if result else "",
+                "stderr": result.stderr if result else "",
+                "duration": round(outcome.duration, 4),
+                "error": outcome.error,
+            }
+            sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
+        else:
+            sys.stdout.write(self._block(outcome))
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    @staticmethod
+    def _block(outcome: Any) -> str:
+        if outcome.result is None:
+            label = "UNREACHABLE!" if outcome.status == "unreachable" else "FAILED"
+            return f"{outcome.host} | {label} => {outcome.error}\n"
+        result = outcome.result
+        label = "OK" if result.ok else "FAILED"
+        text = f"{outcome.host} | {label} | rc={result.exit_status} >>\n{result.stdout}"
+        if result.stderr:
+            text += ("" if text.endswith("\n") else "\n") + result.stderr
+        return text if text.endswith("\n") else text + "\n"
+
+    def recap(self, outcomes: list[Any]) -> None:
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "failed", "unreachable")}
+        if self.as_json:
+            return
+        sys.stderr.write(
+            f"recap: {len(outcomes)} hosts  ok={counts['ok']}  failed={counts['failed']}  "
+            f"unreachable={counts['unreachable']}\n"
+        )

@@ -53,3 +53,35 @@ def extra_vars_option(func: F) -> F:
 
 def limit_option(func: F) -> F:
     return click.option("-l", "--limit", metavar="PATTERN", help="Further limit hosts to a pattern.")(func)
+
+
+def connection_options(func: F) -> F:
+    """SSH options shared by every command that connects (Ansible's names where they exist)."""
+    options = [
+        click.option(
+            "--transport", type=click.Choice(["asyncssh", "paramiko"]), help="SSH library (default asyncssh)."
+        ),
+        click.option("-u", "--user", help="Connect as this user (overrides ansible_user)."),
+        click.option("--private-key", "key_file", metavar="FILE", help="SSH private key file."),
+        click.option("--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)."),
+        click.option(
+            "--host-key-checking",
+            type=click.Choice(["strict", "accept-new", "off"]),
+            help="strict (default): unknown or changed keys refused; accept-new: trust on first use; off.",
+        ),
+        click.option("--ssh-config", metavar="FILE", help="ssh_config file (default ~/.ssh/config)."),
+        click.option("-T", "--timeout", "connect_timeout", type=float, help="Connect timeout in seconds (default 10)."),
+        click.option("--command-timeout", type=float, help="Per-command timeout in seconds."),
+        click.option("-b", "--become", is_flag=True, default=None, help="Run commands through sudo -n."),
+        click.option(
+            "-f",
+            "--forks",
+            type=click.IntRange(1),
+            default=100,
+            show_default=True,
+            help="SSH handshakes in flight at once.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

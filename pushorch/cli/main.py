@@ -10,6 +10,7 @@ import click
 from pushorch import __version__
 from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
+from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.inventory_cmd import inventory
 from pushorch.errors import ExitStatus, PushorchError
 from pushorch.report import print_error
@@ -26,6 +27,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 cli.add_command(inventory)
 cli.add_command(check)
+cli.add_command(exec_)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,67 @@
+"""`pushorch exec`: run one command on every matched host (like `ansible PATTERN -m shell -a`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from pushorch.cli.app import connection_options, extra_vars_option, inventory_option, inventory_sources, limit_option
+from pushorch.errors import ExitStatus, InputError, Problem
+
+
+@click.command(name="exec", context_settings={"ignore_unknown_options": True})
+@inventory_option
+@limit_option
+@extra_vars_option
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per host per line.")
+@click.argument("pattern")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_(
+    app: Any,
+    /,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    as_json: bool,
+    pattern: str,
+    command: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Run COMMAND on every host matching PATTERN: `pushorch exec -i INV all -- uname -a`."""
+    from pushorch.connection import Overrides, settings_for
+    from pushorch.fanout import run_everywhere
+    from pushorch.load.extravars import parse_extra_vars
+    from pushorch.load.inventory import load_inventory
+    from pushorch.patterns import select
+    from pushorch.report import ExecReporter
+
+    inventory = load_inventory(inventory_sources(inventories))
+    extra, problems = parse_extra_vars(extra_vars)
+    hosts = select(inventory, pattern)
+    if limit:
+        allowed = set(select(inventory, limit))
+        hosts = [h for h in hosts if h in allowed]
+    overrides = Overrides(**connection)
+    settings = []
+    for host in hosts:
+        try:
+            settings.append(settings_for(host, {**inventory.host_vars(host), **extra}, overrides))
+        except ValueError as exc:
+            problems.append(Problem(f"host {host}", 0, 0, "", str(exc)))
+    if problems:
+        raise InputError(problems)
+    argv = command if len(command) > 1 else ("sh", "-c", command[0])
+    reporter = ExecReporter(len(settings), as_json=as_json, verbosity=app.verbosity)
+    with reporter:
+        outcomes = asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=reporter.host_done))
+    reporter.recap(outcomes)
+    if any(o.status == "unreachable" for o in outcomes):
+        return ExitStatus.UNREACHABLE
+    if any(o.status == "failed" for o in outcomes):
+        return ExitStatus.APPLY_FAILED
+    return ExitStatus.OK

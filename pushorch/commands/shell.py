@@ -1,0 +1,42 @@
+"""The one place user strings are quoted for a POSIX shell; scripts are built only from these."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+
+Argv = tuple[str, ...]
+
+
+def quote(value: str) -> str:
+    """One shell word, byte-exact whatever it holds (metacharacters, newlines, unicode)."""
+    if "\0" in value:
+        # A NUL cannot pass through argv or a shell word; refusing is the only safe answer.
+        raise ValueError("a NUL byte cannot be passed to a remote command")
+    return shlex.quote(value)
+
+
+def join(argv: Sequence[str]) -> str:
+    """An argv as one shell command line."""
+    return " ".join(quote(a) for a in argv)
+
+
+def script(*commands: str | Sequence[str]) -> str:
+    """Commands joined with '&&': each is an argv (quoted here) or an already-built script fragment."""
+    return " && ".join(c if isinstance(c, str) else join(c) for c in commands)
+
+
+def lines(commands: Iterable[str | Sequence[str]]) -> str:
+    """A multi-line script, one command per line (argv quoted here)."""
+    return "\n".join(c if isinstance(c, str) else join(c) for c in commands) + "\n"
+
+
+def sh(script_text: str) -> Argv:
+    """Run a script through sh -c."""
+    return ("sh", "-c", script_text)
+
+
+def become(argv: Argv, user: str = "root") -> Argv:
+    """Run argv through `sudo -n` (never prompts: a password requirement is an error, not a hang)."""
+    prefix: Argv = ("sudo", "-n") if user == "root" else ("sudo", "-n", "-u", user)
+    return (*prefix, "--", *argv)

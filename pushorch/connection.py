@@ -1,0 +1,164 @@
+"""How to reach a host: SSH settings from its inventory variables and the command line (pure).
+
+Ansible's connection variables are honoured (`ansible_host`, `ansible_port`, `ansible_user`,
+`ansible_ssh_private_key_file`, `ansible_password`, `ansible_ssh_common_args` for the options that map,
+`ansible_connection`, `ansible_become`), plus pushorch's own `pushorch_*` variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pushorch.secret import Secret
+
+HostKeyPolicy = Literal["strict", "accept-new", "off"]
+HOST_KEY_POLICIES: tuple[HostKeyPolicy, ...] = ("strict", "accept-new", "off")
+TRANSPORTS = ("asyncssh", "paramiko", "local")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Everything a transport needs to open one host's connection."""
+
+    name: str
+    address: str
+    port: int | None = None
+    user: str | None = None
+    key_files: tuple[str, ...] = ()
+    password: Secret | None = None
+    proxy_jump: str | None = None
+    known_hosts: str | None = None
+    host_key_checking: HostKeyPolicy = "strict"
+    ssh_config: str | None = None
+    transport: str = "asyncssh"
+    connect_timeout: float = 10.0
+    command_timeout: float | None = None
+    keepalive: float = 15.0
+    become: bool = False
+    become_user: str = "root"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Command-line settings; None means 'use the inventory or the default'."""
+
+    transport: str | None = None
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    host_key_checking: HostKeyPolicy | None = None
+    ssh_config: str | None = None
+    connect_timeout: float | None = None
+    command_timeout: float | None = None
+    become: bool | None = None
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+_FLAG_KEYS = {"-i": "key_file", "-p": "port", "-l": "user", "-F": "ssh_config", "-J": "proxy_jump"}
+
+
+def _common_args(text: str) -> dict[str, Any]:
+    """The ssh options of ansible_ssh_common_args that have a meaning here."""
+    found: dict[str, Any] = {}
+    tokens = shlex.split(text)
+    options: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "-o" or token in _FLAG_KEYS:
+            value = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if token == "-o":
+                options.append(value)
+            else:
+                found[_FLAG_KEYS[token]] = value
+            index += 2
+            continue
+        if token.startswith("-o") and len(token) > 2:
+            options.append(token[2:])
+        index += 1
+    for option in options:
+        key, _, value = option.replace("=", " ", 1).partition(" ")
+        key, value = key.strip().lower(), value.strip()
+        if key == "proxyjump":
+            found["proxy_jump"] = value
+        elif key == "userknownhostsfile":
+            found["known_hosts"] = value.split()[0]
+        elif key == "stricthostkeychecking":
+            found["host_key_checking"] = {"no": "off", "accept-new": "accept-new", "off": "off"}.get(value, "strict")
+        elif key == "connecttimeout":
+            found["connect_timeout"] = float(value)
+        elif key in ("user", "port", "identityfile"):
+            found[{"user": "user", "port": "port", "identityfile": "key_file"}[key]] = value
+    return found
+
+
+def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides | None = None) -> ConnectionSettings:
+    """Connection settings for one host; raises ValueError naming the bad variable."""
+    o = overrides or Overrides()
+    common = _common_args(str(variables.get("ansible_ssh_common_args") or ""))
+    common.update(_common_args(str(variables.get("ansible_ssh_extra_args") or "")))
+
+    def pick(*candidates: Any) -> Any:
+        return next((c for c in candidates if c is not None and c != ""), None)
+
+    port = pick(variables.get("ansible_port"), variables.get("ansible_ssh_port"), common.get("port"))
+    key = pick(o.key_file, variables.get("ansible_ssh_private_key_file"), common.get("key_file"))
+    password = pick(variables.get("ansible_password"), variables.get("ansible_ssh_pass"))
+    policy = pick(
+        o.host_key_checking,
+        variables.get("pushorch_host_key_checking"),
+        variables.get("host_key_checking"),
+        common.get("host_key_checking"),
+        "strict",
+    )
+    if isinstance(policy, bool):
+        policy = "strict" if policy else "off"
+    if policy not in HOST_KEY_POLICIES:
+        raise ValueError(f"host_key_checking must be one of {', '.join(HOST_KEY_POLICIES)}, got {policy!r}")
+    connection = pick(variables.get("ansible_connection"), "ssh")
+    transport = pick(
+        o.transport if connection != "local" else None,
+        "local" if connection == "local" else None,
+        variables.get("pushorch_transport"),
+        "asyncssh",
+    )
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    try:
+        port_number = int(port) if port is not None else None
+    except (TypeError, ValueError):
+        raise ValueError(f"ansible_port must be a number, got {port!r}") from None
+    known_hosts = pick(o.known_hosts, variables.get("pushorch_known_hosts"), common.get("known_hosts"))
+    return ConnectionSettings(
+        name=name,
+        address=str(pick(variables.get("ansible_host"), variables.get("ansible_ssh_host"), name)),
+        port=port_number,
+        user=pick(o.user, variables.get("ansible_user"), variables.get("ansible_ssh_user"), common.get("user")),
+        key_files=(os.path.expanduser(str(key)),) if key else (),
+        password=password if isinstance(password, Secret) or password is None else Secret(str(password)),
+        proxy_jump=pick(variables.get("pushorch_proxy_jump"), common.get("proxy_jump")),
+        known_hosts=os.path.expanduser(str(known_hosts)) if known_hosts else None,
+        host_key_checking=policy,
+        ssh_config=pick(o.ssh_config, variables.get("pushorch_ssh_config"), common.get("ssh_config")),
+        transport=str(transport),
+        connect_timeout=float(
+            pick(o.connect_timeout, variables.get("ansible_timeout"), common.get("connect_timeout"), 10)
+        ),
+        command_timeout=pick(o.command_timeout, variables.get("pushorch_command_timeout")),
+        become=_bool(pick(o.become, variables.get("ansible_become"), False)),
+        become_user=str(pick(variables.get("ansible_become_user"), "root")),
+    )
+
+
+def with_become(settings: ConnectionSettings, become: bool) -> ConnectionSettings:
+    return replace(settings, become=become)

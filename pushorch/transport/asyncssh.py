@@ -1,0 +1,174 @@
+"""The default transport: one asyncssh connection per host, commands as channels on it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncssh
+
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
+from pushorch.transport import hostkeys
+from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
+
+
+class _Stream:
+    """A direct-tcpip channel as a TcpStream."""
+
+    def __init__(self, reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes]) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self._reader.read(n)
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        self._writer.close()
+
+
+def parse_jump(spec: str) -> tuple[str | None, str, int | None]:
+    """'user@host:port' -> (user, host, port)."""
+    user, _, rest = spec.rpartition("@")
+    host, _, port = rest.partition(":") if rest.count(":") == 1 else (rest, "", "")
+    return user or None, host, int(port) if port else None
+
+
+class AsyncsshTransport:
+    """Transport over asyncssh; host keys verified as the settings' policy says."""
+
+    def __init__(self, settings: ConnectionSettings, jumps: dict[str, asyncssh.SSHClientConnection] | None = None):
+        self.settings = settings
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._jumps = jumps if jumps is not None else {}
+
+    def _options(self, address: str, port: int | None, user: str | None) -> dict[str, Any]:
+        s = self.settings
+        options: dict[str, Any] = {
+            "connect_timeout": s.connect_timeout,
+            "login_timeout": max(s.connect_timeout, 10.0),
+            "keepalive_interval": s.keepalive,
+            "keepalive_count_max": 3,
+            "known_hosts": hostkeys.trusted_for(s, address, port),
+            "ignore_encrypted": True,
+        }
+        if s.ssh_config:
+            options["config"] = [s.ssh_config]
+        if port is not None:
+            options["port"] = port
+        if user is not None:
+            options["username"] = user
+        if s.key_files:
+            options["client_keys"] = list(s.key_files)
+        if s.password is not None:
+            options["password"] = s.password.reveal()
+        return options
+
+    async def connect(self) -> None:
+        s = self.settings
+        try:
+            tunnel = await self._tunnel()
+            options = self._options(s.address, s.port, s.user)
+            self._conn = await asyncssh.connect(s.address, tunnel=tunnel or (), **options)
+            await self._learn_key(self._conn, s.address, s.port)
+        except Exception as exc:
+            raise self._connect_error(exc) from None
+
+    async def _tunnel(self) -> asyncssh.SSHClientConnection | None:
+        """Connect (or reuse) each ProxyJump hop in order; hops are verified like the host."""
+        if not self.settings.proxy_jump:
+            return None
+        previous: asyncssh.SSHClientConnection | None = None
+        chain = ""
+        for hop in self.settings.proxy_jump.split(","):
+            chain = f"{chain},{hop}" if chain else hop
+            conn = self._jumps.get(chain)
+            if conn is None:
+                user, host, port = parse_jump(hop.strip())
+                options = self._options(host, port, user or self.settings.user)
+                conn = await asyncssh.connect(host, tunnel=previous or (), **options)
+                await self._learn_key(conn, host, port)
+                self._jumps[chain] = conn
+            previous = conn
+        return previous
+
+    async def _learn_key(self, conn: asyncssh.SSHClientConnection, address: str, port: int | None) -> None:
+        if self.settings.host_key_checking == "accept-new":
+            key = conn.get_server_host_key()
+            if key is not None:
+                hostkeys.remember(self.settings, address, port, key.export_public_key().decode())
+
+    def _connect_error(self, exc: BaseException) -> Exception:
+        name, s = self.settings.name, self.settings
+        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+            return ConnectError(name, hostkeys.refusal_message(s, str(exc.reason)))
+        if isinstance(exc, asyncssh.PermissionDenied):
+            return AuthenticationError(name, f"authentication refused for user {s.user or '(default)'}: {exc.reason}")
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            return ConnectError(name, f"no SSH answer from {s.address}:{s.port or 22} within {s.connect_timeout:g}s")
+        if isinstance(exc, asyncssh.Error):
+            return ConnectError(name, f"SSH connection to {s.address}:{s.port or 22} failed: {exc.reason}")
+        if isinstance(exc, OSError):
+            return ConnectError(name, f"cannot connect to {s.address}:{s.port or 22}: {exc.strerror or exc}")
+        if isinstance(exc, (ConnectError, AuthenticationError)):
+            return exc
+        return ConnectError(name, f"cannot connect: {type(exc).__name__}: {exc}")
+
+    def _connection(self) -> asyncssh.SSHClientConnection:
+        if self._conn is None:
+            raise ConnectError(self.settings.name, "not connected")
+        return self._conn
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        become: bool | None = None,
+    ) -> Result:
+        command = command_line(self.settings, argv, become)
+        limit = timeout if timeout is not None else self.settings.command_timeout
+        started = time.monotonic()
+        try:
+            done = await self._connection().run(command, input=stdin, encoding=None, timeout=limit, check=False)
+        except asyncssh.TimeoutError:
+            raise CommandTimeout(self.settings.name, f"{' '.join(argv)[:120]}: no result after {limit:g}s") from None
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+        status = done.exit_status
+        if status is None:  # killed by a signal: report it the way a shell does
+            name = done.exit_signal[0] if done.exit_signal else ""
+            status = 128 + getattr(signal, f"SIG{name}", 127) if name else 255
+        result = Result(
+            self.settings.name,
+            command,
+            status,
+            decode(done.stdout),
+            decode(done.stderr),
+            time.monotonic() - started,
+        )
+        return check_become(self.settings, result, become)
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
+        result = await self.run(put_argv(path, mode), stdin=data, become=become)
+        result.check(f"write {path}")
+
+    async def open_tcp(self, host: str, port: int) -> TcpStream:
+        try:
+            reader, writer = await self._connection().open_connection(host, port, encoding=None)
+        except asyncssh.ChannelOpenError as exc:
+            raise ConnectionRefusedError(f"{self.settings.name}: cannot open {host}:{port}: {exc.reason}") from None
+        return _Stream(reader, writer)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+            self._conn = None

@@ -1,0 +1,99 @@
+"""The Transport protocol every connection kind implements, and the Result of a command."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pushorch.commands import files
+from pushorch.commands.shell import Argv, become, join
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import AuthenticationError, CommandFailed
+
+# What sudo -n prints when it would have to ask for a password.
+_SUDO_NEEDS_PASSWORD = ("a password is required", "a terminal is required")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one command did. Never raised on non-zero; `check()` does that."""
+
+    host: str
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    def check(self, action: str | None = None) -> Result:
+        if not self.ok:
+            raise CommandFailed(self.host, action or self.command, self.exit_status, self.stderr)
+        return self
+
+
+class TcpStream(Protocol):
+    """A TCP connection opened from the host's side, through the SSH connection."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """One host's connection: opened once per run, reused for every command, file and probe."""
+
+    settings: ConnectionSettings
+
+    async def connect(self) -> None: ...
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        become: bool | None = None,
+    ) -> Result: ...
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None: ...
+
+    async def open_tcp(self, host: str, port: int) -> TcpStream: ...
+
+    async def close(self) -> None: ...
+
+
+def command_line(settings: ConnectionSettings, argv: Sequence[str], become_flag: bool | None) -> str:
+    """The remote command line: argv quoted, wrapped in sudo -n when becoming another user."""
+    wanted = settings.become if become_flag is None else become_flag
+    final: Argv = become(tuple(argv), settings.become_user) if wanted else tuple(argv)
+    return join(final)
+
+
+def check_become(settings: ConnectionSettings, result: Result, become_flag: bool | None) -> Result:
+    """Turn sudo's 'password required' into a clear error naming the host."""
+    wanted = settings.become if become_flag is None else become_flag
+    if wanted and result.exit_status == 1 and any(s in result.stderr for s in _SUDO_NEEDS_PASSWORD):
+        raise AuthenticationError(
+            settings.name,
+            f"become: sudo needs a password for {settings.user or 'this user'} (pushorch runs sudo -n); "
+            "allow NOPASSWD for it in sudoers, or connect as root",
+        )
+    return result
+
+
+def put_argv(path: str, mode: int) -> Argv:
+    return files.put(path, mode, secrets.token_hex(6))
+
+
+def decode(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")

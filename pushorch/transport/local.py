@@ -1,0 +1,76 @@
+"""The local transport: commands as subprocesses of the controller (ansible_connection=local)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import CommandTimeout
+from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
+
+
+class _Stream:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self._reader.read(n)
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        self._writer.close()
+
+
+class LocalTransport:
+    """Runs on the controller itself, through sh, with the same quoting and become as SSH."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+
+    async def connect(self) -> None:
+        return None
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        become: bool | None = None,
+    ) -> Result:
+        command = command_line(self.settings, argv, become)
+        limit = timeout if timeout is not None else self.settings.command_timeout
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(stdin or b""), limit)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise CommandTimeout(self.settings.name, f"{' '.join(argv)[:120]}: no result after {limit:g}s") from None
+        code = process.returncode if process.returncode is not None else -1
+        status = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as a shell reports it
+        result = Result(self.settings.name, command, status, decode(out), decode(err), time.monotonic() - started)
+        return check_become(self.settings, result, become)
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
+        (await self.run(put_argv(path, mode), stdin=data, become=become)).check(f"write {path}")
+
+    async def open_tcp(self, host: str, port: int) -> TcpStream:
+        reader, writer = await asyncio.open_connection(host, port)
+        return _Stream(reader, writer)
+
+    async def close(self) -> None:
+        return None

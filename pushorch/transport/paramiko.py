@@ -1,0 +1,215 @@
+"""The paramiko transport: the same protocol as asyncssh, blocking paramiko calls run in threads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import paramiko
+
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
+from pushorch.transport import hostkeys
+from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
+
+T = TypeVar("T")
+_POOL_KEY = "paramiko-threads"
+
+
+class _Policy(paramiko.MissingHostKeyPolicy):
+    """Unknown host keys: refuse (strict), remember (accept-new) or accept (off)."""
+
+    def __init__(self, settings: ConnectionSettings, address: str, port: int | None) -> None:
+        self.settings, self.address, self.port = settings, address, port
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        policy = self.settings.host_key_checking
+        if policy == "strict":
+            raise paramiko.SSHException("host key is not in known_hosts")
+        if policy == "accept-new":
+            hostkeys.remember(self.settings, self.address, self.port, f"{key.get_name()} {key.get_base64()}")
+
+
+class _Stream:
+    def __init__(self, channel: paramiko.Channel, run: Callable[..., Any]) -> None:
+        self._channel, self._run = channel, run
+
+    async def read(self, n: int = -1) -> bytes:
+        data: bytes = await self._run(self._channel.recv, 65536 if n < 0 else n)
+        return data
+
+    async def write(self, data: bytes) -> None:
+        await self._run(self._channel.sendall, data)
+
+    async def close(self) -> None:
+        await self._run(self._channel.close)
+
+
+class ParamikoTransport:
+    """Transport over paramiko; every blocking call runs on a thread pool shared by the run."""
+
+    def __init__(self, settings: ConnectionSettings, shared: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self._shared = shared if shared is not None else {}
+        self._clients: list[paramiko.SSHClient] = []
+
+    async def _call(self, func: Callable[..., T], *args: Any) -> T:
+        # The default executor has only cpu+4 threads; a fleet needs one per host in flight.
+        pool = self._shared.get(_POOL_KEY)
+        if pool is None:
+            pool = self._shared[_POOL_KEY] = ThreadPoolExecutor(max_workers=512, thread_name_prefix="paramiko")
+        return await asyncio.get_running_loop().run_in_executor(pool, lambda: func(*args))
+
+    @property
+    def _client(self) -> paramiko.SSHClient:
+        if not self._clients:
+            raise ConnectError(self.settings.name, "not connected")
+        return self._clients[-1]
+
+    async def connect(self) -> None:
+        try:
+            await self._call(self._connect_sync)
+        except Exception as exc:
+            raise self._connect_error(exc) from None
+
+    def _open(self, address: str, port: int | None, user: str | None, sock: Any) -> paramiko.SSHClient:
+        s = self.settings
+        config: dict[str, Any] = {}
+        ssh_config = s.ssh_config or os.path.expanduser("~/.ssh/config")
+        if os.path.exists(ssh_config):
+            config = dict(paramiko.SSHConfig.from_path(ssh_config).lookup(address))
+        client = paramiko.SSHClient()
+        path = hostkeys.known_hosts_path(s)
+        if s.host_key_checking != "off" and os.path.exists(path):
+            client.get_host_keys().load(path)
+        client.set_missing_host_key_policy(_Policy(s, address, port))
+        key_files = list(s.key_files) or list(config.get("identityfile", []))
+        client.connect(
+            hostname=config.get("hostname", address),
+            port=port or int(config.get("port", 22)),
+            username=user or config.get("user"),
+            key_filename=[os.path.expanduser(k) for k in key_files] or None,  # type: ignore[arg-type]  # a list works
+            password=s.password.reveal() if s.password else None,
+            timeout=s.connect_timeout,
+            banner_timeout=s.connect_timeout,
+            auth_timeout=max(s.connect_timeout, 10.0),
+            allow_agent=True,
+            look_for_keys=not key_files,
+            sock=sock,
+        )
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(int(s.keepalive))
+        self._clients.append(client)
+        return client
+
+    def _connect_sync(self) -> None:
+        s = self.settings
+        sock = None
+        for hop in (s.proxy_jump or "").split(","):
+            if not hop.strip():
+                continue
+            user, _, rest = hop.strip().rpartition("@")
+            host, _, port = rest.partition(":")
+            jump = self._open(host, int(port) if port else None, user or s.user, sock)
+            transport = jump.get_transport()
+            assert transport is not None
+            sock = transport.open_channel("direct-tcpip", (s.address, s.port or 22), ("127.0.0.1", 0))
+        self._open(s.address, s.port, s.user, sock)
+
+    def _connect_error(self, exc: BaseException) -> Exception:
+        name, s = self.settings.name, self.settings
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return ConnectError(name, hostkeys.refusal_message(s, "the host key has changed"))
+        if isinstance(exc, paramiko.AuthenticationException):
+            return AuthenticationError(name, f"authentication refused for user {s.user or '(default)'}: {exc}")
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return ConnectError(name, f"no SSH answer from {s.address}:{s.port or 22} within {s.connect_timeout:g}s")
+        if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
+            return ConnectError(name, hostkeys.refusal_message(s, "the host key is unknown"))
+        if isinstance(exc, paramiko.SSHException):
+            return ConnectError(name, f"SSH connection to {s.address}:{s.port or 22} failed: {exc}")
+        if isinstance(exc, OSError):
+            return ConnectError(name, f"cannot connect to {s.address}:{s.port or 22}: {exc.strerror or exc}")
+        return ConnectError(name, f"cannot connect: {type(exc).__name__}: {exc}")
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        become: bool | None = None,
+    ) -> Result:
+        command = command_line(self.settings, argv, become)
+        limit = timeout if timeout is not None else self.settings.command_timeout
+        started = time.monotonic()
+        try:
+            status, out, err = await self._call(self._run_sync, command, stdin, limit)
+        except TimeoutError:
+            raise CommandTimeout(self.settings.name, f"{' '.join(argv)[:120]}: no result after {limit:g}s") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+        result = Result(self.settings.name, command, status, decode(out), decode(err), time.monotonic() - started)
+        return check_become(self.settings, result, become)
+
+    def _run_sync(self, command: str, stdin: bytes | None, limit: float | None) -> tuple[int, bytes, bytes]:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise EOFError("the SSH connection is closed")
+        channel = transport.open_session()
+        try:
+            channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            deadline = None if limit is None else time.monotonic() + limit
+            out, err = bytearray(), bytearray()
+
+            def remaining() -> float | None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError
+                return left
+
+            while not channel.eof_received:
+                # Drain both streams as they fill, so a chatty stderr cannot block stdout.
+                while channel.recv_ready():
+                    out += channel.recv(1 << 16)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(1 << 16)
+                left = remaining()
+                select.select([channel], [], [], 0.2 if left is None else min(0.2, left))
+            while channel.recv_ready():
+                out += channel.recv(1 << 16)
+            while not channel.status_event.wait(0.2):
+                remaining()
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(1 << 16)
+            return channel.recv_exit_status(), bytes(out), bytes(err)
+        finally:
+            channel.close()
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
+        (await self.run(put_argv(path, mode), stdin=data, become=become)).check(f"write {path}")
+
+    async def open_tcp(self, host: str, port: int) -> TcpStream:
+        transport = self._client.get_transport()
+        if transport is None:
+            raise ConnectError(self.settings.name, "not connected")
+        try:
+            channel = await self._call(transport.open_channel, "direct-tcpip", (host, port), ("127.0.0.1", 0))
+        except paramiko.ChannelException as exc:
+            raise ConnectionRefusedError(f"{self.settings.name}: cannot open {host}:{port}: {exc}") from None
+        return _Stream(channel, self._call)
+
+    async def close(self) -> None:
+        for client in reversed(self._clients):
+            await self._call(client.close)
+        self._clients.clear()

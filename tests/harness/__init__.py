@@ -1,0 +1,1 @@
+"""Real test infrastructure: a loopback OpenSSH sshd of the tests' own (and, later, the lab)."""
