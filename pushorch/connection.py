@@ -160,5 +160,12 @@ def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides |
     )
 
 
+def parse_jump(spec: str) -> tuple[str | None, str, int | None]:
+    """One ProxyJump hop: 'user@host:port' -> (user, host, port); user and port optional."""
+    user, _, rest = spec.rpartition("@")
+    host, _, port = rest.partition(":") if rest.count(":") == 1 else (rest, "", "")
+    return user or None, host, int(port) if port else None
+
+
 def with_become(settings: ConnectionSettings, become: bool) -> ConnectionSettings:
     return replace(settings, become=become)

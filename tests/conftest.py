@@ -41,3 +41,40 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return Run(status, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real OpenSSH sshd serving 4 loopback hosts (127.0.1.1-4) for the whole session."""
+    from tests.harness.sshd import Sshd
+
+    server = Sshd(tmp_path_factory.mktemp("sshd"), 4).start()
+    yield server
+    server.stop()
+
+
+BECOME_USERS = {"pushorch-sudo": True, "pushorch-nosudo": False}
+TEST_PASSWORD = "pushorch-test-pw-1"  # the nosudo user's password, for password authentication tests
+
+
+@pytest.fixture(scope="session")
+def become_users() -> dict[str, bool]:
+    """Two local users: one with passwordless sudo, one without sudo rights (created if missing)."""
+    import pwd
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or not shutil.which("sudo") or not shutil.which("useradd"):
+        pytest.fail("become tests need root, sudo and useradd: run them as root after scripts/setup")
+    for user, may_sudo in BECOME_USERS.items():
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", user], check=True)
+        # sshd refuses logins to accounts with a locked password ('!'); '*' means "no password" instead.
+        subprocess.run(["usermod", "-p", "*", user], check=True)
+    subprocess.run(["chpasswd"], input=f"pushorch-nosudo:{TEST_PASSWORD}\n", text=True, check=True)
+    rule = "".join(f"{u} ALL=(ALL) NOPASSWD: ALL\n" for u, ok in BECOME_USERS.items() if ok)
+    Path("/etc/sudoers.d/pushorch-tests").write_text(rule)
+    os.chmod("/etc/sudoers.d/pushorch-tests", 0o440)
+    return BECOME_USERS

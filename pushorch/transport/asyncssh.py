@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncssh
 
-from pushorch.connection import ConnectionSettings
+from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
 from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
@@ -31,13 +31,6 @@ class _Stream:
 
     async def close(self) -> None:
         self._writer.close()
-
-
-def parse_jump(spec: str) -> tuple[str | None, str, int | None]:
-    """'user@host:port' -> (user, host, port)."""
-    user, _, rest = spec.rpartition("@")
-    host, _, port = rest.partition(":") if rest.count(":") == 1 else (rest, "", "")
-    return user or None, host, int(port) if port else None
 
 
 class AsyncsshTransport:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import paramiko
 
-from pushorch.connection import ConnectionSettings
+from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
 from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
@@ -111,16 +111,14 @@ class ParamikoTransport:
 
     def _connect_sync(self) -> None:
         s = self.settings
+        hops = [parse_jump(h.strip()) for h in (s.proxy_jump or "").split(",") if h.strip()]
+        targets = [(host, port or 22) for _, host, port in hops[1:]] + [(s.address, s.port or 22)]
         sock = None
-        for hop in (s.proxy_jump or "").split(","):
-            if not hop.strip():
-                continue
-            user, _, rest = hop.strip().rpartition("@")
-            host, _, port = rest.partition(":")
-            jump = self._open(host, int(port) if port else None, user or s.user, sock)
-            transport = jump.get_transport()
+        for (user, host, port), target in zip(hops, targets, strict=False):
+            # Each hop opens a channel to the next hop (or to the host itself).
+            transport = self._open(host, port, user or s.user, sock).get_transport()
             assert transport is not None
-            sock = transport.open_channel("direct-tcpip", (s.address, s.port or 22), ("127.0.0.1", 0))
+            sock = transport.open_channel("direct-tcpip", target, ("127.0.0.1", 0))
         self._open(s.address, s.port, s.user, sock)
 
     def _connect_error(self, exc: BaseException) -> Exception:

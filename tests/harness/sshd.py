@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class Sshd:
     known_hosts: Path = field(init=False)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     extra_config: str = ""
+    log_level: str = "ERROR"
+    keys_dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,11 @@ class Sshd:
             keygen(self.host_key)
         if not self.client_key.exists():
             keygen(self.client_key)
-        (self.workdir / "authorized_keys").write_text(Path(f"{self.client_key}.pub").read_text())
+        # sshd reads authorized_keys as the logging-in user, so it must not sit under a 0700 test
+        # directory: a world-readable directory of its own lets non-root test users log in too.
+        self.keys_dir = Path(tempfile.mkdtemp(prefix="pushorch-sshd-"))
+        self.keys_dir.chmod(0o755)
+        (self.keys_dir / "authorized_keys").write_text(Path(f"{self.client_key}.pub").read_text())
         self.port = self.port or free_port()
         kind, body = Path(f"{self.host_key}.pub").read_text().split()[:2]
         self.known_hosts.write_text("".join(f"[{a}]:{self.port} {kind} {body}\n" for a in self.addresses))
@@ -92,19 +99,20 @@ class Sshd:
 
     def _config(self, addresses: list[str], index: int) -> str:
         listen = "".join(f"ListenAddress {a}\n" for a in addresses)
+        # sshd keeps the first value of a keyword, so extra settings go first.
         return (
+            f"{self.extra_config}"
             f"Port {self.port}\n{listen}"
             f"HostKey {self.host_key}\n"
             f"PidFile {self.workdir}/sshd.{index}.pid\n"
-            f"AuthorizedKeysFile {self.workdir}/authorized_keys\n"
+            f"AuthorizedKeysFile {self.keys_dir}/authorized_keys\n"
             "StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
             "PasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
             "MaxStartups 1000:30:2000\nMaxSessions 1000\n"
             # root's ~/.bashrc runs `pyenv init` on these machines; SHLVL=1 makes bash skip it,
             # so a host behaves like a stock one (see DESIGN §7).
             "SetEnv SHLVL=1\n"
-            "AllowTcpForwarding yes\nLogLevel ERROR\nSubsystem sftp internal-sftp\n"
-            f"{self.extra_config}"
+            f"AllowTcpForwarding yes\nLogLevel {self.log_level}\nSubsystem sftp internal-sftp\n"
         )
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
@@ -128,6 +136,7 @@ class Sshd:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
         self.processes.clear()
+        shutil.rmtree(self.keys_dir, ignore_errors=True)
 
     def inventory(self, path: Path, user: str = "root", names: str = "h{:03d}", extra: str = "") -> Path:
         """A YAML inventory of these hosts, usable by pushorch and by ansible alike."""

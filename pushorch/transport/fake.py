@@ -1,0 +1,65 @@
+"""A scripted transport for executor unit tests only: answers from a table, records every call."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pushorch.commands.shell import join
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import ConnectError
+from pushorch.transport.base import Result, TcpStream
+
+
+@dataclass
+class Script:
+    """Answers by regex over the joined command line; the first match wins."""
+
+    answers: list[tuple[str, int, str, str]] = field(default_factory=list)
+    unreachable: bool = False
+
+    def answer(self, pattern: str, exit_status: int = 0, stdout: str = "", stderr: str = "") -> Script:
+        self.answers.append((pattern, exit_status, stdout, stderr))
+        return self
+
+
+class FakeTransport:
+    """Implements Transport without I/O; `calls` and `files` say what the code under test did."""
+
+    def __init__(self, settings: ConnectionSettings, script: Script | None = None) -> None:
+        self.settings = settings
+        self.script = script or Script()
+        self.calls: list[str] = []
+        self.files: dict[str, tuple[bytes, int]] = {}
+        self.connected = False
+
+    async def connect(self) -> None:
+        if self.script.unreachable:
+            raise ConnectError(self.settings.name, "unreachable (scripted)")
+        self.connected = True
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        become: bool | None = None,
+    ) -> Result:
+        command = join(argv)
+        self.calls.append(command)
+        for pattern, status, out, err in self.script.answers:
+            if re.search(pattern, command):
+                return Result(self.settings.name, command, status, out, err, 0.0)
+        return Result(self.settings.name, command, 0, "", "", 0.0)
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
+        self.calls.append(f"put {path} {mode:04o}")
+        self.files[path] = (data, mode)
+
+    async def open_tcp(self, host: str, port: int) -> TcpStream:
+        raise ConnectionRefusedError(f"{self.settings.name}: fake transport has no TCP ({host}:{port})")
+
+    async def close(self) -> None:
+        self.connected = False

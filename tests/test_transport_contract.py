@@ -1,0 +1,379 @@
+"""One contract, both SSH transports, against a real OpenSSH sshd on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pushorch.commands.shell import sh
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import AuthenticationError, CommandFailed, CommandTimeout, ConnectError
+from pushorch.fanout import run_everywhere
+from pushorch.secret import Secret
+from pushorch.transport import open_transport
+from pushorch.transport.base import Transport
+from tests.conftest import TEST_PASSWORD
+from tests.harness.sshd import Sshd, free_port, keygen
+
+TRANSPORTS = ["asyncssh", "paramiko"]
+
+
+def settings(server: Sshd, index: int = 1, transport: str = "asyncssh", **changes: object) -> ConnectionSettings:
+    base = ConnectionSettings(
+        name=f"h{index}",
+        address=server.addresses[index - 1],
+        port=server.port,
+        user="root",
+        key_files=(str(server.client_key),),
+        known_hosts=str(server.known_hosts),
+        transport=transport,
+        connect_timeout=5.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def connected(s: ConnectionSettings) -> Transport:
+    transport = open_transport(s)
+    await transport.connect()
+    return transport
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_exit_status_stdout_stderr_stdin(sshd: Sshd, kind: str) -> None:
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            r = await t.run(sh("echo out; echo err >&2; exit 7"))
+            assert (r.exit_status, r.stdout, r.stderr, r.ok) == (7, "out\n", "err\n", False)
+            with pytest.raises(CommandFailed, match="h1: probe: exit 7: err"):
+                r.check("probe")
+            r = await t.run(["cat"], stdin=b"through stdin \xe2\x9c\x93\n")
+            assert r.stdout == "through stdin \u2713\n" and r.ok
+            r = await t.run(["printf", "%s|", "a b", "$HOME", "'q'", "x;y"])
+            assert r.stdout == "a b|$HOME|'q'|x;y|"  # argv arrives byte-exact, nothing expanded
+        finally:
+            await t.close()
+
+    run(go())
+
+
+def test_ten_megabytes_of_output(sshd: Sshd, kind: str) -> None:
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            r = await t.run(sh("head -c 10000000 /dev/zero | tr '\\0' a; head -c 100000 /dev/zero | tr '\\0' e >&2"))
+            assert len(r.stdout) == 10_000_000 and set(r.stdout) == {"a"}
+            assert len(r.stderr) == 100_000
+        finally:
+            await t.close()
+
+    run(go())
+
+
+def test_command_timeout_then_connection_still_usable(sshd: Sshd, kind: str) -> None:
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            started = time.monotonic()
+            with pytest.raises(CommandTimeout, match="h1: sleep 30: no result after 0.5s"):
+                await t.run(["sleep", "30"], timeout=0.5)
+            assert time.monotonic() - started < 3
+            assert (await t.run(["true"])).ok
+        finally:
+            await t.close()
+
+    run(go())
+
+
+def test_put_is_atomic_and_sets_the_mode(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    target = tmp_path / "dir with space" / "file'quoted"
+    target.parent.mkdir()
+    target.write_text("old")
+    old_inode = target.stat().st_ino
+
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            await t.put(b"new content\n", str(target), 0o640)
+            with pytest.raises(CommandFailed):
+                await t.put(b"x", str(tmp_path / "missing-dir" / "f"), 0o600)
+        finally:
+            await t.close()
+
+    run(go())
+    assert target.read_bytes() == b"new content\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert target.stat().st_ino != old_inode  # replaced by rename, not rewritten in place
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file'quoted"]  # no temp file left
+
+
+@pytest.fixture
+def echo_server() -> Iterator[int]:
+    """A TCP echo server on the host side (127.0.0.1), reached only through the SSH connection."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"echo:" + conn.recv(1024))
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield port
+    server.close()
+
+
+def test_open_tcp_from_the_host_side(sshd: Sshd, kind: str, echo_server: int) -> None:
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            stream = await t.open_tcp("127.0.0.1", echo_server)
+            await stream.write(b"ping")
+            assert await stream.read(100) == b"echo:ping"
+            await stream.close()
+            with pytest.raises(ConnectionRefusedError):
+                await t.open_tcp("127.0.0.1", free_port("127.0.0.1"))
+        finally:
+            await t.close()
+
+    run(go())
+
+
+def test_strict_refuses_an_unknown_host_key(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(ConnectError, match=r"h1: host key of 127\.0\.1\.1:\d+ not verified .*accept-new"):
+        run(connected(settings(sshd, transport=kind, known_hosts=str(empty))))
+
+
+def test_accept_new_trusts_on_first_use_then_verifies(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    learned = tmp_path / "known_hosts"
+    s = settings(sshd, transport=kind, known_hosts=str(learned), host_key_checking="accept-new")
+
+    async def go() -> None:
+        await (await connected(s)).close()
+
+    run(go())
+    assert learned.read_text().split() == [f"[127.0.1.1]:{sshd.port}", "ssh-ed25519", sshd.host_public_key()]
+    run(go())  # second time: verified against what was learned (no duplicate line)
+    assert len(learned.read_text().splitlines()) == 1
+    run(connected(replace(s, host_key_checking="strict")))
+
+
+def test_changed_key_is_refused_even_with_accept_new(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    keygen(other)
+    kind_, body = Path(f"{other}.pub").read_text().split()[:2]
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"[127.0.1.1]:{sshd.port} {kind_} {body}\n")
+    for policy in ("strict", "accept-new"):
+        with pytest.raises(ConnectError, match="not verified"):
+            run(connected(settings(sshd, transport=kind, known_hosts=str(wrong), host_key_checking=policy)))
+    assert wrong.read_text() == f"[127.0.1.1]:{sshd.port} {kind_} {body}\n"  # nothing rewritten
+    run(connected(settings(sshd, transport=kind, known_hosts=str(wrong), host_key_checking="off")))
+
+
+def test_wrong_client_key_is_an_authentication_error(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger"
+    keygen(stranger)
+    with pytest.raises(AuthenticationError, match="h1: authentication refused for user root"):
+        run(connected(settings(sshd, transport=kind, key_files=(str(stranger),))))
+
+
+def test_closed_port_fails_fast(sshd: Sshd, kind: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match=r"h1: cannot connect to 127\.0\.1\.1:\d+"):
+        run(connected(settings(sshd, transport=kind, port=free_port())))
+    assert time.monotonic() - started < 2
+
+
+def test_silent_port_is_bounded_by_the_connect_timeout(kind: str) -> None:
+    # Accepts TCP, never speaks SSH.
+    silent = socket.create_server(("127.0.1.1", 0))
+    port = silent.getsockname()[1]
+    try:
+        s = ConnectionSettings(name="mute", address="127.0.1.1", port=port, connect_timeout=1.0, transport=kind)
+        started = time.monotonic()
+        with pytest.raises(ConnectError, match="mute: "):
+            run(connected(s))
+        assert time.monotonic() - started < 4
+    finally:
+        silent.close()
+
+
+@pytest.fixture(scope="module")
+def jump_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """Three hosts whose sshd logs direct-tcpip requests, so a test can see the jumps happen."""
+    server = Sshd(tmp_path_factory.mktemp("jump"), 3, log_level="DEBUG1").start()
+    yield server
+    server.stop()
+
+
+def test_proxy_jump_single_and_chained(jump_sshd: Sshd, kind: str) -> None:
+    a1, a2, a3 = jump_sshd.addresses
+    log = jump_sshd.workdir / "sshd.log"
+    for chain, hops in (
+        (f"root@{a1}:{jump_sshd.port}", [a3]),
+        (f"root@{a1}:{jump_sshd.port},root@{a2}:{jump_sshd.port}", [a2, a3]),
+    ):
+        before = log.read_text(errors="replace")
+        s = settings(jump_sshd, 3, transport=kind, proxy_jump=chain)
+
+        async def go(s: ConnectionSettings = s) -> str:
+            t = await connected(s)
+            try:
+                return (await t.run(["echo", "via jump"])).stdout
+            finally:
+                await t.close()
+
+        assert run(go()) == "via jump\n"
+        added = log.read_text(errors="replace")[len(before) :]
+        for hop in hops:
+            assert f"target {hop} port {jump_sshd.port}" in added, added[-2000:]
+
+
+def test_become_with_and_without_sudo_rights(sshd: Sshd, kind: str, become_users: dict[str, bool]) -> None:
+    async def go(user: str, become: bool) -> str:
+        t = await connected(settings(sshd, transport=kind, user=user, become=become))
+        try:
+            return (await t.run(["id", "-un"])).check().stdout.strip()
+        finally:
+            await t.close()
+
+    assert run(go("pushorch-sudo", False)) == "pushorch-sudo"
+    assert run(go("pushorch-sudo", True)) == "root"
+    with pytest.raises(AuthenticationError, match="h1: become: sudo needs a password for pushorch-nosudo"):
+        run(go("pushorch-nosudo", True))
+
+
+def test_hundred_hosts_at_once(tmp_path: Path, kind: str) -> None:
+    with_hosts = Sshd(tmp_path / "fleet", 100).start()
+    try:
+        hosts = [settings(with_hosts, i, transport=kind, name=f"n{i}") for i in range(1, 101)]
+        outcomes = run(run_everywhere(hosts, ["sh", "-c", "echo $SSH_CONNECTION"], forks=50))
+        assert [o.status for o in outcomes] == ["ok"] * 100
+        # Each host answered on its own address: 100 distinct hosts, not one host 100 times.
+        seen = {o.result.stdout.split()[2] for o in outcomes if o.result}
+        assert seen == set(with_hosts.addresses)
+    finally:
+        with_hosts.stop()
+
+
+def test_local_transport_runs_through_sh(tmp_path: Path) -> None:
+    s = ConnectionSettings(name="me", address="localhost", transport="local")
+
+    async def go() -> None:
+        t = await connected(s)
+        r = await t.run(["printf", "%s", "a b;$x"])
+        assert (r.exit_status, r.stdout) == (0, "a b;$x")
+        await t.put(b"data", str(tmp_path / "f"), 0o600)
+
+    run(go())
+    assert (tmp_path / "f").read_bytes() == b"data" and (tmp_path / "f").stat().st_mode & 0o777 == 0o600
+
+
+def _remote_address(s: ConnectionSettings) -> str:
+    async def go() -> str:
+        t = await connected(s)
+        try:
+            return (await t.run(["sh", "-c", "echo $SSH_CONNECTION"])).stdout.split()[2]
+        finally:
+            await t.close()
+
+    return str(run(go()))
+
+
+def test_ssh_config_hostname_port_user_identity_and_match(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host cfg-host\n  HostName {sshd.addresses[1]}\n  Port {sshd.port}\n  IdentityFile {sshd.client_key}\n"
+        "Match host cfg-host\n  User root\n"
+    )
+    s = ConnectionSettings(
+        name="cfg",
+        address="cfg-host",
+        ssh_config=str(config),
+        transport=kind,
+        known_hosts=str(sshd.known_hosts),
+        connect_timeout=5,
+    )
+    assert _remote_address(s) == sshd.addresses[1]
+
+
+def test_ssh_config_include_asyncssh(sshd: Sshd, tmp_path: Path) -> None:
+    # Include is asyncssh's (and OpenSSH's); paramiko's SSHConfig does not implement it (docs/ssh.md).
+    included = tmp_path / "included.conf"
+    included.write_text(f"Host inc-host\n  HostName {sshd.addresses[2]}\n  Port {sshd.port}\n  User root\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Include {included}\nHost inc-host\n  IdentityFile {sshd.client_key}\n")
+    s = ConnectionSettings(name="inc", address="inc-host", ssh_config=str(config), known_hosts=str(sshd.known_hosts))
+    assert _remote_address(s) == sshd.addresses[2]
+
+
+def test_ssh_agent_identity(sshd: Sshd, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(sshd.client_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default keys: only the agent can authenticate
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host *\n  IdentityAgent {sock}\n")
+        s = settings(sshd, transport=kind, key_files=(), ssh_config=str(config))
+        assert _remote_address(s) == sshd.addresses[0]
+    finally:
+        agent.terminate()
+
+
+def test_password_is_a_secret_and_works(sshd: Sshd, kind: str, become_users: dict[str, bool]) -> None:
+    s = settings(sshd, transport=kind, user="pushorch-nosudo", key_files=(), password=Secret(TEST_PASSWORD))
+    assert "pushorch-test" not in repr(s)
+    assert _remote_address(s) == sshd.addresses[0]
+
+
+def test_ansible_can_use_the_same_hosts(sshd: Sshd, tmp_path: Path) -> None:
+    # The harness inventory is valid for ansible too (the benchmark relies on it).
+    inventory = sshd.inventory(tmp_path / "inv.yml")
+    done = subprocess.run(
+        [
+            os.path.join(os.path.dirname(os.sys.executable), "ansible"),
+            "all",
+            "-i",
+            str(inventory),
+            "-m",
+            "raw",
+            "-a",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
