@@ -66,7 +66,7 @@ def become_users() -> dict[str, bool]:
 
     if os.geteuid() != 0 or not shutil.which("sudo") or not shutil.which("useradd"):
         pytest.fail("become tests need root, sudo and useradd: run them as root after scripts/setup")
-    for user, may_sudo in BECOME_USERS.items():
+    for user in BECOME_USERS:
         try:
             pwd.getpwnam(user)
         except KeyError:

@@ -91,9 +91,8 @@ class Sshd:
             chunk = self.addresses[first : first + PER_SSHD]
             config = self.workdir / f"sshd_config.{first // PER_SSHD}"
             config.write_text(self._config(chunk, first // PER_SSHD))
-            self.processes.append(
-                subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=open(self.workdir / "sshd.log", "ab"))
-            )
+            with open(self.workdir / "sshd.log", "ab") as log:
+                self.processes.append(subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log))
         self._wait_ready()
         return self
 
