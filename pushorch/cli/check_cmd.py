@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from pushorch.cli.app import extra_vars_option, inventory_option, inventory_sources, limit_option
-from pushorch.load.playbooks import load_spec
 from pushorch.report import print_text
 
 
@@ -18,6 +17,8 @@ def check(
     inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None, playbooks: tuple[str, ...]
 ) -> int:
     """Validate inventory, playbooks and every template for every host, offline (exit 0 or 3)."""
+    from pushorch.load.playbooks import load_spec  # pydantic and jinja2 load only when needed
+
     _, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
     plays = sum(len(h.plays) for h in spec.hosts.values())
     files = sum(len(h.files) for h in spec.hosts.values())

@@ -1,0 +1,50 @@
+"""`pushorch exec` end to end against real sshd hosts: output, JSON lines, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.harness.sshd import Sshd, free_port
+
+
+def _inventory(sshd: Sshd, tmp_path: Path, dead: bool = False) -> str:
+    extra = ""
+    if dead:
+        extra = f"  children:\n    gone:\n      hosts:\n        dead: {{ansible_host: 127.0.1.1, ansible_port: {free_port()}}}\n"
+    return str(sshd.inventory(tmp_path / "inv.yml", extra=extra))
+
+
+def test_exec_all_ok(sshd: Sshd, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("exec", "-i", _inventory(sshd, tmp_path), "all", "--", "sh", "-c", "echo $SSH_CONNECTION")
+    assert result.status == 0, result.err
+    blocks = {line.split(" | ")[0] for line in result.out.splitlines() if " | OK | rc=0 >>" in line}
+    assert blocks == {"h001", "h002", "h003", "h004"}
+    # each block's output names the address the host answered on
+    for index, address in enumerate(sshd.addresses, start=1):
+        assert f"h{index:03d} | OK | rc=0 >>\n127.0.0.1 " in result.out and f" {address} {sshd.port}\n" in result.out
+    assert result.err.strip().endswith("recap: 4 hosts  ok=4  failed=0  unreachable=0")
+
+
+def test_exec_failed_command_exits_5_and_json_lines(sshd: Sshd, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    inventory = _inventory(sshd, tmp_path)
+    result = run_cli("exec", "-i", inventory, "--json", "-l", "h00[1:2]", "all", "echo out; echo err >&2; exit 3")
+    assert result.status == 5
+    records = [json.loads(line) for line in result.out.splitlines()]
+    assert sorted(r["host"] for r in records) == ["h001", "h002"]
+    assert {(r["status"], r["rc"], r["stdout"], r["stderr"]) for r in records} == {("failed", 3, "out\n", "err\n")}
+
+
+def test_exec_unreachable_host_exits_4_and_does_not_stop_others(sshd: Sshd, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    inventory = _inventory(sshd, tmp_path, dead=True)
+    result = run_cli("exec", "-i", inventory, "--json", "--transport", "paramiko", "all", "--", "true")
+    assert result.status == 4
+    statuses = {r["host"]: r["status"] for r in map(json.loads, result.out.splitlines())}
+    assert statuses == {"h001": "ok", "h002": "ok", "h003": "ok", "h004": "ok", "dead": "unreachable"}
+
+
+def test_exec_bad_inventory_exits_3_without_connecting(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "inv.ini").write_text("[web]\nw1 ansible_host=127.0.1.1 ansible_port=notaport\n")
+    result = run_cli("exec", "-i", str(tmp_path / "inv.ini"), "all", "--", "true")
+    assert result.status == 3
+    assert "host w1: ansible_port must be a number, got 'notaport'" in result.err
