@@ -97,3 +97,19 @@ class ExecReporter:
             f"recap: {len(outcomes)} hosts  ok={counts['ok']}  failed={counts['failed']}  "
             f"unreachable={counts['unreachable']}\n"
         )
+
+
+def say(message: str) -> None:
+    """A progress line on stderr (long steps say what they are doing)."""
+    sys.stderr.write(f"pushorch: {message}\n")
+    sys.stderr.flush()
+
+
+def print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    Console(width=200).print(table)

@@ -12,6 +12,7 @@ from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
 from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.inventory_cmd import inventory
+from pushorch.cli.lab_cmd import lab
 from pushorch.errors import ExitStatus, PushorchError
 from pushorch.report import print_error
 
@@ -28,6 +29,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 cli.add_command(inventory)
 cli.add_command(check)
 cli.add_command(exec_)
+cli.add_command(lab)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The lab: a real multi-host cluster on one machine (containers with sshd and their own dockerd)."""

@@ -1,0 +1,90 @@
+"""The example app images, made FROM scratch with busybox-static (no registry pull, no Dockerfile RUN).
+
+Each serves /health and /version with busybox httpd: demo-app v1 and v2 (healthy), `broken` (no
+/health: its health check never passes), `flaky` (healthy for 3 s, then exits), and the seed's
+nginx-like service on port 80.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pushorch.lab.shell import LabError, run
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "wget", "cat", "sleep", "httpd", "ls", "echo")
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    name: str
+    port: int
+    version: str
+    health: bool = True
+    crash_after: int | None = None
+
+
+APPS = (
+    App("pushorch/demo-app:v1", 8080, "v1"),
+    App("pushorch/demo-app:v2", 8080, "v2"),
+    App("pushorch/demo-app:broken", 8080, "broken", health=False),
+    App("pushorch/demo-app:flaky", 8080, "flaky", crash_after=3),
+    App("pushorch/nginx-seed:1.14.2", 80, "1.14.2"),
+)
+
+
+def _start_script(app: App) -> str:
+    if app.crash_after is None:
+        return f"exec /bin/busybox httpd -f -p {app.port} -h /www\n"
+    # Turns healthy, then dies inside min_healthy_time: a gate must catch it.
+    return f"/bin/busybox httpd -f -p {app.port} -h /www &\nsleep {app.crash_after}\nexit 1\n"
+
+
+def build_and_push(registry: str, say: Callable[[str], None]) -> list[str]:
+    """Build every app image with the controller's dockerd and push it to registry (host:port)."""
+    if not os.path.exists(BUSYBOX):
+        raise LabError(f"app images: {BUSYBOX} not found (install busybox-static)")
+    pushed = []
+    for app in APPS:
+        tag = f"{registry}/{app.name}"
+        say(f"app images: {app.name}")
+        with tempfile.TemporaryDirectory(prefix="pushorch-app-") as root:
+            os.makedirs(f"{root}/bin")
+            os.makedirs(f"{root}/www")
+            os.makedirs(f"{root}/tmp")
+            shutil.copy(BUSYBOX, f"{root}/bin/busybox")
+            for applet in APPLETS:
+                os.symlink("busybox", f"{root}/bin/{applet}")
+            with open(f"{root}/www/version", "w") as handle:
+                handle.write(f"{app.version}\n")
+            with open(f"{root}/www/index.html", "w") as handle:
+                handle.write(f"<h1>{app.name}</h1>\n")
+            if app.health:
+                with open(f"{root}/www/health", "w") as handle:
+                    handle.write("ok\n")
+            with open(f"{root}/start", "w") as handle:
+                handle.write(_start_script(app))
+            importer = shlex.join(
+                [
+                    "docker",
+                    "import",
+                    "--change",
+                    'CMD ["/bin/busybox", "sh", "/start"]',
+                    "--change",
+                    f"EXPOSE {app.port}",
+                    "--change",
+                    f"LABEL org.opencontainers.image.version={app.version}",
+                    "-",
+                    tag,
+                ]
+            )
+            tar = shlex.join(["tar", "-C", root, "--numeric-owner", "-c", "."])
+            run(f"app images: import {app.name}", ["bash", "-o", "pipefail", "-c", f"{tar} | {importer}"])
+        run(f"app images: push {tag}", ["docker", "push", tag])
+        pushed.append(app.name)
+    return pushed

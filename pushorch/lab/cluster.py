@@ -1,0 +1,371 @@
+"""`pushorch lab up | down | status`: lab hosts as containers on a network of the lab's own.
+
+Every object the lab creates carries the label pushorch.lab=1 and a name starting `pushorch-lab`,
+so `down` removes exactly those. Host keys are generated here and mounted in, so the lab's
+known_hosts is written before any host starts and keys are verified as in production.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pushorch.lab import appimages, image
+from pushorch.lab.shell import LabError, docker, run
+
+LABEL = "pushorch.lab=1"
+NETWORK = "pushorch-lab"
+REGISTRY = "pushorch-lab-registry"
+PREFIX = "pushorch-lab-"
+DEFAULT_SUBNET = "172.28.77.0/24"
+# What a container needs to run its own dockerd without --privileged (which fails on these machines).
+CAPABILITIES = [
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--device-cgroup-rule",
+    "a *:* rwm",
+]
+REGISTRY_CONFIG = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: :5000
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LabHost:
+    name: str
+    address: str
+    bare: bool
+
+    @property
+    def container(self) -> str:
+        return PREFIX + self.name
+
+
+def plan_hosts(subnet: str, count: int, bare: int) -> list[LabHost]:
+    """lab-1..N (with Docker) from .11, then bare-1..K; .2 is the registry."""
+    network = ipaddress.ip_network(subnet)
+    base = int(network.network_address)
+    hosts = [LabHost(f"lab-{i}", str(ipaddress.ip_address(base + 10 + i)), False) for i in range(1, count + 1)]
+    hosts += [LabHost(f"bare-{i}", str(ipaddress.ip_address(base + 10 + count + i)), True) for i in range(1, bare + 1)]
+    return hosts
+
+
+def registry_address(subnet: str) -> str:
+    return str(ipaddress.ip_address(int(ipaddress.ip_network(subnet).network_address) + 2))
+
+
+def _keygen(path: Path) -> None:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run("keys: ssh-keygen", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pushorch-lab", "-f", str(path)])
+
+
+def _container_state(name: str) -> dict[str, str] | None:
+    out = docker("inspect", "container", "inspect", name, check=False)
+    try:
+        data = json.loads(out)[0]
+    except (ValueError, IndexError):
+        return None
+    labels = data["Config"].get("Labels") or {}
+    return {
+        "image": data["Config"]["Image"],
+        "running": str(data["State"]["Running"]).lower(),
+        "files": labels.get("pushorch.lab.files", ""),
+    }
+
+
+def _ensure_network(subnet: str) -> None:
+    if docker("network", "network", "ls", "-q", "--filter", f"name=^{NETWORK}$").strip():
+        return
+    docker("network", "network", "create", "--driver", "bridge", "--subnet", subnet, "--label", LABEL, NETWORK)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Lab:
+    """One lab, its files in `directory` (default .lab/ in the project)."""
+
+    def __init__(self, directory: Path, subnet: str = DEFAULT_SUBNET) -> None:
+        self.dir = directory.resolve()
+        self.subnet = subnet
+        self.state_file = self.dir / "lab.json"
+
+    # -- up ---------------------------------------------------------------------------------------
+    def up(self, count: int, bare: int, say: Callable[[str], None]) -> Path:
+        if docker("docker", "info", "--format", "{{.ServerVersion}}", check=False).strip() == "":
+            raise LabError("docker: no Docker daemon answers (start dockerd, or run scripts/setup)")
+        state = self._load_state()
+        subnet = state.get("subnet", self.subnet)
+        bare_image, full_image = image.ensure_images(say)
+        _ensure_network(subnet)
+        hosts = plan_hosts(subnet, count, bare)
+        self._keys(hosts)
+        registry_port = self._ensure_registry(full_image, subnet, int(state.get("registry_port", 0)), say)
+        lab_registry = f"{registry_address(subnet)}:5000"
+        for host in hosts:
+            self._ensure_host(host, bare_image if host.bare else full_image, lab_registry, say)
+        self._remove_extra(hosts)
+        self._wait_ready(hosts, say)
+        if state.get("apps_pushed") != image.image_names()[1] or not state.get("registry_port"):
+            appimages.build_and_push(f"127.0.0.1:{registry_port}", say)
+        self._save_state(
+            {
+                "subnet": subnet,
+                "registry_port": registry_port,
+                "apps_pushed": image.image_names()[1],
+                "hosts": [h.name for h in hosts],
+            }
+        )
+        return self._write_inventory(hosts, lab_registry)
+
+    def _keys(self, hosts: list[LabHost]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _keygen(self.dir / "id_ed25519")
+        lines = []
+        for host in hosts:
+            key = self.dir / "hostkeys" / host.name / "ssh_host_ed25519_key"
+            _keygen(key)
+            kind, body = Path(f"{key}.pub").read_text().split()[:2]
+            lines.append(f"{host.address} {kind} {body}\n")
+            (key.parent / "authorized_keys").write_text((self.dir / "id_ed25519.pub").read_text())
+        (self.dir / "known_hosts").write_text("".join(lines))
+
+    def _ensure_registry(self, full_image: str, subnet: str, port: int, say: Callable[[str], None]) -> int:
+        state = _container_state(REGISTRY)
+        if state and state["running"] == "true" and state["image"] == full_image and port:
+            return port
+        if state:
+            docker("registry: remove", "rm", "-f", REGISTRY)
+        port = port or _free_loopback_port()
+        config = self.dir / "registry.yml"
+        config.write_text(REGISTRY_CONFIG)
+        say(f"registry: {registry_address(subnet)}:5000 (and 127.0.0.1:{port} for the controller)")
+        docker(
+            "registry: start",
+            "run",
+            "-d",
+            "--name",
+            REGISTRY,
+            "--label",
+            LABEL,
+            "--network",
+            NETWORK,
+            "--ip",
+            registry_address(subnet),
+            "-p",
+            f"127.0.0.1:{port}:5000",
+            "-v",
+            f"{PREFIX}registry-data:/var/lib/docker-registry",
+            "-v",
+            f"{config}:/etc/pushorch-registry.yml:ro",
+            "--entrypoint",
+            "/usr/bin/docker-registry",
+            full_image,
+            "serve",
+            "/etc/pushorch-registry.yml",
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                    conn.sendall(b"GET /v2/ HTTP/1.0\r\n\r\n")
+                    if b"200 OK" in conn.recv(100):
+                        return port
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise LabError(f"registry: no answer on 127.0.0.1:{port} after 20s")
+
+    def _ensure_host(self, host: LabHost, host_image: str, lab_registry: str, say: Callable[[str], None]) -> None:
+        state = _container_state(host.container)
+        if state and state["image"] == host_image and state["files"] == image.files_digest():
+            if state["running"] != "true":
+                say(f"host {host.name}: start")
+                docker(f"host {host.name}: start", "start", host.container)
+            return
+        if state:
+            docker(f"host {host.name}: remove outdated", "rm", "-f", "-v", host.container)
+        say(f"host {host.name}: create ({host.address}{', bare' if host.bare else ''})")
+        keys = self.dir / "hostkeys" / host.name
+        volume = [] if host.bare else ["-v", f"{host.container}-docker:/var/lib/docker"]
+        docker(
+            f"host {host.name}: run",
+            "run",
+            "-d",
+            "--name",
+            host.container,
+            "--hostname",
+            host.name,
+            "--label",
+            LABEL,
+            "--label",
+            f"pushorch.lab.files={image.files_digest()}",
+            "--network",
+            NETWORK,
+            "--ip",
+            host.address,
+            *CAPABILITIES,
+            *volume,
+            "-v",
+            f"{keys}:/etc/ssh/lab:ro",
+            "-v",
+            f"{image.files_dir()}:{image.FILES_MOUNT}:ro",
+            "-e",
+            f"PUSHORCH_LAB_REGISTRY={lab_registry}",
+            host_image,
+        )
+
+    def _remove_extra(self, hosts: list[LabHost]) -> None:
+        wanted = {h.container for h in hosts} | {REGISTRY}
+        for name in self._containers():
+            if name not in wanted:
+                docker("remove extra host", "rm", "-f", "-v", name)
+
+    def _wait_ready(self, hosts: list[LabHost], say: Callable[[str], None], timeout: float = 60) -> None:
+        """sshd answering on every host, and dockerd on every host that has one."""
+        deadline = time.monotonic() + timeout
+        pending = {h.name: h for h in hosts}
+        while pending and time.monotonic() < deadline:
+            for name, host in list(pending.items()):
+                if _ssh_banner(host.address) and (host.bare or _inner_docker_ok(host.container)):
+                    del pending[name]
+            if pending:
+                time.sleep(0.3)
+        if pending:
+            logs = docker("logs", "logs", "--tail", "20", next(iter(pending.values())).container, check=False)
+            raise LabError(f"hosts not ready after {timeout:g}s: {', '.join(sorted(pending))}; last log: {logs[-500:]}")
+        say(f"hosts ready: {len(hosts)}")
+
+    def _write_inventory(self, hosts: list[LabHost], lab_registry: str) -> Path:
+        def group(members: list[LabHost]) -> dict[str, object]:
+            return {h.name: {"ansible_host": h.address} for h in members}
+
+        inventory = {
+            "all": {
+                "vars": {
+                    "ansible_user": "root",
+                    "ansible_port": 22,
+                    "ansible_ssh_private_key_file": str(self.dir / "id_ed25519"),
+                    "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.dir / 'known_hosts'}",
+                    "lab_registry": lab_registry,
+                },
+                "children": {
+                    "docker": {"hosts": group([h for h in hosts if not h.bare])},
+                    "web": {"children": {"docker": None}},
+                    "app": {"children": {"docker": None}},
+                    "bare": {"hosts": group([h for h in hosts if h.bare])},
+                },
+            }
+        }
+        path = self.dir / "inventory.yml"
+        path.write_text(
+            "# written by `pushorch lab up`; host keys verified against known_hosts beside it\n"
+            + json.dumps(inventory, indent=2)
+            + "\n"
+        )
+        return path
+
+    # -- down / status ----------------------------------------------------------------------------
+    def _containers(self) -> list[str]:
+        out = docker("list", "ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}")
+        return [n for n in out.split() if n.startswith(PREFIX)]
+
+    def down(self, say: Callable[[str], None], images: bool = False) -> None:
+        names = self._containers()
+        if names:
+            say(f"remove {len(names)} containers")
+            docker("remove containers", "rm", "-f", "-v", *names)
+        volumes = [v for v in docker("volumes", "volume", "ls", "-q").split() if v.startswith(PREFIX)]
+        if volumes:
+            docker("remove volumes", "volume", "rm", "-f", *volumes)
+        if docker(
+            "network", "network", "ls", "-q", "--filter", f"name=^{NETWORK}$", "--filter", f"label={LABEL}"
+        ).strip():
+            docker("remove network", "network", "rm", NETWORK)
+        if images:
+            for name in image.image_names():
+                docker("remove image", "image", "rm", "-f", name, check=False)
+        for leaf in ("inventory.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.yml", "lab.json"):
+            (self.dir / leaf).unlink(missing_ok=True)
+        if (self.dir / "hostkeys").exists():
+            subprocess.run(["rm", "-rf", str(self.dir / "hostkeys")], check=False)
+        if self.dir.exists() and not any(self.dir.iterdir()):
+            self.dir.rmdir()
+
+    def status(self) -> list[dict[str, str]]:
+        rows = []
+        for name in sorted(self._containers()):
+            data = json.loads(docker("inspect", "container", "inspect", name))[0]
+            networks = data["NetworkSettings"]["Networks"]
+            address = networks.get(NETWORK, {}).get("IPAddress", "")
+            running = data["State"]["Running"]
+            if name == REGISTRY:
+                health = "registry" if running else "stopped"
+            elif not running:
+                health = "stopped"
+            elif not _ssh_banner(address):
+                health = "sshd not answering"
+            elif data["Config"]["Image"].startswith("pushorch-lab-host:bare"):
+                health = "ok (bare: no docker)"
+            else:
+                health = "ok" if _inner_docker_ok(name) else "dockerd not answering"
+            rows.append(
+                {
+                    "host": name.removeprefix(PREFIX),
+                    "address": address,
+                    "state": data["State"]["Status"],
+                    "health": health,
+                }
+            )
+        return rows
+
+    def _load_state(self) -> dict[str, object]:
+        try:
+            return dict(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self, state: dict[str, object]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _ssh_banner(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=1) as conn:
+            return conn.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _inner_docker_ok(container: str) -> bool:
+    out = docker("inner docker", "exec", container, "docker", "info", "--format", "{{.ServerVersion}}", check=False)
+    return bool(out.strip())
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("PUSHORCH_LAB_DIR", ".lab"))

@@ -1,0 +1,222 @@
+"""Consul agent STAND-IN for the pushorch lab (not Consul): the subset of the agent HTTP API pushorch uses.
+
+Serves on 127.0.0.1:8500: register/deregister/list services, maintenance mode, checks and health,
+and reload (re-reading the config dir, /etc/consul.d, as `consul reload` does). HTTP and TCP checks
+run every interval. Production hosts run real Consul; this exists because no Consul agent can be
+installed from the package sources the lab machines reach.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CONFIG_DIR = os.environ.get("CONSUL_CONFIG_DIR", "/etc/consul.d")
+LOCK = threading.Lock()
+SERVICES: dict[str, dict] = {}  # id -> normalised service (lowercase keys), with "source": file|api
+STATUS: dict[str, tuple[str, str]] = {}  # id -> (passing|critical, output)
+MAINTENANCE: dict[str, str] = {}  # id -> reason
+NODE = socket.gethostname()
+
+
+def duration(text: object, default: float) -> float:
+    if isinstance(text, (int, float)):
+        return float(text) / 1e9 if text > 1e6 else float(text)
+    if not isinstance(text, str) or not text:
+        return default
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                return default
+    return default
+
+
+def normalise(raw: dict, source: str) -> dict:
+    lower = {k.lower(): v for k, v in raw.items()}
+    check = lower.get("check") or (lower.get("checks") or [None])[0] or {}
+    check = {k.lower(): v for k, v in check.items()} if isinstance(check, dict) else {}
+    return {
+        "id": lower.get("id") or lower.get("name"),
+        "name": lower.get("name"),
+        "tags": lower.get("tags") or [],
+        "meta": lower.get("meta") or {},
+        "port": lower.get("port") or 0,
+        "address": lower.get("address") or "",
+        "check": check,
+        "source": source,
+    }
+
+
+def public(service: dict) -> dict:
+    return {
+        "ID": service["id"],
+        "Service": service["name"],
+        "Tags": service["tags"],
+        "Meta": service["meta"],
+        "Port": service["port"],
+        "Address": service["address"],
+        "Datacenter": "lab",
+    }
+
+
+def load_config_dir() -> list[str]:
+    """Re-read the config dir: file-defined services replace the previous file-defined ones."""
+    errors, found = [], {}
+    for path in sorted(glob.glob(os.path.join(CONFIG_DIR, "*.json"))):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        entries = ([data["service"]] if "service" in data else []) + list(data.get("services", []))
+        for entry in entries:
+            service = normalise(entry, "file")
+            found[service["id"]] = service
+    with LOCK:
+        for sid in [s for s, v in SERVICES.items() if v["source"] == "file" and s not in found]:
+            SERVICES.pop(sid)
+            STATUS.pop(sid, None)
+        SERVICES.update(found)
+    return errors
+
+
+def probe(service: dict) -> tuple[str, str]:
+    check, timeout = service["check"], duration(service["check"].get("timeout"), 2)
+    try:
+        if check.get("http"):
+            with urllib.request.urlopen(check["http"], timeout=timeout) as response:
+                return ("passing", f"HTTP GET {check['http']}: {response.status}")
+        if check.get("tcp"):
+            host, _, port = str(check["tcp"]).rpartition(":")
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return ("passing", f"TCP connect {check['tcp']}: Success")
+    except Exception as exc:
+        return ("critical", f"{type(exc).__name__}: {exc}")
+    return ("passing", "no check")
+
+
+def checker() -> None:
+    next_run: dict[str, float] = {}
+    while True:
+        now = time.monotonic()
+        with LOCK:
+            due = [dict(s) for sid, s in SERVICES.items() if next_run.get(sid, 0) <= now]
+        for service in due:
+            result = probe(service)
+            with LOCK:
+                STATUS[service["id"]] = result
+            next_run[service["id"]] = now + duration(service["check"].get("interval"), 10)
+        time.sleep(0.2)
+
+
+def health(sid: str) -> str:
+    if sid in MAINTENANCE:
+        return "critical"
+    return STATUS.get(sid, ("critical", "not yet checked"))[0]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        return
+
+    def reply(self, code: int, body: object = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlparse(self.path)
+        parts = url.path.strip("/").split("/")
+        with LOCK:
+            if url.path == "/v1/agent/self":
+                return self.reply(200, {"Config": {"NodeName": NODE, "Version": "standin"}, "Member": {"Name": NODE}})
+            if url.path == "/v1/agent/services":
+                return self.reply(200, {sid: public(s) for sid, s in SERVICES.items()})
+            if url.path == "/v1/agent/checks":
+                return self.reply(
+                    200,
+                    {
+                        f"service:{sid}": {
+                            "CheckID": f"service:{sid}",
+                            "ServiceID": sid,
+                            "ServiceName": s["name"],
+                            "Status": health(sid),
+                            "Output": MAINTENANCE.get(sid) or STATUS.get(sid, ("", ""))[1],
+                        }
+                        for sid, s in SERVICES.items()
+                    },
+                )
+            if parts[:5] == ["v1", "agent", "health", "service", "id"] and len(parts) == 6:
+                service = SERVICES.get(parts[5])
+                if service is None:
+                    return self.reply(404, None)
+                return self.reply(200, {"AggregatedStatus": health(parts[5]), "Service": public(service)})
+            if parts[:3] == ["v1", "health", "service"] and len(parts) == 4:
+                passing = "passing" in urllib.parse.parse_qs(url.query, keep_blank_values=True)
+                out = [
+                    {
+                        "Node": {"Node": NODE},
+                        "Service": public(s),
+                        "Checks": [{"ServiceID": sid, "Status": health(sid)}],
+                    }
+                    for sid, s in SERVICES.items()
+                    if s["name"] == parts[3] and (not passing or health(sid) == "passing")
+                ]
+                return self.reply(200, out)
+        return self.reply(404, None)
+
+    def do_PUT(self) -> None:
+        url = urllib.parse.urlparse(self.path)
+        parts = url.path.strip("/").split("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if url.path == "/v1/agent/reload":
+            errors = load_config_dir()
+            return self.reply(500 if errors else 200, {"errors": errors} if errors else None)
+        if url.path == "/v1/agent/service/register":
+            service = normalise(json.loads(body or b"{}"), "api")
+            with LOCK:
+                SERVICES[service["id"]] = service
+            return self.reply(200)
+        if parts[:4] == ["v1", "agent", "service", "deregister"] and len(parts) == 5:
+            with LOCK:
+                SERVICES.pop(parts[4], None)
+                STATUS.pop(parts[4], None)
+                MAINTENANCE.pop(parts[4], None)
+            return self.reply(200)
+        if parts[:4] == ["v1", "agent", "service", "maintenance"] and len(parts) == 5:
+            query = urllib.parse.parse_qs(url.query)
+            with LOCK:
+                if parts[4] not in SERVICES:
+                    return self.reply(404)
+                if query.get("enable", ["false"])[0] == "true":
+                    MAINTENANCE[parts[4]] = query.get("reason", ["maintenance"])[0]
+                else:
+                    MAINTENANCE.pop(parts[4], None)
+            return self.reply(200)
+        return self.reply(404)
+
+
+def main() -> None:
+    os.makedirs(CONFIG_DIR, exist_ok=True)
+    load_config_dir()
+    threading.Thread(target=checker, daemon=True).start()
+    ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("CONSUL_HTTP_PORT", "8500"))), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
