@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pushorch.lab import appimages, image
 from pushorch.lab.shell import LabError, docker, run
@@ -344,13 +345,13 @@ class Lab:
             )
         return rows
 
-    def _load_state(self) -> dict[str, object]:
+    def _load_state(self) -> dict[str, Any]:
         try:
             return dict(json.loads(self.state_file.read_text()))
         except (OSError, ValueError):
             return {}
 
-    def _save_state(self, state: dict[str, object]) -> None:
+    def _save_state(self, state: dict[str, Any]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
 

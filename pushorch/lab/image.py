@@ -59,7 +59,7 @@ def apt_mirror() -> str:
             r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, re.M
         ):
             if "security" not in uri:
-                return uri
+                return str(uri)
     raise LabError("image: no Debian mirror found in /etc/apt/sources.list*")
 
 
