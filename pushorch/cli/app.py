@@ -32,12 +32,13 @@ def inventory_option(func: F) -> F:
 
 
 def inventory_sources(given: tuple[str, ...]) -> list[str]:
-    if given:
-        return list(given)
-    from_env = os.environ.get("PUSHORCH_INVENTORY")
-    if from_env:
-        return [s for s in from_env.split(os.pathsep) if s]
-    raise click.UsageError("no inventory: give -i SOURCE (or set PUSHORCH_INVENTORY)")
+    """The -i sources, with Vagrant projects (a dir with a Vagrantfile, or vagrant:DIR) resolved."""
+    from pushorch.vagrant import is_vagrant_source, vagrant_inventory
+
+    sources = list(given) or [s for s in os.environ.get("PUSHORCH_INVENTORY", "").split(os.pathsep) if s]
+    if not sources:
+        raise click.UsageError("no inventory: give -i SOURCE (or set PUSHORCH_INVENTORY)")
+    return [vagrant_inventory(s) if is_vagrant_source(s) else s for s in sources]
 
 
 def extra_vars_option(func: F) -> F:

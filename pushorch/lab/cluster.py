@@ -93,6 +93,7 @@ def _container_state(name: str) -> dict[str, str] | None:
         "image": data["Config"]["Image"],
         "running": str(data["State"]["Running"]).lower(),
         "files": labels.get("pushorch.lab.files", ""),
+        "dir": labels.get("pushorch.lab.dir", ""),
     }
 
 
@@ -100,6 +101,11 @@ def _ensure_network(subnet: str) -> None:
     if docker("network", "network", "ls", "-q", "--filter", f"name=^{NETWORK}$").strip():
         return
     docker("network", "network", "create", "--driver", "bridge", "--subnet", subnet, "--label", LABEL, NETWORK)
+
+
+def _flags(flag: str, values: list[str]) -> list[str]:
+    """_flags("-v", [a, b]) -> ["-v", a, "-v", b]."""
+    return [item for value in values for item in (flag, value)]
 
 
 def _free_loopback_port() -> int:
@@ -158,7 +164,7 @@ class Lab:
 
     def _ensure_registry(self, full_image: str, subnet: str, port: int, say: Callable[[str], None]) -> int:
         state = _container_state(REGISTRY)
-        if state and state["running"] == "true" and state["image"] == full_image and port:
+        if state and port and (state["running"], state["image"], state["dir"]) == ("true", full_image, str(self.dir)):
             return port
         if state:
             docker("registry: remove", "rm", "-f", REGISTRY)
@@ -166,30 +172,20 @@ class Lab:
         config = self.dir / "registry.yml"
         config.write_text(REGISTRY_CONFIG)
         say(f"registry: {registry_address(subnet)}:5000 (and 127.0.0.1:{port} for the controller)")
-        docker(
-            "registry: start",
+        volumes = [f"{PREFIX}registry-data:/var/lib/docker-registry", f"{config}:/etc/pushorch-registry.yml:ro"]
+        args = [
             "run",
             "-d",
             "--name",
             REGISTRY,
-            "--label",
-            LABEL,
+            *self._labels(),
             "--network",
             NETWORK,
             "--ip",
             registry_address(subnet),
-            "-p",
-            f"127.0.0.1:{port}:5000",
-            "-v",
-            f"{PREFIX}registry-data:/var/lib/docker-registry",
-            "-v",
-            f"{config}:/etc/pushorch-registry.yml:ro",
-            "--entrypoint",
-            "/usr/bin/docker-registry",
-            full_image,
-            "serve",
-            "/etc/pushorch-registry.yml",
-        )
+        ]
+        args += ["-p", f"127.0.0.1:{port}:5000", *_flags("-v", volumes), "--entrypoint", "/usr/bin/docker-registry"]
+        docker("registry: start", *args, full_image, "serve", "/etc/pushorch-registry.yml")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -204,7 +200,8 @@ class Lab:
 
     def _ensure_host(self, host: LabHost, host_image: str, lab_registry: str, say: Callable[[str], None]) -> None:
         state = _container_state(host.container)
-        if state and state["image"] == host_image and state["files"] == image.files_digest():
+        wanted = (host_image, image.files_digest(), str(self.dir))
+        if state and (state["image"], state["files"], state["dir"]) == wanted:
             if state["running"] != "true":
                 say(f"host {host.name}: start")
                 docker(f"host {host.name}: start", "start", host.container)
@@ -212,34 +209,20 @@ class Lab:
         if state:
             docker(f"host {host.name}: remove outdated", "rm", "-f", "-v", host.container)
         say(f"host {host.name}: create ({host.address}{', bare' if host.bare else ''})")
-        keys = self.dir / "hostkeys" / host.name
-        volume = [] if host.bare else ["-v", f"{host.container}-docker:/var/lib/docker"]
-        docker(
-            f"host {host.name}: run",
-            "run",
-            "-d",
-            "--name",
-            host.container,
-            "--hostname",
-            host.name,
-            "--label",
-            LABEL,
-            "--label",
-            f"pushorch.lab.files={image.files_digest()}",
-            "--network",
-            NETWORK,
-            "--ip",
-            host.address,
-            *CAPABILITIES,
-            *volume,
-            "-v",
-            f"{keys}:/etc/ssh/lab:ro",
-            "-v",
+        volumes = [
+            f"{self.dir / 'hostkeys' / host.name}:/etc/ssh/lab:ro",
             f"{image.files_dir()}:{image.FILES_MOUNT}:ro",
-            "-e",
-            f"PUSHORCH_LAB_REGISTRY={lab_registry}",
-            host_image,
-        )
+        ]
+        if not host.bare:
+            volumes.append(f"{host.container}-docker:/var/lib/docker")  # the inner dockerd's data: overlay2 on a volume
+        args = ["run", "-d", "--name", host.container, "--hostname", host.name, *self._labels()]
+        args += ["--network", NETWORK, "--ip", host.address, *CAPABILITIES, *_flags("-v", volumes)]
+        docker(f"host {host.name}: run", *args, "-e", f"PUSHORCH_LAB_REGISTRY={lab_registry}", host_image)
+
+    def _labels(self) -> list[str]:
+        """What `down` and `up` recognise: the lab label, its directory and the files it mounts."""
+        labels = [LABEL, f"pushorch.lab.dir={self.dir}", f"pushorch.lab.files={image.files_digest()}"]
+        return _flags("--label", labels)
 
     def _remove_extra(self, hosts: list[LabHost]) -> None:
         wanted = {h.container for h in hosts} | {REGISTRY}

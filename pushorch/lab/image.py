@@ -26,6 +26,7 @@ FULL_PACKAGES = ["docker.io", "python3", "docker-registry"]
 LABEL = "pushorch.lab=1"
 FILES_MOUNT = "/usr/local/lib/pushorch-lab"
 ENTRY = f"{FILES_MOUNT}/entry.sh"
+STABLE_BARE, STABLE_FULL = "pushorch-lab-host:bare", "pushorch-lab-host:full"
 VERSION = "1"  # bump to rebuild cached images when the recipe changes
 
 
@@ -70,8 +71,15 @@ def exists(name: str) -> bool:
 def ensure_images(say: Callable[[str], None]) -> tuple[str, str]:
     """Build the two host images unless they are cached; returns (bare, full)."""
     bare, full = image_names()
-    if exists(bare) and exists(full):
-        return bare, full
+    if not (exists(bare) and exists(full)):
+        _build(bare, full, say)
+    # Stable names for tools that cannot compute the digest (vagrant/Vagrantfile uses :full).
+    for name, alias in ((bare, STABLE_BARE), (full, STABLE_FULL)):
+        docker("image: tag", "tag", name, alias)
+    return bare, full
+
+
+def _build(bare: str, full: str, say: Callable[[str], None]) -> None:
     if os.geteuid() != 0:
         raise LabError("image: building the host image needs root (debootstrap, chroot)")
     with tempfile.TemporaryDirectory(prefix="pushorch-lab-rootfs-") as tmp:
@@ -89,7 +97,6 @@ def ensure_images(say: Callable[[str], None]) -> tuple[str, str]:
         _chroot_install(root, FULL_PACKAGES)
         say("image: import full host image")
         _import(root, full)
-    return bare, full
 
 
 def _prepare(root: str) -> None:
