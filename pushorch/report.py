@@ -99,6 +99,16 @@ class ExecReporter:
         )
 
 
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def host_key_warning(hosts: list[str]) -> str:
+    """Said on every run that connects without verifying host keys."""
+    shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+    return f"host keys are NOT verified for {shown} (host_key_checking: off); anyone on the path can impersonate them"
+
+
 def say(message: str) -> None:
     """A progress line on stderr (long steps say what they are doing)."""
     sys.stderr.write(f"pushorch: {message}\n")

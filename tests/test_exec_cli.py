@@ -48,3 +48,23 @@ def test_exec_bad_inventory_exits_3_without_connecting(tmp_path: Path, run_cli) 
     result = run_cli("exec", "-i", str(tmp_path / "inv.ini"), "all", "--", "true")
     assert result.status == 3
     assert "host w1: ansible_port must be a number, got 'notaport'" in result.err
+
+
+def test_exec_limit_from_file_and_bad_regex(sshd: Sshd, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    inventory = _inventory(sshd, tmp_path)
+    (tmp_path / "limit.txt").write_text("h002\nh004\n")
+    result = run_cli("exec", "-i", inventory, "--json", "-l", f"@{tmp_path / 'limit.txt'}", "all", "--", "true")
+    assert result.status == 0 and sorted(json.loads(line)["host"] for line in result.out.splitlines()) == [
+        "h002",
+        "h004",
+    ]
+    result = run_cli("exec", "-i", inventory, "~h[", "--", "true")
+    assert result.status == 3 and result.err.startswith("pattern: '~h[': ")
+
+
+def test_exec_warns_on_every_run_without_host_key_checking(sshd: Sshd, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    inventory = _inventory(sshd, tmp_path)
+    for _ in range(2):
+        result = run_cli("exec", "-i", inventory, "--host-key-checking", "off", "-l", "h001", "all", "--", "true")
+        assert result.status == 0
+        assert "warning: host keys are NOT verified for h001 (host_key_checking: off)" in result.err

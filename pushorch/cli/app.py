@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from pushorch.inventory import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +43,27 @@ def inventory_sources(given: tuple[str, ...]) -> list[str]:
     if not sources:
         raise click.UsageError("no inventory: give -i SOURCE (or set PUSHORCH_INVENTORY)")
     return [vagrant_inventory(s) if is_vagrant_source(s) else s for s in sources]
+
+
+def target_hosts(inventory: Inventory, pattern: str, limit: str | None) -> list[str]:
+    """Hosts matching pattern and --limit (both may use @file); bad patterns are input errors."""
+    from pushorch.errors import InputError, Problem
+    from pushorch.patterns import select
+
+    def read(path: str) -> str:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+
+    hosts: list[str] = []
+    for where, text in (("pattern", pattern), ("--limit", limit)):
+        if not text:
+            continue
+        try:
+            matched = select(inventory, text, read_file=read)
+        except (OSError, ValueError, re.error) as exc:
+            raise InputError(Problem(where, 0, 0, "", f"{text!r}: {exc}")) from None
+        hosts = matched if where == "pattern" else [h for h in hosts if h in set(matched)]
+    return hosts
 
 
 def extra_vars_option(func: F) -> F:

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from pushorch.cli.app import connection_options, extra_vars_option, inventory_option, inventory_sources, limit_option
+from pushorch.cli.app import (
+    connection_options,
+    extra_vars_option,
+    inventory_option,
+    inventory_sources,
+    limit_option,
+    target_hosts,
+)
 from pushorch.errors import ExitStatus, InputError, Problem
 
 
@@ -37,15 +44,11 @@ def exec_(
     from pushorch.fanout import run_everywhere
     from pushorch.load.extravars import parse_extra_vars
     from pushorch.load.inventory import load_inventory
-    from pushorch.patterns import select
-    from pushorch.report import ExecReporter
+    from pushorch.report import ExecReporter, host_key_warning, warn
 
     inventory = load_inventory(inventory_sources(inventories))
     extra, problems = parse_extra_vars(extra_vars)
-    hosts = select(inventory, pattern)
-    if limit:
-        allowed = set(select(inventory, limit))
-        hosts = [h for h in hosts if h in allowed]
+    hosts = target_hosts(inventory, pattern, limit)
     overrides = Overrides(**connection)
     settings = []
     for host in hosts:
@@ -56,6 +59,9 @@ def exec_(
     if problems:
         raise InputError(problems)
     argv = command if len(command) > 1 else ("sh", "-c", command[0])
+    unverified = [s.name for s in settings if s.host_key_checking == "off" and s.transport != "local"]
+    if unverified:
+        warn(host_key_warning(unverified))
     reporter = ExecReporter(len(settings), as_json=as_json, verbosity=app.verbosity)
     with reporter:
         outcomes = asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=reporter.host_done))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from pushorch import inventory_export
-from pushorch.cli.app import inventory_option, inventory_sources, limit_option
+from pushorch.cli.app import inventory_option, inventory_sources, limit_option, target_hosts
 from pushorch.errors import InventoryError, Problem
 from pushorch.load.inventory import load_inventory
-from pushorch.patterns import select
 from pushorch.report import print_json, print_text
 
 
@@ -36,7 +35,7 @@ def inventory(
         raise click.UsageError("give exactly one of --list, --graph, --host NAME")
     inv = load_inventory(inventory_sources(inventories))
     if limit:
-        keep = set(select(inv, limit))
+        keep = set(target_hosts(inv, "all", limit))
         for name in [h for h in inv.hosts if h not in keep]:
             del inv.hosts[name]
             for g in inv.groups.values():

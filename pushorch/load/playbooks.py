@@ -93,8 +93,8 @@ def _limit(inventory: Inventory, limit: str | None, problems: list[Problem]) -> 
         return None
     try:
         return set(select(inventory, limit, read_file=_read_limit_file))
-    except (OSError, ValueError) as exc:
-        problems.append(Problem("--limit", 0, 0, "", str(exc)))
+    except (OSError, ValueError, re.error) as exc:
+        problems.append(Problem("--limit", 0, 0, "", f"{limit!r}: {exc}"))
         return set()
 
 
@@ -195,7 +195,7 @@ def _play_hosts(inventory: Inventory, source: _PlaySource, extra: dict[str, Any]
         return select(inventory, pattern)
     except TemplateFailure as exc:
         problems.append(source.doc.problem((source.index, "hosts"), exc.message))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, re.error) as exc:
         problems.append(source.doc.problem((source.index, "hosts"), f"bad host pattern: {exc}"))
     return []
 
