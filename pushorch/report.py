@@ -123,3 +123,91 @@ def print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in columns))
     Console(width=200).print(table)
+
+
+_SIGNS = {
+    "install": "+",
+    "start": "+",
+    "write": "~",
+    "ensure": "~",
+    "run": "!",
+    "pull": "+",
+    "ship": "+",
+    "restart": "~",
+    "remove": "-",
+    "register": "+",
+    "deregister": "-",
+    "reload": "~",
+}
+
+
+def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
+    """The plan, host by host: one line per action with its reason."""
+    lines = []
+    for host in plan.hosts:
+        lines.append(f"{host}:")
+        for action in plan.for_host(host):
+            lines.append(f"  {_SIGNS.get(action.verb, '*')} {action.describe()}")
+    for host, error in sorted(unreachable.items()):
+        lines.append(f"{host}: UNREACHABLE: {error}")
+    count = len(plan.actions)
+    lines.append(
+        f"plan: {count} change{'s' if count != 1 else ''} on {len(plan.hosts)} host(s)"
+        if count
+        else "plan: nothing to do"
+    )
+    print_text("\n".join(lines))
+
+
+class ApplyReporter:
+    """apply's output: one line per change as it happens, then Ansible's recap per host."""
+
+    def __init__(self, hosts: list[str], as_json: bool = False, show_diff: bool = False) -> None:
+        self.hosts, self.as_json, self.show_diff = hosts, as_json, show_diff
+
+    def event(self, event: Any) -> None:
+        if self.as_json:
+            record = {
+                "host": event.host,
+                "status": event.status,
+                "message": event.message,
+                "duration": round(event.duration, 3),
+                "action": event.action.to_json() if event.action else None,
+            }
+            sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
+            return
+        what = event.action.describe() if event.action else ""
+        if event.status == "changed":
+            sys.stdout.write(f"{event.host} | changed | {what}\n")
+            if self.show_diff and getattr(event.action, "content", None) is not None:
+                body = "(secret content masked)" if getattr(event.action, "secret", False) else event.action.content
+                sys.stdout.write("".join(f"    {line}\n" for line in str(body).splitlines()))
+        else:
+            sys.stdout.write(f"{event.host} | {event.status.upper()} | {what} => {event.message}\n")
+        sys.stdout.flush()
+
+    def recap(self, outcome: Any) -> None:
+        rows = []
+        for host in self.hosts:
+            changed = sum(1 for e in outcome.events if e.host == host and e.status == "changed")
+            rows.append(
+                {
+                    "host": host,
+                    "ok": 0 if host in outcome.unreachable or host in outcome.failed else 1,
+                    "changed": changed,
+                    "failed": 1 if host in outcome.failed else 0,
+                    "unreachable": 1 if host in outcome.unreachable else 0,
+                }
+            )
+        if self.as_json:
+            summary = {
+                "summary": rows,
+                "passes": outcome.passes,
+                "failed": outcome.failed,
+                "unreachable": outcome.unreachable,
+            }
+            sys.stdout.write(json.dumps(redact(summary), default=str) + "\n")
+            return
+        sys.stdout.write("\nRECAP\n")
+        sys.stdout.flush()
+        print_table(["host", "ok", "changed", "failed", "unreachable"], rows)

@@ -10,6 +10,7 @@ import click
 from pushorch import __version__
 from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
+from pushorch.cli.converge_cmds import apply, plan
 from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.inventory_cmd import inventory
 from pushorch.cli.lab_cmd import lab
@@ -30,6 +31,8 @@ cli.add_command(inventory)
 cli.add_command(check)
 cli.add_command(exec_)
 cli.add_command(lab)
+cli.add_command(plan)
+cli.add_command(apply)
 
 
 def main(argv: list[str] | None = None) -> None:

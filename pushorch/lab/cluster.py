@@ -213,8 +213,9 @@ class Lab:
             f"{self.dir / 'hostkeys' / host.name}:/etc/ssh/lab:ro",
             f"{image.files_dir()}:{image.FILES_MOUNT}:ro",
         ]
-        if not host.bare:
-            volumes.append(f"{host.container}-docker:/var/lib/docker")  # the inner dockerd's data: overlay2 on a volume
+        # The inner dockerd's data on a volume (overlay2 cannot sit on the container's overlay root);
+        # bare hosts get one too, for the Docker that `apply` installs on them.
+        volumes.append(f"{host.container}-docker:/var/lib/docker")
         args = ["run", "-d", "--name", host.container, "--hostname", host.name, *self._labels()]
         args += ["--network", NETWORK, "--ip", host.address, *CAPABILITIES, *_flags("-v", volumes)]
         docker(f"host {host.name}: run", *args, "-e", f"PUSHORCH_LAB_REGISTRY={lab_registry}", host_image)

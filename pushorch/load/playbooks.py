@@ -246,6 +246,13 @@ def _render_play(source: _PlaySource, host: str, context: LazyVars, problems: li
             failed = True
     if failed:
         return None
+    for key in ("tasks", "handlers"):
+        if isinstance(rendered.get(key), list):
+            rendered[key] = [
+                t
+                for i, t in enumerate(rendered[key])
+                if _when(source, t, context, (source.index, key, i), host, problems)
+            ]
     try:
         return Play.model_validate(rendered)
     except pydantic.ValidationError as exc:
@@ -256,6 +263,22 @@ def _render_play(source: _PlaySource, host: str, context: LazyVars, problems: li
                 message += f" (rendered for host {host})"
             problems.append(source.doc.problem((source.index, *keypath), message))
         return None
+
+
+def _when(
+    source: _PlaySource, task: Any, context: LazyVars, keypath: KeyPath, host: str, problems: list[Problem]
+) -> bool:
+    """A task's `when` expression, evaluated for this host as Ansible does (a bare expression)."""
+    if not isinstance(task, dict) or "when" not in task:
+        return True
+    condition = task["when"]
+    if isinstance(condition, bool):
+        return condition
+    try:
+        return bool(source.templar.render_text("{{ (" + str(condition) + ") | bool }}", context))
+    except TemplateFailure as exc:
+        problems.append(source.doc.problem((*keypath, "when"), f"{exc.message} (rendering for host {host})"))
+        return True
 
 
 class _Located(Exception):

@@ -1,0 +1,127 @@
+"""`pushorch plan` and `pushorch apply`: observe -> plan (-> execute), level-based."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import click
+
+from pushorch.cli.app import connection_options, extra_vars_option, inventory_option, inventory_sources, limit_option
+from pushorch.errors import ExitStatus, InputError, Problem
+
+
+def _prepare(
+    inventories: tuple[str, ...],
+    playbooks: tuple[str, ...],
+    extra_vars: tuple[str, ...],
+    limit: str | None,
+    connection: dict[str, Any],
+) -> tuple[Any, dict[str, Any], Any]:
+    from pushorch.connection import Overrides, settings_for
+    from pushorch.load.playbooks import load_spec
+    from pushorch.planner import Options
+
+    _, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    overrides = Overrides(**connection)
+    settings, problems = {}, []
+    for name, host in spec.hosts.items():
+        try:
+            settings[name] = settings_for(name, host.vars, overrides)
+        except ValueError as exc:
+            problems.append(Problem(f"host {name}", 0, 0, "", str(exc)))
+    if problems:
+        raise InputError(problems)
+    return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks))
+
+
+def _warn_unverified(settings: dict[str, Any]) -> None:
+    from pushorch.report import host_key_warning, warn
+
+    unverified = [s.name for s in settings.values() if s.host_key_checking == "off" and s.transport != "local"]
+    if unverified:
+        warn(host_key_warning(unverified))
+
+
+def _status(outcome: Any, pending: bool, detailed: bool) -> int:
+    if outcome.unreachable:
+        return ExitStatus.UNREACHABLE
+    if outcome.failed:
+        return ExitStatus.APPLY_FAILED
+    return ExitStatus.CHANGES_PENDING if detailed and pending else ExitStatus.OK
+
+
+playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=click.Path())
+
+
+@click.command()
+@inventory_option
+@limit_option
+@extra_vars_option
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="The plan as one JSON document.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 8 when anything would change.")
+@playbooks_argument
+def plan(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    as_json: bool,
+    detailed_exitcode: bool,
+    playbooks: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Show what apply would do on each host, and why (one probe per host, nothing changed)."""
+    from pushorch.converge import converge
+    from pushorch.report import print_json, print_plan
+
+    spec, settings, options = _prepare(inventories, playbooks, extra_vars, limit, connection)
+    _warn_unverified(settings)
+    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=True))
+    if as_json:
+        print_json(outcome.first_plan.to_json(), indent=2)
+    else:
+        print_plan(outcome.first_plan, outcome.unreachable)
+    return _status(outcome, bool(outcome.first_plan), detailed_exitcode)
+
+
+@click.command()
+@inventory_option
+@limit_option
+@extra_vars_option
+@connection_options
+@click.option("--check", is_flag=True, help="Plan only: show what would change, change nothing.")
+@click.option("--diff", is_flag=True, help="Show file differences (secrets masked).")
+@click.option("--prune", is_flag=True, help="Remove containers of services these playbooks no longer declare.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
+@playbooks_argument
+def apply(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    check: bool,
+    diff: bool,
+    prune: bool,
+    as_json: bool,
+    playbooks: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
+    from dataclasses import replace
+
+    from pushorch.converge import converge
+    from pushorch.report import ApplyReporter, print_plan
+
+    spec, settings, options = _prepare(inventories, playbooks, extra_vars, limit, connection)
+    _warn_unverified(settings)
+    options = replace(options, prune=prune)
+    reporter = ApplyReporter(list(spec.hosts), as_json=as_json, show_diff=diff)
+    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=check, emit=reporter.event))
+    if check:
+        print_plan(outcome.first_plan, outcome.unreachable)
+        return _status(outcome, bool(outcome.first_plan), False)
+    reporter.recap(outcome)
+    return _status(outcome, False, False)

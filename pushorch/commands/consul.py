@@ -1,0 +1,72 @@
+"""Consul service definitions (pure): the JSON a host's config dir gets, and the reload command."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pushorch.commands.shell import Argv
+from pushorch.spec import ConsulService, Service
+
+
+def duration(seconds: float) -> str:
+    """Consul's duration strings: 10 -> '10s', 0.5 -> '500ms', 300 -> '5m'."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+def definition_path(consul: ConsulService, service: str) -> str:
+    return f"{consul.config_dir.rstrip('/')}/pushorch-{service}.json"
+
+
+def host_port(service: Service, container_port: int | None = None) -> int | None:
+    for port in service.ports:
+        if port.host is not None and (container_port is None or port.container == container_port):
+            return port.host
+    return None
+
+
+def definition(service: Service, host: str, address: str, version: str, digest: str) -> str:
+    """The definition file for one instance: id, name, tags, address, port, meta and check."""
+    consul = service.consul or ConsulService()
+    port = consul.port or host_port(service)
+    body: dict[str, Any] = {
+        "id": f"{service.name}-{host}",
+        "name": consul.name or service.name,
+        "tags": list(consul.tags),
+        "address": consul.address or address,
+        "port": port or 0,
+        "meta": {**consul.meta, "pushorch_version": version, "pushorch_spec_hash": digest},
+    }
+    check = _check(service, consul, body["address"], port)
+    if check:
+        body["check"] = check
+    return json.dumps({"service": body}, indent=2, sort_keys=True) + "\n"
+
+
+def _check(service: Service, consul: ConsulService, address: str, port: int | None) -> dict[str, Any] | None:
+    c = consul.check
+    timing = {
+        "interval": duration(c.interval if c else 10),
+        "timeout": duration(c.timeout if c else 2),
+        "deregister_critical_service_after": duration(c.deregister_critical_service_after if c else 300),
+    }
+    if c and c.http:
+        return {"http": f"http://{address}:{port}{c.http}", **timing}
+    if c and c.tcp:
+        return {"tcp": f"{address}:{port}", **timing}
+    health = service.health
+    if health and health.http:
+        target = host_port(service, health.http.port) or port
+        return {"http": f"http://{address}:{target}{health.http.path}", **timing}
+    if health and health.tcp:
+        target = host_port(service, health.tcp.port) or port
+        return {"tcp": f"{address}:{target}", **timing}
+    return None
+
+
+def reload() -> Argv:
+    return ("consul", "reload")

@@ -1,0 +1,146 @@
+"""Builders for docker commands, and the spec hash that names a container's configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pushorch.commands.shell import Argv
+from pushorch.secret import Secret
+from pushorch.spec import Service
+
+LABEL_PREFIX = "pushorch."
+ENV_DIR = "/etc/pushorch/env"
+
+
+def _canonical_env(service: Service) -> dict[str, str]:
+    # Secrets enter the hash only as their own hash: a changed secret replaces the container,
+    # and the label never carries the value.
+    return {
+        k: ("sha256:" + hashlib.sha256(v.reveal().encode()).hexdigest() if isinstance(v, Secret) else v)
+        for k, v in sorted(service.env.items())
+    }
+
+
+def spec_hash(service: Service) -> str:
+    """A digest of everything that shapes the container; equal hash = nothing to do."""
+    shape: dict[str, Any] = {
+        "image": service.image,
+        "env": _canonical_env(service),
+        "ports": [p.model_dump() for p in service.ports],
+        "volumes": [v.model_dump() for v in service.volumes],
+        "command": service.command,
+        "entrypoint": service.entrypoint,
+        "user": service.user,
+        "restart": service.restart,
+        "labels": service.labels,
+        "log": service.log.model_dump() if service.log else None,
+        "resources": service.resources.model_dump() if service.resources else None,
+        "stop_timeout": service.stop_timeout,
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def shape(service: Service) -> dict[str, Any]:
+    """The fields a replacement is explained by (secret values never included)."""
+    return {
+        "image": service.image,
+        "env": _canonical_env(service),
+        "ports": sorted(f"{p.bind or ''}:{p.host or ''}:{p.container}/{p.protocol}" for p in service.ports),
+        "volumes": sorted(f"{v.source}:{v.target}:{'ro' if v.read_only else 'rw'}" for v in service.volumes),
+        "command": json.dumps(service.command),
+        "entrypoint": json.dumps(service.entrypoint),
+        "user": service.user or "",
+        "restart": service.restart,
+        "labels": json.dumps(service.labels, sort_keys=True),
+        "resources": json.dumps(service.resources.model_dump() if service.resources else None, sort_keys=True),
+        "log": json.dumps(service.log.model_dump() if service.log else None, sort_keys=True),
+    }
+
+
+def container_name(service: str, digest: str) -> str:
+    return f"{service}-{digest[:8]}"
+
+
+def env_file(service: Service, name: str) -> tuple[str, str] | None:
+    """Secret env values go to a 0600 file on the host, never onto a command line."""
+    secrets = {k: v.reveal() for k, v in service.env.items() if isinstance(v, Secret)}
+    if not secrets:
+        return None
+    for key, value in secrets.items():
+        if "\n" in value:
+            raise ValueError(
+                f"service {service.name}: secret env {key} has a newline (docker env files cannot hold it)"
+            )
+    return f"{ENV_DIR}/{name}.env", "".join(f"{k}={v}\n" for k, v in sorted(secrets.items()))
+
+
+def run(service: Service, name: str, labels: dict[str, str], env_path: str | None) -> Argv:
+    """`docker run -d` for a service: every user string is one argv element (quoted once, later)."""
+    argv: list[str] = ["docker", "run", "-d", "--name", name, "--restart", service.restart]
+    for key, value in sorted({**service.labels, **labels}.items()):
+        argv += ["--label", f"{key}={value}"]
+    for port in service.ports:
+        published = f"{port.container}/{port.protocol}"
+        if port.host is not None:
+            published = f"{port.host}:{published}"
+        if port.bind:
+            published = f"{port.bind}:{published}" if port.host is not None else f"{port.bind}::{published}"
+        argv += ["-p", published]
+    for variable, env_value in sorted(service.env.items()):
+        if not isinstance(env_value, Secret):
+            argv += ["-e", f"{variable}={env_value}"]
+    if env_path:
+        argv += ["--env-file", env_path]
+    for volume in service.volumes:
+        argv += ["-v", f"{volume.source}:{volume.target}" + (":ro" if volume.read_only else "")]
+    if service.user:
+        argv += ["--user", service.user]
+    if service.resources and service.resources.memory:
+        argv += ["--memory", service.resources.memory]
+    if service.resources and service.resources.cpus:
+        argv += ["--cpus", f"{service.resources.cpus:g}"]
+    if service.log and service.log.driver:
+        argv += ["--log-driver", service.log.driver]
+    for option, setting in sorted((service.log.options if service.log else {}).items()):
+        argv += ["--log-opt", f"{option}={setting}"]
+    argv += ["--stop-timeout", str(int(service.stop_timeout))]
+    entrypoint = service.entrypoint
+    if isinstance(entrypoint, list):
+        argv += ["--entrypoint", entrypoint[0]] if entrypoint else ["--entrypoint", ""]
+    elif entrypoint is not None:
+        argv += ["--entrypoint", entrypoint]
+    argv.append(service.image)
+    if isinstance(entrypoint, list):
+        argv += entrypoint[1:]
+    if isinstance(service.command, list):
+        argv += service.command
+    elif service.command:
+        argv += ["sh", "-c", service.command]
+    return tuple(argv)
+
+
+def pull(image: str) -> Argv:
+    return ("docker", "pull", "-q", image)
+
+
+def login(server: str, username: str) -> Argv:
+    """`docker login` reading the password from stdin (never on the command line)."""
+    return ("docker", "login", "--username", username, "--password-stdin", server)
+
+
+def start(name: str) -> Argv:
+    return ("docker", "start", name)
+
+
+def stop(name: str, timeout: int = 10) -> Argv:
+    return ("docker", "stop", "-t", str(timeout), name)
+
+
+def remove(name: str) -> Argv:
+    return ("docker", "rm", "-f", name)
+
+
+def load() -> Argv:
+    return ("sh", "-c", "gunzip | docker load -q")

@@ -1,0 +1,48 @@
+"""The observe probe: one POSIX sh script per host per pass, read-only, sections the parser reads back.
+
+Sections are delimited by `==pushorch:NAME==` lines so one section's failure never hides another.
+The paths and image references it asks about come from the spec and are quoted by shell.quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pushorch.commands.shell import Argv, quote, sh
+
+MARK = "==pushorch:{}=="
+
+
+def probe(paths: Sequence[str], images: Sequence[str]) -> Argv:
+    """The probe argv: OS, systemd, Docker, managed containers, the spec's images, files, Consul."""
+    path_words = " ".join(quote(p) for p in paths)
+    image_words = " ".join(quote(i) for i in images)
+    lines = [
+        f"echo '{MARK.format('os')}'",
+        "cat /etc/os-release 2>/dev/null",
+        "for pm in apt-get dnf yum apk zypper; do command -v $pm >/dev/null 2>&1 && { echo PM=$pm; break; }; done",
+        "[ -d /run/systemd/system ] && echo SYSTEMD=1",
+        "command -v consul >/dev/null 2>&1 && echo CONSUL_BINARY=1",
+        f"echo '{MARK.format('docker')}'",
+        "if command -v docker >/dev/null 2>&1; then echo INSTALLED=1;"
+        " docker version --format 'SERVER={{.Server.Version}}' 2>/dev/null; fi",
+        f"echo '{MARK.format('containers')}'",
+        "ids=$(docker ps -aq --no-trunc --filter label=pushorch.service 2>/dev/null);"
+        ' [ -n "$ids" ] && docker inspect $ids 2>/dev/null',
+        f"echo '{MARK.format('images')}'",
+        f"for i in {image_words}; do printf '%s %s\\n'"
+        ' "$(docker image inspect --format \'{{.Id}}\' "$i" 2>/dev/null'
+        ' || echo -)" "$i"; done'
+        if images
+        else ":",
+        f"echo '{MARK.format('files')}'",
+        # kind mode owner group sha256 path; '-' for a missing path
+        f'for p in {path_words}; do if [ -d "$p" ]; then printf \'directory %s - %s\\n\' "$(stat -c \'%a %U %G\' "$p")"'
+        ' "$p"; elif [ -f "$p" ]; then printf \'file %s %s %s\\n\' "$(stat -c \'%a %U %G\' "$p")"'
+        ' "$(sha256sum < "$p" | cut -d\' \' -f1)" "$p"; elif [ -e "$p" ]; then printf \'other - - - - %s\\n\' "$p";'
+        " else printf 'missing - - - - %s\\n' \"$p\"; fi; done"
+        if paths
+        else ":",
+        f"echo '{MARK.format('end')}'",
+    ]
+    return sh("\n".join(lines))

@@ -1,0 +1,111 @@
+"""apply's loop: connect once per host, then observe -> plan -> execute until nothing is left to do."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pushorch.actions import Plan
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import TransportError
+from pushorch.events import Event
+from pushorch.executor import execute
+from pushorch.facts import unreachable
+from pushorch.fanout import close_shared
+from pushorch.observe import observe
+from pushorch.observed import ObservedHost
+from pushorch.planner import Options, plan
+from pushorch.spec import Spec
+from pushorch.transport import Transport, open_transport
+
+# A pass installs Docker, the next starts containers, a third confirms; more means something flaps.
+MAX_PASSES = 4
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a run did: the first plan (what `plan` shows), events, and how each host ended."""
+
+    first_plan: Plan = field(default_factory=Plan)
+    last_plan: Plan = field(default_factory=Plan)
+    events: list[Event] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    passes: int = 0
+    observed: dict[str, ObservedHost] = field(default_factory=dict)
+
+
+async def connect_all(
+    settings: Mapping[str, ConnectionSettings], forks: int, shared: dict[str, Any]
+) -> tuple[dict[str, Transport], dict[str, str]]:
+    handshakes = asyncio.Semaphore(max(1, forks))
+    transports: dict[str, Transport] = {}
+    failed: dict[str, str] = {}
+
+    async def one(name: str, s: ConnectionSettings) -> None:
+        transport = open_transport(s, shared)
+        try:
+            async with handshakes:
+                await transport.connect()
+            transports[name] = transport
+        except TransportError as exc:
+            failed[name] = str(exc)
+
+    await asyncio.gather(*(one(n, s) for n, s in settings.items()))
+    return transports, failed
+
+
+async def converge(
+    spec: Spec,
+    settings: Mapping[str, ConnectionSettings],
+    *,
+    options: Options | None = None,
+    forks: int = 100,
+    check_only: bool = False,
+    emit: Callable[[Event], None] = lambda _: None,
+) -> Outcome:
+    outcome = Outcome()
+    shared: dict[str, Any] = {}
+    transports, outcome.unreachable = await connect_all(settings, forks, shared)
+    for host, error in outcome.unreachable.items():
+        emit(Event(host, "unreachable", None, error))
+    try:
+        for _ in range(MAX_PASSES):
+            active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
+            observed = await _observe(spec, active)
+            observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
+            for host, seen in observed.items():
+                if not seen.reachable and host in active:
+                    outcome.unreachable[host] = seen.error or "unreachable"
+                    emit(Event(host, "unreachable", None, outcome.unreachable[host]))
+            outcome.observed = observed
+            current = plan(spec, observed, options)
+            if outcome.passes == 0:
+                outcome.first_plan = current
+            outcome.last_plan = current
+            if check_only or not current:
+                break
+            outcome.passes += 1
+
+            def record(event: Event) -> None:
+                outcome.events.append(event)
+                emit(event)
+
+            results = await execute(current, active, record)
+            for host, problem in results.items():
+                if problem is None:
+                    continue
+                lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
+                (outcome.unreachable if lost else outcome.failed)[host] = problem
+        return outcome
+    finally:
+        await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
+        await close_shared(shared)
+
+
+async def _observe(spec: Spec, transports: Mapping[str, Transport]) -> dict[str, ObservedHost]:
+    names = [h for h in spec.hosts if h in transports]
+    seen = await asyncio.gather(*(observe(spec.hosts[h], transports[h]) for h in names))
+    return dict(zip(names, seen, strict=True))

@@ -1,0 +1,99 @@
+"""Pure parsers: the probe's output -> ObservedHost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
+
+
+def sections(output: str) -> dict[str, list[str]]:
+    """Split probe output on its `==pushorch:NAME==` markers."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if line.startswith("==pushorch:") and line.endswith("=="):
+            current = found.setdefault(line[len("==pushorch:") : -2], [])
+        elif current is not None:
+            current.append(line)
+    return found
+
+
+def _keyvalues(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        key, eq, value = line.partition("=")
+        if eq:
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def container(data: dict[str, Any]) -> ObservedContainer:
+    state = data.get("State") or {}
+    ports = {}
+    for port, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        if bindings:
+            ports[port] = f"{bindings[0].get('HostIp', '')}:{bindings[0].get('HostPort', '')}"
+    return ObservedContainer(
+        id=data.get("Id", ""),
+        name=str(data.get("Name", "")).lstrip("/"),
+        image=(data.get("Config") or {}).get("Image", ""),
+        image_id=data.get("Image", ""),
+        state=state.get("Status", ""),
+        health=(state.get("Health") or {}).get("Status"),
+        labels=(data.get("Config") or {}).get("Labels") or {},
+        ports=ports,
+        created=data.get("Created", ""),
+    )
+
+
+def file_line(line: str) -> ObservedFile | None:
+    parts = line.split(" ", 5)
+    if len(parts) != 6:
+        return None
+    kind, mode, owner, group, digest, path = parts
+    if kind == "missing":
+        return ObservedFile(path, exists=False)
+    return ObservedFile(
+        path,
+        exists=True,
+        kind=kind,
+        sha256="" if digest == "-" else digest,
+        mode="" if mode == "-" else mode.zfill(4),
+        owner="" if owner == "-" else owner,
+        group="" if group == "-" else group,
+    )
+
+
+def parse_probe(host: str, output: str) -> ObservedHost:
+    """The probe's output as an ObservedHost (tested on captured real output)."""
+    parts = sections(output)
+    os_info = _keyvalues(parts.get("os", []))
+    docker = _keyvalues(parts.get("docker", []))
+    raw = "\n".join(parts.get("containers", [])).strip()
+    containers = tuple(container(c) for c in (json.loads(raw) if raw.startswith("[") else []))
+    images = {}
+    for line in parts.get("images", []):
+        image_id, _, reference = line.partition(" ")
+        if reference and image_id != "-":
+            images[reference] = image_id
+    files = {f.path: f for f in (file_line(line) for line in parts.get("files", [])) if f}
+    return ObservedHost(
+        name=host,
+        os_id=os_info.get("ID", ""),
+        os_version=os_info.get("VERSION_ID", ""),
+        package_manager=os_info.get("PM", ""),
+        systemd=os_info.get("SYSTEMD") == "1",
+        docker_installed=docker.get("INSTALLED") == "1",
+        docker_running=bool(docker.get("SERVER")),
+        docker_version=docker.get("SERVER", ""),
+        containers=containers,
+        images=images,
+        files=files,
+        consul_binary=os_info.get("CONSUL_BINARY") == "1",
+    )
+
+
+def unreachable(host: str, error: str) -> ObservedHost:
+    return ObservedHost(name=host, reachable=False, error=error)

@@ -1,0 +1,19 @@
+"""Observe: one read-only probe round trip per host, parsed by the pure facts module."""
+
+from __future__ import annotations
+
+from pushorch.commands.probe import probe
+from pushorch.errors import TransportError
+from pushorch.facts import parse_probe, unreachable
+from pushorch.observed import ObservedHost
+from pushorch.planner import probe_images, probe_paths
+from pushorch.spec import HostSpec
+from pushorch.transport import Transport
+
+
+async def observe(host: HostSpec, transport: Transport) -> ObservedHost:
+    try:
+        result = await transport.run(probe(probe_paths(host), probe_images(host)), timeout=120)
+    except TransportError as exc:
+        return unreachable(host.name, str(exc))
+    return parse_probe(host.name, result.stdout)

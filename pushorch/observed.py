@@ -1,0 +1,74 @@
+"""What one probe saw on a host: OS, Docker, the containers pushorch manages, files, Consul definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedContainer:
+    """A container that carries pushorch's labels."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    state: str  # running, exited, created, ...
+    health: str | None  # healthy, unhealthy, starting, or None without a HEALTHCHECK
+    labels: Mapping[str, str]
+    ports: Mapping[str, str]  # "8080/tcp" -> "0.0.0.0:8080"
+    created: str
+
+    @property
+    def service(self) -> str:
+        return self.labels.get("pushorch.service", "")
+
+    @property
+    def spec_hash(self) -> str:
+        return self.labels.get("pushorch.spec-hash", "")
+
+    @property
+    def version(self) -> str:
+        return self.labels.get("pushorch.version", "")
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedFile:
+    """A path the spec manages: whether it exists, its kind, checksum and attributes."""
+
+    path: str
+    exists: bool
+    kind: str = ""  # file, directory, other
+    sha256: str = ""
+    mode: str = ""  # "0644"
+    owner: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedHost:
+    """One host as the probe saw it; `error` is set when it could not be probed."""
+
+    name: str
+    reachable: bool = True
+    error: str | None = None
+    os_id: str = ""
+    os_version: str = ""
+    package_manager: str = ""
+    systemd: bool = False
+    docker_installed: bool = False
+    docker_running: bool = False
+    docker_version: str = ""
+    containers: tuple[ObservedContainer, ...] = ()
+    images: Mapping[str, str] = field(default_factory=dict)  # reference -> image id, for the spec's images
+    files: Mapping[str, ObservedFile] = field(default_factory=dict)
+    consul_binary: bool = False
+    consul_agent: bool = False
+
+    def containers_of(self, service: str) -> list[ObservedContainer]:
+        return [c for c in self.containers if c.service == service]

@@ -1,0 +1,398 @@
+"""plan(spec, observed) -> Plan: pure, deterministic, every action with its reason.
+
+Per host, in order: the Docker engine, preparation tasks, notified handlers, then each service
+(image, container, Consul definition), removals, and one Consul reload if a definition changed.
+A host without a working Docker gets only the engine and its tasks; its containers are planned on
+the next pass, once the probe can see them (apply is level-based).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pushorch.actions import (
+    Action,
+    EnsurePath,
+    InstallDocker,
+    Plan,
+    PullImage,
+    ReloadConsul,
+    RemoveConsul,
+    RemoveContainer,
+    RestartContainer,
+    RunCommand,
+    ShipImage,
+    StartContainer,
+    StartDocker,
+    WriteConsul,
+    WriteFile,
+)
+from pushorch.commands import consul as consul_cmd
+from pushorch.commands import docker as docker_cmd
+from pushorch.commands.system import DOCKER_PACKAGES
+from pushorch.observed import ObservedFile, ObservedHost
+from pushorch.planner.placement import place
+from pushorch.secret import Secret
+from pushorch.spec import CopyArgs, HostSpec, Play, Service, Spec, Task, TemplateArgs
+
+MANAGED = "pushorch.service"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    prune: bool = False
+    playbooks: tuple[str, ...] = ()  # basenames; prune only touches services these playbooks created
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def probe_paths(host: HostSpec) -> list[str]:
+    """Every path the plan for this host depends on (the probe reports each)."""
+    paths: list[str] = []
+    for play in host.plays:
+        for task in [*play.tasks, *play.handlers]:
+            args = task.module_args(task.module)
+            for attr in ("dest", "path", "creates", "removes"):
+                value = getattr(args, attr, None)
+                if value:
+                    paths.append(value)
+        for service in play.services:
+            if service.consul and service.consul.enabled:
+                paths.append(consul_cmd.definition_path(service.consul, service.name))
+    return list(dict.fromkeys(paths))
+
+
+def probe_images(host: HostSpec) -> list[str]:
+    return list(dict.fromkeys(s.image for play in host.plays for s in play.services))
+
+
+def placements(spec: Spec, observed: Mapping[str, ObservedHost]) -> dict[str, list[str]]:
+    """service -> the hosts that run it: the play's reachable, eligible hosts, top `replicas` by rendezvous."""
+    declared: dict[str, list[str]] = {}
+    replicas: dict[str, int | None] = {}
+    for name, host in spec.hosts.items():
+        if name in observed and not observed[name].reachable:
+            continue
+        for play in host.plays:
+            for service in play.services:
+                if _eligible(service, host):
+                    declared.setdefault(service.name, []).append(name)
+                replicas[service.name] = service.replicas
+    return {service: place(service, hosts, replicas[service]) for service, hosts in declared.items()}
+
+
+def _eligible(service: Service, host: HostSpec) -> bool:
+    if service.name in host.excluded:
+        return False
+    required = service.placement.require if service.placement else {}
+    return all(host.vars.get(key) == value for key, value in required.items())
+
+
+def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | None = None) -> Plan:
+    options = options or Options()
+    placed = placements(spec, observed)
+    declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
+    actions: list[Action] = []
+    unreachable = {n: o.error or "unreachable" for n, o in observed.items() if not o.reachable}
+    for name, host in spec.hosts.items():
+        seen = observed.get(name)
+        if seen is None or not seen.reachable:
+            continue
+        actions.extend(_host_plan(host, seen, placed, declared, options))
+    return Plan(tuple(actions), unreachable)
+
+
+def _host_plan(
+    host: HostSpec, seen: ObservedHost, placed: dict[str, list[str]], declared: set[str], options: Options
+) -> list[Action]:
+    out: list[Action] = []
+    services = [(play, s) for play in host.plays for s in play.services if host.name in placed.get(s.name, [])]
+    out.extend(_docker_engine(host, seen, needed=bool(services)))
+    for play_index, play in enumerate(host.plays):
+        out.extend(_tasks(host, seen, play_index, play))
+    sources = dict(zip((id(p) for p in host.plays), host.sources, strict=True))
+    if not seen.docker_running:
+        return out  # containers next pass, when the probe can see them
+    consul_changed = False
+    for play, service in services:
+        steps = _service(host, seen, sources[id(play)], service)
+        consul_changed |= any(isinstance(a, WriteConsul) for a in steps)
+        out.extend(steps)
+    wanted = {s.name for _, s in services}
+    for container in seen.containers:
+        if container.service in wanted:
+            continue
+        if container.service in declared:
+            reason = "placed on other hosts"
+        elif options.prune and container.labels.get("pushorch.playbook") in options.playbooks:
+            reason = "no longer declared (--prune)"
+        else:
+            continue  # never touch what the given playbooks do not declare, without --prune
+        out.append(RemoveContainer(host.name, reason, service=container.service, name=container.name))
+        path = container.labels.get("pushorch.consul-file")
+        observed_file = seen.files.get(path or "")
+        if path and (observed_file is None or observed_file.exists):
+            out.append(RemoveConsul(host.name, reason, service=container.service, path=path))
+            consul_changed = True
+    if consul_changed:
+        out.append(ReloadConsul(host.name, "a definition changed", binary=seen.consul_binary))
+    return out
+
+
+def _docker_engine(host: HostSpec, seen: ObservedHost, needed: bool) -> list[Action]:
+    tasks = [t for p in host.plays for t in p.tasks if t.docker is not None]
+    if not tasks and not needed:
+        return []
+    args = tasks[0].docker if tasks else None
+    if not seen.docker_installed:
+        if args is not None and args.method == "none":
+            return []  # only verify: the executor's probe reports it missing
+        packages = tuple(args.packages) if args and args.packages else DOCKER_PACKAGES.get(seen.os_id, ("docker.io",))
+        reason = "docker is not installed" + ("" if tasks else " (services need it)")
+        return [
+            InstallDocker(
+                host.name, reason, package_manager=seen.package_manager, packages=packages, systemd=seen.systemd
+            ),
+            StartDocker(host.name, "just installed", systemd=seen.systemd),
+        ]
+    if not seen.docker_running and (args is None or args.start):
+        return [StartDocker(host.name, "the docker daemon does not answer", systemd=seen.systemd)]
+    return []
+
+
+def _file(seen: ObservedHost, path: str) -> ObservedFile:
+    return seen.files.get(path) or ObservedFile(path, exists=False)
+
+
+def _attrs_differ(current: ObservedFile, mode: str | None, owner: str | None, group: str | None) -> list[str]:
+    changes = []
+    if mode and current.mode != mode:
+        changes.append(f"mode {current.mode} -> {mode}")
+    if owner and current.owner != owner:
+        changes.append(f"owner {current.owner} -> {owner}")
+    if group and current.group != group:
+        changes.append(f"group {current.group} -> {group}")
+    return changes
+
+
+def _tasks(host: HostSpec, seen: ObservedHost, play_index: int, play: Play) -> list[Action]:
+    out: list[Action] = []
+    notified: list[str] = []
+    for task_index, task in enumerate(play.tasks):
+        become = task.become if task.become is not None else (play.become or None)
+        steps = _task(host, seen, play_index, task_index, task, become)
+        if steps:
+            notified.extend(task.notify)
+        out.extend(steps)
+    for handler in play.handlers:
+        if handler.name in notified:
+            become = handler.become if handler.become is not None else (play.become or None)
+            reason = "notified by " + ", ".join(t.name or t.module for t in play.tasks if handler.name in t.notify)
+            out.extend(_command(host, seen, handler, become, reason, check_paths=False))
+    return out
+
+
+def _task(
+    host: HostSpec, seen: ObservedHost, play_index: int, task_index: int, task: Task, become: bool | None
+) -> list[Action]:
+    notify = tuple(task.notify)
+    if task.template is not None or task.copy_ is not None:
+        args: TemplateArgs | CopyArgs
+        if task.template is not None:
+            args, secret = task.template, task.template.secret
+            content = host.files[(play_index, task_index)]
+        else:
+            assert task.copy_ is not None
+            args, inline = task.copy_, task.copy_.content
+            secret = task.copy_.secret or isinstance(inline, Secret)
+            content = host.files.get((play_index, task_index)) or (
+                inline.reveal() if isinstance(inline, Secret) else inline or ""
+            )
+        mode = args.mode or ("0600" if secret else None)
+        current = _file(seen, args.dest)
+        if not current.exists:
+            reason = "missing"
+        elif current.sha256 != sha256(content):
+            reason = "content changed"
+        else:
+            changes = _attrs_differ(current, mode, args.owner, args.group)
+            if not changes:
+                return []
+            reason = ", ".join(changes)
+        return [
+            WriteFile(
+                host.name,
+                reason,
+                become,
+                path=args.dest,
+                content=content,
+                mode=mode,
+                owner=args.owner,
+                group=args.group,
+                secret=secret,
+                notify=notify,
+            )
+        ]
+    if task.file is not None:
+        f = task.file
+        current = _file(seen, f.path)
+        if f.state == "absent":
+            return (
+                [EnsurePath(host.name, "present", become, path=f.path, state="absent", notify=notify)]
+                if current.exists
+                else []
+            )
+        if f.state == "directory" and (not current.exists or current.kind != "directory"):
+            return [
+                EnsurePath(
+                    host.name,
+                    "missing",
+                    become,
+                    path=f.path,
+                    state="directory",
+                    mode=f.mode,
+                    owner=f.owner,
+                    group=f.group,
+                    notify=notify,
+                )
+            ]
+        if f.state == "touch" and not current.exists:
+            return [
+                EnsurePath(
+                    host.name,
+                    "missing",
+                    become,
+                    path=f.path,
+                    state="touch",
+                    mode=f.mode,
+                    owner=f.owner,
+                    group=f.group,
+                    notify=notify,
+                )
+            ]
+        changes = _attrs_differ(current, f.mode, f.owner, f.group) if current.exists else []
+        if changes:
+            return [
+                EnsurePath(
+                    host.name,
+                    ", ".join(changes),
+                    become,
+                    path=f.path,
+                    state="attributes",
+                    mode=f.mode,
+                    owner=f.owner,
+                    group=f.group,
+                    notify=notify,
+                )
+            ]
+        return []
+    if task.command is not None or task.shell is not None:
+        return _command(host, seen, task, become, "command", check_paths=True)
+    return []
+
+
+def _command(
+    host: HostSpec, seen: ObservedHost, task: Task, become: bool | None, reason: str, check_paths: bool
+) -> list[Action]:
+    args = task.command or task.shell
+    if args is None:
+        return []
+    if check_paths and args.creates and _file(seen, args.creates).exists:
+        return []
+    if check_paths and args.removes and not _file(seen, args.removes).exists:
+        return []
+    argv: tuple[str, ...]
+    if task.shell is not None:
+        argv = ("sh", "-c", args.cmd if isinstance(args.cmd, str) else shlex.join(args.cmd))
+    else:
+        argv = tuple(shlex.split(args.cmd)) if isinstance(args.cmd, str) else tuple(args.cmd)
+    why = reason if reason != "command" else (f"{args.creates} is missing" if args.creates else "commands always run")
+    return [RunCommand(host.name, why, become, argv=argv, chdir=args.chdir, notify=tuple(task.notify))]
+
+
+def _service(host: HostSpec, seen: ObservedHost, playbook: str, service: Service) -> list[Action]:
+    out: list[Action] = []
+    digest = docker_cmd.spec_hash(service)
+    name = docker_cmd.container_name(service.name, digest)
+    mine = seen.containers_of(service.name)
+    current = [c for c in mine if c.spec_hash == digest]
+    stale = [c for c in mine if c.spec_hash != digest]
+    if current:
+        keep = current[0]
+        if not keep.running:
+            out.append(RestartContainer(host.name, f"{keep.state} (drift)", service=service.name, name=keep.name))
+        for extra in current[1:] + stale:
+            out.append(RemoveContainer(host.name, "duplicate", service=service.name, name=extra.name))
+    else:
+        if service.image not in seen.images:
+            if service.source == "ship":
+                out.append(ShipImage(host.name, "image not on the host", image=service.image))
+            else:
+                registry = service.registry
+                out.append(
+                    PullImage(
+                        host.name,
+                        "image not on the host",
+                        image=service.image,
+                        registry=registry.server if registry else None,
+                        username=registry.username if registry else None,
+                        password=registry.password if registry else None,
+                    )
+                )
+        reason = "not running" if not stale else "replace: " + _explain(stale[0].labels.get("pushorch.shape"), service)
+        for old in stale:
+            out.append(RemoveContainer(host.name, f"replaced by {name}", service=service.name, name=old.name))
+        consul_file = consul_cmd.definition_path(service.consul, service.name) if service.consul else ""
+        labels = {
+            MANAGED: service.name,
+            "pushorch.spec-hash": digest,
+            "pushorch.version": service.image_version,
+            "pushorch.playbook": playbook,
+            "pushorch.shape": json.dumps(docker_cmd.shape(service), sort_keys=True),
+            "pushorch.consul-file": consul_file,
+        }
+        env_file = docker_cmd.env_file(service, name)
+        argv = docker_cmd.run(service, name, labels, env_file[0] if env_file else None)
+        out.append(StartContainer(host.name, reason, service=service.name, name=name, argv=argv, env_file=env_file))
+    if _consul_on(service):
+        assert service.consul is not None
+        path = consul_cmd.definition_path(service.consul, service.name)
+        address = str(host.vars.get("ansible_host") or host.name)
+        content = consul_cmd.definition(service, host.name, address, service.image_version, digest)
+        current_file = _file(seen, path)
+        if not current_file.exists or current_file.sha256 != sha256(content):
+            why = "missing" if not current_file.exists else "definition changed"
+            out.append(WriteConsul(host.name, why, service=service.name, path=path, content=content))
+    return out
+
+
+def _consul_on(service: Service) -> bool:
+    return service.consul is not None and service.consul.enabled
+
+
+def _explain(old_shape: str | None, service: Service) -> str:
+    """What changed between the running container and the spec, naming fields (never secret values)."""
+    try:
+        old = json.loads(old_shape or "{}")
+    except ValueError:
+        old = {}
+    new = docker_cmd.shape(service)
+    changes = []
+    for key in sorted(new):
+        if old.get(key) == new[key]:
+            continue
+        if key == "image":
+            changes.append(f"image changed ({old.get('image', '?')} -> {new['image']})")
+        elif key == "env":
+            before, after = old.get("env") or {}, new["env"]
+            names = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            changes.append(f"env changed ({', '.join(names)})")
+        else:
+            changes.append(f"{key} changed")
+    return ", ".join(changes) or "configuration changed"
