@@ -169,8 +169,9 @@ def _render_hosts(
     all_hosts = inventory.group_hosts("all")
     first_templar = plays[0].templar if plays else Templar(os.getcwd())
     hostvars = LazyHostvars(all_hosts, lambda h: LazyVars(_host_context(inventory, h, extra), first_templar))
-    by_host: dict[str, tuple[list[Play], dict[tuple[int, int], str]]] = {}
-    for play_number, source in enumerate(plays):
+    by_host: dict[str, tuple[list[Play], dict[tuple[int, int], str], list[str]]] = {}
+    excluded: dict[str, set[str]] = {}
+    for source in plays:
         targets = _play_hosts(inventory, source, extra, problems)
         if limited is not None:
             targets = [h for h in targets if h in limited]
@@ -179,11 +180,41 @@ def _render_hosts(
             rendered = _render_play(source, host, context, problems)
             if rendered is None:
                 continue
-            plays_of_host, files = by_host.setdefault(host, ([], {}))
+            plays_of_host, files, sources = by_host.setdefault(host, ([], {}, []))
+            # Files are keyed by the play's index among this host's plays, as the planner reads them.
+            files.update(_render_files(source, len(plays_of_host), rendered, host, context, problems))
             plays_of_host.append(rendered)
-            files.update(_render_files(source, play_number, rendered, host, context, problems))
+            sources.append(os.path.basename(source.doc.path))
+            excluded.setdefault(host, set()).update(_placement_excluded(inventory, source, rendered, host, problems))
     order = [h for h in all_hosts if h in by_host]
-    return {h: HostSpec(h, _host_context(inventory, h, extra), tuple(by_host[h][0]), by_host[h][1]) for h in order}
+    return {
+        h: HostSpec(
+            h,
+            _host_context(inventory, h, extra),
+            tuple(by_host[h][0]),
+            by_host[h][1],
+            tuple(by_host[h][2]),
+            frozenset(excluded.get(h, set())),
+        )
+        for h in order
+    }
+
+
+def _placement_excluded(
+    inventory: Inventory, source: _PlaySource, play: Play, host: str, problems: list[Problem]
+) -> set[str]:
+    """Services whose placement.hosts pattern leaves this host out."""
+    out = set()
+    for index, service in enumerate(play.services):
+        if not (service.placement and service.placement.hosts):
+            continue
+        try:
+            if host not in select(inventory, service.placement.hosts):
+                out.add(service.name)
+        except (ValueError, re.error) as exc:
+            where = (source.index, "services", index, "placement", "hosts")
+            problems.append(source.doc.problem(where, f"bad host pattern: {exc}"))
+    return out
 
 
 def _play_hosts(inventory: Inventory, source: _PlaySource, extra: dict[str, Any], problems: list[Problem]) -> list[str]:
