@@ -77,9 +77,9 @@ async def converge(
             observed = await _observe(spec, active)
             observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
             for host, seen in observed.items():
-                if not seen.reachable and host in active:
-                    outcome.unreachable[host] = seen.error or "unreachable"
-                    emit(Event(host, "unreachable", None, outcome.unreachable[host]))
+                if host in active and seen.error:
+                    (outcome.failed if seen.reachable else outcome.unreachable)[host] = seen.error
+                    emit(Event(host, "failed" if seen.reachable else "unreachable", None, seen.error))
             outcome.observed = observed
             current = plan(spec, observed, options)
             if outcome.passes == 0:

@@ -10,6 +10,7 @@
     │   ├── AuthenticationError
     │   └── CommandTimeout
     ├── CommandFailed                  exit 5
+    ├── BecomeFailed                   exit 5: sudo refused (the host answered; it is not unreachable)
     ├── HealthCheckFailed              exit 5
     ├── RolloutAborted                 exit 6
     └── LockHeld                       exit 7
@@ -114,6 +115,16 @@ class CommandFailed(PushorchError):
         self.host, self.action, self.status, self.stderr = host, action, exit_status, stderr
         tail = stderr.strip().splitlines()[-1:] or [""]
         super().__init__(f"{host}: {action}: exit {exit_status}: {tail[0]}")
+
+
+class BecomeFailed(PushorchError):
+    """sudo -n refused to run the command (a password would be needed, or no sudo at all)."""
+
+    exit_status = ExitStatus.APPLY_FAILED
+
+    def __init__(self, host: str, message: str) -> None:
+        self.host = host
+        super().__init__(f"{host}: {message}")
 
 
 class HealthCheckFailed(PushorchError):

@@ -12,7 +12,7 @@ from pushorch import actions as a
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
-from pushorch.errors import CommandFailed, PushorchError, TransportError
+from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.transport import Transport
 
@@ -28,6 +28,9 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) ->
             started = time.monotonic()
             try:
                 await run_action(action, transport)
+            except CommandTimeout as exc:
+                emit(Event(host, "failed", action, str(exc), time.monotonic() - started))
+                return host, str(exc)
             except TransportError as exc:
                 emit(Event(host, "unreachable", action, str(exc), time.monotonic() - started))
                 return host, str(exc)

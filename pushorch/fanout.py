@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pushorch.connection import ConnectionSettings
-from pushorch.errors import AuthenticationError, CommandTimeout, TransportError
+from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
 from pushorch.transport import Result, open_transport
 
 Status = Literal["ok", "failed", "unreachable"]
@@ -66,7 +66,7 @@ async def run_everywhere(
             outcome = HostOutcome(
                 settings.name, "ok" if result.ok else "failed", result, None, time.monotonic() - started
             )
-        except (CommandTimeout, AuthenticationError) as exc:
+        except (CommandTimeout, BecomeFailed) as exc:
             # The host answered: a timeout or a refused sudo is a failed command, not a lost host.
             outcome = HostOutcome(settings.name, "failed", None, str(exc), time.monotonic() - started)
         except TransportError as exc:

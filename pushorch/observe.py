@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pushorch.commands.probe import probe
-from pushorch.errors import TransportError
+from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
 from pushorch.facts import parse_probe, unreachable
 from pushorch.observed import ObservedHost
 from pushorch.planner import probe_images, probe_paths
@@ -14,6 +14,8 @@ from pushorch.transport import Transport
 async def observe(host: HostSpec, transport: Transport) -> ObservedHost:
     try:
         result = await transport.run(probe(probe_paths(host), probe_images(host)), timeout=120)
+    except (BecomeFailed, CommandTimeout) as exc:
+        return ObservedHost(host.name, reachable=True, error=str(exc))  # it answered, but cannot be probed
     except TransportError as exc:
         return unreachable(host.name, str(exc))
     return parse_probe(host.name, result.stdout)

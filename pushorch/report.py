@@ -176,7 +176,7 @@ class ApplyReporter:
             }
             sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
             return
-        what = event.action.describe() if event.action else ""
+        what = event.action.describe() if event.action else "probe"
         if event.status == "changed":
             sys.stdout.write(f"{event.host} | changed | {what}\n")
             if self.show_diff and getattr(event.action, "content", None) is not None:

@@ -442,7 +442,7 @@ class Task(Model):
     shell: Command | None = None
     notify: list[str] = Field(default_factory=list)
     become: bool | None = None
-    when: str | None = None
+    when: str | bool | None = None
 
     @model_validator(mode="before")
     @classmethod

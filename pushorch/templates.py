@@ -7,6 +7,7 @@ Two environments share one sandbox and one loader rooted at the playbook directo
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -60,6 +61,21 @@ def _secret_aware(value: Any) -> Any:
     return value.reveal() if isinstance(value, Secret) else value
 
 
+def to_bool(value: Any) -> bool:
+    """Ansible's `bool` filter: 'yes', 'on', 'true', '1' are true; 'no', 'off', 'false', '0', '' false."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "on", "true", "1", "y", "t")
+    return bool(value)
+
+
+# Filters Ansible users reach for that Jinja2 lacks.
+FILTERS = {
+    "bool": to_bool,
+    "to_json": lambda v: json.dumps(v, sort_keys=True),
+    "to_nice_json": lambda v: json.dumps(v, indent=2, sort_keys=True),
+}
+
+
 class Templar:
     """Renders strings and files for one playbook directory."""
 
@@ -73,6 +89,8 @@ class Templar:
         }
         self.text_env = ImmutableSandboxedEnvironment(**options)
         self.native_env = _NativeSandbox(**options)
+        for env in (self.text_env, self.native_env):
+            env.filters.update(FILTERS)
         self._compiled: dict[str, jinja2.Template] = {}
 
     def render_text(self, source: str, variables: Mapping[str, Any]) -> Any:

@@ -78,3 +78,20 @@ def become_users() -> dict[str, bool]:
     Path("/etc/sudoers.d/pushorch-tests").write_text(rule)
     os.chmod("/etc/sudoers.d/pushorch-tests", 0o440)
     return BECOME_USERS
+
+
+@pytest.fixture(scope="session")
+def lab_inventory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The lab (3 Docker hosts + 1 bare) for test_lab_apply.py; torn down at the end of the session."""
+    import subprocess
+
+    from pushorch.lab.cluster import Lab
+
+    try:
+        subprocess.run(["docker", "info"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
+    lab = Lab(tmp_path_factory.mktemp("lab") / ".lab")
+    inventory = lab.up(3, 1, lambda _: None)
+    yield lab, inventory
+    lab.down(lambda _: None)

@@ -29,6 +29,7 @@ def _docker(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path]]:
+    # A lab of this module's own, taken down by its last test (test_lab_apply.py then starts a fresh one).
     try:
         _docker("info", "--format", "{{.ServerVersion}}")
     except (OSError, subprocess.CalledProcessError):

@@ -16,7 +16,7 @@ import pytest
 
 from pushorch.commands.shell import sh
 from pushorch.connection import ConnectionSettings
-from pushorch.errors import AuthenticationError, CommandFailed, CommandTimeout, ConnectError
+from pushorch.errors import AuthenticationError, BecomeFailed, CommandFailed, CommandTimeout, ConnectError
 from pushorch.fanout import run_everywhere
 from pushorch.secret import Secret
 from pushorch.transport import open_transport
@@ -263,7 +263,7 @@ def test_become_with_and_without_sudo_rights(sshd: Sshd, kind: str, become_users
 
     assert run(go("pushorch-sudo", False)) == "pushorch-sudo"
     assert run(go("pushorch-sudo", True)) == "root"
-    with pytest.raises(AuthenticationError, match="h1: become: sudo needs a password for pushorch-nosudo"):
+    with pytest.raises(BecomeFailed, match="h1: become: sudo needs a password for pushorch-nosudo"):
         run(go("pushorch-nosudo", True))
 
 

@@ -24,7 +24,15 @@ from pushorch.load.inventory import load_inventory
 from pushorch.load.yamlfile import Document, KeyPath, load_yaml
 from pushorch.patterns import select
 from pushorch.spec import HostSpec, Play, Spec, schema_keys
-from pushorch.templates import LazyHostvars, LazyVars, Templar, TemplateFailure, contains_template, is_template
+from pushorch.templates import (
+    LazyHostvars,
+    LazyVars,
+    Templar,
+    TemplateFailure,
+    contains_template,
+    is_template,
+    to_bool,
+)
 
 # Keys rendered per host only when used (vars are the context itself; `when` is an expression).
 _NOT_RENDERED = ("vars", "vars_files", "hosts")
@@ -306,7 +314,7 @@ def _when(
     if isinstance(condition, bool):
         return condition
     try:
-        return bool(source.templar.render_text("{{ (" + str(condition) + ") | bool }}", context))
+        return to_bool(source.templar.render_text("{{ (" + str(condition) + ") }}", context))
     except TemplateFailure as exc:
         problems.append(source.doc.problem((*keypath, "when"), f"{exc.message} (rendering for host {host})"))
         return True

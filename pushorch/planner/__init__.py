@@ -77,7 +77,7 @@ def placements(spec: Spec, observed: Mapping[str, ObservedHost]) -> dict[str, li
     declared: dict[str, list[str]] = {}
     replicas: dict[str, int | None] = {}
     for name, host in spec.hosts.items():
-        if name in observed and not observed[name].reachable:
+        if name in observed and (not observed[name].reachable or observed[name].error):
             continue
         for play in host.plays:
             for service in play.services:
@@ -99,10 +99,10 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     placed = placements(spec, observed)
     declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
     actions: list[Action] = []
-    unreachable = {n: o.error or "unreachable" for n, o in observed.items() if not o.reachable}
+    unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
     for name, host in spec.hosts.items():
         seen = observed.get(name)
-        if seen is None or not seen.reachable:
+        if seen is None or not seen.reachable or seen.error:
             continue
         actions.extend(_host_plan(host, seen, placed, declared, options))
     return Plan(tuple(actions), unreachable)

@@ -10,7 +10,7 @@ from typing import Protocol
 from pushorch.commands import files
 from pushorch.commands.shell import Argv, become, join
 from pushorch.connection import ConnectionSettings
-from pushorch.errors import AuthenticationError, CommandFailed
+from pushorch.errors import BecomeFailed, CommandFailed
 
 # What sudo -n prints when it would have to ask for a password.
 _SUDO_NEEDS_PASSWORD = ("a password is required", "a terminal is required")
@@ -80,8 +80,10 @@ def command_line(settings: ConnectionSettings, argv: Sequence[str], become_flag:
 def check_become(settings: ConnectionSettings, result: Result, become_flag: bool | None) -> Result:
     """Turn sudo's 'password required' into a clear error naming the host."""
     wanted = settings.become if become_flag is None else become_flag
+    if wanted and result.exit_status == 127 and "sudo" in result.stderr and "not found" in result.stderr:
+        raise BecomeFailed(settings.name, "become: sudo is not installed on this host")
     if wanted and result.exit_status == 1 and any(s in result.stderr for s in _SUDO_NEEDS_PASSWORD):
-        raise AuthenticationError(
+        raise BecomeFailed(
             settings.name,
             f"become: sudo needs a password for {settings.user or 'this user'} (pushorch runs sudo -n); "
             "allow NOPASSWD for it in sudoers, or connect as root",

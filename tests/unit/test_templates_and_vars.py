@@ -90,3 +90,19 @@ def test_problems_for_every_host_are_merged(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
     assert [p.message for p in caught.value.problems] == ["'nope' is undefined (rendering for hosts w1, w2)"]
+
+
+def test_when_drops_tasks_per_host(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "inv.ini": "[web]\nw1 role=primary\nw2 role=replica\n",
+            "p.yml": "- hosts: web\n  tasks:\n"
+            "    - {name: primary only, command: 'true', when: \"role == 'primary'\"}\n"
+            "    - {name: yes string, command: 'true', when: \"'yes' | bool\"}\n"
+            "    - {name: never, command: 'true', when: false}\n",
+        },
+    )
+    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
+    assert [t.name for t in spec.hosts["w1"].plays[0].tasks] == ["primary only", "yes string"]
+    assert [t.name for t in spec.hosts["w2"].plays[0].tasks] == ["yes string"]

@@ -1,0 +1,37 @@
+"""The probe's parser on output captured from a real lab host."""
+
+from __future__ import annotations
+
+from pushorch.commands.probe import probe
+from pushorch.facts import file_line, parse_probe
+from tests.conftest import FIXTURES
+
+
+def test_parse_captured_probe_output() -> None:
+    seen = parse_probe("lab-1", (FIXTURES / "probe" / "lab-1.txt").read_text())
+    assert (seen.os_id, seen.os_version, seen.package_manager, seen.systemd) == ("debian", "12", "apt-get", False)
+    assert (seen.docker_installed, seen.docker_running, seen.docker_version) == (True, True, "20.10.24+dfsg1")
+    assert seen.consul_binary
+    [nginx] = seen.containers
+    assert (nginx.name, nginx.service, nginx.state, nginx.version) == ("nginx-d959905e", "nginx", "running", "1.14.2")
+    assert nginx.ports == {"80/tcp": "0.0.0.0:80"}
+    assert list(seen.images) == ["172.28.77.2:5000/pushorch/nginx-seed:1.14.2"]
+    consul = seen.files["/etc/consul.d/pushorch-nginx.json"]
+    assert (consul.exists, consul.kind, consul.mode, consul.owner, len(consul.sha256)) == (
+        True,
+        "file",
+        "0640",
+        "root",
+        64,
+    )
+    assert seen.files["/nonexistent path"].exists is False  # a path with a space survives the round trip
+
+
+def test_file_lines() -> None:
+    assert file_line("directory 755 root root - /etc/app") is not None
+    assert file_line("garbage") is None
+
+
+def test_probe_quotes_every_path() -> None:
+    argv = probe(["/etc/a b", "/x';rm -rf /;'"], ["img:1"])
+    assert argv[:2] == ("sh", "-c") and "'/etc/a b'" in argv[2] and "'/x'\"'\"';rm -rf /;'\"'\"''" in argv[2]

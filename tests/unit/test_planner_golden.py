@@ -1,0 +1,117 @@
+"""Planner golden tests: YAML cases (inventory, playbook, observed state) in, expected actions out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushorch.actions import Action
+from pushorch.commands import docker as docker_cmd
+from pushorch.load.playbooks import load_spec
+from pushorch.load.yamlfile import load_yaml
+from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
+from pushorch.planner import Options, plan
+from pushorch.spec import Service, Spec
+from tests.conftest import FIXTURES
+
+CASES = sorted((FIXTURES / "planner").glob("*.yml"))
+
+
+def _service(spec: Spec, name: str) -> Service | None:
+    return next((s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == name), None)
+
+
+def _container(spec: Spec, raw: dict[str, Any]) -> ObservedContainer:
+    service = _service(spec, raw["service"])
+    if service is not None and raw.get("was"):
+        service = service.model_copy(
+            update={
+                k: Service.model_validate({"name": "x", "image": "x", k: v}).__getattribute__(k)
+                for k, v in raw["was"].items()
+            }
+        )
+    digest = docker_cmd.spec_hash(service) if service else "0" * 16
+    labels = {
+        "pushorch.service": raw["service"],
+        "pushorch.spec-hash": digest,
+        "pushorch.shape": json.dumps(docker_cmd.shape(service), sort_keys=True) if service else "{}",
+        "pushorch.playbook": raw.get("playbook", "p.yml"),
+    }
+    name = docker_cmd.container_name(raw["service"], digest)
+    return ObservedContainer(
+        name, name, service.image if service else "x", "sha256:1", raw["state"], None, labels, {}, ""
+    )
+
+
+def _observed(spec: Spec, name: str, raw: dict[str, Any]) -> ObservedHost:
+    docker = raw.get("docker", "running")
+    files = {
+        path: ObservedFile(
+            path,
+            True,
+            "file",
+            hashlib.sha256(f.get("content", "").encode()).hexdigest(),
+            f.get("mode", "0644"),
+            f.get("owner", "root"),
+            f.get("group", "root"),
+        )
+        for path, f in (raw.get("files") or {}).items()
+    }
+    return ObservedHost(
+        name=name,
+        os_id=raw.get("os", "debian"),
+        package_manager=raw.get("package_manager", "apt-get"),
+        docker_installed=docker != "absent",
+        docker_running=docker == "running",
+        containers=tuple(_container(spec, c) for c in raw.get("containers") or []),
+        images={ref: "sha256:1" for ref in raw.get("images") or []},
+        files=files,
+        consul_binary=True,
+    )
+
+
+def _label(action: Action) -> str:
+    for attribute in ("service", "path", "image"):
+        value = getattr(action, attribute, "")
+        if value and not (attribute == "service" and hasattr(action, "path")):
+            return str(value)
+    return action.subject()
+
+
+def _line(action: Action) -> str:
+    return f"{action.host} {action.kind} {_label(action)} | {action.reason}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_planner_case(case: Path, tmp_path: Path) -> None:
+    doc, problems = load_yaml(str(case))
+    assert problems == []
+    data = doc.data
+    (tmp_path / "inv.ini").write_text(data["inventory"])
+    (tmp_path / "p.yml").write_text(data["playbook"])
+    for name, text in (data.get("templates") or {}).items():
+        (tmp_path / "templates").mkdir(exist_ok=True)
+        (tmp_path / "templates" / name).write_text(text)
+    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
+    observed = {name: _observed(spec, name, raw or {}) for name, raw in data["observed"].items()}
+    options = Options(prune=bool((data.get("options") or {}).get("prune")), playbooks=("p.yml",))
+    lines = [_line(a) for a in plan(spec, observed, options).actions]
+    expected = data["expected"]
+    assert len(lines) == len(expected), "\n".join(lines)
+    for got, want in zip(lines, expected, strict=True):
+        assert got == want or (want.endswith("*") and got.startswith(want[:-1])), f"{got!r} != {want!r}"
+
+
+def test_plan_is_deterministic_and_json_able(tmp_path: Path) -> None:
+    case = load_yaml(str(FIXTURES / "planner" / "fresh_host.yml"))[0].data
+    (tmp_path / "inv.ini").write_text(case["inventory"])
+    (tmp_path / "p.yml").write_text(case["playbook"])
+    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
+    observed = {"w1": _observed(spec, "w1", {"docker": "running"})}
+    first, second = plan(spec, observed), plan(spec, observed)
+    assert first == second
+    assert json.loads(json.dumps(first.to_json()))["actions"][1]["action"] == "StartContainer"
