@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from pushorch.secret import REDACTED, Secret, redact
@@ -28,7 +28,7 @@ class Action:
         return f"{self.verb} {self.subject()}".strip() + (f" ({self.reason})" if self.reason else "")
 
     def to_json(self) -> dict[str, Any]:
-        data = {f: getattr(self, f) for f in self.__dataclass_fields__}  # asdict would deep-copy Secrets
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy Secrets
         if data.get("secret") and "content" in data:
             data["content"] = REDACTED
         if data.get("env_file"):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushorch.actions import Plan
+from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import TransportError
 from pushorch.events import Event
@@ -64,6 +65,7 @@ async def converge(
     options: Options | None = None,
     forks: int = 100,
     check_only: bool = False,
+    diff: bool = False,
     emit: Callable[[Event], None] = lambda _: None,
 ) -> Outcome:
     outcome = Outcome()
@@ -85,6 +87,8 @@ async def converge(
             if outcome.passes == 0:
                 outcome.first_plan = current
             outcome.last_plan = current
+            if diff:
+                await _diffs(current, active, emit)
             if check_only or not current:
                 break
             outcome.passes += 1
@@ -103,6 +107,29 @@ async def converge(
     finally:
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
+
+
+async def _diffs(plan_: Plan, transports: Mapping[str, Transport], emit: Callable[[Event], None]) -> None:
+    """Unified diffs of the files this plan writes (one read per file, only with --diff; secrets masked)."""
+
+    async def one(action: WriteFile | WriteConsul) -> None:
+        transport = transports.get(action.host)
+        if transport is None:
+            return
+        old = await transport.run(["cat", "--", action.path], become=action.become)
+        before = old.stdout if old.ok else ""
+        secret = isinstance(action, WriteFile) and action.secret
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            action.content.splitlines(keepends=True),
+            f"{action.host}:{action.path} (before)",
+            f"{action.host}:{action.path} (after)",
+        )
+        text = "(content holds secrets: diff masked)\n" if secret else "".join(lines)
+        emit(Event(action.host, "diff", action, text))
+
+    writes = [a for a in plan_.actions if isinstance(a, (WriteFile, WriteConsul))]
+    await asyncio.gather(*(one(a) for a in writes))
 
 
 async def _observe(spec: Spec, transports: Mapping[str, Transport]) -> dict[str, ObservedHost]:

@@ -7,12 +7,12 @@ from typing import Literal
 
 from pushorch.actions import Action
 
-Status = Literal["changed", "failed", "unreachable"]
+Status = Literal["changed", "failed", "unreachable", "diff"]
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One action finished (changed or failed), or a host was found unreachable."""
+    """One action finished (changed or failed), a host was found unreachable, or a file's diff (--diff)."""
 
     host: str
     status: Status

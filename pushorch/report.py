@@ -162,8 +162,8 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
 class ApplyReporter:
     """apply's output: one line per change as it happens, then Ansible's recap per host."""
 
-    def __init__(self, hosts: list[str], as_json: bool = False, show_diff: bool = False) -> None:
-        self.hosts, self.as_json, self.show_diff = hosts, as_json, show_diff
+    def __init__(self, hosts: list[str], as_json: bool = False) -> None:
+        self.hosts, self.as_json = hosts, as_json
 
     def event(self, event: Any) -> None:
         if self.as_json:
@@ -177,11 +177,10 @@ class ApplyReporter:
             sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
             return
         what = event.action.describe() if event.action else "probe"
-        if event.status == "changed":
+        if event.status == "diff":
+            sys.stdout.write(event.message or f"{event.host}: {what}: no textual difference\n")
+        elif event.status == "changed":
             sys.stdout.write(f"{event.host} | changed | {what}\n")
-            if self.show_diff and getattr(event.action, "content", None) is not None:
-                body = "(secret content masked)" if getattr(event.action, "secret", False) else event.action.content
-                sys.stdout.write("".join(f"    {line}\n" for line in str(body).splitlines()))
         else:
             sys.stdout.write(f"{event.host} | {event.status.upper()} | {what} => {event.message}\n")
         sys.stdout.flush()

@@ -48,7 +48,9 @@ def _concat(chunks: Iterator[Any]) -> Any:
         if isinstance(parts[0], jinja2.Undefined):
             str(parts[0])  # StrictUndefined raises here, naming the variable
         return parts[0]
-    return "".join(str(p) for p in parts)
+    text = "".join(p.reveal() if isinstance(p, Secret) else str(p) for p in parts)
+    # A value built from a secret is a secret: "token={{ token }}" stays redacted everywhere.
+    return Secret(text) if any(isinstance(p, Secret) for p in parts) else text
 
 
 class _NativeSandbox(ImmutableSandboxedEnvironment):
@@ -88,7 +90,8 @@ class Templar:
             "finalize": _secret_aware,
         }
         self.text_env = ImmutableSandboxedEnvironment(**options)
-        self.native_env = _NativeSandbox(**options)
+        # Playbook values keep Secret objects (so secrecy survives templating); files get the plain text.
+        self.native_env = _NativeSandbox(**{**options, "finalize": None})
         for env in (self.text_env, self.native_env):
             env.filters.update(FILTERS)
         self._compiled: dict[str, jinja2.Template] = {}

@@ -195,3 +195,65 @@ def test_host_without_sudo_fails_alone(lab_inventory, sshd, become_users, tmp_pa
     assert _sh(inventory, "stat -c %F /tmp/pushorch-files-test", "all:!nosudo_group") == {
         h: "directory\n" for h in (*DOCKER_HOSTS, "bare-1")
     }
+
+
+def test_secrets_and_a_shipped_image(lab_inventory: tuple[Lab, Path], run_cli) -> None:  # type: ignore[no-untyped-def]
+    lab, inventory = lab_inventory
+    port = json.loads(lab.state_file.read_text())["registry_port"]
+    local = f"127.0.0.1:{port}/pushorch/demo-app:v2"  # on the controller's dockerd only: shipped, not pulled
+    playbook = str(PLAYBOOKS / "secrets.yml")
+    # the host cannot resolve that name; only shipping gets the image there
+    _sh(inventory, "docker image rm -f " + local + " >/dev/null 2>&1; true", "lab-1")
+    outputs = []
+    for command in (["plan", "--json"], ["apply", "--json", "--diff"], ["apply", "--diff"]):
+        result = run_cli(command[0], "-i", str(inventory), "-e", f"local_image={local}", *command[1:], playbook)
+        assert result.status == 0, result.out + result.err
+        outputs.append(result.out + result.err)
+    assert all("s3cr3t-t0ken-value" not in text for text in outputs)
+    assert "(content holds secrets: diff masked)" in outputs[1]
+    facts = _sh(
+        inventory,
+        "stat -c '%a' /etc/secret-test.conf /etc/pushorch/env/shipped-*.env; cat /etc/secret-test.conf;"
+        " docker exec $(docker ps -q --filter label=pushorch.service=shipped) sh -c 'echo $TOKEN $PLAIN';"
+        " ps -eo args | grep -c '[s]3cr3t-t0ken' || true",
+        "lab-1",
+    )["lab-1"].split()
+    assert facts == [
+        "600",
+        "600",
+        "token=s3cr3t-t0ken-value",
+        "s3cr3t-t0ken-value",
+        "visible",
+        "0",  # no process on the host has the secret on its command line
+    ]
+    assert _http_through_ssh(inventory, "lab-1", 8095, "/version") == (200, b"v2\n")
+
+
+def test_diff_shows_the_file_change(lab_inventory: tuple[Lab, Path], run_cli) -> None:  # type: ignore[no-untyped-def]
+    _, inventory = lab_inventory
+    playbook = str(PLAYBOOKS / "converge.yml")
+    base = ["-e", "app_version=v2", "-e", "greeting=bonjour", "-e", "app_port=8091"]
+    assert _apply(run_cli, inventory, *base, "-e", "message=second", playbook)[0] == 0
+    result = run_cli(
+        "apply", "-i", str(inventory), "--check", "--diff", *base, "-e", "message=third", "-l", "lab-2", playbook
+    )
+    assert result.status == 0
+    assert "-message = second\n+message = third\n" in result.out
+    assert _sh(inventory, "cat /etc/converge-test/app.conf", "lab-2") == {
+        "lab-2": "message = second\n"
+    }  # --check changed nothing
+
+
+def test_consul_reload_through_the_agent_api_without_a_binary(lab_inventory: tuple[Lab, Path], run_cli) -> None:  # type: ignore[no-untyped-def]
+    _, inventory = lab_inventory
+    _sh(inventory, "rm -f /usr/local/bin/consul", "lab-3")
+    playbook = str(PLAYBOOKS / "converge.yml")
+    base = ["-e", "app_version=v2", "-e", "greeting=bonjour", "-e", "app_port=8091", "-e", "message=second"]
+    status, changes, _ = _apply(run_cli, inventory, *base, "-e", "app_version=v1", "-l", "lab-3", playbook)
+    assert status == 0
+    reloads = [c["action"] for c in changes if c["action"]["action"] == "ReloadConsul"]
+    assert reloads == [
+        {"action": "ReloadConsul", "host": "lab-3", "reason": "a definition changed", "become": None, "binary": False}
+    ]
+    _, body = _http_through_ssh(inventory, "lab-3", 8500, "/v1/agent/services")
+    assert json.loads(body)["app-lab-3"]["Meta"]["pushorch_version"] == "v1"

@@ -118,8 +118,10 @@ def apply(
     spec, settings, options = _prepare(inventories, playbooks, extra_vars, limit, connection)
     _warn_unverified(settings)
     options = replace(options, prune=prune)
-    reporter = ApplyReporter(list(spec.hosts), as_json=as_json, show_diff=diff)
-    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=check, emit=reporter.event))
+    reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
+    outcome = asyncio.run(
+        converge(spec, settings, options=options, forks=forks, check_only=check, diff=diff, emit=reporter.event)
+    )
     if check:
         print_plan(outcome.first_plan, outcome.unreachable)
         return _status(outcome, bool(outcome.first_plan), False)

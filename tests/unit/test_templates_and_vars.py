@@ -31,9 +31,13 @@ def test_loops_and_undefined_are_errors(tmp_path: Path) -> None:
         templar.render_text("{{ zz }}", variables)
 
 
-def test_secrets_render_to_their_value(tmp_path: Path) -> None:
+def test_secrets_stay_secret_through_templates(tmp_path: Path) -> None:
     templar = Templar(str(tmp_path))
-    assert templar.render_text("x={{ s }}", LazyVars({"s": Secret("hunter2")}, templar)) == "x=hunter2"
+    variables = LazyVars({"s": Secret("hunter2")}, templar)
+    assert templar.render_text("{{ s }}", variables) == Secret("hunter2")
+    assert templar.render_text("x={{ s }}", variables) == Secret("x=hunter2")  # built from a secret: a secret
+    (tmp_path / "t.j2").write_text("x={{ s }}\n")
+    assert templar.render_file("t.j2", variables) == "x=hunter2\n"  # files get the value
 
 
 def test_extra_vars_forms(tmp_path: Path) -> None:
