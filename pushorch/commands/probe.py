@@ -13,16 +13,22 @@ from pushorch.commands.shell import Argv, quote, sh
 MARK = "==pushorch:{}=="
 
 
-def probe(paths: Sequence[str], images: Sequence[str]) -> Argv:
-    """The probe argv: OS, systemd, Docker, managed containers, the spec's images, files, Consul."""
+def probe(paths: Sequence[str], images: Sequence[str], docker: bool = True) -> Argv:
+    """The probe argv: OS, systemd, Docker, managed containers, the spec's images, files, Consul.
+
+    docker=False (a spec with no services and no docker task) leaves the Docker queries out: they
+    cost the host ~100 ms of CPU and the plan would not read them.
+    """
     path_words = " ".join(quote(p) for p in paths)
     image_words = " ".join(quote(i) for i in images)
-    lines = [
+    system = [
         f"echo '{MARK.format('os')}'",
         "cat /etc/os-release 2>/dev/null",
         "for pm in apt-get dnf yum apk zypper; do command -v $pm >/dev/null 2>&1 && { echo PM=$pm; break; }; done",
         "[ -d /run/systemd/system ] && echo SYSTEMD=1",
         "command -v consul >/dev/null 2>&1 && echo CONSUL_BINARY=1",
+    ]
+    containers = [
         f"echo '{MARK.format('docker')}'",
         "if command -v docker >/dev/null 2>&1; then echo INSTALLED=1;"
         " docker version --format 'SERVER={{.Server.Version}}' 2>/dev/null; fi",
@@ -31,12 +37,13 @@ def probe(paths: Sequence[str], images: Sequence[str]) -> Argv:
         ' [ -n "$ids" ] && docker inspect $ids 2>/dev/null',
         f"echo '{MARK.format('images')}'",
         f"for i in {image_words}; do printf '%s %s\\n'"
-        ' "$(docker image inspect --format \'{{.Id}}\' "$i" 2>/dev/null'
-        ' || echo -)" "$i"; done'
+        ' "$(docker image inspect --format \'{{.Id}}\' "$i" 2>/dev/null || echo -)" "$i"; done'
         if images
         else ":",
+    ]
+    files = [
         f"echo '{MARK.format('files')}'",
-        # kind mode owner group sha256 path; '-' for a missing path
+        # kind mode owner group sha256 path; '-' for what does not apply
         f'for p in {path_words}; do if [ -d "$p" ]; then printf \'directory %s - %s\\n\' "$(stat -c \'%a %U %G\' "$p")"'
         ' "$p"; elif [ -f "$p" ]; then printf \'file %s %s %s\\n\' "$(stat -c \'%a %U %G\' "$p")"'
         ' "$(sha256sum < "$p" | cut -d\' \' -f1)" "$p"; elif [ -e "$p" ]; then printf \'other - - - - %s\\n\' "$p";'
@@ -45,4 +52,4 @@ def probe(paths: Sequence[str], images: Sequence[str]) -> Argv:
         else ":",
         f"echo '{MARK.format('end')}'",
     ]
-    return sh("\n".join(lines))
+    return sh("\n".join([*system, *(containers if docker else []), *files]))

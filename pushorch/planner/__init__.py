@@ -68,6 +68,11 @@ def probe_paths(host: HostSpec) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def needs_docker(host: HostSpec) -> bool:
+    """Whether the plan for this host reads Docker's state (services or a docker task)."""
+    return any(p.services or any(t.docker is not None for t in p.tasks) for p in host.plays)
+
+
 def probe_images(host: HostSpec) -> list[str]:
     return list(dict.fromkeys(s.image for play in host.plays for s in play.services))
 

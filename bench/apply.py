@@ -1,0 +1,158 @@
+"""Benchmark: a no-change run of a template + file playbook on N loopback hosts.
+
+pushorch `apply`, ansible-core `ansible-playbook` (file + template, pipelining on) and pyinfra
+(`files.directory` + `files.template`) each converge once, then their **second** run is timed, beside
+the asyncssh floor for the same job (connect, read the file, close). Writes the table into
+docs/performance.md between the `apply` markers.
+
+    .venv/bin/python -m bench.apply --hosts 100,250 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.fanout import BIN, ROOT, Sample, measure, write_doc
+from tests.harness.sshd import Sshd
+
+TEMPLATE = "# rendered for {{ inventory_hostname }}\nlisten = 8080\nworkers = 4\n"
+PYINFRA_TEMPLATE = "# rendered for {{ host.name }}\nlisten = 8080\nworkers = 4\n"
+
+
+def write_inputs(server: Sshd, work: Path) -> dict[str, list[str]]:
+    inv = server.inventory(work / "inventory.yml")
+    (work / "templates").mkdir()
+    (work / "templates" / "app.conf.j2").write_text(TEMPLATE)
+    (work / "pushorch.yml").write_text(
+        "- hosts: all\n  tasks:\n"
+        "    - file: {path: /tmp/bench-pushorch, state: directory, mode: '0755'}\n"
+        "    - template: {src: app.conf.j2, dest: '/tmp/bench-pushorch/{{ inventory_hostname }}.conf', mode: '0644'}\n"
+    )
+    (work / "ansible.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - file: {path: /tmp/bench-ansible, state: directory, mode: '0755'}\n"
+        "    - template: {src: templates/app.conf.j2, dest: '/tmp/bench-ansible/{{ inventory_hostname }}.conf',"
+        " mode: '0644'}\n"
+    )
+    (work / "pyinfra_templates").mkdir()
+    (work / "pyinfra_templates" / "app.conf.j2").write_text(PYINFRA_TEMPLATE)
+    (work / "deploy.py").write_text(
+        "from pyinfra import host\nfrom pyinfra.operations import files\n"
+        "files.directory(path='/tmp/bench-pyinfra', mode='755')\n"
+        f"files.template(src='{work}/pyinfra_templates/app.conf.j2', dest=f'/tmp/bench-pyinfra/{{host.name}}.conf',"
+        " mode='644')\n"
+    )
+    hosts = [
+        {
+            "address": a,
+            "port": server.port,
+            "user": "root",
+            "key": str(server.client_key),
+            "known_hosts": str(server.known_hosts),
+        }
+        for a in server.addresses
+    ]
+    (work / "hosts.json").write_text(json.dumps(hosts))
+    pyinv = work / "pyinfra_inventory.py"
+    pyinv.write_text(
+        "hosts = [\n"
+        + "".join(
+            f"    ('h{i:03d}', {{'ssh_hostname': '{h['address']}', 'ssh_port': {h['port']}, 'ssh_user': 'root', "
+            f"'ssh_key': '{h['key']}', 'ssh_known_hosts_file': '{h['known_hosts']}', "
+            "'ssh_strict_host_key_checking': 'yes'}),\n"
+            for i, h in enumerate(hosts, start=1)
+        )
+        + "]\n"
+    )
+    n = str(len(hosts))
+    py = str(BIN / "python")
+    return {
+        "asyncssh floor (read the file)": [
+            py,
+            "-m",
+            "bench.floors",
+            "asyncssh",
+            str(work / "hosts.json"),
+            "cat",
+            "/tmp/bench-pushorch/h001.conf",
+        ],
+        "pushorch apply": [str(BIN / "pushorch"), "apply", "-i", str(inv), "-f", n, str(work / "pushorch.yml")],
+        "pyinfra deploy": [str(BIN / "pyinfra"), "-y", "--parallel", n, str(pyinv), str(work / "deploy.py")],
+        "ansible-playbook": [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", n, str(work / "ansible.yml")],
+    }
+
+
+def run_size(n: int, runs: int) -> dict[str, Sample]:
+    with tempfile.TemporaryDirectory(prefix="pushorch-bench-apply-") as tmp:
+        work = Path(tmp)
+        server = Sshd(work / "sshd", n).start()
+        env = {
+            **os.environ,
+            "ANSIBLE_HOME": str(work / "ansible"),
+            "ANSIBLE_PIPELINING": "1",
+            "ANSIBLE_FORKS": str(n),
+            "PYTHONPATH": str(ROOT),
+        }
+        try:
+            commands = write_inputs(server, work)
+            results: dict[str, Sample] = {}
+            for name, argv in commands.items():
+                if name.startswith("asyncssh"):
+                    measure(commands["pushorch apply"], env, work)  # the floor reads what apply wrote
+                else:
+                    measure(argv, env, work)  # first run converges; only no-change runs are timed
+                samples = [measure(argv, env, work) for _ in range(runs)]
+                results[name] = Sample(
+                    statistics.median(s.wall for s in samples),
+                    statistics.median(s.cpu for s in samples),
+                    max(s.rss_mib for s in samples),
+                )
+                r = results[name]
+                print(
+                    f"N={n:4d} {name:32s} wall {r.wall:6.2f}s  cpu {r.cpu:6.2f}s  rss {r.rss_mib:6.1f} MiB", flush=True
+                )
+            return results
+        finally:
+            server.stop()
+            for tool in ("pushorch", "ansible", "pyinfra"):
+                shutil.rmtree(f"/tmp/bench-{tool}", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", default="100,250")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    results = {int(n): run_size(int(n), args.runs) for n in args.hosts.split(",")}
+    lines = [
+        "| N | tool (second, no-change run) | wall s | CPU s | peak MiB | wall / floor | CPU / floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, rows in results.items():
+        floor = rows["asyncssh floor (read the file)"]
+        for name, r in rows.items():
+            lines.append(
+                f"| {n} | {name} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mib:.0f} | "
+                f"{r.wall / floor.wall:.2f} | {r.cpu / floor.cpu:.2f} |"
+            )
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_doc(
+            f"Measured {time.strftime('%Y-%m-%d')} by `python -m bench.apply --hosts {args.hosts} "
+            f"--runs {args.runs}` (medians of the no-change runs).\n\n{text}",
+            "apply",
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
