@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.fanout import BIN, ROOT, Sample, measure, write_doc
+from bench.fanout import BIN, ROOT, Sample, TimedOut, measure, write_doc
 from tests.harness.sshd import Sshd
 
 TEMPLATE = "# rendered for {{ inventory_hostname }}\nlisten = 8080\nworkers = 4\n"
@@ -105,11 +105,15 @@ def run_size(n: int, runs: int) -> dict[str, Sample]:
             commands = write_inputs(server, work)
             results: dict[str, Sample] = {}
             for name, argv in commands.items():
-                if name.startswith("asyncssh"):
-                    measure(commands["pushorch apply"], env, work)  # the floor reads what apply wrote
-                else:
-                    measure(argv, env, work)  # first run converges; only no-change runs are timed
-                samples = [measure(argv, env, work) for _ in range(runs)]
+                try:
+                    if name.startswith("asyncssh"):
+                        measure(commands["pushorch apply"], env, work)  # the floor reads what apply wrote
+                    else:
+                        measure(argv, env, work, timeout=300)  # first run converges; no-change runs are timed
+                    samples = [measure(argv, env, work, timeout=300) for _ in range(runs)]
+                except TimedOut as exc:
+                    print(f"N={n:4d} {name:32s} {exc}", flush=True)
+                    continue
                 results[name] = Sample(
                     statistics.median(s.wall for s in samples),
                     statistics.median(s.cpu for s in samples),
@@ -139,7 +143,11 @@ def main() -> None:
     ]
     for n, rows in results.items():
         floor = rows["asyncssh floor (read the file)"]
-        for name, r in rows.items():
+        for name in ("asyncssh floor (read the file)", "pushorch apply", "pyinfra deploy", "ansible-playbook"):
+            r = rows.get(name)
+            if r is None:
+                lines.append(f"| {n} | {name} | did not finish in 300 s | | | | |")
+                continue
             lines.append(
                 f"| {n} | {name} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mib:.0f} | "
                 f"{r.wall / floor.wall:.2f} | {r.cpu / floor.cpu:.2f} |"

@@ -36,11 +36,23 @@ class Sample:
     rss_mib: float
 
 
-def measure(argv: list[str], env: dict[str, str], cwd: Path) -> Sample:
+class TimedOut(RuntimeError):
+    """A tool did not finish within the benchmark's time limit."""
+
+
+def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> Sample:
     """Run once; wall clock, CPU of the process tree (wait4) and its peak RSS."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - started > timeout:
+            process.kill()
+            os.wait4(process.pid, 0)
+            raise TimedOut(f"{' '.join(argv[:3])}... did not finish within {timeout:g}s")
+        time.sleep(0.005)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""

@@ -48,22 +48,24 @@ def container(data: dict[str, Any]) -> ObservedContainer:
     )
 
 
-def file_line(line: str) -> ObservedFile | None:
-    parts = line.split(" ", 5)
-    if len(parts) != 6:
+def file_line(line: str, digests: dict[str, str] | None = None) -> ObservedFile | None:
+    """`stat -c '%F|%a|%U|%G|%n'` output -> ObservedFile (the name is last: it may hold '|')."""
+    parts = line.split("|", 4)
+    if len(parts) != 5:
         return None
-    kind, mode, owner, group, digest, path = parts
-    if kind == "missing":
-        return ObservedFile(path, exists=False)
-    return ObservedFile(
-        path,
-        exists=True,
-        kind=kind,
-        sha256="" if digest == "-" else digest,
-        mode="" if mode == "-" else mode.zfill(4),
-        owner="" if owner == "-" else owner,
-        group="" if group == "-" else group,
-    )
+    kind, mode, owner, group, path = parts
+    kind = "directory" if kind == "directory" else ("file" if "regular" in kind else "other")
+    return ObservedFile(path, True, kind, (digests or {}).get(path, ""), mode.zfill(4), owner, group)
+
+
+def sha256_lines(lines: list[str]) -> dict[str, str]:
+    """`sha256sum` output -> path -> digest."""
+    out = {}
+    for line in lines:
+        digest, sep, path = line.partition("  ")
+        if sep and len(digest) == 64:
+            out[path] = digest
+    return out
 
 
 def parse_probe(host: str, output: str) -> ObservedHost:
@@ -78,7 +80,8 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         image_id, _, reference = line.partition(" ")
         if reference and image_id != "-":
             images[reference] = image_id
-    files = {f.path: f for f in (file_line(line) for line in parts.get("files", [])) if f}
+    digests = sha256_lines(parts.get("sha256", []))
+    files = {f.path: f for f in (file_line(line, digests) for line in parts.get("files", [])) if f}
     return ObservedHost(
         name=host,
         os_id=os_info.get("ID", ""),

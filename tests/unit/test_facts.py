@@ -13,8 +13,8 @@ def test_parse_captured_probe_output() -> None:
     assert (seen.docker_installed, seen.docker_running, seen.docker_version) == (True, True, "20.10.24+dfsg1")
     assert seen.consul_binary
     [nginx] = seen.containers
-    assert (nginx.name, nginx.service, nginx.state, nginx.version) == ("nginx-d959905e", "nginx", "running", "1.14.2")
-    assert nginx.ports == {"80/tcp": "0.0.0.0:80"}
+    assert (nginx.service, nginx.state, nginx.version) == ("nginx", "running", "1.14.2")
+    assert nginx.ports == {"80/tcp": "0.0.0.0:80"} and nginx.name.startswith("nginx-")
     assert list(seen.images) == ["172.28.77.2:5000/pushorch/nginx-seed:1.14.2"]
     consul = seen.files["/etc/consul.d/pushorch-nginx.json"]
     assert (consul.exists, consul.kind, consul.mode, consul.owner, len(consul.sha256)) == (
@@ -24,11 +24,14 @@ def test_parse_captured_probe_output() -> None:
         "root",
         64,
     )
-    assert seen.files["/nonexistent path"].exists is False  # a path with a space survives the round trip
+    assert "/nonexistent path" not in seen.files  # missing: the planner reads it as absent
+    assert seen.files["/etc/with space"].kind == "directory"  # spaces and '|' survive the round trip
+    odd = seen.files["/etc/with space/f|x"]
+    assert (odd.kind, odd.mode, odd.sha256[:8]) == ("file", "0644", "98ea6e4f")
 
 
 def test_file_lines() -> None:
-    assert file_line("directory 755 root root - /etc/app") is not None
+    assert file_line("directory|755|root|root|/etc/app") is not None
     assert file_line("garbage") is None
 
 
