@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -297,8 +297,7 @@ class Lab:
                 docker("remove image", "image", "rm", "-f", name, check=False)
         for leaf in ("inventory.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.yml", "lab.json"):
             (self.dir / leaf).unlink(missing_ok=True)
-        if (self.dir / "hostkeys").exists():
-            subprocess.run(["rm", "-rf", str(self.dir / "hostkeys")], check=False)
+        shutil.rmtree(self.dir / "hostkeys", ignore_errors=True)
         if self.dir.exists() and not any(self.dir.iterdir()):
             self.dir.rmdir()
 

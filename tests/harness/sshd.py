@@ -36,7 +36,7 @@ def free_port(address: str = "127.0.1.1") -> int:
 def keygen(path: Path, kind: str = "ed25519") -> str:
     """A new key pair at path (+ .pub); returns the public key line."""
     subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip() if path.suffix else Path(f"{path}.pub").read_text().strip()
+    return Path(f"{path}.pub").read_text().strip()
 
 
 def address(index: int) -> str:
