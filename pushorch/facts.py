@@ -95,6 +95,7 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         images=images,
         files=files,
         consul_binary=os_info.get("CONSUL_BINARY") == "1",
+        consul_agent=os_info.get("CONSUL_AGENT") == "1",
     )
 
 

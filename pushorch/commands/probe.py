@@ -28,6 +28,8 @@ def probe(paths: Sequence[str], images: Sequence[str], docker: bool = True) -> A
         "for pm in apt-get dnf yum apk zypper; do command -v $pm >/dev/null 2>&1 && { echo PM=$pm; break; }; done",
         "[ -d /run/systemd/system ] && echo SYSTEMD=1",
         "command -v consul >/dev/null 2>&1 && echo CONSUL_BINARY=1",
+        # A Consul agent listening on 8500 (0x2134) on loopback or any address, without curl on the host.
+        "grep -qsE ' (0100007F|00000000):2134 [0-9A-F:]+ 0A ' /proc/net/tcp && echo CONSUL_AGENT=1",
     ]
     containers = [
         f"echo '{MARK.format('docker')}'",

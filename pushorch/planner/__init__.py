@@ -145,7 +145,8 @@ def _host_plan(
         if path and (observed_file is None or observed_file.exists):
             out.append(RemoveConsul(host.name, reason, service=container.service, path=path))
             consul_changed = True
-    if consul_changed:
+    # With neither a binary nor an agent there is nothing to reload: an agent started later reads the dir.
+    if consul_changed and (seen.consul_binary or seen.consul_agent):
         out.append(ReloadConsul(host.name, "a definition changed", binary=seen.consul_binary))
     return out
 

@@ -70,7 +70,8 @@ def _observed(spec: Spec, name: str, raw: dict[str, Any]) -> ObservedHost:
         containers=tuple(_container(spec, c) for c in raw.get("containers") or []),
         images={ref: "sha256:1" for ref in raw.get("images") or []},
         files=files,
-        consul_binary=True,
+        consul_binary=raw.get("consul", "binary") == "binary",
+        consul_agent=raw.get("consul") == "agent",
     )
 
 

@@ -1,0 +1,104 @@
+"""Pure builders, exact equality: what reaches a host is exactly this argv (quoted once, later)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+
+from pushorch.commands import consul, docker, files, system
+from pushorch.commands.shell import become, join, quote
+from pushorch.secret import Secret
+from pushorch.spec import Service
+
+
+def _service(**extra: object) -> Service:
+    return Service.model_validate({"name": "api", "image": "reg:5000/api:v2", **extra})
+
+
+def test_docker_run_every_option() -> None:
+    service = _service(
+        ports=["8080:80", {"container": 9090, "host": None}, "127.0.0.1:53:53/udp"],
+        env={"PLAIN": "a b", "TOKEN": Secret("t")},
+        volumes=["/srv:/data:ro", "named:/cache"],
+        command=["serve", "--port", "80"],
+        user="1000:1000",
+        restart="always",
+        labels={"team": "x"},
+        log={"driver": "json-file", "options": {"max-size": "10m"}},
+        resources={"memory": "256m", "cpus": 0.5},
+        stop_timeout="15s",
+    )
+    argv = docker.run(service, "api-12345678", {"pushorch.service": "api"}, "/etc/pushorch/env/api-12345678.env")
+    assert argv == (
+        "docker", "run", "-d", "--name", "api-12345678", "--restart", "always",
+        "--label", "pushorch.service=api", "--label", "team=x",
+        "-p", "8080:80/tcp", "-p", "9090/tcp", "-p", "127.0.0.1:53:53/udp",
+        "-e", "PLAIN=a b", "--env-file", "/etc/pushorch/env/api-12345678.env",
+        "-v", "/srv:/data:ro", "-v", "named:/cache",
+        "--user", "1000:1000", "--memory", "256m", "--cpus", "0.5",
+        "--log-driver", "json-file", "--log-opt", "max-size=10m", "--stop-timeout", "15",
+        "reg:5000/api:v2", "serve", "--port", "80",
+    )  # fmt: skip
+
+
+def test_secret_env_goes_to_a_file_and_the_hash_never_holds_the_value() -> None:
+    service = _service(env={"TOKEN": Secret("s3cret"), "A": "1"})
+    assert docker.env_file(service, "api-1") == ("/etc/pushorch/env/api-1.env", "TOKEN=s3cret\n")
+    assert "s3cret" not in json.dumps(docker.shape(service))
+    assert docker.spec_hash(service) != docker.spec_hash(_service(env={"TOKEN": Secret("other"), "A": "1"}))
+    assert docker.spec_hash(service) == docker.spec_hash(_service(env={"A": "1", "TOKEN": Secret("s3cret")}))
+
+
+def test_docker_small_builders() -> None:
+    assert docker.pull("r/i:1") == ("docker", "pull", "-q", "r/i:1")
+    assert docker.login("reg:5000", "me") == ("docker", "login", "--username", "me", "--password-stdin", "reg:5000")
+    assert docker.remove("api-1") == ("docker", "rm", "-f", "api-1")
+    assert docker.container_name("api", "0123456789abcdef") == "api-01234567"
+
+
+def test_system_builders() -> None:
+    assert system.install_packages("dnf", ("moby-engine",)) == ("dnf", "install", "-y", "moby-engine")
+    assert system.install_packages("apt-get", ("docker.io",)) == (
+        "sh", "-c",
+        "export DEBIAN_FRONTEND=noninteractive && apt-get update -qq && "
+        "apt-get install -y -qq --no-install-recommends docker.io",
+    )  # fmt: skip
+    assert system.ensure_path("/etc/a b", "directory", "0755", "www", None) == (
+        "sh", "-c", "mkdir -p '/etc/a b' && chmod 0755 '/etc/a b' && chown www '/etc/a b'",
+    )  # fmt: skip
+    assert system.ensure_path("/x", "absent", None, None, None) == ("rm", "-rf", "--", "/x")
+    assert system.parent_dir("/etc/consul.d/x.json") == ("mkdir", "-p", "-m", "755", "--", "/etc/consul.d")
+
+
+def test_put_is_temp_chmod_rename(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "it's here" / "f"
+    target.parent.mkdir()
+    argv = files.put(str(target), 0o640, "tok")
+    subprocess.run(argv, input=b"data", check=True)
+    assert target.read_bytes() == b"data" and target.stat().st_mode & 0o777 == 0o640
+    assert argv[2].count(quote(f"{target.parent}/.f.pushorch-tok")) == 4
+
+
+def test_shell_quoting_and_become() -> None:
+    assert join(["echo", "a b", "$HOME", "it's"]) == "echo 'a b' '$HOME' 'it'\"'\"'s'"
+    assert shlex.split(join(["x", "; rm -rf /", "\n"])) == ["x", "; rm -rf /", "\n"]
+    assert become(("id",)) == ("sudo", "-n", "--", "id")
+    assert become(("id",), "app") == ("sudo", "-n", "-u", "app", "--", "id")
+
+
+def test_consul_definition() -> None:
+    service = _service(
+        ports=["8080:80"],
+        health={"http": {"path": "/health", "port": 80}},
+        consul={"name": "api-svc", "tags": ["web"], "meta": {"team": "x"}},
+    )
+    body = json.loads(consul.definition(service, "web-1", "10.0.0.5", "v2", "abc"))
+    assert body == {"service": {
+        "id": "api-web-1", "name": "api-svc", "tags": ["web"], "address": "10.0.0.5", "port": 8080,
+        "meta": {"team": "x", "pushorch_version": "v2", "pushorch_spec_hash": "abc"},
+        "check": {"http": "http://10.0.0.5:8080/health", "interval": "10s", "timeout": "2s",
+                  "deregister_critical_service_after": "5m"},
+    }}  # fmt: skip
+    assert consul.duration(0.5) == "500ms" and consul.duration(90) == "90s" and consul.duration(300) == "5m"
+    assert consul.definition_path(service.consul, "api") == "/etc/consul.d/pushorch-api.json"  # type: ignore[arg-type]
