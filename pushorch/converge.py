@@ -76,7 +76,7 @@ async def converge(
     try:
         for _ in range(MAX_PASSES):
             active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
-            observed = await _observe(spec, active)
+            observed = await observe_all(spec, active)
             observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
             for host, seen in observed.items():
                 if host in active and seen.error:
@@ -132,7 +132,7 @@ async def _diffs(plan_: Plan, transports: Mapping[str, Transport], emit: Callabl
     await asyncio.gather(*(one(a) for a in writes))
 
 
-async def _observe(spec: Spec, transports: Mapping[str, Transport]) -> dict[str, ObservedHost]:
+async def observe_all(spec: Spec, transports: Mapping[str, Transport]) -> dict[str, ObservedHost]:
     names = [h for h in spec.hosts if h in transports]
     seen = await asyncio.gather(*(observe(spec.hosts[h], transports[h]) for h in names))
     return dict(zip(names, seen, strict=True))

@@ -257,3 +257,23 @@ def test_consul_reload_through_the_agent_api_without_a_binary(lab_inventory: tup
     ]
     _, body = _http_through_ssh(inventory, "lab-3", 8500, "/v1/agent/services")
     assert json.loads(body)["app-lab-3"]["Meta"]["pushorch_version"] == "v1"
+
+
+def test_status_reports_version_state_health_consul_and_drift(lab_inventory: tuple[Lab, Path], run_cli) -> None:  # type: ignore[no-untyped-def]
+    _, inventory = lab_inventory
+    examples = [str(ROOT / "playbooks" / "seed-nginx.yml"), str(ROOT / "playbooks" / "demo-app.yml")]
+    assert _apply(run_cli, inventory, *examples)[0] == 0
+    _sh(inventory, "docker stop $(docker ps -q --filter label=pushorch.service=demo-app)", "lab-2")
+    result = run_cli("status", "-i", str(inventory), "--json", *examples)
+    assert result.status == 0, result.err
+    rows = {(r["service"], r["host"]): r for r in json.loads(result.out)["services"]}
+    assert rows[("demo-app", "lab-2")] == {
+        "service": "demo-app", "host": "lab-2", "version": "v1", "state": "exited", "health": "-",
+        "consul": "registered", "drift": "restart: exited (drift)",
+    }  # fmt: skip
+    others = [r for key, r in rows.items() if key != ("demo-app", "lab-2")]
+    assert len(others) == 5
+    assert {(r["state"], r["health"], r["consul"], r["drift"]) for r in others} == {
+        ("running", "healthy", "registered", "in sync")
+    }
+    assert _apply(run_cli, inventory, *examples)[0] == 0

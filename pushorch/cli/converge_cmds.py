@@ -127,3 +127,35 @@ def apply(
         return _status(outcome, bool(outcome.first_plan), False)
     reporter.recap(outcome)
     return _status(outcome, False, False)
+
+
+@click.command()
+@inventory_option
+@limit_option
+@extra_vars_option
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: rows and unreachable hosts.")
+@playbooks_argument
+def status(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    as_json: bool,
+    playbooks: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Service x host: version, state, health, Consul registration and drift (one probe per host)."""
+    from pushorch.report import print_json, print_table
+    from pushorch.status import status as collect
+
+    spec, settings, _ = _prepare(inventories, playbooks, extra_vars, limit, connection)
+    _warn_unverified(settings)
+    rows, unreachable = asyncio.run(collect(spec, settings, forks))
+    if as_json:
+        print_json({"services": [r.to_json() for r in rows], "unreachable": unreachable}, indent=2)
+    else:
+        print_table(["service", "host", "version", "state", "health", "consul", "drift"], [r.to_json() for r in rows])
+        for host, error in sorted(unreachable.items()):
+            click.echo(f"{host}: UNREACHABLE: {error}", err=True)
+    return ExitStatus.UNREACHABLE if unreachable else ExitStatus.OK

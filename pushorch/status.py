@@ -1,0 +1,124 @@
+"""`pushorch status`: service x host — version, state, health, Consul, drift — from one probe per host."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pushorch.actions import Plan, RemoveContainer, RestartContainer, StartContainer, WriteConsul
+from pushorch.commands import consul as consul_cmd
+from pushorch.commands.consul import host_port
+from pushorch.connection import ConnectionSettings
+from pushorch.converge import connect_all, observe_all
+from pushorch.fanout import close_shared
+from pushorch.observed import ObservedHost
+from pushorch.planner import Options, placements, plan
+from pushorch.spec import Service, Spec
+from pushorch.transport import Transport
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    service: str
+    host: str
+    version: str
+    state: str
+    health: str
+    consul: str
+    drift: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+async def status(
+    spec: Spec, settings: Mapping[str, ConnectionSettings], forks: int = 100
+) -> tuple[list[Row], dict[str, str]]:
+    """Rows for every service on every host that should or does run it; host -> error for the rest."""
+    shared: dict[str, Any] = {}
+    transports, unreachable = await connect_all(settings, forks, shared)
+    try:
+        observed = await observe_all(spec, transports)
+        unreachable.update({h: o.error or "unreachable" for h, o in observed.items() if o.error})
+        the_plan = plan(spec, observed, Options())
+        placed = placements(spec, observed)
+        jobs = []
+        for name, host in spec.hosts.items():
+            seen = observed.get(name)
+            if seen is None or seen.error:
+                continue
+            for play in host.plays:
+                for service in play.services:
+                    running_here = bool(seen.containers_of(service.name))
+                    if name in placed.get(service.name, []) or running_here:
+                        jobs.append(_row(service, name, seen, transports[name], the_plan, placed))
+        return list(await asyncio.gather(*jobs)), unreachable
+    finally:
+        await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
+        await close_shared(shared)
+
+
+async def _row(
+    service: Service, host: str, seen: ObservedHost, transport: Transport, the_plan: Plan, placed: dict[str, list[str]]
+) -> Row:
+    containers = seen.containers_of(service.name)
+    current = next((c for c in containers if c.running), containers[0] if containers else None)
+    state = current.state if current else "missing"
+    health = (
+        await _health(service, transport, current.health if current else None) if current and current.running else "-"
+    )
+    return Row(
+        service=service.name,
+        host=host,
+        version=current.version if current else "-",
+        state=state,
+        health=health,
+        consul=_consul(service, seen),
+        drift=_drift(service.name, host, the_plan, placed),
+    )
+
+
+async def _health(service: Service, transport: Transport, docker_health: str | None) -> str:
+    """One probe of the service's health check, through the SSH connection (no tools on the host)."""
+    check = service.health
+    if check is None:
+        return docker_health or "-"
+    if check.docker:
+        return docker_health or "no healthcheck"
+    port = host_port(service, check.http.port if check.http else check.tcp.port if check.tcp else None)
+    if port is None or not (check.http or check.tcp):
+        return "-"
+    try:
+        stream = await asyncio.wait_for(transport.open_tcp("127.0.0.1", port), check.timeout)
+    except (OSError, TimeoutError) as exc:
+        return f"unhealthy ({type(exc).__name__})"
+    try:
+        if check.tcp:
+            return "healthy"
+        assert check.http is not None
+        await stream.write(f"GET {check.http.path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+        head = await asyncio.wait_for(stream.read(64), check.timeout)
+        code = int(head.split()[1]) if head.startswith(b"HTTP/") and len(head.split()) > 1 else 0
+        return "healthy" if code in check.http.expect_status else f"unhealthy (HTTP {code or '?'})"
+    except (OSError, TimeoutError, ValueError):
+        return "unhealthy (no answer)"
+    finally:
+        await stream.close()
+
+
+def _consul(service: Service, seen: ObservedHost) -> str:
+    if service.consul is None or not service.consul.enabled:
+        return "-"
+    observed = seen.files.get(consul_cmd.definition_path(service.consul, service.name))
+    return "registered" if observed is not None and observed.exists else "not registered"
+
+
+def _drift(service: str, host: str, the_plan: Plan, placed: dict[str, list[str]]) -> str:
+    for action in the_plan.for_host(host):
+        if isinstance(action, (StartContainer, RestartContainer, RemoveContainer)) and action.service == service:
+            return f"{action.verb}: {action.reason}"
+        if isinstance(action, WriteConsul) and action.service == service:
+            return f"consul: {action.reason}"
+    return "in sync" if host in placed.get(service, []) else "not placed here"
