@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.fanout import BIN, ROOT, Sample, TimedOut, measure, write_doc
+from bench.fanout import BIN, ROOT, Sample, TimedOut, host_records, measure, pyinfra_inventory, write_doc
 from tests.harness.sshd import Sshd
 
 TEMPLATE = "# rendered for {{ inventory_hostname }}\nlisten = 8080\nworkers = 4\n"
@@ -50,28 +50,9 @@ def write_inputs(server: Sshd, work: Path) -> dict[str, list[str]]:
         f"files.template(src='{work}/pyinfra_templates/app.conf.j2', dest=f'/tmp/bench-pyinfra/{{host.name}}.conf',"
         " mode='644')\n"
     )
-    hosts = [
-        {
-            "address": a,
-            "port": server.port,
-            "user": "root",
-            "key": str(server.client_key),
-            "known_hosts": str(server.known_hosts),
-        }
-        for a in server.addresses
-    ]
+    hosts = host_records(server)
     (work / "hosts.json").write_text(json.dumps(hosts))
-    pyinv = work / "pyinfra_inventory.py"
-    pyinv.write_text(
-        "hosts = [\n"
-        + "".join(
-            f"    ('h{i:03d}', {{'ssh_hostname': '{h['address']}', 'ssh_port': {h['port']}, 'ssh_user': 'root', "
-            f"'ssh_key': '{h['key']}', 'ssh_known_hosts_file': '{h['known_hosts']}', "
-            "'ssh_strict_host_key_checking': 'yes'}),\n"
-            for i, h in enumerate(hosts, start=1)
-        )
-        + "]\n"
-    )
+    pyinv = pyinfra_inventory(hosts, work / "pyinfra_inventory.py")
     n = str(len(hosts))
     py = str(BIN / "python")
     return {

@@ -97,9 +97,9 @@ def tools(inv: Path, pyinv: Path, hosts_json: Path, playbook: Path, n: int) -> d
     }
 
 
-def write_inputs(server: Sshd, work: Path) -> tuple[Path, Path, Path, Path]:
-    inv = server.inventory(work / "inventory.yml")
-    hosts = [
+def host_records(server: Sshd) -> list[dict[str, object]]:
+    """What the floors and pyinfra need to reach each loopback host."""
+    return [
         {
             "address": a,
             "port": server.port,
@@ -109,10 +109,11 @@ def write_inputs(server: Sshd, work: Path) -> tuple[Path, Path, Path, Path]:
         }
         for a in server.addresses
     ]
-    hosts_json = work / "hosts.json"
-    hosts_json.write_text(json.dumps(hosts))
-    pyinv = work / "pyinfra_inventory.py"
-    pyinv.write_text(
+
+
+def pyinfra_inventory(hosts: list[dict[str, object]], path: Path) -> Path:
+    """A pyinfra inventory of the same hosts, host keys verified against the same known_hosts."""
+    path.write_text(
         "hosts = [\n"
         + "".join(
             f"    ('h{i:03d}', {{'ssh_hostname': '{h['address']}', 'ssh_port': {h['port']}, 'ssh_user': 'root', "
@@ -122,6 +123,15 @@ def write_inputs(server: Sshd, work: Path) -> tuple[Path, Path, Path, Path]:
         )
         + "]\n"
     )
+    return path
+
+
+def write_inputs(server: Sshd, work: Path) -> tuple[Path, Path, Path, Path]:
+    inv = server.inventory(work / "inventory.yml")
+    hosts = host_records(server)
+    hosts_json = work / "hosts.json"
+    hosts_json.write_text(json.dumps(hosts))
+    pyinv = pyinfra_inventory(hosts, work / "pyinfra_inventory.py")
     playbook = work / "command.yml"
     playbook.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - command: uname -a\n")
     return inv, pyinv, hosts_json, playbook

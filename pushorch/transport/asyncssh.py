@@ -13,24 +13,7 @@ import asyncssh
 from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
-from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
-
-
-class _Stream:
-    """A direct-tcpip channel as a TcpStream."""
-
-    def __init__(self, reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes]) -> None:
-        self._reader, self._writer = reader, writer
-
-    async def read(self, n: int = -1) -> bytes:
-        return await self._reader.read(n)
-
-    async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
-
-    async def close(self) -> None:
-        self._writer.close()
+from pushorch.transport.base import Result, StreamPair, TcpStream, check_become, command_line, decode, put_argv
 
 
 class AsyncsshTransport:
@@ -158,7 +141,7 @@ class AsyncsshTransport:
             reader, writer = await self._connection().open_connection(host, port, encoding=None)
         except asyncssh.ChannelOpenError as exc:
             raise ConnectionRefusedError(f"{self.settings.name}: cannot open {host}:{port}: {exc.reason}") from None
-        return _Stream(reader, writer)
+        return StreamPair(reader, writer)
 
     async def close(self) -> None:
         if self._conn is not None:

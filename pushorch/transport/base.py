@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pushorch.commands import files
 from pushorch.commands.shell import Argv, become, join
@@ -45,6 +45,24 @@ class TcpStream(Protocol):
     async def write(self, data: bytes) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class StreamPair:
+    """A TcpStream over a reader/writer pair (asyncio's streams and asyncssh's share this API)."""
+
+    def __init__(self, reader: Any, writer: Any) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def read(self, n: int = -1) -> bytes:
+        data: bytes = await self._reader.read(n)
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        self._writer.close()
 
 
 class Transport(Protocol):

@@ -8,22 +8,7 @@ from collections.abc import Sequence
 
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import CommandTimeout
-from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
-
-
-class _Stream:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
-
-    async def read(self, n: int = -1) -> bytes:
-        return await self._reader.read(n)
-
-    async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
-
-    async def close(self) -> None:
-        self._writer.close()
+from pushorch.transport.base import Result, StreamPair, TcpStream, check_become, command_line, decode, put_argv
 
 
 class LocalTransport:
@@ -70,7 +55,7 @@ class LocalTransport:
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         reader, writer = await asyncio.open_connection(host, port)
-        return _Stream(reader, writer)
+        return StreamPair(reader, writer)
 
     async def close(self) -> None:
         return None
