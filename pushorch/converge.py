@@ -74,7 +74,7 @@ async def converge(
     for host, error in outcome.unreachable.items():
         emit(Event(host, "unreachable", None, error))
     try:
-        for _ in range(MAX_PASSES):
+        for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
             active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
             observed = await observe_all(spec, active)
             observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
@@ -90,6 +90,11 @@ async def converge(
             if diff:
                 await _diffs(current, active, emit)
             if check_only or not current:
+                break
+            if outcome.passes == MAX_PASSES:
+                for host in current.hosts:
+                    outcome.failed[host] = f"still changing after {MAX_PASSES} passes (something undoes the changes)"
+                    emit(Event(host, "failed", None, outcome.failed[host]))
                 break
             outcome.passes += 1
 
