@@ -133,7 +133,11 @@ class _Converter:
         if not isinstance(key_node, yaml.ScalarNode):
             self.problem(key_node, keypath, "mapping keys must be plain scalars")
             return f"<{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}>"
-        key = self.constructor.construct_object(key_node)
+        try:
+            key = self.constructor.construct_object(key_node)
+        except yaml.constructor.ConstructorError as exc:
+            self.problem(key_node, keypath, str(exc.problem or exc))
+            return f"<{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}>"
         if isinstance(key, Secret):
             self.problem(key_node, keypath, "a key cannot be a !secret")
             return str(key_node.value)
