@@ -205,8 +205,15 @@ def test_secrets_and_a_shipped_image(lab_inventory: tuple[Lab, Path], run_cli) -
     # the host cannot resolve that name; only shipping gets the image there
     _sh(inventory, "docker image rm -f " + local + " >/dev/null 2>&1; true", "lab-1")
     outputs = []
-    for command in (["plan", "--json"], ["apply", "--json", "--diff"], ["apply", "--diff"]):
-        result = run_cli(command[0], "-i", str(inventory), "-e", f"local_image={local}", *command[1:], playbook)
+    commands = (
+        ["plan", "--json"],
+        ["apply", "--json", "--diff"],
+        ["apply", "--diff"],
+        ["status", "--json"],
+        ["status"],
+    )
+    for command in commands:
+        result = run_cli("-vvv", command[0], "-i", str(inventory), "-e", f"local_image={local}", *command[1:], playbook)
         assert result.status == 0, result.out + result.err
         outputs.append(result.out + result.err)
     assert all("s3cr3t-t0ken-value" not in text for text in outputs)
