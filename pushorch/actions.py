@@ -29,6 +29,8 @@ class Action:
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy Secrets
+        if isinstance(data.get("gate"), Gate):
+            data["gate"] = {f.name: getattr(data["gate"], f.name) for f in fields(data["gate"])}
         if data.get("secret") and "content" in data:
             data["content"] = REDACTED
         if data.get("env_file"):
@@ -119,18 +121,6 @@ class ShipImage(Action):
 
 
 @dataclass(frozen=True, slots=True)
-class StartContainer(Action):
-    service: str = ""
-    name: str = ""
-    argv: tuple[str, ...] = ()
-    env_file: tuple[str, str] | None = None  # (path, content): secrets, written 0600
-    verb: ClassVar[str] = "start"
-
-    def subject(self) -> str:
-        return f"{self.service} as {self.name}"
-
-
-@dataclass(frozen=True, slots=True)
 class RestartContainer(Action):
     service: str = ""
     name: str = ""
@@ -181,21 +171,123 @@ class ReloadConsul(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class Gate:
+    """When a new instance counts as up: its check stays healthy for min_healthy_time before the deadline.
+
+    kind "running" (a service without `health`) only asks that the container keeps running.
+    """
+
+    kind: str  # http | tcp | docker | cmd | consul | running
+    port: int | None = None  # the container port probed by http/tcp
+    path: str = "/"
+    expect: tuple[int, ...] = ()
+    cmd: tuple[str, ...] = ()
+    consul_id: str = ""
+    interval: float = 1.0
+    timeout: float = 2.0
+    min_healthy_time: float = 5.0
+    deadline: float = 120.0
+
+    def describe(self) -> str:
+        what = {
+            "http": f"http :{self.port}{self.path}",
+            "tcp": f"tcp :{self.port}",
+            "cmd": "cmd " + " ".join(self.cmd),
+            "consul": f"consul check {self.consul_id}",
+        }.get(self.kind, self.kind)
+        return f"{what}, healthy {self.min_healthy_time:g}s within {self.deadline:g}s"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceContainer(Action):
+    """Put one host's instance of a service on a new container, behind a gate; on failure, back on the old.
+
+    stop-first: drain (deregister) -> stop old -> start new -> gate -> register.
+    start-first: start new (dynamic host port) -> gate -> register new -> stop old.
+    The old containers are stopped, not removed, so a failed gate (or `rollback`) can start them again.
+    """
+
+    service: str = ""
+    version: str = ""
+    old_version: str = ""
+    name: str = ""  # the new container
+    argv: tuple[str, ...] = ()  # docker run; empty when `name` is a kept container to start again
+    env_file: tuple[str, str] | None = None
+    old: tuple[str, ...] = ()  # running containers this one replaces
+    order: str = "stop-first"
+    gate: Gate = field(default_factory=lambda: Gate("running"))
+    consul_path: str = ""  # "" = no Consul definition
+    consul_content: str = ""
+    consul_reload: str = ""  # binary | api | "" (nothing to reload)
+    dynamic_port: tuple[int, int] | None = None  # start-first: (spec host port, container port) to look up
+    stop_timeout: int = 10
+    drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes
+    verb: ClassVar[str] = "replace"
+
+    def subject(self) -> str:
+        if not self.old:
+            return f"{self.service} {self.version} as {self.name} (gate: {self.gate.describe()})"
+        start = "start kept " if not self.argv else ""
+        return (
+            f"{self.service} {self.old_version} -> {self.version}, {start}{self.name}"
+            f" ({self.order}, gate: {self.gate.describe()})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """One service's replacements in batches: a batch starts only when every gate of the previous passed."""
+
+    service: str
+    batches: tuple[tuple[ReplaceContainer, ...], ...]
+    canary: int = 0  # hosts in the first (canary) batch; 0 = none
+    delay: float = 0.0
+    max_failures: int = 0
+    max_unreachable: int = 0
+    auto_revert: bool = True
+
+    @property
+    def hosts(self) -> list[str]:
+        return [a.host for batch in self.batches for a in batch]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "canary": self.canary,
+            "delay": self.delay,
+            "max_failures": self.max_failures,
+            "max_unreachable": self.max_unreachable,
+            "auto_revert": self.auto_revert,
+            "batches": [[a.to_json() for a in batch] for batch in self.batches],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
-    """Every action, in order; per host, actions run in this order."""
+    """Per host, `actions` in order (hosts concurrently); then each rollout, batch by batch."""
 
     actions: tuple[Action, ...] = ()
     unreachable: dict[str, str] = field(default_factory=dict)
+    rollouts: tuple[Rollout, ...] = ()
 
     def for_host(self, host: str) -> list[Action]:
         return [a for a in self.actions if a.host == host]
 
     @property
     def hosts(self) -> list[str]:
-        return list(dict.fromkeys(a.host for a in self.actions))
+        return list(dict.fromkeys([*(a.host for a in self.actions), *(h for r in self.rollouts for h in r.hosts)]))
+
+    @property
+    def steps(self) -> list[Action]:
+        """Every action of the plan in the order it runs (rollouts last, batch by batch)."""
+        return [*self.actions, *(a for r in self.rollouts for batch in r.batches for a in batch)]
 
     def __bool__(self) -> bool:
-        return bool(self.actions)
+        return bool(self.actions or self.rollouts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"actions": [a.to_json() for a in self.actions], "unreachable": self.unreachable}
+        return {
+            "actions": [a.to_json() for a in self.actions],
+            "rollouts": [r.to_json() for r in self.rollouts],
+            "unreachable": self.unreachable,
+        }

@@ -18,6 +18,7 @@ from pushorch.fanout import close_shared
 from pushorch.observe import observe
 from pushorch.observed import ObservedHost
 from pushorch.planner import Options, plan
+from pushorch.rollout import RolloutReport
 from pushorch.spec import Spec
 from pushorch.transport import Transport, open_transport
 
@@ -36,6 +37,11 @@ class Outcome:
     unreachable: dict[str, str] = field(default_factory=dict)
     passes: int = 0
     observed: dict[str, ObservedHost] = field(default_factory=dict)
+    rollouts: list[RolloutReport] = field(default_factory=list)
+
+    @property
+    def aborted(self) -> bool:
+        return any(r.aborted for r in self.rollouts)
 
 
 async def connect_all(
@@ -103,11 +109,14 @@ async def converge(
                 emit(event)
 
             results = await execute(current, active, record)
-            for host, problem in results.items():
+            outcome.rollouts.extend(results.rollouts)
+            for host, problem in results.hosts.items():
                 if problem is None:
                     continue
                 lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
                 (outcome.unreachable if lost else outcome.failed)[host] = problem
+            if any(r.stopped for r in results.rollouts):
+                break  # a stopped rollout is final for this run: the next run starts it again
         return outcome
     finally:
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)

@@ -7,12 +7,17 @@ from typing import Literal
 
 from pushorch.actions import Action
 
-Status = Literal["changed", "failed", "unreachable", "diff"]
+# changed/failed/unreachable: an action ended; diff: a file's diff (--diff); progress: a gate's news;
+# batch: a rollout batch starts (host ""); reverted: a host is back on its old version;
+# aborted/stopped/skipped: a rollout ended early (host "").
+Status = Literal[
+    "changed", "failed", "unreachable", "diff", "progress", "batch", "reverted", "aborted", "stopped", "skipped"
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One action finished (changed or failed), a host was found unreachable, or a file's diff (--diff)."""
+    """Something happened on a host (or, with host "", to a rollout as a whole)."""
 
     host: str
     status: Status

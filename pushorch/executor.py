@@ -6,21 +6,44 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pushorch import actions as a
-from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.events import Event
+from pushorch.replace import reload_consul
+from pushorch.rollout import RolloutReport, run_rollout
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]
 
 
-async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> dict[str, str | None]:
-    """Run the plan; returns host -> None (all done) or the error that stopped it."""
+@dataclass(slots=True)
+class Executed:
+    """host -> None (all its actions done) or the error that stopped it; and each rollout's report."""
+
+    hosts: dict[str, str | None] = field(default_factory=dict)
+    rollouts: list[RolloutReport] = field(default_factory=list)
+
+
+async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> Executed:
+    """Each host's actions (hosts concurrently), then the rollouts in order, on the hosts still standing."""
+    done = Executed(await _actions(plan, transports, emit))
+    standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
+    for rollout in plan.rollouts:
+        report = await run_rollout(rollout, standing, emit)
+        done.rollouts.append(report)
+        for host, error in {**report.failed, **report.unreachable}.items():
+            done.hosts[host] = error
+        for host in report.skipped + report.done:
+            done.hosts.setdefault(host, None)
+    return done
+
+
+async def _actions(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> dict[str, str | None]:
 
     async def host_run(host: str) -> tuple[str, str | None]:
         transport = transports[host]
@@ -104,16 +127,6 @@ async def _ship(action: Any, t: Transport) -> None:
     result.check(f"ShipImage({action.image})")
 
 
-async def _start_container(action: Any, t: Transport) -> None:
-    if action.env_file:
-        path, content = action.env_file
-        await _run(t, action, system.parent_dir(path, 0o700), path)
-        await t.put(content.encode(), path, 0o600, become=action.become)
-    # A container left by an interrupted earlier run under the same name holds the same spec: replace it.
-    await t.run(docker_cmd.remove(action.name), become=action.become)
-    await _run(t, action, action.argv, action.name, timeout=300)
-
-
 async def _restart_container(action: Any, t: Transport) -> None:
     await _run(t, action, docker_cmd.start(action.name), action.name)
 
@@ -132,16 +145,7 @@ async def _remove_consul(action: Any, t: Transport) -> None:
 
 
 async def _reload_consul(action: Any, t: Transport) -> None:
-    if action.binary:
-        await _run(t, action, consul_cmd.reload(), "consul reload")
-        return
-    # No binary: the agent's HTTP API on the host's loopback, through the SSH connection.
-    stream = await t.open_tcp("127.0.0.1", 8500)
-    await stream.write(b"PUT /v1/agent/reload HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
-    reply = await stream.read(256)
-    await stream.close()
-    if b" 200 " not in reply.split(b"\r\n", 1)[0]:
-        raise CommandFailed(t.settings.name, "ReloadConsul(agent API)", 1, reply.decode(errors="replace"))
+    await reload_consul(t, action.binary, action.become)
 
 
 _HANDLERS: dict[type[a.Action], Callable[[Any, Transport], Awaitable[None]]] = {
@@ -152,7 +156,6 @@ _HANDLERS: dict[type[a.Action], Callable[[Any, Transport], Awaitable[None]]] = {
     a.RunCommand: _run_command,
     a.PullImage: _pull,
     a.ShipImage: _ship,
-    a.StartContainer: _start_container,
     a.RestartContainer: _restart_container,
     a.RemoveContainer: _remove_container,
     a.WriteConsul: _write_consul,

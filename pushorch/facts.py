@@ -45,6 +45,7 @@ def container(data: dict[str, Any]) -> ObservedContainer:
         labels=(data.get("Config") or {}).get("Labels") or {},
         ports=ports,
         created=data.get("Created", ""),
+        finished=state.get("FinishedAt", "") if not str(state.get("FinishedAt", "")).startswith("0001") else "",
     )
 
 

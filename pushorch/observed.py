@@ -19,6 +19,7 @@ class ObservedContainer:
     labels: Mapping[str, str]
     ports: Mapping[str, str]  # "8080/tcp" -> "0.0.0.0:8080"
     created: str
+    finished: str = ""  # when it last stopped (ISO 8601); orders kept containers for rollback
 
     @property
     def service(self) -> str:

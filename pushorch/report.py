@@ -138,6 +138,7 @@ _SIGNS = {
     "register": "+",
     "deregister": "-",
     "reload": "~",
+    "replace": "~",
 }
 
 
@@ -148,9 +149,20 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
         lines.append(f"{host}:")
         for action in plan.for_host(host):
             lines.append(f"  {_SIGNS.get(action.verb, '*')} {action.describe()}")
+    for rollout in plan.rollouts:
+        total = len(rollout.batches)
+        lines.append(
+            f"rollout {rollout.service}: {total} batch{'es' if total != 1 else ''}, "
+            f"max_failures {rollout.max_failures}, max_unreachable {rollout.max_unreachable}, "
+            f"auto_revert {'on' if rollout.auto_revert else 'off'}"
+            + (f", {rollout.delay:g}s between batches" if rollout.delay else "")
+        )
+        for index, batch in enumerate(rollout.batches):
+            lines.append(f"  batch {index + 1}:")
+            lines.extend(f"    {a.host}: ~ {a.describe()}" for a in batch)
     for host, error in sorted(unreachable.items()):
         lines.append(f"{host}: UNREACHABLE: {error}")
-    count = len(plan.actions)
+    count = len(plan.steps)
     lines.append(
         f"plan: {count} change{'s' if count != 1 else ''} on {len(plan.hosts)} host(s)"
         if count
@@ -177,7 +189,13 @@ class ApplyReporter:
             sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
             return
         what = event.action.describe() if event.action else "probe"
-        if event.status == "diff":
+        if not event.host:  # a rollout's own news: batch started, stopped, aborted
+            sys.stdout.write(f"==> {event.message}\n")
+        elif event.status == "progress":
+            sys.stdout.write(f"{event.host} | {event.message} [{event.duration:.1f}s]\n")
+        elif event.status == "reverted":
+            sys.stdout.write(f"{event.host} | reverted | {event.message}\n")
+        elif event.status == "diff":
             sys.stdout.write(event.message or f"{event.host}: {what}: no textual difference\n")
         elif event.status == "changed":
             sys.stdout.write(f"{event.host} | changed | {what}\n")
@@ -204,9 +222,26 @@ class ApplyReporter:
                 "passes": outcome.passes,
                 "failed": outcome.failed,
                 "unreachable": outcome.unreachable,
+                "rollouts": [r.to_json() for r in outcome.rollouts],
             }
             sys.stdout.write(json.dumps(redact(summary), default=str) + "\n")
             return
         sys.stdout.write("\nRECAP\n")
         sys.stdout.flush()
         print_table(["host", "ok", "changed", "failed", "unreachable"], rows)
+        for report in outcome.rollouts:
+            sys.stdout.write(_rollout_line(report) + "\n")
+
+
+def _rollout_line(report: Any) -> str:
+    """One line per rollout: how it ended, what was reverted, and pushorch's own time beyond the waits."""
+    ended = (
+        f"ABORTED ({report.stopped})" if report.aborted else f"STOPPED ({report.stopped})" if report.stopped else "done"
+    )
+    parts = [f"rollout {report.service}: {ended}", f"updated {len(report.done)}"]
+    if report.reverted:
+        parts.append("reverted " + ", ".join(report.reverted))
+    if report.skipped:
+        parts.append("not started " + ", ".join(report.skipped))
+    parts.append(f"{report.wall:.1f}s ({report.wall - report.waiting:.1f}s beyond health waits)")
+    return "; ".join(parts)

@@ -270,7 +270,8 @@ class UpdatePolicy(Model):
     delay: Duration = 0.0
     min_healthy_time: Duration = 5.0
     healthy_deadline: Duration = 120.0
-    max_failures: CountOrPercent = Amount(0)
+    max_failures: CountOrPercent = Amount(0)  # hosts whose gate fails, over the whole rollout
+    max_unreachable: CountOrPercent = Amount(0)  # hosts lost mid-rollout, counted apart from failures
     auto_revert: bool = True
     keep: int = Field(1, ge=0)
 

@@ -7,15 +7,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pushorch.actions import Plan, RemoveContainer, RestartContainer, StartContainer, WriteConsul
+from pushorch.actions import Plan, RemoveContainer, RestartContainer, WriteConsul
 from pushorch.commands import consul as consul_cmd
-from pushorch.commands.consul import host_port
 from pushorch.connection import ConnectionSettings
 from pushorch.converge import connect_all, observe_all
 from pushorch.fanout import close_shared
-from pushorch.observed import ObservedHost
+from pushorch.health import Prober
+from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import Options, placements, plan
-from pushorch.spec import Service, Spec
+from pushorch.planner.rollout import gate_for
+from pushorch.spec import Service, Spec, UpdatePolicy
 from pushorch.transport import Transport
 
 
@@ -66,9 +67,7 @@ async def _row(
     containers = seen.containers_of(service.name)
     current = next((c for c in containers if c.running), containers[0] if containers else None)
     state = current.state if current else "missing"
-    health = (
-        await _health(service, transport, current.health if current else None) if current and current.running else "-"
-    )
+    health = await _health(service, host, transport, current) if current and current.running else "-"
     return Row(
         service=service.name,
         host=host,
@@ -80,32 +79,14 @@ async def _row(
     )
 
 
-async def _health(service: Service, transport: Transport, docker_health: str | None) -> str:
-    """One probe of the service's health check, through the SSH connection (no tools on the host)."""
-    check = service.health
-    if check is None:
-        return docker_health or "-"
-    if check.docker:
-        return docker_health or "no healthcheck"
-    port = host_port(service, check.http.port if check.http else check.tcp.port if check.tcp else None)
-    if port is None or not (check.http or check.tcp):
-        return "-"
-    try:
-        stream = await asyncio.wait_for(transport.open_tcp("127.0.0.1", port), check.timeout)
-    except (OSError, TimeoutError) as exc:
-        return f"unhealthy ({type(exc).__name__})"
-    try:
-        if check.tcp:
-            return "healthy"
-        assert check.http is not None
-        await stream.write(f"GET {check.http.path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
-        head = await asyncio.wait_for(stream.read(64), check.timeout)
-        code = int(head.split()[1]) if head.startswith(b"HTTP/") and len(head.split()) > 1 else 0
-        return "healthy" if code in check.http.expect_status else f"unhealthy (HTTP {code or '?'})"
-    except (OSError, TimeoutError, ValueError):
-        return "unhealthy (no answer)"
-    finally:
-        await stream.close()
+async def _health(service: Service, host: str, transport: Transport, container: ObservedContainer) -> str:
+    """One probe of the service's health check, as its gate makes it (through the SSH connection)."""
+    if service.health is None:
+        return container.health or "-"
+    gate = gate_for(service, UpdatePolicy(), host)
+    prober = Prober(transport, container.name, gate, published=container.ports)  # no extra inspect
+    reading = await prober.check()
+    return "healthy" if reading.healthy else f"unhealthy ({reading.status})"
 
 
 def _consul(service: Service, seen: ObservedHost) -> str:
@@ -117,8 +98,12 @@ def _consul(service: Service, seen: ObservedHost) -> str:
 
 def _drift(service: str, host: str, the_plan: Plan, placed: dict[str, list[str]]) -> str:
     for action in the_plan.for_host(host):
-        if isinstance(action, (StartContainer, RestartContainer, RemoveContainer)) and action.service == service:
+        if isinstance(action, (RestartContainer, RemoveContainer)) and action.service == service:
             return f"{action.verb}: {action.reason}"
         if isinstance(action, WriteConsul) and action.service == service:
             return f"consul: {action.reason}"
+    for rollout in the_plan.rollouts:
+        for step in (a for batch in rollout.batches for a in batch):
+            if step.host == host and step.service == service:
+                return f"{'replace' if step.old else 'start'}: {step.reason}"
     return "in sync" if host in placed.get(service, []) else "not placed here"

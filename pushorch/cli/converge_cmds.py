@@ -45,6 +45,8 @@ def _warn_unverified(settings: dict[str, Any]) -> None:
 
 
 def _status(outcome: Any, pending: bool, detailed: bool) -> int:
+    if outcome.aborted:
+        return ExitStatus.ROLLOUT_ABORTED
     if outcome.unreachable:
         return ExitStatus.UNREACHABLE
     if outcome.failed:

@@ -68,5 +68,20 @@ def _check(service: Service, consul: ConsulService, address: str, port: int | No
     return None
 
 
+def with_port(content: str, old: int, new: int) -> str:
+    """The definition with its port (and its check's target) moved from `old` to `new` (start-first)."""
+    data = json.loads(content)
+    body = data["service"]
+    if body.get("port") == old:
+        body["port"] = new
+    check = body.get("check") or {}
+    target = f"{body['address']}:{old}"
+    if check.get("tcp") == target:
+        check["tcp"] = f"{body['address']}:{new}"
+    if str(check.get("http", "")).startswith(f"http://{target}/"):
+        check["http"] = f"http://{body['address']}:{new}" + check["http"][len(f"http://{target}") :]
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
 def reload() -> Argv:
     return ("consul", "reload")

@@ -76,17 +76,21 @@ def env_file(service: Service, name: str) -> tuple[str, str] | None:
     return f"{ENV_DIR}/{name}.env", "".join(f"{k}={v}\n" for k, v in sorted(secrets.items()))
 
 
-def run(service: Service, name: str, labels: dict[str, str], env_path: str | None) -> Argv:
-    """`docker run -d` for a service: every user string is one argv element (quoted once, later)."""
+def run(service: Service, name: str, labels: dict[str, str], env_path: str | None, dynamic_ports: bool = False) -> Argv:
+    """`docker run -d` for a service: every user string is one argv element (quoted once, later).
+
+    dynamic_ports (start-first updates): Docker picks the host ports, so old and new run side by side.
+    """
     argv: list[str] = ["docker", "run", "-d", "--name", name, "--restart", service.restart]
     for key, value in sorted({**service.labels, **labels}.items()):
         argv += ["--label", f"{key}={value}"]
     for port in service.ports:
         published = f"{port.container}/{port.protocol}"
-        if port.host is not None:
+        if port.host is not None and not dynamic_ports:
             published = f"{port.host}:{published}"
         if port.bind:
-            published = f"{port.bind}:{published}" if port.host is not None else f"{port.bind}::{published}"
+            fixed = port.host is not None and not dynamic_ports
+            published = f"{port.bind}:{published}" if fixed else f"{port.bind}::{published}"
         argv += ["-p", published]
     for variable, env_value in sorted(service.env.items()):
         if not isinstance(env_value, Secret):
@@ -144,3 +148,28 @@ def remove(name: str) -> Argv:
 
 def load() -> Argv:
     return ("sh", "-c", "gunzip | docker load -q")
+
+
+def state(name: str) -> Argv:
+    """One line: the container's status and, with a HEALTHCHECK, its health (`running healthy`)."""
+    return (
+        "docker",
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
+        name,
+    )
+
+
+def addresses(name: str) -> Argv:
+    """Published ports as JSON, then the container's IP addresses: where a health probe connects."""
+    fmt = "{{json .NetworkSettings.Ports}}\n{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    return ("docker", "inspect", "--format", fmt, name)
+
+
+def logs(name: str, lines: int = 10) -> Argv:
+    return ("docker", "logs", "--tail", str(lines), name)
+
+
+def exec_(name: str, argv: tuple[str, ...]) -> Argv:
+    return ("docker", "exec", name, *argv)

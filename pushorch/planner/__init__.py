@@ -1,7 +1,9 @@
 """plan(spec, observed) -> Plan: pure, deterministic, every action with its reason.
 
 Per host, in order: the Docker engine, preparation tasks, notified handlers, then each service
-(image, container, Consul definition), removals, and one Consul reload if a definition changed.
+(images are fetched here, before any rollout; a running container's drift or Consul definition is
+fixed in place), removals, and one Consul reload if a definition changed. Containers to start or
+replace become ReplaceContainer steps, batched per service into Rollouts that run after all that.
 A host without a working Docker gets only the engine and its tasks; its containers are planned on
 the next pass, once the probe can see them (apply is level-based).
 """
@@ -23,10 +25,10 @@ from pushorch.actions import (
     ReloadConsul,
     RemoveConsul,
     RemoveContainer,
+    ReplaceContainer,
     RestartContainer,
     RunCommand,
     ShipImage,
-    StartContainer,
     StartDocker,
     WriteConsul,
     WriteFile,
@@ -34,10 +36,11 @@ from pushorch.actions import (
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands.system import DOCKER_PACKAGES
-from pushorch.observed import ObservedFile, ObservedHost
+from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
 from pushorch.planner.placement import place
+from pushorch.planner.rollout import gate_for, rollout
 from pushorch.secret import Secret
-from pushorch.spec import CopyArgs, HostSpec, Play, Service, Spec, Task, TemplateArgs
+from pushorch.spec import CopyArgs, HostSpec, Play, Service, Spec, Task, TemplateArgs, UpdatePolicy
 
 MANAGED = "pushorch.service"
 
@@ -104,17 +107,29 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     placed = placements(spec, observed)
     declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
     actions: list[Action] = []
+    replacements: list[tuple[Play, Service, ReplaceContainer]] = []
     unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
     for name, host in spec.hosts.items():
         seen = observed.get(name)
         if seen is None or not seen.reachable or seen.error:
             continue
-        actions.extend(_host_plan(host, seen, placed, declared, options))
-    return Plan(tuple(actions), unreachable)
+        actions.extend(_host_plan(host, seen, placed, declared, options, replacements))
+    rollouts = []
+    for service_name in dict.fromkeys(s.name for _, s, _ in replacements):
+        mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]
+        play, service, _ = mine[0]
+        steps = [r for _, _, r in mine]
+        rollouts.append(rollout(service, play.policy_for(service), steps, len(placed.get(service_name, []))))
+    return Plan(tuple(actions), unreachable, tuple(rollouts))
 
 
 def _host_plan(
-    host: HostSpec, seen: ObservedHost, placed: dict[str, list[str]], declared: set[str], options: Options
+    host: HostSpec,
+    seen: ObservedHost,
+    placed: dict[str, list[str]],
+    declared: set[str],
+    options: Options,
+    replacements: list[tuple[Play, Service, ReplaceContainer]],
 ) -> list[Action]:
     out: list[Action] = []
     services = [(play, s) for play in host.plays for s in play.services if host.name in placed.get(s.name, [])]
@@ -126,9 +141,11 @@ def _host_plan(
         return out  # containers next pass, when the probe can see them
     consul_changed = False
     for play, service in services:
-        steps = _service(host, seen, sources[id(play)], service)
+        steps, replace = _service(host, seen, sources[id(play)], play, service)
         consul_changed |= any(isinstance(a, WriteConsul) for a in steps)
         out.extend(steps)
+        if replace is not None:
+            replacements.append((play, service, replace))
     wanted = {s.name for _, s in services}
     for container in seen.containers:
         if container.service in wanted:
@@ -322,38 +339,43 @@ def _command(
     return [RunCommand(host.name, why, become, argv=argv, chdir=args.chdir, notify=tuple(task.notify))]
 
 
-def _service(host: HostSpec, seen: ObservedHost, playbook: str, service: Service) -> list[Action]:
+def _service(
+    host: HostSpec, seen: ObservedHost, playbook: str, play: Play, service: Service
+) -> tuple[list[Action], ReplaceContainer | None]:
+    """Actions for one service on one host, and the replacement the rollout runs (if any)."""
     out: list[Action] = []
+    policy = play.policy_for(service)
     digest = docker_cmd.spec_hash(service)
     name = docker_cmd.container_name(service.name, digest)
     mine = seen.containers_of(service.name)
-    current = [c for c in mine if c.spec_hash == digest]
-    stale = [c for c in mine if c.spec_hash != digest]
-    if current:
-        keep = current[0]
-        if not keep.running:
-            out.append(RestartContainer(host.name, f"{keep.state} (drift)", service=service.name, name=keep.name))
-        for extra in current[1:] + stale:
+    current = sorted((c for c in mine if c.spec_hash == digest), key=lambda c: not c.running)
+    running_stale = [c for c in mine if c.spec_hash != digest and c.running]
+    kept = sorted((c for c in mine if c.spec_hash != digest and not c.running), key=lambda c: c.finished, reverse=True)
+    # Kept containers beyond `keep` (counting the ones this run retires) go; the rest stay for rollback.
+    drop = [c.name for c in kept[max(0, policy.keep - len(running_stale)) :]]
+    if current and current[0].running:
+        for extra in current[1:] + running_stale:
             out.append(RemoveContainer(host.name, "duplicate", service=service.name, name=extra.name))
+        out.extend(RemoveContainer(host.name, f"beyond keep={policy.keep}", service=service.name, name=n) for n in drop)
+        out.extend(_consul_update(host, seen, service, policy, current[0]))
+        return out, None
+    if current and not running_stale:
+        out.append(
+            RestartContainer(host.name, f"{current[0].state} (drift)", service=service.name, name=current[0].name)
+        )
+        out.extend(_consul_update(host, seen, service, policy, current[0]))
+        return out, None
+    if not current and service.image not in seen.images:
+        out.append(_fetch(host, service))
+    for extra in current[1:]:
+        out.append(RemoveContainer(host.name, "duplicate", service=service.name, name=extra.name))
+    dynamic = policy.order == "start-first"
+    argv: tuple[str, ...] = ()
+    env_file = None
+    if current:  # a kept container of this very spec (a rollback, or a playbook reverted): start it again
+        name = current[0].name
+        reason = "back to kept container " + name
     else:
-        if service.image not in seen.images:
-            if service.source == "ship":
-                out.append(ShipImage(host.name, "image not on the host", image=service.image))
-            else:
-                registry = service.registry
-                out.append(
-                    PullImage(
-                        host.name,
-                        "image not on the host",
-                        image=service.image,
-                        registry=registry.server if registry else None,
-                        username=registry.username if registry else None,
-                        password=registry.password if registry else None,
-                    )
-                )
-        reason = "not running" if not stale else "replace: " + _explain(stale[0].labels.get("pushorch.shape"), service)
-        for old in stale:
-            out.append(RemoveContainer(host.name, f"replaced by {name}", service=service.name, name=old.name))
         consul_file = consul_cmd.definition_path(service.consul, service.name) if service.consul else ""
         labels = {
             MANAGED: service.name,
@@ -364,18 +386,86 @@ def _service(host: HostSpec, seen: ObservedHost, playbook: str, service: Service
             "pushorch.consul-file": consul_file,
         }
         env_file = docker_cmd.env_file(service, name)
-        argv = docker_cmd.run(service, name, labels, env_file[0] if env_file else None)
-        out.append(StartContainer(host.name, reason, service=service.name, name=name, argv=argv, env_file=env_file))
-    if _consul_on(service):
-        assert service.consul is not None
-        path = consul_cmd.definition_path(service.consul, service.name)
-        address = str(host.vars.get("ansible_host") or host.name)
-        content = consul_cmd.definition(service, host.name, address, service.image_version, digest)
-        current_file = _file(seen, path)
-        if not current_file.exists or current_file.sha256 != sha256(content):
-            why = "missing" if not current_file.exists else "definition changed"
-            out.append(WriteConsul(host.name, why, service=service.name, path=path, content=content))
-    return out
+        argv = docker_cmd.run(service, name, labels, env_file[0] if env_file else None, dynamic)
+        reason = "not running"
+    if running_stale:
+        reason = "replace: " + _explain(running_stale[0].labels.get("pushorch.shape"), service)
+    consul_path, consul_content = _consul_definition(host, service, digest)
+    fixed = consul_cmd.host_port(service)
+    replace = ReplaceContainer(
+        host.name,
+        reason,
+        service=service.name,
+        version=service.image_version,
+        old_version=running_stale[0].version if running_stale else "",
+        name=name,
+        argv=argv,
+        env_file=env_file,
+        old=tuple(c.name for c in running_stale),
+        order=policy.order,
+        gate=gate_for(service, policy, host.name),
+        consul_path=consul_path,
+        consul_content=consul_content,
+        consul_reload=_reload_mode(seen, service) if consul_path else "",
+        dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
+        stop_timeout=int(service.stop_timeout),
+        drop=tuple(drop),
+    )
+    return out, replace
+
+
+def _fetch(host: HostSpec, service: Service) -> Action:
+    if service.source == "ship":
+        return ShipImage(host.name, "image not on the host", image=service.image)
+    registry = service.registry
+    return PullImage(
+        host.name,
+        "image not on the host",
+        image=service.image,
+        registry=registry.server if registry else None,
+        username=registry.username if registry else None,
+        password=registry.password if registry else None,
+    )
+
+
+def _container_port(service: Service, host_port: int) -> int:
+    return next(p.container for p in service.ports if p.host == host_port)
+
+
+def _reload_mode(seen: ObservedHost, service: Service) -> str:
+    """How this host's Consul picks up a definition: `consul reload`, the agent's API, or not at all."""
+    setting = service.consul.reload if service.consul else "none"
+    if setting == "auto":
+        return "binary" if seen.consul_binary else "api" if seen.consul_agent else ""
+    return "" if setting == "none" else setting
+
+
+def _consul_definition(host: HostSpec, service: Service, digest: str) -> tuple[str, str]:
+    if not _consul_on(service):
+        return "", ""
+    assert service.consul is not None
+    address = str(host.vars.get("ansible_host") or host.name)
+    path = consul_cmd.definition_path(service.consul, service.name)
+    return path, consul_cmd.definition(service, host.name, address, service.image_version, digest)
+
+
+def _consul_update(
+    host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePolicy, running: ObservedContainer
+) -> list[Action]:
+    """A running instance whose definition file is missing or differs gets it (re)written."""
+    path, content = _consul_definition(host, service, running.spec_hash)
+    if not path:
+        return []
+    fixed = consul_cmd.host_port(service)
+    if policy.order == "start-first" and fixed:
+        published = running.ports.get(f"{_container_port(service, fixed)}/tcp", "")
+        if published.rpartition(":")[2].isdigit():
+            content = consul_cmd.with_port(content, fixed, int(published.rpartition(":")[2]))
+    current_file = _file(seen, path)
+    if current_file.exists and current_file.sha256 == sha256(content):
+        return []
+    why = "missing" if not current_file.exists else "definition changed"
+    return [WriteConsul(host.name, why, service=service.name, path=path, content=content)]
 
 
 def _consul_on(service: Service) -> bool:

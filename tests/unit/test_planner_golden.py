@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,19 @@ def _container(spec: Spec, raw: dict[str, Any]) -> ObservedContainer:
         "pushorch.playbook": raw.get("playbook", "p.yml"),
     }
     name = docker_cmd.container_name(raw["service"], digest)
+    if raw.get("version"):
+        labels["pushorch.version"] = raw["version"]
     return ObservedContainer(
-        name, name, service.image if service else "x", "sha256:1", raw["state"], None, labels, {}, ""
+        name,
+        name,
+        service.image if service else "x",
+        "sha256:1",
+        raw["state"],
+        None,
+        labels,
+        {},
+        "",
+        finished=raw.get("finished", ""),
     )
 
 
@@ -100,11 +112,36 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
     observed = {name: _observed(spec, name, raw or {}) for name, raw in data["observed"].items()}
     options = Options(prune=bool((data.get("options") or {}).get("prune")), playbooks=("p.yml",))
-    lines = [_line(a) for a in plan(spec, observed, options).actions]
+    result = plan(spec, observed, options)
+    lines = [_line(a) for a in result.actions]
+    for rollout in result.rollouts:
+        for index, batch in enumerate(rollout.batches):
+            lines.extend(f"batch {index + 1}: {_line(a)}" for a in batch)
     expected = data["expected"]
     assert len(lines) == len(expected), "\n".join(lines)
     for got, want in zip(lines, expected, strict=True):
         assert got == want or (want.endswith("*") and got.startswith(want[:-1])), f"{got!r} != {want!r}"
+    steps = {a.host: a for r in result.rollouts for batch in r.batches for a in batch}
+    for host, fields in (data.get("details") or {}).items():
+        _assert_fields(steps[host], fields)
+    for rollout in result.rollouts:
+        if rollout.service in (data.get("rollouts") or {}):
+            wanted = dict(data["rollouts"][rollout.service])
+            assert [[a.host for a in batch] for batch in rollout.batches] == wanted.pop("batches")
+            _assert_fields(rollout, wanted)
+
+
+def _assert_fields(thing: Any, fields: dict[str, Any]) -> None:
+    """Each field equals (JSON-normalised); `NAME_contains` holds the given run of items; `NAME_count` is a length."""
+    for key, want in fields.items():
+        if key.endswith("_count"):
+            assert len(getattr(thing, key.removesuffix("_count"))) == want, key
+        elif key.endswith("_contains"):
+            got = list(getattr(thing, key.removesuffix("_contains")))
+            assert any(got[i : i + len(want)] == want for i in range(len(got))), f"{key}: {want} not in {got}"
+        else:
+            got = json.loads(json.dumps(getattr(thing, key), default=asdict))
+            assert got == want, f"{key}: {got!r} != {want!r}"
 
 
 def test_plan_is_deterministic_and_json_able(tmp_path: Path) -> None:
@@ -115,4 +152,5 @@ def test_plan_is_deterministic_and_json_able(tmp_path: Path) -> None:
     observed = {"w1": _observed(spec, "w1", {"docker": "running"})}
     first, second = plan(spec, observed), plan(spec, observed)
     assert first == second
-    assert json.loads(json.dumps(first.to_json()))["actions"][1]["action"] == "StartContainer"
+    document = json.loads(json.dumps(first.to_json()))
+    assert document["rollouts"][0]["batches"][0][0]["action"] == "ReplaceContainer"

@@ -1,0 +1,188 @@
+"""One gate: poll a new instance until it stays healthy for min_healthy_time, or fail at the deadline.
+
+The loop (`wait_healthy`) takes its clock and sleep as arguments so it is tested without waiting.
+The probes (`Prober`) go through the host's SSH connection: http and tcp open a TCP stream from the
+host's side (`open_tcp`), so hosts need no curl; docker, cmd and the container's state are commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from pushorch.actions import Gate
+from pushorch.commands import docker as docker_cmd
+from pushorch.transport import Transport
+from pushorch.transport.base import TcpStream
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One probe's answer: healthy or not, in words, and whether the container has stopped."""
+
+    healthy: bool
+    status: str
+    exited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    passed: bool
+    elapsed: float
+    last: str  # the last probe's status, for the failure message
+
+    def why(self, gate: Gate) -> str:
+        if self.passed:
+            return f"healthy for {gate.min_healthy_time:g}s after {self.elapsed:.1f}s"
+        if self.last.startswith("container "):
+            return f"{self.last} after {self.elapsed:.1f}s"
+        return f"not healthy for {gate.min_healthy_time:g}s within {gate.deadline:g}s (last: {self.last})"
+
+
+async def wait_healthy(
+    check: Callable[[], Awaitable[Reading]],
+    gate: Gate,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> GateResult:
+    """Pass once healthy without a break for min_healthy_time; fail at the deadline or when it exits."""
+    started = clock()
+    healthy_since: float | None = None
+    while True:
+        reading = await check()
+        now = clock()
+        if reading.exited:
+            return GateResult(False, now - started, reading.status)
+        if not reading.healthy:
+            healthy_since = None  # a relapse restarts the min_healthy_time window
+        elif healthy_since is None:
+            healthy_since = now
+        if healthy_since is not None and now - healthy_since >= gate.min_healthy_time:
+            return GateResult(True, now - started, reading.status)
+        if now - started >= gate.deadline:
+            return GateResult(False, now - started, reading.status)
+        await sleep(max(0.0, min(gate.interval, started + gate.deadline - now)))
+
+
+class Prober:
+    """Probes one container on one host, as its gate says."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        container: str,
+        gate: Gate,
+        become: bool | None = None,
+        published: Mapping[str, str] | None = None,  # what a probe saw ("8080/tcp" -> "0.0.0.0:49153")
+    ) -> None:
+        self.transport, self.container, self.gate, self.become = transport, container, gate, become
+        self._target: tuple[str, int] | None = None
+        binding = (published or {}).get(f"{gate.port}/tcp", "")
+        if binding.rpartition(":")[2].isdigit():
+            ip, _, port = binding.rpartition(":")
+            self._target = (_loopback(ip), int(port))
+
+    async def check(self) -> Reading:
+        kind = self.gate.kind
+        if kind in ("http", "tcp"):
+            reading = await self._network()
+        elif kind == "cmd":
+            argv = docker_cmd.exec_(self.container, self.gate.cmd)
+            done = await self.transport.run(argv, timeout=self.gate.timeout, become=self.become)
+            reading = Reading(done.ok, "cmd exit 0" if done.ok else f"cmd exit {done.exit_status}")
+        elif kind == "consul":
+            reading = await self._consul()
+        else:
+            return await self._state()  # running / docker: the state answers it all
+        if reading.healthy:
+            return reading
+        state = await self._state()  # not healthy: has the container stopped? then fail at once
+        return state if state.exited else reading
+
+    async def _state(self) -> Reading:
+        done = await self.transport.run(docker_cmd.state(self.container), timeout=30, become=self.become)
+        status, _, health = done.stdout.strip().partition(" ")
+        if not done.ok or status not in ("running", "created", "restarting"):
+            return Reading(False, f"container {status or 'gone'}", exited=True)
+        if status == "restarting":
+            return Reading(False, "container restarting")
+        if self.gate.kind == "docker":
+            return Reading(health == "healthy", f"docker health {health or 'none (no HEALTHCHECK)'}")
+        return Reading(status == "running", f"container {status}")
+
+    async def target(self) -> tuple[str, int]:
+        """Where the gate's container port answers on the host: its published port, else the container's IP."""
+        if self._target is None:
+            done = await self.transport.run(docker_cmd.addresses(self.container), timeout=30, become=self.become)
+            ports_json, _, ips = done.stdout.partition("\n")
+            port = self.gate.port or 0
+            try:
+                bindings = (json.loads(ports_json or "null") or {}).get(f"{port}/tcp") or []
+            except ValueError:
+                bindings = []
+            if bindings:
+                self._target = (_loopback(bindings[0].get("HostIp", "")), int(bindings[0]["HostPort"]))
+            else:
+                self._target = ((ips.split() or ["127.0.0.1"])[0], port)
+        return self._target
+
+    async def _network(self) -> Reading:
+        host, port = await self.target()
+        try:
+            async with asyncio.timeout(self.gate.timeout):
+                stream = await self.transport.open_tcp(host, port)
+                try:
+                    if self.gate.kind == "tcp":
+                        return Reading(True, f"tcp {port} open")
+                    return _http_reading(await _http_get(stream, self.gate.path), self.gate)
+                finally:
+                    await stream.close()
+        except TimeoutError:
+            return Reading(False, f"no answer within {self.gate.timeout:g}s")
+        except OSError as exc:
+            return Reading(False, str(exc).split(": ", 1)[-1] or type(exc).__name__)
+
+    async def _consul(self) -> Reading:
+        try:
+            async with asyncio.timeout(self.gate.timeout):
+                stream = await self.transport.open_tcp("127.0.0.1", 8500)
+                try:
+                    reply = await _http_get(stream, f"/v1/agent/health/service/id/{self.gate.consul_id}")
+                finally:
+                    await stream.close()
+        except (TimeoutError, OSError) as exc:
+            return Reading(False, f"consul agent: {exc or 'no answer'}")
+        status = "unknown"
+        _, _, body = reply.partition(b"\r\n\r\n")
+        with contextlib.suppress(ValueError):
+            status = str(json.loads(body or b"{}").get("AggregatedStatus", "unknown"))
+        return Reading(status == "passing", f"consul {status}")
+
+
+def _loopback(ip: str) -> str:
+    """A port published on every address is reached on the host's loopback."""
+    return "127.0.0.1" if ip in ("0.0.0.0", "::", "") else ip
+
+
+async def _http_get(tcp: TcpStream, path: str) -> bytes:
+    await tcp.write(f"GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: pushorch\r\n\r\n".encode())
+    reply = b""
+    while len(reply) < 65536:
+        chunk = await tcp.read(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+def _http_reading(reply: bytes, gate: Gate) -> Reading:
+    parts = reply.split(b"\r\n", 1)[0].split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return Reading(False, "no HTTP answer")
+    code = int(parts[1])
+    return Reading(code in gate.expect, f"HTTP {code}")

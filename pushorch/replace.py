@@ -1,0 +1,213 @@
+"""One host's replacement (ReplaceContainer): stop-first or start-first, gated, and its way back.
+
+Every path ends with the host on one version: the new container passed its gate and is registered,
+or it is removed and the old one runs (and is registered) again. Old containers are stopped, never
+removed here, so a later revert or `rollback` can start them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pushorch.actions import Gate, ReplaceContainer
+from pushorch.commands import consul as consul_cmd
+from pushorch.commands import docker as docker_cmd
+from pushorch.commands import system
+from pushorch.errors import CommandFailed, PushorchError, TransportError
+from pushorch.health import GateResult, Prober, wait_healthy
+from pushorch.transport import Transport
+
+
+@dataclass(slots=True)
+class HostResult:
+    """How one host's replacement ended; `saved` is the Consul definition the old instance had."""
+
+    status: str  # done | failed | unreachable
+    message: str = ""
+    gate_wait: float = 0.0
+    saved: str = ""
+
+
+Progress = Callable[[str], None]
+
+
+class Replacer:
+    """Runs one ReplaceContainer (and, later, its revert) over the host's connection."""
+
+    def __init__(self, action: ReplaceContainer, transport: Transport, progress: Progress) -> None:
+        self.a, self.t, self.progress = action, transport, progress
+
+    async def replace(self) -> HostResult:
+        result = HostResult("done")
+        try:
+            result.saved = await self._read_definition() if self.a.old else ""
+            if self.a.order == "start-first" and self.a.old:
+                await self._start_first(result)
+            else:
+                await self._stop_first(result)
+        except TransportError as exc:
+            return HostResult("unreachable", str(exc), result.gate_wait, result.saved)
+        except PushorchError as exc:  # a step failed outside the gate: back to the old container
+            result.status, result.message = "failed", f"{self.a.service} {self.a.version}: {exc}"
+            try:
+                await self._discard(self.a.name)
+                await self._back_to_old(result)
+            except PushorchError as again:
+                result.message += f"; could not restore the old container: {again}"
+        return result
+
+    async def _stop_first(self, result: HostResult) -> None:
+        a = self.a
+        if a.old and a.consul_path:
+            await self._deregister()  # drain: clients stop picking this instance first
+        for old in a.old:
+            await self._docker(docker_cmd.stop(old, a.stop_timeout), f"stop {old}")
+        gate = await self._start_and_gate(a.name, result)
+        if gate is None or not gate.passed:
+            await self._discard(a.name)
+            await self._back_to_old(result)
+            return
+        await self._register(a.name)
+
+    async def _start_first(self, result: HostResult) -> None:
+        a = self.a
+        gate = await self._start_and_gate(a.name, result)
+        if gate is None or not gate.passed:
+            await self._discard(a.name)  # the old instance never stopped: nothing else to undo
+            return
+        await self._register(a.name)
+        for old in a.old:
+            await self._docker(docker_cmd.stop(old, a.stop_timeout), f"stop {old}")
+
+    async def revert(self, saved: str) -> HostResult:
+        """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
+        result = HostResult("done", saved=saved)
+        try:
+            if self.a.order != "start-first" and self.a.consul_path:
+                await self._deregister()
+            if self.a.order != "start-first":
+                await self._docker(docker_cmd.stop(self.a.name, self.a.stop_timeout), f"stop {self.a.name}")
+            await self._back_to_old(result)
+            if result.status == "done":
+                await self._discard(self.a.name)
+        except TransportError as exc:
+            return HostResult("unreachable", str(exc), result.gate_wait, saved)
+        return result
+
+    async def _start_and_gate(self, name: str, result: HostResult) -> GateResult | None:
+        """Start `name` (run it, or start the kept container) and wait on its gate; None if it did not start."""
+        try:
+            await self._start(name)
+        except CommandFailed as exc:
+            result.status, result.message = "failed", f"{self.a.service} {self.a.version}: did not start: {exc}"
+            return None
+        if self.a.gate.kind == "consul" and self.a.consul_path:
+            await self._register(name)  # the agent can only check what it knows
+        gate = await self._gate(name, self.a.gate, result)
+        if not gate.passed:
+            logs = await self.t.run(docker_cmd.logs(name), timeout=30, become=self.a.become)
+            tail = (logs.stdout + logs.stderr).strip().splitlines()[-10:]
+            result.status = "failed"
+            result.message = f"{self.a.service} {self.a.version}: gate failed: {gate.why(self.a.gate)}" + (
+                "; last log lines:\n  " + "\n  ".join(tail) if tail else "; no log output"
+            )
+        return gate
+
+    async def _start(self, name: str) -> None:
+        a = self.a
+        if not a.argv or name != a.name:
+            await self._docker(docker_cmd.start(name), f"start {name}")
+            return
+        if a.env_file:
+            path, content = a.env_file
+            await self._docker(system.parent_dir(path, 0o700), path)
+            await self.t.put(content.encode(), path, 0o600, become=a.become)
+        # A container left under this name by an interrupted run holds the same spec: replace it.
+        await self.t.run(docker_cmd.remove(name), become=a.become)
+        await self._docker(a.argv, f"run {name}", timeout=300)
+
+    async def _gate(self, name: str, gate: Gate, result: HostResult) -> GateResult:
+        prober = Prober(self.t, name, gate, self.a.become)
+        started = time.monotonic()
+        self.progress(f"gate {name}: {gate.describe()}")
+        outcome = await wait_healthy(prober.check, gate)
+        result.gate_wait += time.monotonic() - started
+        self.progress(f"gate {name}: {'passed' if outcome.passed else 'FAILED'}, {outcome.why(gate)}")
+        return outcome
+
+    async def _back_to_old(self, result: HostResult) -> None:
+        """Start the old container again, wait for it, and give Consul its old definition back."""
+        if not self.a.old:
+            return
+        old = self.a.old[0]
+        await self._docker(docker_cmd.start(old), f"start {old}")
+        back = await self._gate(old, self.a.gate, HostResult("done"))
+        if not back.passed:
+            result.status = "failed"
+            result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
+        if self.a.consul_path and result.saved:
+            await self._write_definition(await self._ported(result.saved, old))
+
+    async def _register(self, name: str) -> None:
+        if self.a.consul_path:
+            await self._write_definition(await self._ported(self.a.consul_content, name))
+
+    async def _ported(self, content: str, name: str) -> str:
+        """start-first instances have Docker-chosen ports: point the definition at this container's."""
+        if self.a.dynamic_port is None:
+            return content
+        _, container_port = self.a.dynamic_port
+        target = await Prober(self.t, name, Gate("tcp", port=container_port), self.a.become).target()
+        registered = json.loads(content)["service"].get("port", 0)
+        return consul_cmd.with_port(content, registered, target[1])
+
+    async def _read_definition(self) -> str:
+        if not self.a.consul_path:
+            return ""
+        done = await self.t.run(("cat", "--", self.a.consul_path), become=self.a.become)
+        return done.stdout if done.ok else ""
+
+    async def _write_definition(self, content: str) -> None:
+        await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
+        await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
+        await self._reload()
+
+    async def _deregister(self) -> None:
+        await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
+        await self._reload()
+
+    async def _reload(self) -> None:
+        if self.a.consul_reload:
+            await reload_consul(self.t, self.a.consul_reload == "binary", self.a.become)
+
+    async def _discard(self, name: str) -> None:
+        await self.t.run(docker_cmd.remove(name), timeout=120, become=self.a.become)
+
+    async def _docker(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> None:
+        done = await self.t.run(argv, timeout=timeout, become=self.a.become)
+        done.check(f"{self.a.kind}({self.a.service}): {what}")
+
+
+async def drop_kept(action: ReplaceContainer, transport: Transport) -> None:
+    """After a rollout succeeded: remove kept containers beyond `keep`."""
+    for name in action.drop:
+        with contextlib.suppress(PushorchError):  # best effort: the next run's plan removes them
+            await transport.run(docker_cmd.remove(name), timeout=120, become=action.become)
+
+
+async def reload_consul(transport: Transport, binary: bool, become: bool | None) -> None:
+    """`consul reload`, or without a binary the agent's HTTP API on the host's loopback (through SSH)."""
+    if binary:
+        done = await transport.run(consul_cmd.reload(), timeout=60, become=become)
+        done.check("consul reload")
+        return
+    stream = await transport.open_tcp("127.0.0.1", 8500)
+    await stream.write(b"PUT /v1/agent/reload HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+    reply = await stream.read(256)
+    await stream.close()
+    if b" 200 " not in reply.split(b"\r\n", 1)[0]:
+        raise CommandFailed(transport.settings.name, "consul reload (agent API)", 1, reply.decode(errors="replace"))

@@ -1,0 +1,149 @@
+"""Run a Rollout: batch after batch, hosts of a batch concurrently; stop, and revert, as the policy says.
+
+A batch starts only when every gate of the one before passed (or its failures stay within
+max_failures). More failed gates than allowed abort the rollout: later batches never start, and with
+auto_revert every host this rollout already moved goes back, batch by batch in reverse order. More
+hosts lost than max_unreachable stop it too, without reverting (the new version is not at fault).
+Only a rollout that completes removes the kept containers beyond `keep`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pushorch.actions import ReplaceContainer, Rollout
+from pushorch.events import Event
+from pushorch.replace import HostResult, Replacer, drop_kept
+from pushorch.transport import Transport
+
+Emit = Callable[[Event], None]
+
+
+@dataclass(slots=True)
+class RolloutReport:
+    """What a rollout did, per host, and why it stopped (if it did)."""
+
+    service: str
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    reverted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stopped: str = ""  # why later batches did not run; "" when it ran to the end
+    aborted: bool = False  # stopped by failed gates (exit 6)
+    wall: float = 0.0
+    waiting: float = 0.0  # time spent in gates and delays: the rest is pushorch's own overhead
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "service": self.service,
+            "done": self.done,
+            "failed": self.failed,
+            "unreachable": self.unreachable,
+            "reverted": self.reverted,
+            "skipped": self.skipped,
+            "stopped": self.stopped,
+            "aborted": self.aborted,
+            "wall": round(self.wall, 3),
+            "waiting": round(self.waiting, 3),
+        }
+
+
+async def run_rollout(rollout: Rollout, transports: Mapping[str, Transport], emit: Emit) -> RolloutReport:
+    report = RolloutReport(rollout.service)
+    started = time.monotonic()
+    passed: list[tuple[ReplaceContainer, str]] = []  # (action, saved Consul definition) of moved hosts
+    total = len(rollout.batches)
+    for index, batch in enumerate(rollout.batches):
+        if report.stopped:
+            report.skipped.extend(a.host for a in batch)
+            emit(Event("", "skipped", None, f"{rollout.service}: batch {index + 1} of {total} not started"))
+            continue
+        label = " (canary)" if rollout.canary and index == _canary_index(rollout) else ""
+        hosts = ", ".join(a.host for a in batch)
+        emit(Event("", "batch", None, f"{rollout.service}: batch {index + 1} of {total}{label}: {hosts}"))
+        results = await asyncio.gather(*(_one(a, transports, emit) for a in batch))
+        waits = [r.gate_wait for r in results]
+        report.waiting += max(waits, default=0.0) if len(batch) > 1 else sum(waits)
+        for action, result in zip(batch, results, strict=True):
+            if result.status == "done":
+                report.done.append(action.host)
+                passed.append((action, result.saved))
+            elif result.status == "unreachable":
+                report.unreachable[action.host] = result.message
+            else:
+                report.failed[action.host] = result.message
+                report.reverted.append(action.host)
+        if len(report.failed) > rollout.max_failures:
+            report.stopped = f"{len(report.failed)} failed gate(s), max_failures is {rollout.max_failures}"
+            report.aborted = True
+        elif len(report.unreachable) > rollout.max_unreachable:
+            report.stopped = f"{len(report.unreachable)} host(s) lost, max_unreachable is {rollout.max_unreachable}"
+        if not report.stopped and rollout.delay and index < total - 1:
+            await asyncio.sleep(rollout.delay)
+            report.waiting += rollout.delay
+    if report.aborted and rollout.auto_revert and passed:
+        await _revert(rollout, passed, transports, emit, report)
+    if report.stopped:
+        emit(Event("", "aborted" if report.aborted else "stopped", None, f"{rollout.service}: {report.stopped}"))
+    else:
+        await asyncio.gather(*(drop_kept(a, transports[a.host]) for a, _ in passed if a.drop))
+    report.wall = time.monotonic() - started
+    return report
+
+
+def _canary_index(rollout: Rollout) -> int:
+    """The canary batch follows the batch of fresh starts when there is one."""
+    first = rollout.batches[0] if rollout.batches else ()
+    return 1 if first and not first[0].old else 0
+
+
+async def _one(action: ReplaceContainer, transports: Mapping[str, Transport], emit: Emit) -> HostResult:
+    transport = transports.get(action.host)
+    if transport is None:
+        result = HostResult("unreachable", "not connected")
+    else:
+        started = time.monotonic()
+
+        def progress(message: str) -> None:
+            emit(Event(action.host, "progress", action, message, time.monotonic() - started))
+
+        result = await Replacer(action, transport, progress).replace()
+    status = {"done": "changed", "failed": "failed", "unreachable": "unreachable"}[result.status]
+    emit(Event(action.host, status, action, result.message))  # type: ignore[arg-type]
+    return result
+
+
+async def _revert(
+    rollout: Rollout,
+    passed: list[tuple[ReplaceContainer, str]],
+    transports: Mapping[str, Transport],
+    emit: Emit,
+    report: RolloutReport,
+) -> None:
+    """auto_revert: the hosts this rollout moved go back, most recent batch first, one batch at a time."""
+    moved = {id(a): saved for a, saved in passed}
+    for batch in reversed(rollout.batches):
+        todo = [(a, moved[id(a)]) for a in batch if id(a) in moved and a.old]
+        if not todo:
+            continue
+        emit(Event("", "batch", None, f"{rollout.service}: reverting {', '.join(a.host for a, _ in todo)}"))
+
+        async def back(action: ReplaceContainer, saved: str) -> HostResult:
+            transport = transports[action.host]
+            return await Replacer(action, transport, lambda m: emit(Event(action.host, "progress", action, m))).revert(
+                saved
+            )
+
+        results = await asyncio.gather(*(back(a, s) for a, s in todo))
+        for (action, _), result in zip(todo, results, strict=True):
+            report.done.remove(action.host)
+            if result.status == "done":
+                report.reverted.append(action.host)
+                emit(Event(action.host, "reverted", action, f"back on {action.old_version}"))
+            else:
+                report.failed[action.host] = "revert failed: " + result.message
+                emit(Event(action.host, "failed", action, report.failed[action.host]))

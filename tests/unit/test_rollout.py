@@ -1,0 +1,151 @@
+"""Rollout and gate unit tests on the fake transport and a fake clock: order of steps, stops, reverts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
+from pushorch.connection import ConnectionSettings
+from pushorch.events import Event
+from pushorch.executor import execute
+from pushorch.health import Reading, wait_healthy
+from pushorch.transport.fake import FakeTransport, Script
+
+INSTANT = Gate("running", min_healthy_time=0, deadline=10)
+CONSUL = "/etc/consul.d/pushorch-web.json"
+
+
+def _replace(host: str, **kw: object) -> ReplaceContainer:
+    fields: dict = {
+        "service": "web",
+        "version": "2",
+        "old_version": "1",
+        "name": "web-new",
+        "argv": ("docker", "run", "-d", "--name", "web-new", "img:2"),
+        "old": ("web-old",),
+        "gate": INSTANT,
+    }
+    fields.update(kw)
+    return ReplaceContainer(host, "replace: image changed", **fields)  # type: ignore[arg-type]
+
+
+def _host(name: str, new_state: str = "running") -> FakeTransport:
+    script = Script()
+    script.answer(r"docker inspect --format .* web-new$", 0, f"{new_state} \n")
+    script.answer(r"docker inspect --format .* web-old$", 0, "running \n")
+    script.answer(r"^cat -- ", 0, '{"service": {"id": "web-old-def"}}\n')
+    return FakeTransport(ConnectionSettings(name=name, address=name), script)
+
+
+def _run(rollout: Rollout, hosts: dict[str, FakeTransport]) -> tuple[object, list[Event]]:
+    events: list[Event] = []
+    done = asyncio.run(execute(Plan(rollouts=(rollout,)), dict(hosts), events.append))  # type: ignore[arg-type]
+    return done, events
+
+
+def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
+    host = _host("a")
+    step = _replace("a", consul_path=CONSUL, consul_content="{new}\n", consul_reload="binary", drop=("web-older",))
+    done, _ = _run(Rollout("web", ((step,),)), {"a": host})
+    assert host.calls == [
+        f"cat -- {CONSUL}",
+        f"rm -f -- {CONSUL}",  # drain first
+        "consul reload",
+        "docker stop -t 10 web-old",  # stopped, not removed: kept for rollback
+        "docker rm -f web-new",
+        "docker run -d --name web-new img:2",
+        "docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new",
+        "mkdir -p -m 755 -- /etc/consul.d",
+        f"put {CONSUL} 0640",
+        "consul reload",
+        "docker rm -f web-older",  # beyond keep, only once the whole rollout passed
+    ]
+    assert host.files[CONSUL][0] == b"{new}\n"
+    assert done.rollouts[0].done == ["a"] and not done.rollouts[0].stopped  # type: ignore[attr-defined]
+
+
+def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
+    host = _host("a")
+    done, _ = _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
+    assert host.calls[-3:] == [
+        "docker run -d --name web-new img:2",
+        "docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new",
+        "docker stop -t 10 web-old",
+    ]
+
+
+def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_earlier_batches() -> None:
+    hosts = {"a": _host("a"), "b": _host("b", new_state="exited"), "c": _host("c")}
+    batches = ((_replace("a", consul_path=CONSUL, consul_content="{new}\n"),), (_replace("b"),), (_replace("c"),))
+    done, events = _run(Rollout("web", batches, auto_revert=True), hosts)
+    report = done.rollouts[0]  # type: ignore[attr-defined]
+    assert report.aborted and report.failed.keys() == {"b"} and report.reverted == ["b", "a"]
+    assert "b" in report.failed and "container exited" in report.failed["b"]
+    assert hosts["c"].calls == []  # batch 3 never started
+    b = hosts["b"].calls
+    assert b.index("docker rm -f web-new", b.index("docker run -d --name web-new img:2")) < b.index(
+        "docker start web-old"
+    )
+    a = hosts["a"].calls
+    revert = a[a.index(f"put {CONSUL} 0640") + 1 :]
+    assert revert[:2] == [f"rm -f -- {CONSUL}", "docker stop -t 10 web-new"]
+    assert "docker start web-old" in revert and revert[-1] == "docker rm -f web-new"
+    assert hosts["a"].files[CONSUL][0] == b'{"service": {"id": "web-old-def"}}\n'  # the old definition back
+    assert [e.message for e in events if e.status == "reverted"] == ["back on 1"]
+
+
+def test_failures_within_max_failures_let_the_rollout_go_on_and_nothing_is_reverted() -> None:
+    hosts = {"a": _host("a"), "b": _host("b", new_state="exited"), "c": _host("c")}
+    batches = ((_replace("a"),), (_replace("b"),), (_replace("c"),))
+    done, _ = _run(Rollout("web", batches, max_failures=1), hosts)
+    report = done.rollouts[0]  # type: ignore[attr-defined]
+    assert not report.stopped and report.done == ["a", "c"] and report.reverted == ["b"]
+    assert done.hosts == {"a": None, "b": report.failed["b"], "c": None}  # type: ignore[attr-defined]
+
+
+def test_a_host_lost_mid_rollout_is_unreachable_and_stops_it_without_revert() -> None:
+    class Lost(FakeTransport):
+        async def run(self, argv, **kw):  # type: ignore[no-untyped-def, override]
+            from pushorch.errors import ConnectError
+
+            raise ConnectError(self.settings.name, "connection lost")
+
+    hosts = {"a": _host("a"), "b": Lost(ConnectionSettings(name="b", address="b")), "c": _host("c")}
+    batches = ((_replace("a"),), (_replace("b"),), (_replace("c"),))
+    done, _ = _run(Rollout("web", batches), hosts)
+    report = done.rollouts[0]  # type: ignore[attr-defined]
+    assert report.unreachable == {"b": "b: connection lost"} and not report.aborted
+    assert report.skipped == ["c"] and report.done == ["a"] and "docker start web-old" not in hosts["a"].calls
+    done, _ = _run(Rollout("web", batches, max_unreachable=1), {**hosts, "a": _host("a"), "c": _host("c")})
+    assert done.rollouts[0].done == ["a", "c"]  # type: ignore[attr-defined]
+
+
+def _clocked(readings: list[Reading]) -> tuple[list[float], object, object]:
+    now = [0.0]
+    it = iter(readings)
+
+    async def check() -> Reading:
+        return next(it)
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    return now, check, sleep
+
+
+def test_gate_needs_min_healthy_time_without_a_break() -> None:
+    gate = Gate("http", port=80, interval=1, min_healthy_time=3, deadline=60)
+    ok, bad = Reading(True, "HTTP 200"), Reading(False, "HTTP 503")
+    now, check, sleep = _clocked([ok, ok, bad, ok, ok, ok, ok])
+    result = asyncio.run(wait_healthy(check, gate, clock=lambda: now[0], sleep=sleep))  # type: ignore[arg-type]
+    assert result.passed and now[0] == 6  # healthy at 3, 4, 5, 6: the break at 2 restarted the window
+
+
+def test_gate_fails_at_the_deadline_with_the_last_status_and_at_once_when_the_container_exits() -> None:
+    gate = Gate("http", port=80, interval=1, min_healthy_time=1, deadline=3)
+    now, check, sleep = _clocked([Reading(False, "HTTP 404")] * 10)
+    result = asyncio.run(wait_healthy(check, gate, clock=lambda: now[0], sleep=sleep))  # type: ignore[arg-type]
+    assert not result.passed and now[0] == 3 and "last: HTTP 404" in result.why(gate)
+    now, check, sleep = _clocked([Reading(True, "HTTP 200"), Reading(False, "container exited", exited=True)])
+    result = asyncio.run(wait_healthy(check, Gate("http", min_healthy_time=5), clock=lambda: now[0], sleep=sleep))  # type: ignore[arg-type]
+    assert not result.passed and result.why(gate).startswith("container exited after 1.0s")
