@@ -224,6 +224,10 @@ class ReplaceContainer(Action):
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes
     verb: ClassVar[str] = "replace"
 
+    def describe(self) -> str:
+        text = Action.describe(self)
+        return text if self.old else "start" + text.removeprefix(self.verb)
+
     def subject(self) -> str:
         if not self.old:
             return f"{self.service} {self.version} as {self.name} (gate: {self.gate.describe()})"

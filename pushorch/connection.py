@@ -97,6 +97,8 @@ def _common_args(text: str) -> dict[str, Any]:
             found["host_key_checking"] = {"no": "off", "accept-new": "accept-new", "off": "off"}.get(value, "strict")
         elif key == "connecttimeout":
             found["connect_timeout"] = float(value)
+        elif key == "serveraliveinterval":
+            found["keepalive"] = float(value)
         elif key in ("user", "port", "identityfile"):
             found[{"user": "user", "port": "port", "identityfile": "key_file"}[key]] = value
     return found
@@ -155,6 +157,8 @@ def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides |
             pick(o.connect_timeout, variables.get("ansible_timeout"), common.get("connect_timeout"), 10)
         ),
         command_timeout=pick(o.command_timeout, variables.get("pushorch_command_timeout")),
+        # A lost host is noticed after 3 unanswered keepalives (OpenSSH's ServerAliveCountMax default).
+        keepalive=float(pick(variables.get("pushorch_keepalive"), common.get("keepalive"), 15)),
         become=_bool(pick(o.become, variables.get("ansible_become"), False)),
         become_user=str(pick(variables.get("ansible_become_user"), "root")),
     )

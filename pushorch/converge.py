@@ -73,7 +73,10 @@ async def converge(
     check_only: bool = False,
     diff: bool = False,
     emit: Callable[[Event], None] = lambda _: None,
+    respec: Callable[[Mapping[str, ObservedHost]], Spec] | None = None,
 ) -> Outcome:
+    """Observe -> plan -> execute until nothing is left; `respec` derives the spec from the first observation
+    (rollback: the version to go back to is what the hosts kept)."""
     outcome = Outcome()
     shared: dict[str, Any] = {}
     transports, outcome.unreachable = await connect_all(settings, forks, shared)
@@ -89,6 +92,8 @@ async def converge(
                     (outcome.failed if seen.reachable else outcome.unreachable)[host] = seen.error
                     emit(Event(host, "failed" if seen.reachable else "unreachable", None, seen.error))
             outcome.observed = observed
+            if respec is not None and outcome.passes == 0:
+                spec = respec(observed)
             current = plan(spec, observed, options)
             if outcome.passes == 0:
                 outcome.first_plan = current

@@ -12,6 +12,7 @@
     ├── CommandFailed                  exit 5
     ├── BecomeFailed                   exit 5: sudo refused (the host answered; it is not unreachable)
     ├── HealthCheckFailed              exit 5
+    ├── NothingToRollBack              exit 5: `rollback` found no earlier version
     ├── RolloutAborted                 exit 6
     └── LockHeld                       exit 7
 
@@ -129,6 +130,12 @@ class BecomeFailed(PushorchError):
 
 class HealthCheckFailed(PushorchError):
     """A health gate did not pass before its deadline."""
+
+    exit_status = ExitStatus.APPLY_FAILED
+
+
+class NothingToRollBack(PushorchError):
+    """`rollback` found no kept container of an earlier version (and no --to named one)."""
 
     exit_status = ExitStatus.APPLY_FAILED
 

@@ -30,12 +30,12 @@ class Executed:
 
 
 async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> Executed:
-    """Each host's actions (hosts concurrently), then the rollouts in order, on the hosts still standing."""
+    """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing."""
     done = Executed(await _actions(plan, transports, emit))
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
-    for rollout in plan.rollouts:
-        report = await run_rollout(rollout, standing, emit)
-        done.rollouts.append(report)
+    # Services are independent: their rollouts run side by side, each batch by batch.
+    done.rollouts = list(await asyncio.gather(*(run_rollout(r, standing, emit) for r in plan.rollouts)))
+    for report in done.rollouts:
         for host, error in {**report.failed, **report.unreachable}.items():
             done.hosts[host] = error
         for host in report.skipped + report.done:

@@ -145,7 +145,7 @@ _SIGNS = {
 def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
     """The plan, host by host: one line per action with its reason."""
     lines = []
-    for host in plan.hosts:
+    for host in dict.fromkeys(a.host for a in plan.actions):
         lines.append(f"{host}:")
         for action in plan.for_host(host):
             lines.append(f"  {_SIGNS.get(action.verb, '*')} {action.describe()}")
@@ -159,7 +159,7 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
         )
         for index, batch in enumerate(rollout.batches):
             lines.append(f"  batch {index + 1}:")
-            lines.extend(f"    {a.host}: ~ {a.describe()}" for a in batch)
+            lines.extend(f"    {a.host}: {_SIGNS.get(a.describe().split()[0], '*')} {a.describe()}" for a in batch)
     for host, error in sorted(unreachable.items()):
         lines.append(f"{host}: UNREACHABLE: {error}")
     count = len(plan.steps)

@@ -161,3 +161,45 @@ def status(
         for host, error in sorted(unreachable.items()):
             click.echo(f"{host}: UNREACHABLE: {error}", err=True)
     return ExitStatus.UNREACHABLE if unreachable else ExitStatus.OK
+
+
+@click.command()
+@inventory_option
+@limit_option
+@extra_vars_option
+@connection_options
+@click.option("--to", "to_version", metavar="VERSION", help="Go to this version (default: the previous one).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
+@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+def rollback(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    to_version: str | None,
+    as_json: bool,
+    args: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Roll SERVICE back to its previous (or --to) version: a gated rollout, the playbook unchanged."""
+    from pushorch.converge import converge
+    from pushorch.planner.rollback import narrowed, target
+    from pushorch.report import ApplyReporter
+
+    if len(args) < 2:
+        raise click.UsageError("give the playbook(s), then the service to roll back")
+    *playbooks, service = args
+    spec, settings, options = _prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
+    declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
+    if not declared:
+        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    _warn_unverified(settings)
+
+    def respec(observed: Any) -> Any:
+        image, version = target(service, observed, declared[0].image, to_version)
+        return narrowed(spec, service, image, version)
+
+    reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
+    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, emit=reporter.event, respec=respec))
+    reporter.recap(outcome)
+    return _status(outcome, False, False)

@@ -10,7 +10,7 @@ import click
 from pushorch import __version__
 from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
-from pushorch.cli.converge_cmds import apply, plan, status
+from pushorch.cli.converge_cmds import apply, plan, rollback, status
 from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.inventory_cmd import inventory
 from pushorch.cli.lab_cmd import lab
@@ -34,6 +34,7 @@ cli.add_command(lab)
 cli.add_command(plan)
 cli.add_command(apply)
 cli.add_command(status)
+cli.add_command(rollback)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ nginx-like service on port 80.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -39,10 +40,18 @@ APPS = (
 
 
 def _start_script(app: App) -> str:
+    # PID 1 ignores SIGTERM unless it traps it: without the trap every `docker stop` waits its timeout.
+    serve = f"/bin/busybox httpd -f -p {app.port} -h /www &\nserver=$!\ntrap 'kill $server; exit 0' TERM INT\n"
     if app.crash_after is None:
-        return f"exec /bin/busybox httpd -f -p {app.port} -h /www\n"
+        return serve + "wait $server\n"
     # Turns healthy, then dies inside min_healthy_time: a gate must catch it.
-    return f"/bin/busybox httpd -f -p {app.port} -h /www &\nsleep {app.crash_after}\nexit 1\n"
+    return serve + f"sleep {app.crash_after}\nexit 1\n"
+
+
+def recipe_digest() -> str:
+    """Changes whenever what the images hold changes, so `lab up` rebuilds them."""
+    recipe = "|".join(f"{app}:{_start_script(app)}" for app in APPS)
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
 def build_and_push(registry: str, say: Callable[[str], None]) -> list[str]:

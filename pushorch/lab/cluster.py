@@ -138,13 +138,13 @@ class Lab:
             self._ensure_host(host, bare_image if host.bare else full_image, lab_registry, say)
         self._remove_extra(hosts)
         self._wait_ready(hosts, say)
-        if state.get("apps_pushed") != image.image_names()[1] or not state.get("registry_port"):
+        if state.get("apps_pushed") != appimages.recipe_digest() or not state.get("registry_port"):
             appimages.build_and_push(f"127.0.0.1:{registry_port}", say)
         self._save_state(
             {
                 "subnet": subnet,
                 "registry_port": registry_port,
-                "apps_pushed": image.image_names()[1],
+                "apps_pushed": appimages.recipe_digest(),
                 "hosts": [h.name for h in hosts],
             }
         )
