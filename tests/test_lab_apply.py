@@ -265,10 +265,10 @@ def test_consul_reload_through_the_agent_api_without_a_binary(lab_inventory: tup
     base = ["-e", "app_version=v2", "-e", "greeting=bonjour", "-e", "app_port=8091", "-e", "message=second"]
     status, changes, _ = _apply(run_cli, inventory, *base, "-e", "app_version=v1", "-l", "lab-3", playbook)
     assert status == 0
-    reloads = [c["action"] for c in changes if c["action"]["action"] == "ReloadConsul"]
-    assert reloads == [
-        {"action": "ReloadConsul", "host": "lab-3", "reason": "a definition changed", "become": None, "binary": False}
+    replaced = [
+        c["action"] for c in changes if c["status"] == "changed" and c["action"]["action"] == "ReplaceContainer"
     ]
+    assert [(r["host"], r["service"], r["consul_reload"]) for r in replaced] == [("lab-3", "app", "api")]
     _, body = _http_through_ssh(inventory, "lab-3", 8500, "/v1/agent/services")
     assert json.loads(body)["app-lab-3"]["Meta"]["pushorch_version"] == "v1"
 

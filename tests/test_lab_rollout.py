@@ -114,12 +114,12 @@ def _playbook(tmp_path: Path, service: str, port: int, **update: Any) -> str:
     return str(path)
 
 
-def _instances(inventory: Path, service: str) -> dict[str, list[tuple[str, str, str]]]:
+def _instances(inventory: Path, service: str) -> dict[str, list[tuple[str, ...]]]:
     """host -> [(version, state, id)] of the service's containers, running first."""
     fmt = '{{.Label "pushorch.version"}} {{.State}} {{.ID}}'
     out = _sh(inventory, f"docker ps -a --filter label=pushorch.service={service} --format '{fmt}'")
     rows = {h: [tuple(line.split()) for line in text.splitlines()] for h, text in out.items()}
-    return {h: sorted(r, key=lambda r: r[1] != "running") for h, r in rows.items()}  # type: ignore[misc]
+    return {h: sorted(r, key=lambda r: r[1] != "running") for h, r in rows.items()}
 
 
 def _running(inventory: Path, service: str) -> dict[str, list[str]]:

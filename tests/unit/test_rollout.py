@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
 from pushorch.connection import ConnectionSettings
@@ -16,7 +17,7 @@ CONSUL = "/etc/consul.d/pushorch-web.json"
 
 
 def _replace(host: str, **kw: object) -> ReplaceContainer:
-    fields: dict = {
+    fields: dict[str, Any] = {
         "service": "web",
         "version": "2",
         "old_version": "1",
@@ -26,7 +27,7 @@ def _replace(host: str, **kw: object) -> ReplaceContainer:
         "gate": INSTANT,
     }
     fields.update(kw)
-    return ReplaceContainer(host, "replace: image changed", **fields)  # type: ignore[arg-type]
+    return ReplaceContainer(host, "replace: image changed", **fields)
 
 
 def _host(name: str, new_state: str = "running") -> FakeTransport:
@@ -39,7 +40,7 @@ def _host(name: str, new_state: str = "running") -> FakeTransport:
 
 def _run(rollout: Rollout, hosts: dict[str, FakeTransport]) -> tuple[object, list[Event]]:
     events: list[Event] = []
-    done = asyncio.run(execute(Plan(rollouts=(rollout,)), dict(hosts), events.append))  # type: ignore[arg-type]
+    done = asyncio.run(execute(Plan(rollouts=(rollout,)), dict(hosts), events.append))
     return done, events
 
 
@@ -66,7 +67,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
 
 def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
     host = _host("a")
-    done, _ = _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
+    _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
     assert host.calls[-3:] == [
         "docker run -d --name web-new img:2",
         "docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new",
