@@ -49,8 +49,13 @@ async def wait_healthy(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    confirm: Callable[[], Awaitable[Reading]] | None = None,
 ) -> GateResult:
-    """Pass once healthy without a break for min_healthy_time; fail at the deadline or when it exits."""
+    """Pass once healthy without a break for min_healthy_time; fail at the deadline or when it exits.
+
+    `confirm` is asked once before passing: a container that crashed and was restarted by its restart
+    policy between two probes looks healthy to them, not to it.
+    """
     started = clock()
     healthy_since: float | None = None
     while True:
@@ -63,7 +68,8 @@ async def wait_healthy(
         elif healthy_since is None:
             healthy_since = now
         if healthy_since is not None and now - healthy_since >= gate.min_healthy_time:
-            return GateResult(True, now - started, reading.status)
+            final = await confirm() if confirm is not None else reading
+            return GateResult(not final.exited, clock() - started, final.status if final.exited else reading.status)
         if now - started >= gate.deadline:
             return GateResult(False, now - started, reading.status)
         await sleep(max(0.0, min(gate.interval, started + gate.deadline - now)))
@@ -82,10 +88,15 @@ class Prober:
     ) -> None:
         self.transport, self.container, self.gate, self.become = transport, container, gate, become
         self._target: tuple[str, int] | None = None
+        self._restarts: int | None = None  # the restart count when first seen
         binding = (published or {}).get(f"{gate.port}/tcp", "")
         if binding.rpartition(":")[2].isdigit():
             ip, _, port = binding.rpartition(":")
             self._target = (_loopback(ip), int(port))
+
+    async def state(self) -> Reading:
+        """The container's own state (running, exited, restarted since first seen)."""
+        return await self._state()
 
     async def check(self) -> Reading:
         kind = self.gate.kind
@@ -106,11 +117,15 @@ class Prober:
 
     async def _state(self) -> Reading:
         done = await self.transport.run(docker_cmd.state(self.container), timeout=30, become=self.become)
-        status, _, health = done.stdout.strip().partition(" ")
+        status, _, rest = done.stdout.strip().partition(" ")
+        count, _, health = rest.partition(" ")
         if not done.ok or status not in ("running", "created", "restarting"):
             return Reading(False, f"container {status or 'gone'}", exited=True)
-        if status == "restarting":
-            return Reading(False, "container restarting")
+        restarts = int(count) if count.isdigit() else 0
+        if self._restarts is None:
+            self._restarts = restarts
+        if restarts > self._restarts or status == "restarting":
+            return Reading(False, "container exited and was restarted (crash)", exited=True)
         if self.gate.kind == "docker":
             return Reading(health == "healthy", f"docker health {health or 'none (no HEALTHCHECK)'}")
         return Reading(status == "running", f"container {status}")

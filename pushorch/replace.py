@@ -134,7 +134,8 @@ class Replacer:
         prober = Prober(self.t, name, gate, self.a.become)
         started = time.monotonic()
         self.progress(f"gate {name}: {gate.describe()}")
-        outcome = await wait_healthy(prober.check, gate)
+        await prober.state()  # the restart count to compare against
+        outcome = await wait_healthy(prober.check, gate, confirm=prober.state)
         result.gate_wait += time.monotonic() - started
         self.progress(f"gate {name}: {'passed' if outcome.passed else 'FAILED'}, {outcome.why(gate)}")
         return outcome

@@ -268,7 +268,8 @@ def test_consul_reload_through_the_agent_api_without_a_binary(lab_inventory: tup
     replaced = [
         c["action"] for c in changes if c["status"] == "changed" and c["action"]["action"] == "ReplaceContainer"
     ]
-    assert [(r["host"], r["service"], r["consul_reload"]) for r in replaced] == [("lab-3", "app", "api")]
+    assert ("lab-3", "app") in [(r["host"], r["service"]) for r in replaced]
+    assert {r["consul_reload"] for r in replaced} == {"api"}
     _, body = _http_through_ssh(inventory, "lab-3", 8500, "/v1/agent/services")
     assert json.loads(body)["app-lab-3"]["Meta"]["pushorch_version"] == "v1"
 

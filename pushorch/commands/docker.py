@@ -151,14 +151,9 @@ def load() -> Argv:
 
 
 def state(name: str) -> Argv:
-    """One line: the container's status and, with a HEALTHCHECK, its health (`running healthy`)."""
-    return (
-        "docker",
-        "inspect",
-        "--format",
-        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
-        name,
-    )
+    """One line: status, restart count and, with a HEALTHCHECK, health (`running 0 healthy`)."""
+    fmt = "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    return ("docker", "inspect", "--format", fmt, name)
 
 
 def addresses(name: str) -> Argv:

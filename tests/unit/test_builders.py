@@ -102,3 +102,30 @@ def test_consul_definition() -> None:
     }}  # fmt: skip
     assert consul.duration(0.5) == "500ms" and consul.duration(90) == "90s" and consul.duration(300) == "5m"
     assert consul.definition_path(service.consul, "api") == "/etc/consul.d/pushorch-api.json"  # type: ignore[arg-type]
+
+
+def test_rollout_builders() -> None:
+    service = _service(ports=["8080:80", "127.0.0.1:53:53/udp"])
+    argv = docker.run(service, "api-1", {}, None, dynamic_ports=True)
+    assert argv[argv.index("-p") : argv.index("-p") + 4] == ("-p", "80/tcp", "-p", "127.0.0.1::53/udp")
+    assert docker.state("api-1") == (
+        "docker", "inspect", "--format",
+        "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", "api-1",
+    )  # fmt: skip
+    assert docker.addresses("api-1") == (
+        "docker", "inspect", "--format",
+        "{{json .NetworkSettings.Ports}}\n{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", "api-1",
+    )  # fmt: skip
+    assert docker.logs("api-1") == ("docker", "logs", "--tail", "10", "api-1")
+    assert docker.exec_("api-1", ("/bin/check", "--fast")) == ("docker", "exec", "api-1", "/bin/check", "--fast")
+    assert docker.stop("api-1", 15) == ("docker", "stop", "-t", "15", "api-1")
+
+
+def test_consul_definition_moves_to_a_dynamic_port() -> None:
+    service = _service(ports=["8080:80"], health={"http": {"path": "/health", "port": 80}}, consul={})
+    moved = json.loads(consul.with_port(consul.definition(service, "web-1", "10.0.0.5", "v2", "abc"), 8080, 49153))
+    assert moved["service"]["port"] == 49153
+    assert moved["service"]["check"]["http"] == "http://10.0.0.5:49153/health"
+    tcp = _service(ports=["8080:80"], health={"tcp": {"port": 80}}, consul={})
+    moved = json.loads(consul.with_port(consul.definition(tcp, "web-1", "10.0.0.5", "v2", "abc"), 8080, 49153))
+    assert moved["service"]["check"]["tcp"] == "10.0.0.5:49153"

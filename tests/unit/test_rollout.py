@@ -14,6 +14,7 @@ from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)
 CONSUL = "/etc/consul.d/pushorch-web.json"
+STATE = "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new"
 
 
 def _replace(host: str, **kw: object) -> ReplaceContainer:
@@ -55,7 +56,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
         "docker stop -t 10 web-old",  # stopped, not removed: kept for rollback
         "docker rm -f web-new",
         "docker run -d --name web-new img:2",
-        "docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new",
+        *[STATE] * 3,  # the restart count first, the gate's probe, then the confirmation before passing
         "mkdir -p -m 755 -- /etc/consul.d",
         f"put {CONSUL} 0640",
         "consul reload",
@@ -68,9 +69,9 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
 def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
     host = _host("a")
     _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
-    assert host.calls[-3:] == [
+    assert host.calls[-5:] == [
         "docker run -d --name web-new img:2",
-        "docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new",
+        *[STATE] * 3,  # the restart count first, the gate's probe, then the confirmation before passing
         "docker stop -t 10 web-old",
     ]
 

@@ -12,6 +12,8 @@ if [ -n "${PUSHORCH_LAB_REGISTRY:-}" ]; then
   mkdir -p /etc/docker
   printf '{"insecure-registries": ["%s"]}\n' "$PUSHORCH_LAB_REGISTRY" > /etc/docker/daemon.json
 fi
+# A host that was killed (docker stop -t 0, a crash) leaves pid files that stop the daemons starting.
+rm -f /run/docker.pid /run/docker/containerd/containerd.pid /run/sshd.pid
 if [ -x /usr/sbin/dockerd ]; then
   dockerd >/var/log/dockerd.log 2>&1 &
 fi
