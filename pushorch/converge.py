@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
-from pushorch.errors import TransportError
+from pushorch.errors import ConnectError, TransportError
 from pushorch.events import Event
 from pushorch.executor import execute
 from pushorch.facts import unreachable
 from pushorch.fanout import close_shared
+from pushorch.lock import FleetLock, Locking
 from pushorch.observe import observe
 from pushorch.observed import ObservedHost
 from pushorch.planner import Options, plan
@@ -74,6 +76,7 @@ async def converge(
     diff: bool = False,
     emit: Callable[[Event], None] = lambda _: None,
     respec: Callable[[Mapping[str, ObservedHost]], Spec] | None = None,
+    locking: Locking | None = None,
 ) -> Outcome:
     """Observe -> plan -> execute until nothing is left; `respec` derives the spec from the first observation
     (rollback: the version to go back to is what the hosts kept)."""
@@ -82,7 +85,10 @@ async def converge(
     transports, outcome.unreachable = await connect_all(settings, forks, shared)
     for host, error in outcome.unreachable.items():
         emit(Event(host, "unreachable", None, error))
+    fleet: FleetLock | None = None
     try:
+        if locking is not None and not check_only:
+            fleet = await _lock(locking, transports, shared, emit)
         for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
             active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
             observed = await observe_all(spec, active)
@@ -94,7 +100,7 @@ async def converge(
             outcome.observed = observed
             if respec is not None and outcome.passes == 0:
                 spec = respec(observed)
-            current = plan(spec, observed, options)
+            current = plan(spec, observed, replace(options or Options(), now=time.time()))
             if outcome.passes == 0:
                 outcome.first_plan = current
             outcome.last_plan = current
@@ -124,8 +130,31 @@ async def converge(
                 break  # a stopped rollout is final for this run: the next run starts it again
         return outcome
     finally:
+        if fleet is not None:
+            await fleet.release()
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
+
+
+async def _lock(
+    locking: Locking, transports: dict[str, Transport], shared: dict[str, Any], emit: Callable[[Event], None]
+) -> FleetLock | None:
+    """Take the fleet lock on the lock host, over the run's own connection to it when it has one."""
+    host = locking.pick(list(transports))
+    if host is None:
+        return None
+    transport = transports.get(host)
+    if transport is None and locking.settings is not None:
+        transport = (await connect_all({host: locking.settings}, 1, shared))[0].get(host)
+        if transport is not None:
+            transports[host] = transport  # not a host of the run: nothing observes or plans it
+    if transport is None:
+        raise ConnectError(host, "the lock host is unreachable: no run can start without its lock")
+    fleet = FleetLock(host, transport, locking.ttl, locking.wait)
+    await fleet.acquire()
+    if fleet.taken_over is not None:
+        emit(Event(host, "progress", None, f"took over an expired fleet lock from {fleet.taken_over}"))
+    return fleet
 
 
 async def _diffs(plan_: Plan, transports: Mapping[str, Transport], emit: Callable[[Event], None]) -> None:

@@ -245,3 +245,56 @@ def _rollout_line(report: Any) -> str:
         parts.append("not started " + ", ".join(report.skipped))
     parts.append(f"{report.wall:.1f}s ({report.wall - report.waiting:.1f}s beyond health waits)")
     return "; ".join(parts)
+
+
+class ReconcileReporter:
+    """reconcile's output, for cron: nothing when nothing changed, else a short summary (stdout);
+    problems on stderr; with --json the events as JSON lines and one summary object; --log-file
+    appends the same JSON lines, with a timestamp, on every run."""
+
+    def __init__(self, as_json: bool = False, log_file: str | None = None) -> None:
+        self.as_json, self.log_file = as_json, log_file
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, event: Any) -> None:
+        record = {
+            "host": event.host,
+            "status": event.status,
+            "message": event.message,
+            "what": event.action.describe() if event.action else "",
+            "action": event.action.to_json() if event.action else None,
+        }
+        self.events.append(record)
+        if self.as_json:
+            sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
+
+    def summary(self, outcome: Any) -> None:
+        from datetime import UTC, datetime
+
+        changed = [e for e in self.events if e["status"] in ("changed", "reverted")]
+        document = {
+            "reconcile": "changed" if changed else "converged",
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "changes": len(changed),
+            "hosts_changed": sorted({e["host"] for e in changed}),
+            "failed": outcome.failed,
+            "unreachable": outcome.unreachable,
+            "rollouts": [r.to_json() for r in outcome.rollouts],
+        }
+        if self.log_file:
+            with open(self.log_file, "a", encoding="utf-8") as handle:
+                for record in [*self.events, document]:
+                    handle.write(json.dumps(redact({"time": document["time"], **record}), default=str) + "\n")
+        if self.as_json:
+            sys.stdout.write(json.dumps(redact(document), default=str) + "\n")
+            return
+        if changed:
+            lines = [f"reconcile: {len(changed)} change(s) on {', '.join(document['hosts_changed'])}"]
+            lines += [
+                f"  {e['host']}: {e['action']['action'] if e['action'] else ''} {e['message']}".rstrip()
+                for e in changed
+            ]
+            lines += [_rollout_line(r) for r in outcome.rollouts]
+            sys.stdout.write("\n".join(lines) + "\n")
+        for host, error in sorted({**outcome.unreachable, **outcome.failed}.items()):
+            sys.stderr.write(f"{host}: {error}\n")

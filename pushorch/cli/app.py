@@ -111,3 +111,31 @@ def connection_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def lock_options(func: F) -> F:
+    """The locks a mutating command takes: the local flock and the fleet lock on the lock host."""
+    options = [
+        click.option(
+            "--lock-file",
+            metavar="PATH",
+            help="Local lock file (default $XDG_RUNTIME_DIR or ~/.cache: pushorch/run.lock).",
+        ),
+        click.option(
+            "--lock-wait",
+            type=click.FloatRange(0),
+            default=0.0,
+            metavar="SECONDS",
+            help="Wait this long for a held lock before exiting 7 (default: exit at once).",
+        ),
+        click.option(
+            "--lock-ttl",
+            type=click.IntRange(10),
+            default=None,
+            metavar="SECONDS",
+            help="Fleet lock expiry, renewed while the run lasts (default 900, or pushorch_lock_ttl).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

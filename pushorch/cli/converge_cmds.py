@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from pushorch.cli.app import connection_options, extra_vars_option, inventory_option, inventory_sources, limit_option
+from pushorch.cli.app import (
+    connection_options,
+    extra_vars_option,
+    inventory_option,
+    inventory_sources,
+    limit_option,
+    lock_options,
+)
 from pushorch.errors import ExitStatus, InputError, Problem
 
 
@@ -19,21 +26,50 @@ def _prepare(
     limit: str | None,
     connection: dict[str, Any],
 ) -> tuple[Any, dict[str, Any], Any]:
+    spec, settings, options, _ = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, None)
+    return spec, settings, options
+
+
+def _prepare_locked(
+    inventories: tuple[str, ...],
+    playbooks: tuple[str, ...],
+    extra_vars: tuple[str, ...],
+    limit: str | None,
+    connection: dict[str, Any],
+    lock_ttl: int | None,
+) -> tuple[Any, dict[str, Any], Any, Any]:
+    """Spec, connection settings, planner options and the fleet Locking (from pushorch_lock_* vars)."""
     from pushorch.connection import Overrides, settings_for
     from pushorch.load.playbooks import load_spec
+    from pushorch.lock import DEFAULT_TTL, Locking
     from pushorch.planner import Options
 
-    _, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
     overrides = Overrides(**connection)
     settings, problems = {}, []
-    for name, host in spec.hosts.items():
+    for name, host_spec in spec.hosts.items():
         try:
-            settings[name] = settings_for(name, host.vars, overrides)
+            settings[name] = settings_for(name, host_spec.vars, overrides)
         except ValueError as exc:
             problems.append(Problem(f"host {name}", 0, 0, "", str(exc)))
+    variables = next(iter(spec.hosts.values())).vars if spec.hosts else {}
+    chosen = variables.get("pushorch_lock_host")
+    lock_host = None if chosen in (None, "none") else str(chosen)
+    lock_settings = None
+    if lock_host is not None and lock_host not in settings:
+        if lock_host not in inventory.hosts:
+            problems.append(Problem("pushorch_lock_host", 0, 0, "", f"{lock_host!r} is not a host of the inventory"))
+        else:
+            lock_settings = settings_for(lock_host, inventory.host_vars(lock_host), overrides)
     if problems:
         raise InputError(problems)
-    return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks))
+    locking = Locking(
+        enabled=chosen != "none",
+        host=lock_host,
+        settings=lock_settings,
+        ttl=int(lock_ttl or variables.get("pushorch_lock_ttl") or DEFAULT_TTL),
+    )
+    return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks)), locking
 
 
 def _warn_unverified(settings: dict[str, Any]) -> None:
@@ -52,6 +88,16 @@ def _status(outcome: Any, pending: bool, detailed: bool) -> int:
     if outcome.failed:
         return ExitStatus.APPLY_FAILED
     return ExitStatus.CHANGES_PENDING if detailed and pending else ExitStatus.OK
+
+
+def local_lock(path: str | None, wait: float, enabled: bool = True) -> Any:
+    """The local flock around a mutating run (a no-op for --check)."""
+    import contextlib
+    from pathlib import Path
+
+    from pushorch.lock import LocalLock, default_lock_file
+
+    return LocalLock(Path(path) if path else default_lock_file(), wait) if enabled else contextlib.nullcontext()
 
 
 playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=click.Path())
@@ -98,6 +144,7 @@ def plan(
 @click.option("--diff", is_flag=True, help="Show file differences (secrets masked).")
 @click.option("--prune", is_flag=True, help="Remove containers of services these playbooks no longer declare.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
+@lock_options
 @playbooks_argument
 def apply(
     inventories: tuple[str, ...],
@@ -109,6 +156,9 @@ def apply(
     as_json: bool,
     playbooks: tuple[str, ...],
     forks: int,
+    lock_file: str | None,
+    lock_wait: float,
+    lock_ttl: int | None,
     **connection: Any,
 ) -> int:
     """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
@@ -117,13 +167,24 @@ def apply(
     from pushorch.converge import converge
     from pushorch.report import ApplyReporter, print_plan
 
-    spec, settings, options = _prepare(inventories, playbooks, extra_vars, limit, connection)
+    spec, settings, options, locking = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, lock_ttl)
     _warn_unverified(settings)
     options = replace(options, prune=prune)
     reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
-    outcome = asyncio.run(
-        converge(spec, settings, options=options, forks=forks, check_only=check, diff=diff, emit=reporter.event)
-    )
+    locking = replace(locking, wait=lock_wait)
+    with local_lock(lock_file, lock_wait, not check):
+        outcome = asyncio.run(
+            converge(
+                spec,
+                settings,
+                options=options,
+                forks=forks,
+                check_only=check,
+                diff=diff,
+                emit=reporter.event,
+                locking=locking,
+            )
+        )
     if check:
         print_plan(outcome.first_plan, outcome.unreachable)
         return _status(outcome, bool(outcome.first_plan), False)
@@ -170,6 +231,7 @@ def status(
 @connection_options
 @click.option("--to", "to_version", metavar="VERSION", help="Go to this version (default: the previous one).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
+@lock_options
 @click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
 def rollback(
     inventories: tuple[str, ...],
@@ -179,9 +241,14 @@ def rollback(
     as_json: bool,
     args: tuple[str, ...],
     forks: int,
+    lock_file: str | None,
+    lock_wait: float,
+    lock_ttl: int | None,
     **connection: Any,
 ) -> int:
     """Roll SERVICE back to its previous (or --to) version: a gated rollout, the playbook unchanged."""
+    from dataclasses import replace
+
     from pushorch.converge import converge
     from pushorch.planner.rollback import narrowed, target
     from pushorch.report import ApplyReporter
@@ -189,7 +256,9 @@ def rollback(
     if len(args) < 2:
         raise click.UsageError("give the playbook(s), then the service to roll back")
     *playbooks, service = args
-    spec, settings, options = _prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
+    spec, settings, options, locking = _prepare_locked(
+        inventories, tuple(playbooks), extra_vars, limit, connection, lock_ttl
+    )
     declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
     if not declared:
         raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
@@ -200,6 +269,10 @@ def rollback(
         return narrowed(spec, service, image, version)
 
     reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
-    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, emit=reporter.event, respec=respec))
+    locking = replace(locking, wait=lock_wait)
+    with local_lock(lock_file, lock_wait):
+        outcome = asyncio.run(
+            converge(spec, settings, options=options, forks=forks, emit=reporter.event, respec=respec, locking=locking)
+        )
     reporter.recap(outcome)
     return _status(outcome, False, False)

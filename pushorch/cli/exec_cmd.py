@@ -18,6 +18,37 @@ from pushorch.cli.app import (
 from pushorch.errors import ExitStatus, InputError, Problem
 
 
+def host_settings(
+    inventories: tuple[str, ...],
+    pattern: str,
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    connection: dict[str, Any],
+) -> list[Any]:
+    """Connection settings of the hosts matching pattern and --limit; warns when keys go unverified."""
+    from pushorch.connection import Overrides, settings_for
+    from pushorch.load.extravars import parse_extra_vars
+    from pushorch.load.inventory import load_inventory
+    from pushorch.report import host_key_warning, warn
+
+    inventory = load_inventory(inventory_sources(inventories))
+    extra, problems = parse_extra_vars(extra_vars)
+    hosts = target_hosts(inventory, pattern, limit)
+    overrides = Overrides(**connection)
+    settings = []
+    for host in hosts:
+        try:
+            settings.append(settings_for(host, {**inventory.host_vars(host), **extra}, overrides))
+        except ValueError as exc:
+            problems.append(Problem(f"host {host}", 0, 0, "", str(exc)))
+    if problems:
+        raise InputError(problems)
+    unverified = [s.name for s in settings if s.host_key_checking == "off" and s.transport != "local"]
+    if unverified:
+        warn(host_key_warning(unverified))
+    return settings
+
+
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})
 @inventory_option
 @limit_option
@@ -40,28 +71,11 @@ def exec_(
     **connection: Any,
 ) -> int:
     """Run COMMAND on every host matching PATTERN: `pushorch exec -i INV all -- uname -a`."""
-    from pushorch.connection import Overrides, settings_for
     from pushorch.fanout import run_everywhere
-    from pushorch.load.extravars import parse_extra_vars
-    from pushorch.load.inventory import load_inventory
-    from pushorch.report import ExecReporter, host_key_warning, warn
+    from pushorch.report import ExecReporter
 
-    inventory = load_inventory(inventory_sources(inventories))
-    extra, problems = parse_extra_vars(extra_vars)
-    hosts = target_hosts(inventory, pattern, limit)
-    overrides = Overrides(**connection)
-    settings = []
-    for host in hosts:
-        try:
-            settings.append(settings_for(host, {**inventory.host_vars(host), **extra}, overrides))
-        except ValueError as exc:
-            problems.append(Problem(f"host {host}", 0, 0, "", str(exc)))
-    if problems:
-        raise InputError(problems)
+    settings = host_settings(inventories, pattern, limit, extra_vars, connection)
     argv = command if len(command) > 1 else ("sh", "-c", command[0])
-    unverified = [s.name for s in settings if s.host_key_checking == "off" and s.transport != "local"]
-    if unverified:
-        warn(host_key_warning(unverified))
     reporter = ExecReporter(len(settings), as_json=as_json, verbosity=app.verbosity)
     with reporter:
         outcomes = asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=reporter.host_done))

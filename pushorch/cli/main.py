@@ -14,6 +14,7 @@ from pushorch.cli.converge_cmds import apply, plan, rollback, status
 from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.inventory_cmd import inventory
 from pushorch.cli.lab_cmd import lab
+from pushorch.cli.reconcile_cmd import lock, reconcile
 from pushorch.errors import ExitStatus, PushorchError
 from pushorch.report import print_error
 
@@ -35,6 +36,8 @@ cli.add_command(plan)
 cli.add_command(apply)
 cli.add_command(status)
 cli.add_command(rollback)
+cli.add_command(reconcile)
+cli.add_command(lock)
 
 
 def main(argv: list[str] | None = None) -> None:

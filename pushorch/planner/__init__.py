@@ -15,6 +15,7 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from pushorch.actions import (
     Action,
@@ -37,18 +38,20 @@ from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands.system import DOCKER_PACKAGES
 from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
-from pushorch.planner.placement import place
+from pushorch.planner.placement import Candidates, place_with_failover
 from pushorch.planner.rollout import gate_for, rollout
 from pushorch.secret import Secret
 from pushorch.spec import CopyArgs, HostSpec, Play, Service, Spec, Task, TemplateArgs, UpdatePolicy
 
 MANAGED = "pushorch.service"
+REPLACES = "pushorch.replaces"  # on an instance started because its host was lost: that host
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
     prune: bool = False
     playbooks: tuple[str, ...] = ()  # basenames; prune only touches services these playbooks created
+    now: float | None = None  # epoch seconds, for failover.after; None: no grace-based failover
 
 
 def sha256(text: str) -> str:
@@ -80,19 +83,58 @@ def probe_images(host: HostSpec) -> list[str]:
     return list(dict.fromkeys(s.image for play in host.plays for s in play.services))
 
 
-def placements(spec: Spec, observed: Mapping[str, ObservedHost]) -> dict[str, list[str]]:
-    """service -> the hosts that run it: the play's reachable, eligible hosts, top `replicas` by rendezvous."""
+def placements(spec: Spec, observed: Mapping[str, ObservedHost], now: float | None = None) -> dict[str, list[str]]:
+    """service -> the hosts that run it (see placement.py: rendezvous, failover, stickiness)."""
+    return {name: hosts for name, (hosts, _) in _placed(spec, observed, now).items()}
+
+
+def _placed(
+    spec: Spec, observed: Mapping[str, ObservedHost], now: float | None
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    services: dict[str, Service] = {}
     declared: dict[str, list[str]] = {}
-    replicas: dict[str, int | None] = {}
     for name, host in spec.hosts.items():
-        if name in observed and (not observed[name].reachable or observed[name].error):
-            continue
         for play in host.plays:
             for service in play.services:
+                services.setdefault(service.name, service)
                 if _eligible(service, host):
                     declared.setdefault(service.name, []).append(name)
-                replicas[service.name] = service.replicas
-    return {service: place(service, hosts, replicas[service]) for service, hosts in declared.items()}
+    out = {}
+    for name, hosts in declared.items():
+        service = services[name]
+        seen = {h: observed.get(h) for h in hosts}
+        up = [h for h in hosts if (o := seen[h]) is None or (o.reachable and not o.error)]
+        failed = {h for h in up if _failed_past_grace(service, seen[h], now)}
+        eligible = [h for h in up if h not in failed]
+        running = [h for h in eligible if any(c.running for c in _of(seen[h], name))]
+        taken = {c.labels.get(REPLACES, "") for h in up for c in _of(seen[h], name) if c.running} - {""}
+        candidates = Candidates(name, service.replicas, hosts, eligible, running, taken, service.failover.failback)
+        out[name] = place_with_failover(candidates)
+    return out
+
+
+def _of(seen: ObservedHost | None, service: str) -> list[ObservedContainer]:
+    return seen.containers_of(service) if seen is not None else []
+
+
+def _failed_past_grace(service: Service, seen: ObservedHost | None, now: float | None) -> bool:
+    """The host's instance has been stopped for longer than failover.after (and none runs there)."""
+    if not service.failover.enabled or service.replicas is None or now is None or seen is None:
+        return False
+    mine = seen.containers_of(service.name)
+    if not mine or any(c.running for c in mine):
+        return False
+    stopped = [_epoch(c.finished) for c in mine if c.finished]
+    return bool(stopped) and now - max(stopped) > service.failover.after
+
+
+def _epoch(stamp: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, Z) as epoch seconds; 0 when it cannot be read."""
+    try:
+        head, _, _ = stamp.partition(".")
+        return datetime.fromisoformat(head.rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _eligible(service: Service, host: HostSpec) -> bool:
@@ -104,7 +146,9 @@ def _eligible(service: Service, host: HostSpec) -> bool:
 
 def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | None = None) -> Plan:
     options = options or Options()
-    placed = placements(spec, observed)
+    placed_with = _placed(spec, observed, options.now)
+    placed = {name: hosts for name, (hosts, _) in placed_with.items()}
+    replaces = {(name, host): lost for name, (_, moves) in placed_with.items() for host, lost in moves.items()}
     declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
     actions: list[Action] = []
     replacements: list[tuple[Play, Service, ReplaceContainer]] = []
@@ -113,7 +157,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         seen = observed.get(name)
         if seen is None or not seen.reachable or seen.error:
             continue
-        actions.extend(_host_plan(host, seen, placed, declared, options, replacements))
+        actions.extend(_host_plan(host, seen, placed, declared, options, replacements, replaces))
     rollouts = []
     for service_name in dict.fromkeys(s.name for _, s, _ in replacements):
         mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]
@@ -130,6 +174,7 @@ def _host_plan(
     declared: set[str],
     options: Options,
     replacements: list[tuple[Play, Service, ReplaceContainer]],
+    replaces: dict[tuple[str, str], str],
 ) -> list[Action]:
     out: list[Action] = []
     services = [(play, s) for play in host.plays for s in play.services if host.name in placed.get(s.name, [])]
@@ -141,7 +186,8 @@ def _host_plan(
         return out  # containers next pass, when the probe can see them
     consul_changed = False
     for play, service in services:
-        steps, replace = _service(host, seen, sources[id(play)], play, service)
+        lost = replaces.get((service.name, host.name), "")
+        steps, replace = _service(host, seen, sources[id(play)], play, service, lost)
         consul_changed |= any(isinstance(a, WriteConsul) for a in steps)
         out.extend(steps)
         if replace is not None:
@@ -340,7 +386,7 @@ def _command(
 
 
 def _service(
-    host: HostSpec, seen: ObservedHost, playbook: str, play: Play, service: Service
+    host: HostSpec, seen: ObservedHost, playbook: str, play: Play, service: Service, lost: str = ""
 ) -> tuple[list[Action], ReplaceContainer | None]:
     """Actions for one service on one host, and the replacement the rollout runs (if any)."""
     out: list[Action] = []
@@ -385,9 +431,11 @@ def _service(
             "pushorch.shape": json.dumps(docker_cmd.shape(service), sort_keys=True),
             "pushorch.consul-file": consul_file,
         }
+        if lost:
+            labels[REPLACES] = lost
         env_file = docker_cmd.env_file(service, name)
         argv = docker_cmd.run(service, name, labels, env_file[0] if env_file else None, dynamic)
-        reason = "not running"
+        reason = f"failover from {lost}" if lost else "not running"
     if running_stale:
         reason = "replace: " + _explain(running_stale[0].labels.get("pushorch.shape"), service)
     consul_path, consul_content = _consul_definition(host, service, digest)

@@ -45,6 +45,7 @@ def _container(spec: Spec, raw: dict[str, Any]) -> ObservedContainer:
     name = docker_cmd.container_name(raw["service"], digest)
     if raw.get("version"):
         labels["pushorch.version"] = raw["version"]
+    labels.update(raw.get("labels") or {})
     return ObservedContainer(
         name,
         name,
@@ -59,7 +60,10 @@ def _container(spec: Spec, raw: dict[str, Any]) -> ObservedContainer:
     )
 
 
-def _observed(spec: Spec, name: str, raw: dict[str, Any]) -> ObservedHost:
+def _observed(spec: Spec, name: str, raw: dict[str, Any] | str) -> ObservedHost:
+    if raw == "unreachable":
+        return ObservedHost(name=name, reachable=False, error="unreachable")
+    assert isinstance(raw, dict)
     docker = raw.get("docker", "running")
     files = {
         path: ObservedFile(
@@ -111,7 +115,8 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
         (tmp_path / "templates" / name).write_text(text)
     _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
     observed = {name: _observed(spec, name, raw or {}) for name, raw in data["observed"].items()}
-    options = Options(prune=bool((data.get("options") or {}).get("prune")), playbooks=("p.yml",))
+    given = data.get("options") or {}
+    options = Options(prune=bool(given.get("prune")), playbooks=("p.yml",), now=given.get("now"))
     result = plan(spec, observed, options)
     lines = [_line(a) for a in result.actions]
     for rollout in result.rollouts:

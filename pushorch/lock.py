@@ -1,0 +1,163 @@
+"""Locks: a local flock so overlapping cron runs never run at once, and a fleet lock on a lock host.
+
+The fleet lock is a directory made with `mkdir` on one host (atomic), holding an owner record and an
+expiry that the run renews while it works; a controller killed mid-run leaves a lock that expires
+and can be taken over. Every mutating command (apply, rollback, reconcile) takes both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pushorch.commands import lock as lock_cmd
+from pushorch.connection import ConnectionSettings
+from pushorch.errors import CommandFailed, LockHeld
+from pushorch.transport import Transport
+
+DEFAULT_TTL = 900  # seconds; renewed every third of it while the run lasts
+
+
+def default_lock_file() -> Path:
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or Path.home() / ".cache")
+    return base / "pushorch" / "run.lock"
+
+
+class LocalLock:
+    """flock(2) on a file: held until the process ends (even by SIGKILL: the kernel drops it)."""
+
+    def __init__(self, path: Path, wait: float = 0.0) -> None:
+        self.path, self.wait = path, wait
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> LocalLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another pushorch run"
+                    handle.close()
+                    raise LockHeld(f"local lock {self.path} is held by {holder}") from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def owner_record(ttl: int) -> dict[str, Any]:
+    return {
+        "controller": socket.gethostname(),
+        "pid": os.getpid(),
+        "user": getpass.getuser(),
+        "command": " ".join(["pushorch", *sys.argv[1:]])[:300],
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ttl": ttl,
+    }
+
+
+@dataclass
+class FleetLock:
+    """The lock directory on `host`; `acquire` waits up to `wait` seconds, then raises LockHeld."""
+
+    host: str
+    transport: Transport
+    ttl: int = DEFAULT_TTL
+    wait: float = 0.0
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    taken_over: dict[str, Any] | None = None
+    _renewer: asyncio.Task[None] | None = None
+
+    async def acquire(self) -> None:
+        owner = json.dumps(owner_record(self.ttl), sort_keys=True)
+        deadline = time.monotonic() + self.wait
+        while True:
+            done = await self.transport.run(lock_cmd.acquire(owner, self.token, self.ttl), timeout=30)
+            first, _, rest = done.stdout.partition("\n")
+            if done.exit_status == 0:
+                if first == "TAKEN":
+                    self.taken_over = _owner(rest)
+                self._renewer = asyncio.create_task(self._renew())
+                return
+            if done.exit_status != 3:
+                raise CommandFailed(self.host, "fleet lock", done.exit_status, done.stderr or done.stdout)
+            if time.monotonic() >= deadline:
+                raise LockHeld(f"fleet lock on {self.host} is held: {describe(rest)}")
+            await asyncio.sleep(1.0)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.ttl / 3))
+            with contextlib.suppress(Exception):  # a missed renewal is retried; the TTL leaves room
+                await self.transport.run(lock_cmd.renew(self.token, self.ttl), timeout=30)
+
+    async def release(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+        with contextlib.suppress(Exception):  # an unreleased lock expires
+            await self.transport.run(lock_cmd.release(self.token), timeout=30)
+
+
+def _owner(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text.strip().splitlines()[0]) if text.strip() else {}
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe(status_text: str) -> str:
+    """`HELD` output (owner JSON, then expires=.. now=..) in words."""
+    lines = status_text.strip().splitlines()
+    owner = _owner(lines[0]) if lines else {}
+    times = dict(part.split("=", 1) for part in (lines[-1].split() if lines else []) if "=" in part)
+    left = int(times.get("expires", 0) or 0) - int(times.get("now", 0) or 0)
+    who = (
+        f"{owner.get('user', '?')}@{owner.get('controller', '?')} pid {owner.get('pid', '?')}"
+        f" ({owner.get('command', '?')}), since {owner.get('started', '?')}"
+    )
+    return who + (f", expires in {left}s" if left > 0 else ", expired (the next run takes it over)")
+
+
+@dataclass(frozen=True, slots=True)
+class Locking:
+    """What a mutating run locks: `host` (None: the first reachable host of the run, by name) unless
+    `enabled` is off; `settings` to reach a lock host outside the run's hosts (-l)."""
+
+    enabled: bool = True
+    host: str | None = None
+    settings: ConnectionSettings | None = None
+    ttl: int = DEFAULT_TTL
+    wait: float = 0.0
+
+    def pick(self, reachable: list[str]) -> str | None:
+        if not self.enabled:
+            return None
+        return self.host or (sorted(reachable)[0] if reachable else None)
