@@ -1,0 +1,217 @@
+"""Fault injection on the lab: failover, locks, a killed controller, broken daemons and hosts.
+
+Each test breaks something real (a lab host stopped, dockerd unable to start, a pull that fails,
+a host that never speaks SSH, a controller killed with SIGKILL), then asserts on what the hosts run
+afterwards, and that the next run converges. Each test uses its own service and port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushorch.lab.cluster import Lab
+from tests.conftest import ROOT
+from tests.test_lab_apply import DOCKER_HOSTS, _apply, _http_through_ssh, _sh
+from tests.test_lab_rollout import _playbook, _running
+
+pytestmark = pytest.mark.lab
+
+
+def _reconcile(run_cli, inventory: Path, *args: str):  # type: ignore[no-untyped-def]
+    return run_cli("reconcile", "-i", str(inventory), "--lock-file", str(inventory.parent / "run.lock"), *args)
+
+
+def _replicated(tmp_path: Path, service: str, port: int, **update: Any) -> str:
+    """A service with 2 replicas over the 3 lab hosts (failover needs a spare host)."""
+    path = Path(_playbook(tmp_path, service, port, **update))
+    plays = json.loads(path.read_text())
+    plays[0]["services"][0]["replicas"] = 2
+    path.write_text(json.dumps(plays))
+    return str(path)
+
+
+def _consul_ids(inventory: Path, host: str) -> set[str]:
+    return set(json.loads(_http_through_ssh(inventory, host, 8500, "/v1/agent/services")[1]))
+
+
+def test_a_lost_host_moves_its_instance_and_gets_no_instance_back(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    lab, inventory = lab_inventory
+    playbook = _replicated(tmp_path, "fo-a", 18091)
+    assert _reconcile(run_cli, inventory, playbook).status == 0
+    placed = sorted(h for h, versions in _running(inventory, "fo-a").items() if versions)
+    assert len(placed) == 2
+    lost, kept = placed
+    spare = next(h for h in DOCKER_HOSTS if h not in placed)
+    subprocess.run(["docker", "stop", "-t", "0", f"pushorch-lab-{lost}"], check=True, capture_output=True)
+    try:
+        moved = _reconcile(run_cli, inventory, "-T", "3", playbook)
+        assert moved.status == 4, moved.out + moved.err  # the lost host is reported ...
+        assert f"failover from {lost}" in moved.out  # ... and its instance moved
+        alive = f"docker:!{lost}"
+        assert _running(inventory, "fo-a", alive) == {kept: ["v1"], spare: ["v1"]}
+        assert f"fo-a-{spare}" in _consul_ids(inventory, spare)
+    finally:
+        lab.up(3, 1, lambda _: None)  # the lost host returns, its stale instance restarted by its dockerd
+    assert _running(inventory, "fo-a")[lost] == ["v1"]  # stale, still running
+    back = _reconcile(run_cli, inventory, playbook)
+    assert back.status == 0, back.out + back.err
+    assert _running(inventory, "fo-a") == {lost: [], kept: ["v1"], spare: ["v1"]}  # no failback, nothing twice
+    assert f"fo-a-{lost}" not in _consul_ids(inventory, lost)
+    quiet = _reconcile(run_cli, inventory, "--detailed-exitcode", playbook)
+    assert (quiet.status, quiet.out, quiet.err) == (0, "", "")  # cron mails nothing
+
+
+def _pushorch(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pushorch", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_reconciles_at_once_one_runs_the_other_exits_7(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "lk-a", 18092, min_healthy_time="3s")
+    for lock_files in (("a.lock", "a.lock"), ("a.lock", "b.lock")):  # one controller; then two controllers
+        service_version = "v2" if lock_files[1] == "b.lock" else "v1"
+        runs = [
+            _pushorch(
+                "reconcile",
+                "-i",
+                str(inventory),
+                "-e",
+                f"v={service_version}",
+                "--lock-file",
+                str(tmp_path / f),
+                playbook,
+            )
+            for f in lock_files
+        ]
+        results = [(r.wait(120), *r.communicate()) for r in runs]
+        statuses = sorted(status for status, _, _ in results)
+        assert statuses == [0, 7], results
+        refused = next(err for status, _, err in results if status == 7)
+        assert ("local lock" if lock_files[0] == lock_files[1] else "fleet lock on") in refused
+        assert _running(inventory, "lk-a") == {h: [service_version] for h in DOCKER_HOSTS}  # nothing half-done
+    waited = [
+        _pushorch(
+            "reconcile",
+            "-i",
+            str(inventory),
+            "-e",
+            "v=v1",
+            "--lock-wait",
+            "120",
+            "--lock-file",
+            str(tmp_path / f),
+            playbook,
+        )
+        for f in ("a.lock", "b.lock")
+    ]
+    assert [r.wait(240) for r in waited] == [0, 0]  # --lock-wait: the second runs after the first
+    assert _running(inventory, "lk-a") == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
+def test_a_killed_controller_leaves_one_version_per_host_and_its_lock_expires(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "kc-a", 18093, min_healthy_time="2s")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    lock_file = str(tmp_path / "kill.lock")
+    run = _pushorch("apply", "-i", str(inventory), "-e", "v=v2", "--lock-ttl", "12", "--lock-file", lock_file, playbook)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _running(inventory, "kc-a", "lab-1").get("lab-1") != ["v2"]:
+        time.sleep(0.2)
+    os.kill(run.pid, signal.SIGKILL)  # mid-rollout: lab-1 gating v2, lab-2 and lab-3 on v1
+    run.wait()
+    running = _running(inventory, "kc-a")
+    assert all(len(versions) <= 1 for versions in running.values()), running  # never old and new together
+    held = run_cli("apply", "-i", str(inventory), "-e", "v=v2", "--lock-file", lock_file, playbook)
+    assert held.status == 7 and "fleet lock on" in held.err and "expires in" in held.err
+    status = run_cli("lock", "status", "-i", str(inventory), "docker")
+    assert "HELD by" in status.out
+    time.sleep(13)  # the dead run's lock expires: nobody renews it
+    status_code, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", "--lock-file", lock_file, playbook)
+    assert status_code == 0, changes
+    assert any("took over an expired fleet lock" in c["message"] for c in changes)
+    assert _running(inventory, "kc-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+    assert run_cli("lock", "status", "-i", str(inventory), "docker").out.strip() == "no fleet lock held"
+
+
+def test_a_host_whose_dockerd_cannot_start_is_named_and_the_others_converge(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "dd-a", 18094)
+    stop = (
+        "kill $(cat /run/docker.pid); while docker info >/dev/null 2>&1; do sleep 0.2; done; chmod -x /usr/sbin/dockerd"
+    )
+    _sh(inventory, stop, "lab-3")
+    try:
+        status, changes, summary = _apply(run_cli, inventory, playbook)
+        assert status == 5, changes
+        assert "StartDocker(docker)" in summary["failed"]["lab-3"]
+        assert _running(inventory, "dd-a", "docker:!lab-3") == {"lab-1": ["v1"], "lab-2": ["v1"]}
+    finally:
+        _sh(inventory, "chmod +x /usr/sbin/dockerd", "lab-3")
+    assert _apply(run_cli, inventory, playbook)[0] == 0  # dockerd started again by the plan, then the service
+    assert _running(inventory, "dd-a") == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
+def test_a_host_that_never_speaks_ssh_is_bounded_by_the_connect_timeout(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True).start()
+    extra = tmp_path / "blackhole.ini"
+    extra.write_text(f"[docker]\nblackhole ansible_host=127.0.0.1 ansible_port={server.getsockname()[1]}\n")
+    playbook = _playbook(tmp_path, "bh-a", 18095)
+    started = time.monotonic()
+    result = run_cli("apply", "-i", str(inventory), "-i", str(extra), "-T", "2", "--json", playbook)
+    elapsed = time.monotonic() - started
+    server.close()
+    summary = json.loads(result.out.splitlines()[-1])
+    assert result.status == 4 and list(summary["unreachable"]) == ["blackhole"]
+    assert "no SSH answer" in summary["unreachable"]["blackhole"]
+    assert _running(inventory, "bh-a") == {h: ["v1"] for h in DOCKER_HOSTS}
+    print(f"apply with a silent host and -T 2: {elapsed:.1f}s")
+
+
+def test_a_failing_pull_leaves_the_old_version_serving(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "pl-a", 18096)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    shim = '#!/bin/sh\n[ "$1" = pull ] && { echo "pull refused (fault injection)" >&2; exit 1; }\nexec /usr/bin/docker "$@"\n'
+    _sh(inventory, f"printf '%s' {json.dumps(shim)} > /usr/local/bin/docker && chmod +x /usr/local/bin/docker", "lab-2")
+    try:
+        status, changes, summary = _apply(run_cli, inventory, "-e", "v=v2", playbook)
+        assert status == 5, changes
+        assert "PullImage" in summary["failed"]["lab-2"] and "pull refused" in summary["failed"]["lab-2"]
+        assert _running(inventory, "pl-a") == {"lab-1": ["v2"], "lab-2": ["v1"], "lab-3": ["v2"]}
+        assert _http_through_ssh(inventory, "lab-2", 18096, "/version") == (200, b"v1\n")
+    finally:
+        _sh(inventory, "rm -f /usr/local/bin/docker", "lab-2")
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    assert _running(inventory, "pl-a") == {h: ["v2"] for h in DOCKER_HOSTS}
