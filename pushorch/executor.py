@@ -34,7 +34,8 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) ->
     done = Executed(await _actions(plan, transports, emit))
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
     # Services are independent: their rollouts run side by side, each batch by batch.
-    done.rollouts = list(await asyncio.gather(*(run_rollout(r, standing, emit) for r in plan.rollouts)))
+    fallen = {h: e for h, e in done.hosts.items() if e is not None}
+    done.rollouts = list(await asyncio.gather(*(run_rollout(r, standing, emit, fallen) for r in plan.rollouts)))
     for report in done.rollouts:
         for host, error in {**report.failed, **report.unreachable}.items():
             done.hosts[host] = error

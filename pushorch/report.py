@@ -290,11 +290,8 @@ class ReconcileReporter:
             return
         if changed:
             lines = [f"reconcile: {len(changed)} change(s) on {', '.join(document['hosts_changed'])}"]
-            lines += [
-                f"  {e['host']}: {e['action']['action'] if e['action'] else ''} {e['message']}".rstrip()
-                for e in changed
-            ]
+            lines += [f"  {e['host']}: {e['what']} {e['message']}".rstrip() for e in changed]
             lines += [_rollout_line(r) for r in outcome.rollouts]
             sys.stdout.write("\n".join(lines) + "\n")
         for host, error in sorted({**outcome.unreachable, **outcome.failed}.items()):
-            sys.stderr.write(f"{host}: {error}\n")
+            sys.stderr.write((error if error.startswith(f"{host}:") else f"{host}: {error}") + "\n")

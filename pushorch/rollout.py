@@ -52,12 +52,24 @@ class RolloutReport:
         }
 
 
-async def run_rollout(rollout: Rollout, transports: Mapping[str, Transport], emit: Emit) -> RolloutReport:
+async def run_rollout(
+    rollout: Rollout, transports: Mapping[str, Transport], emit: Emit, failed_before: Mapping[str, str] | None = None
+) -> RolloutReport:
+    """Run the batches; hosts in `failed_before` (their image pull or preparation failed) count as failed."""
     report = RolloutReport(rollout.service)
     started = time.monotonic()
     passed: list[tuple[ReplaceContainer, str]] = []  # (action, saved Consul definition) of moved hosts
     total = len(rollout.batches)
+    before = failed_before or {}
+    report.failed.update({h: f"not updated: {before[h]}" for h in rollout.hosts if h in before})
+    if len(report.failed) > rollout.max_failures:
+        report.stopped = (
+            f"{len(report.failed)} host(s) failed before the first batch, max_failures is {rollout.max_failures}"
+        )
     for index, batch in enumerate(rollout.batches):
+        batch = tuple(a for a in batch if a.host not in report.failed)
+        if not batch:
+            continue
         if report.stopped:
             report.skipped.extend(a.host for a in batch)
             emit(Event("", "skipped", None, f"{rollout.service}: batch {index + 1} of {total} not started"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -204,12 +205,17 @@ def test_a_failing_pull_leaves_the_old_version_serving(  # type: ignore[no-untyp
     playbook = _playbook(tmp_path, "pl-a", 18096)
     assert _apply(run_cli, inventory, playbook)[0] == 0
     shim = '#!/bin/sh\n[ "$1" = pull ] && { echo "pull refused (fault injection)" >&2; exit 1; }\nexec /usr/bin/docker "$@"\n'
-    _sh(inventory, f"printf '%s' {json.dumps(shim)} > /usr/local/bin/docker && chmod +x /usr/local/bin/docker", "lab-2")
+    install = f"printf '%s' {shlex.quote(shim)} > /usr/local/bin/docker && chmod +x /usr/local/bin/docker"
+    # v2 must be pulled on lab-2 (earlier tests may have left it there), and that pull must fail.
+    ref = "ref=$(docker ps --filter label=pushorch.service=pl-a --format '{{.Image}}')"
+    _sh(inventory, f"{ref}; docker rmi -f ${{ref%:*}}:v2 >/dev/null 2>&1; {install}", "lab-2")
     try:
         status, changes, summary = _apply(run_cli, inventory, "-e", "v=v2", playbook)
         assert status == 5, changes
         assert "PullImage" in summary["failed"]["lab-2"] and "pull refused" in summary["failed"]["lab-2"]
-        assert _running(inventory, "pl-a") == {"lab-1": ["v2"], "lab-2": ["v1"], "lab-3": ["v2"]}
+        # Images are fetched before the first batch: max_failures 0 stops the rollout before it starts.
+        assert "failed before the first batch" in summary["rollouts"][0]["stopped"]
+        assert _running(inventory, "pl-a") == {h: ["v1"] for h in DOCKER_HOSTS}
         assert _http_through_ssh(inventory, "lab-2", 18096, "/version") == (200, b"v1\n")
     finally:
         _sh(inventory, "rm -f /usr/local/bin/docker", "lab-2")

@@ -10,6 +10,7 @@ from pushorch.connection import ConnectionSettings
 from pushorch.events import Event
 from pushorch.executor import execute
 from pushorch.health import Reading, wait_healthy
+from pushorch.rollout import run_rollout
 from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)
@@ -151,3 +152,14 @@ def test_gate_fails_at_the_deadline_with_the_last_status_and_at_once_when_the_co
     now, check, sleep = _clocked([Reading(True, "HTTP 200"), Reading(False, "container exited", exited=True)])
     result = asyncio.run(wait_healthy(check, Gate("http", min_healthy_time=5), clock=lambda: now[0], sleep=sleep))  # type: ignore[arg-type]
     assert not result.passed and result.why(gate).startswith("container exited after 1.0s")
+
+
+def test_a_host_that_failed_before_the_rollout_counts_against_max_failures() -> None:
+    hosts = {"a": _host("a"), "c": _host("c")}  # b is not standing: its image pull failed
+    batches = ((_replace("a"),), (_replace("b"),), (_replace("c"),))
+    events: list[Event] = []
+    report = asyncio.run(run_rollout(Rollout("web", batches), hosts, events.append, {"b": "b: PullImage: exit 1"}))
+    assert report.stopped.startswith("1 host(s) failed before the first batch") and not report.aborted
+    assert hosts["a"].calls == [] and hosts["c"].calls == []  # nothing touched
+    report = asyncio.run(run_rollout(Rollout("web", batches, max_failures=1), hosts, events.append, {"b": "lost"}))
+    assert report.done == ["a", "c"] and report.failed == {"b": "not updated: lost"}
