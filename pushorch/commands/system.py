@@ -37,13 +37,21 @@ def start_docker(systemd: bool) -> Argv:
     """Start (and enable) the daemon; without systemd start dockerd directly and wait for it.
 
     Debian's `service docker start` fails where the hard open-files limit is fixed (its ulimit -n
-    is refused), so without systemd we run dockerd ourselves.
+    is refused), so without systemd we run dockerd ourselves, and stop waiting as soon as it exits.
     """
-    start = "systemctl enable --now docker" if systemd else "(nohup dockerd >/var/log/dockerd.log 2>&1 &)"
+    fail = "{ echo \"$1\" >&2; tail -n 5 /var/log/dockerd.log >&2; exit 1; }"
+    if systemd:
+        start, alive = "systemctl enable --now docker || exit 1", "true"
+    else:
+        start = "nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null & pid=$!"
+        alive = 'kill -0 "$pid" 2>/dev/null'
     return sh(
-        f"docker info >/dev/null 2>&1 || {start}; i=0; until docker info >/dev/null 2>&1; do i=$((i+1));"
-        " [ $i -gt 120 ] && { echo 'dockerd did not answer within 60s' >&2; tail -n 5 /var/log/dockerd.log >&2;"
-        " exit 1; }; sleep 0.5; done"
+        f"docker info >/dev/null 2>&1 && exit 0; pid=; {start}; i=0\n"
+        "until docker info >/dev/null 2>&1; do\n"
+        f"  {alive} || {fail.replace('$1', 'dockerd exited')}\n"
+        f"  i=$((i+1)); [ $i -gt 120 ] && {fail.replace('$1', 'dockerd did not answer within 60s')}\n"
+        "  sleep 0.5\n"
+        "done"
     )
 
 

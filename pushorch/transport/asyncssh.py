@@ -141,6 +141,8 @@ class AsyncsshTransport:
             reader, writer = await self._connection().open_connection(host, port, encoding=None)
         except asyncssh.ChannelOpenError as exc:
             raise ConnectionRefusedError(f"{self.settings.name}: cannot open {host}:{port}: {exc.reason}") from None
+        except (asyncssh.Error, OSError) as exc:  # the SSH connection itself is gone
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         return StreamPair(reader, writer)
 
     async def close(self) -> None:

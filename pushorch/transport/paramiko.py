@@ -223,6 +223,8 @@ class ParamikoTransport:
             channel = await self._call(transport.open_channel, "direct-tcpip", (host, port), ("127.0.0.1", 0))
         except paramiko.ChannelException as exc:
             raise ConnectionRefusedError(f"{self.settings.name}: cannot open {host}:{port}: {exc}") from None
+        except (paramiko.SSHException, EOFError) as exc:  # the SSH connection itself is gone
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         return _Stream(channel, self._call)
 
     async def close(self) -> None:

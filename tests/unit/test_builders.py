@@ -129,3 +129,16 @@ def test_consul_definition_moves_to_a_dynamic_port() -> None:
     tcp = _service(ports=["8080:80"], health={"tcp": {"port": 80}}, consul={})
     moved = json.loads(consul.with_port(consul.definition(tcp, "web-1", "10.0.0.5", "v2", "abc"), 8080, 49153))
     assert moved["service"]["check"]["tcp"] == "10.0.0.5:49153"
+
+
+def test_start_docker_stops_waiting_when_dockerd_exits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Stubs on PATH: `docker info` never answers, `dockerd` dies at once (as when it cannot start).
+    (tmp_path / "docker").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "dockerd").write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 1\n")
+    for stub in ("docker", "dockerd"):
+        (tmp_path / stub).chmod(0o755)
+    argv = system.start_docker(False)
+    script = argv[2].replace("/var/log/dockerd.log", str(tmp_path / "dockerd.log"))
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=20, check=False)
+    assert done.returncode == 1 and done.stderr.startswith("dockerd exited\ncannot start")
