@@ -85,10 +85,11 @@ class Prober:
         gate: Gate,
         become: bool | None = None,
         published: Mapping[str, str] | None = None,  # what a probe saw ("8080/tcp" -> "0.0.0.0:49153")
+        restarts: int | None = None,  # the restart count to compare against; None: the first one seen
     ) -> None:
         self.transport, self.container, self.gate, self.become = transport, container, gate, become
         self._target: tuple[str, int] | None = None
-        self._restarts: int | None = None  # the restart count when first seen
+        self._restarts = restarts
         binding = (published or {}).get(f"{gate.port}/tcp", "")
         if binding.rpartition(":")[2].isdigit():
             ip, _, port = binding.rpartition(":")

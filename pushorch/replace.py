@@ -20,6 +20,7 @@ from pushorch.commands import system
 from pushorch.errors import CommandFailed, PushorchError, TransportError
 from pushorch.health import GateResult, Prober, wait_healthy
 from pushorch.transport import Transport
+from pushorch.transport.base import Result
 
 
 @dataclass(slots=True)
@@ -44,8 +45,8 @@ class Replacer:
     async def replace(self) -> HostResult:
         result = HostResult("done")
         try:
-            result.saved = await self._read_definition() if self.a.old else ""
             if self.a.order == "start-first" and self.a.old:
+                result.saved = await self._read_definition()
                 await self._start_first(result)
             else:
                 await self._stop_first(result)
@@ -62,10 +63,12 @@ class Replacer:
 
     async def _stop_first(self, result: HostResult) -> None:
         a = self.a
-        if a.old and a.consul_path:
-            await self._deregister()  # drain: clients stop picking this instance first
-        for old in a.old:
-            await self._docker(docker_cmd.stop(old, a.stop_timeout), f"stop {old}")
+        if a.old and a.consul_path:  # drain: clients stop picking this instance first
+            taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
+            result.saved = taken.stdout
+            await self._reload()
+        if a.old:
+            await self._docker(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
         gate = await self._start_and_gate(a.name, result)
         if gate is None or not gate.passed:
             await self._discard(a.name)
@@ -80,8 +83,7 @@ class Replacer:
             await self._discard(a.name)  # the old instance never stopped: nothing else to undo
             return
         await self._register(a.name)
-        for old in a.old:
-            await self._docker(docker_cmd.stop(old, a.stop_timeout), f"stop {old}")
+        await self._docker(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
 
     async def revert(self, saved: str) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
@@ -127,14 +129,15 @@ class Replacer:
             await self._docker(system.parent_dir(path, 0o700), path)
             await self.t.put(content.encode(), path, 0o600, become=a.become)
         # A container left under this name by an interrupted run holds the same spec: replace it.
-        await self.t.run(docker_cmd.remove(name), become=a.become)
-        await self._docker(a.argv, f"run {name}", timeout=300)
+        await self._docker(docker_cmd.run_replacing(name, a.argv), f"run {name}", timeout=300)
 
     async def _gate(self, name: str, gate: Gate, result: HostResult) -> GateResult:
-        prober = Prober(self.t, name, gate, self.a.become)
+        created = name == self.a.name and bool(self.a.argv)  # by `docker run` just now: restarted 0 times
+        prober = Prober(self.t, name, gate, self.a.become, restarts=0 if created else None)
         started = time.monotonic()
         self.progress(f"gate {name}: {gate.describe()}")
-        await prober.state()  # the restart count to compare against
+        if not created:
+            await prober.state()  # the restart count to compare against
         outcome = await wait_healthy(prober.check, gate, confirm=prober.state)
         result.gate_wait += time.monotonic() - started
         self.progress(f"gate {name}: {'passed' if outcome.passed else 'FAILED'}, {outcome.why(gate)}")
@@ -173,8 +176,11 @@ class Replacer:
         return done.stdout if done.ok else ""
 
     async def _write_definition(self, content: str) -> None:
-        await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
-        await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
+        try:
+            await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
+        except CommandFailed:  # the config dir does not exist yet: make it, once
+            await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
+            await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
         await self._reload()
 
     async def _deregister(self) -> None:
@@ -188,9 +194,9 @@ class Replacer:
     async def _discard(self, name: str) -> None:
         await self.t.run(docker_cmd.remove(name), timeout=120, become=self.a.become)
 
-    async def _docker(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> None:
+    async def _docker(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> Result:
         done = await self.t.run(argv, timeout=timeout, become=self.a.become)
-        done.check(f"{self.a.kind}({self.a.service}): {what}")
+        return done.check(f"{self.a.kind}({self.a.service}): {what}")
 
 
 async def drop_kept(action: ReplaceContainer, transport: Transport) -> None:

@@ -83,5 +83,10 @@ def with_port(content: str, old: int, new: int) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+def take_definition(path: str) -> Argv:
+    """Print the definition file and remove it, in one round trip (the drain keeps what it removed)."""
+    return ("sh", "-c", 'cat -- "$0" 2>/dev/null; rm -f -- "$0"', path)
+
+
 def reload() -> Argv:
     return ("consul", "reload")

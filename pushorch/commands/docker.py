@@ -138,8 +138,8 @@ def start(name: str) -> Argv:
     return ("docker", "start", name)
 
 
-def stop(name: str, timeout: int = 10) -> Argv:
-    return ("docker", "stop", "-t", str(timeout), name)
+def stop(name: str, timeout: int = 10, *more: str) -> Argv:
+    return ("docker", "stop", "-t", str(timeout), name, *more)
 
 
 def remove(name: str) -> Argv:
@@ -168,3 +168,8 @@ def logs(name: str, lines: int = 10) -> Argv:
 
 def exec_(name: str, argv: tuple[str, ...]) -> Argv:
     return ("docker", "exec", name, *argv)
+
+
+def run_replacing(name: str, run_argv: Argv) -> Argv:
+    """`docker run`, after removing a container left under the same name (an interrupted run's)."""
+    return ("sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', name, *run_argv)

@@ -39,7 +39,7 @@ def start_docker(systemd: bool) -> Argv:
     Debian's `service docker start` fails where the hard open-files limit is fixed (its ulimit -n
     is refused), so without systemd we run dockerd ourselves, and stop waiting as soon as it exits.
     """
-    fail = "{ echo \"$1\" >&2; tail -n 5 /var/log/dockerd.log >&2; exit 1; }"
+    fail = '{ echo "$1" >&2; tail -n 5 /var/log/dockerd.log >&2; exit 1; }'
     if systemd:
         start, alive = "systemctl enable --now docker || exit 1", "true"
     else:

@@ -8,10 +8,12 @@ nginx-like service on port 80.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +54,20 @@ def recipe_digest() -> str:
     """Changes whenever what the images hold changes, so `lab up` rebuilds them."""
     recipe = "|".join(f"{app}:{_start_script(app)}" for app in APPS)
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+def in_registry(registry: str) -> bool:
+    """Whether every app image's tag is in the registry (its HTTP API, on the controller's loopback)."""
+    for app in APPS:
+        repository, _, tag = app.name.partition(":")
+        try:
+            with urllib.request.urlopen(f"http://{registry}/v2/{repository}/tags/list", timeout=5) as reply:
+                tags = json.load(reply).get("tags") or []
+        except (OSError, ValueError):
+            return False
+        if tag not in tags:
+            return False
+    return True
 
 
 def build_and_push(registry: str, say: Callable[[str], None]) -> list[str]:

@@ -138,7 +138,9 @@ class Lab:
             self._ensure_host(host, bare_image if host.bare else full_image, lab_registry, say)
         self._remove_extra(hosts)
         self._wait_ready(hosts, say)
-        if state.get("apps_pushed") != appimages.recipe_digest() or not state.get("registry_port"):
+        pushed = state.get("apps_pushed") == appimages.recipe_digest() and state.get("registry_port")
+        # The state file can outlive the registry (another lab dir recreated it): ask the registry too.
+        if not pushed or not appimages.in_registry(f"127.0.0.1:{registry_port}"):
             appimages.build_and_push(f"127.0.0.1:{registry_port}", say)
         self._save_state(
             {

@@ -142,3 +142,16 @@ def test_start_docker_stops_waiting_when_dockerd_exits(tmp_path) -> None:  # typ
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=20, check=False)
     assert done.returncode == 1 and done.stderr.startswith("dockerd exited\ncannot start")
+
+
+def test_replacement_builders_pass_names_as_arguments(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert docker.run_replacing("api-1", ("docker", "run", "-d", "img")) == (
+        "sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', "api-1", "docker", "run", "-d", "img",
+    )  # fmt: skip
+    assert docker.stop("a", 5, "b") == ("docker", "stop", "-t", "5", "a", "b")
+    definition = tmp_path / "odd name; $(x).json"
+    definition.write_text('{"service": {}}\n')
+    done = subprocess.run(consul.take_definition(str(definition)), capture_output=True, text=True, check=True)
+    assert done.stdout == '{"service": {}}\n' and not definition.exists()
+    again = subprocess.run(consul.take_definition(str(definition)), capture_output=True, text=True, check=False)
+    assert (again.returncode, again.stdout) == (0, "")  # nothing registered: nothing to keep

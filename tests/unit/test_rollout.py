@@ -15,6 +15,7 @@ from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)
 CONSUL = "/etc/consul.d/pushorch-web.json"
+RUN = 'sh -c \'docker rm -f "$0" >/dev/null 2>&1; exec "$@"\' web-new docker run -d --name web-new img:2'
 STATE = "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new"
 
 
@@ -36,7 +37,7 @@ def _host(name: str, new_state: str = "running") -> FakeTransport:
     script = Script()
     script.answer(r"docker inspect --format .* web-new$", 0, f"{new_state} \n")
     script.answer(r"docker inspect --format .* web-old$", 0, "running \n")
-    script.answer(r"^cat -- ", 0, '{"service": {"id": "web-old-def"}}\n')
+    script.answer(r"cat -- ", 0, '{"service": {"id": "web-old-def"}}\n')
     return FakeTransport(ConnectionSettings(name=name, address=name), script)
 
 
@@ -51,14 +52,11 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
     step = _replace("a", consul_path=CONSUL, consul_content="{new}\n", consul_reload="binary", drop=("web-older",))
     done, _ = _run(Rollout("web", ((step,),)), {"a": host})
     assert host.calls == [
-        f"cat -- {CONSUL}",
-        f"rm -f -- {CONSUL}",  # drain first
+        f'sh -c \'cat -- "$0" 2>/dev/null; rm -f -- "$0"\' {CONSUL}',  # drain first, keeping the old definition
         "consul reload",
         "docker stop -t 10 web-old",  # stopped, not removed: kept for rollback
-        "docker rm -f web-new",
-        "docker run -d --name web-new img:2",
-        *[STATE] * 3,  # the restart count first, the gate's probe, then the confirmation before passing
-        "mkdir -p -m 755 -- /etc/consul.d",
+        RUN,
+        *[STATE] * 2,  # the gate's probe, then the confirmation before passing
         f"put {CONSUL} 0640",
         "consul reload",
         "docker rm -f web-older",  # beyond keep, only once the whole rollout passed
@@ -70,11 +68,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
 def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
     host = _host("a")
     _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
-    assert host.calls[-5:] == [
-        "docker run -d --name web-new img:2",
-        *[STATE] * 3,  # the restart count first, the gate's probe, then the confirmation before passing
-        "docker stop -t 10 web-old",
-    ]
+    assert host.calls[-4:] == [RUN, STATE, STATE, "docker stop -t 10 web-old"]
 
 
 def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_earlier_batches() -> None:
@@ -86,9 +80,7 @@ def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_ea
     assert "b" in report.failed and "container exited" in report.failed["b"]
     assert hosts["c"].calls == []  # batch 3 never started
     b = hosts["b"].calls
-    assert b.index("docker rm -f web-new", b.index("docker run -d --name web-new img:2")) < b.index(
-        "docker start web-old"
-    )
+    assert b.index("docker rm -f web-new", b.index(RUN)) < b.index("docker start web-old")
     a = hosts["a"].calls
     revert = a[a.index(f"put {CONSUL} 0640") + 1 :]
     assert revert[:2] == [f"rm -f -- {CONSUL}", "docker stop -t 10 web-new"]
