@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from typing import Any
 
 from pushorch.errors import InputError, PushorchError
-from pushorch.secret import redact
+from pushorch.secret import redact, scrub
+
+
+def _out(text: str) -> None:
+    """Every byte pushorch prints goes through here or _err: scrubbed of known secret values."""
+    sys.stdout.write(scrub(text))
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(scrub(text))
 
 
 def print_json(document: Any, indent: int | None = 4, sort_keys: bool = True) -> None:
     """A JSON document on stdout (secrets redacted; non-JSON scalars such as dates as strings)."""
-    sys.stdout.write(json.dumps(redact(document), indent=indent, sort_keys=sort_keys, default=str) + "\n")
+    _out(json.dumps(redact(document), indent=indent, sort_keys=sort_keys, default=str) + "\n")
 
 
 def print_text(text: str) -> None:
-    sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+    _out(text + ("" if text.endswith("\n") else "\n"))
 
 
 def print_error(error: PushorchError) -> None:
     """One line per problem on stderr, `path:line:col: key/path: message`."""
     if isinstance(error, InputError):
         for problem in error.problems:
-            sys.stderr.write(f"{problem}\n")
+            _err(f"{problem}\n")
         count = len(error.problems)
-        sys.stderr.write(f"error: {count} problem{'s' if count != 1 else ''} in the input; nothing was changed\n")
+        _err(f"error: {count} problem{'s' if count != 1 else ''} in the input; nothing was changed\n")
     else:
-        sys.stderr.write(f"error: {error}\n")
+        _err(f"error: {error}\n")
+
+
+def print_internal_error(trace: str) -> None:
+    """A bug's traceback (scrubbed of secret values like everything else), and what to do."""
+    _err(trace)
+    _err("pushorch: internal error (a bug); please report it with the traceback above\n")
 
 
 class ExecReporter:
@@ -71,9 +87,9 @@ class ExecReporter:
                 "duration": round(outcome.duration, 4),
                 "error": outcome.error,
             }
-            sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
+            _out(json.dumps(redact(record), default=str) + "\n")
         else:
-            sys.stdout.write(self._block(outcome))
+            _out(self._block(outcome))
         if self._progress is not None:
             self._progress.advance(self._task)
 
@@ -93,14 +109,19 @@ class ExecReporter:
         counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "failed", "unreachable")}
         if self.as_json:
             return
-        sys.stderr.write(
+        _err(
             f"recap: {len(outcomes)} hosts  ok={counts['ok']}  failed={counts['failed']}  "
             f"unreachable={counts['unreachable']}\n"
         )
 
 
+def warn_line(text: str) -> None:
+    """One line on stderr, as given."""
+    _err(text + "\n")
+
+
 def warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
+    _err(f"warning: {message}\n")
 
 
 def host_key_warning(hosts: list[str]) -> str:
@@ -111,7 +132,7 @@ def host_key_warning(hosts: list[str]) -> str:
 
 def say(message: str) -> None:
     """A progress line on stderr (long steps say what they are doing)."""
-    sys.stderr.write(f"pushorch: {message}\n")
+    _err(f"pushorch: {message}\n")
     sys.stderr.flush()
 
 
@@ -122,7 +143,9 @@ def print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
     table = Table(*columns, box=None, pad_edge=False)
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in columns))
-    Console(width=200).print(table)
+    console = Console(width=200, file=io.StringIO())
+    console.print(table)
+    _out(console.file.getvalue())  # type: ignore[attr-defined]
 
 
 _SIGNS = {
@@ -186,21 +209,21 @@ class ApplyReporter:
                 "duration": round(event.duration, 3),
                 "action": event.action.to_json() if event.action else None,
             }
-            sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
+            _out(json.dumps(redact(record), default=str) + "\n")
             return
         what = event.action.describe() if event.action else "probe"
         if not event.host:  # a rollout's own news: batch started, stopped, aborted
-            sys.stdout.write(f"==> {event.message}\n")
+            _out(f"==> {event.message}\n")
         elif event.status == "progress":
-            sys.stdout.write(f"{event.host} | {event.message} [{event.duration:.1f}s]\n")
+            _out(f"{event.host} | {event.message} [{event.duration:.1f}s]\n")
         elif event.status == "reverted":
-            sys.stdout.write(f"{event.host} | reverted | {event.message}\n")
+            _out(f"{event.host} | reverted | {event.message}\n")
         elif event.status == "diff":
-            sys.stdout.write(event.message or f"{event.host}: {what}: no textual difference\n")
+            _out(event.message or f"{event.host}: {what}: no textual difference\n")
         elif event.status == "changed":
-            sys.stdout.write(f"{event.host} | changed | {what}\n")
+            _out(f"{event.host} | changed | {what}\n")
         else:
-            sys.stdout.write(f"{event.host} | {event.status.upper()} | {what} => {event.message}\n")
+            _out(f"{event.host} | {event.status.upper()} | {what} => {event.message}\n")
         sys.stdout.flush()
 
     def recap(self, outcome: Any) -> None:
@@ -224,13 +247,13 @@ class ApplyReporter:
                 "unreachable": outcome.unreachable,
                 "rollouts": [r.to_json() for r in outcome.rollouts],
             }
-            sys.stdout.write(json.dumps(redact(summary), default=str) + "\n")
+            _out(json.dumps(redact(summary), default=str) + "\n")
             return
-        sys.stdout.write("\nRECAP\n")
+        _out("\nRECAP\n")
         sys.stdout.flush()
         print_table(["host", "ok", "changed", "failed", "unreachable"], rows)
         for report in outcome.rollouts:
-            sys.stdout.write(_rollout_line(report) + "\n")
+            _out(_rollout_line(report) + "\n")
 
 
 def _rollout_line(report: Any) -> str:
@@ -266,7 +289,7 @@ class ReconcileReporter:
         }
         self.events.append(record)
         if self.as_json:
-            sys.stdout.write(json.dumps(redact(record), default=str) + "\n")
+            _out(json.dumps(redact(record), default=str) + "\n")
 
     def summary(self, outcome: Any) -> None:
         from datetime import UTC, datetime
@@ -284,14 +307,14 @@ class ReconcileReporter:
         if self.log_file:
             with open(self.log_file, "a", encoding="utf-8") as handle:
                 for record in [*self.events, document]:
-                    handle.write(json.dumps(redact({"time": document["time"], **record}), default=str) + "\n")
+                    handle.write(scrub(json.dumps(redact({"time": document["time"], **record}), default=str)) + "\n")
         if self.as_json:
-            sys.stdout.write(json.dumps(redact(document), default=str) + "\n")
+            _out(json.dumps(redact(document), default=str) + "\n")
             return
         if changed:
             lines = [f"reconcile: {len(changed)} change(s) on {', '.join(document['hosts_changed'])}"]
             lines += [f"  {e['host']}: {e['what']} {e['message']}".rstrip() for e in changed]
             lines += [_rollout_line(r) for r in outcome.rollouts]
-            sys.stdout.write("\n".join(lines) + "\n")
+            _out("\n".join(lines) + "\n")
         for host, error in sorted({**outcome.unreachable, **outcome.failed}.items()):
-            sys.stderr.write((error if error.startswith(f"{host}:") else f"{host}: {error}") + "\n")
+            _err((error if error.startswith(f"{host}:") else f"{host}: {error}") + "\n")

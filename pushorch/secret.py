@@ -6,6 +6,11 @@ from typing import Any
 
 REDACTED = "********"
 
+# Every secret value this process has seen: output is scrubbed of them as a last line of defence
+# (a secret that reached an error message through a host's stderr, or a traceback). Values shorter
+# than 4 characters are not scrubbed: they would mangle ordinary text and hide nothing.
+_KNOWN: set[str] = set()
+
 
 class Secret:
     """A string that must not be printed; `reveal()` is the one way to read it."""
@@ -14,6 +19,8 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if len(value) >= 4:
+            _KNOWN.add(value)
 
     def reveal(self) -> str:
         return self._value
@@ -51,3 +58,10 @@ def reveal(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [reveal(v) for v in value]
     return value
+
+
+def scrub(text: str) -> str:
+    """The text with every known secret value replaced by the redaction marker (longest first)."""
+    for value in sorted((v for v in _KNOWN if v in text), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text

@@ -204,8 +204,9 @@ def test_host_without_sudo_fails_alone(lab_inventory, sshd, become_users, tmp_pa
     }
 
 
-def test_secrets_and_a_shipped_image(lab_inventory: tuple[Lab, Path], run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_and_a_shipped_image(lab_inventory: tuple[Lab, Path], run_cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     lab, inventory = lab_inventory
+    monkeypatch.setenv("PUSHORCH_TEST_TOKEN", "env-s3cret-value")
     port = json.loads(lab.state_file.read_text())["registry_port"]
     local = f"127.0.0.1:{port}/pushorch/demo-app:v2"  # on the controller's dockerd only: shipped, not pulled
     playbook = str(PLAYBOOKS / "secrets.yml")
@@ -223,12 +224,14 @@ def test_secrets_and_a_shipped_image(lab_inventory: tuple[Lab, Path], run_cli) -
         result = run_cli("-vvv", command[0], "-i", str(inventory), "-e", f"local_image={local}", *command[1:], playbook)
         assert result.status == 0, result.out + result.err
         outputs.append(result.out + result.err)
-    assert all("s3cr3t-t0ken-value" not in text for text in outputs)
+    for secret in ("s3cr3t-t0ken-value", "env-s3cret-value", "f1le-s3cret-value"):
+        assert all(secret not in text for text in outputs), secret
     assert "(content holds secrets: diff masked)" in outputs[1]
     facts = _sh(
         inventory,
         "stat -c '%a' /etc/secret-test.conf /etc/pushorch/env/shipped-*.env; cat /etc/secret-test.conf;"
         " docker exec $(docker ps -q --filter label=pushorch.service=shipped) sh -c 'echo $TOKEN $PLAIN';"
+        " docker exec $(docker ps -q --filter label=pushorch.service=shipped) sh -c 'echo $ENV_TOKEN $FILE_TOKEN';"
         " ps -eo args | grep -c '[s]3cr3t-t0ken' || true",
         "lab-1",
     )["lab-1"].split()
@@ -238,6 +241,8 @@ def test_secrets_and_a_shipped_image(lab_inventory: tuple[Lab, Path], run_cli) -
         "token=s3cr3t-t0ken-value",
         "s3cr3t-t0ken-value",
         "visible",
+        "env-s3cret-value",
+        "f1le-s3cret-value",
         "0",  # no process on the host has the secret on its command line
     ]
     assert _http_through_ssh(inventory, "lab-1", 8095, "/version") == (200, b"v2\n")

@@ -209,7 +209,7 @@ def status(
     **connection: Any,
 ) -> int:
     """Service x host: version, state, health, Consul registration and drift (one probe per host)."""
-    from pushorch.report import print_json, print_table
+    from pushorch.report import print_json, print_table, warn_line
     from pushorch.status import status as collect
 
     spec, settings, _ = _prepare(inventories, playbooks, extra_vars, limit, connection)
@@ -220,7 +220,7 @@ def status(
     else:
         print_table(["service", "host", "version", "state", "health", "consul", "drift"], [r.to_json() for r in rows])
         for host, error in sorted(unreachable.items()):
-            click.echo(f"{host}: UNREACHABLE: {error}", err=True)
+            warn_line(f"{host}: UNREACHABLE: {error}")
     return ExitStatus.UNREACHABLE if unreachable else ExitStatus.OK
 
 

@@ -16,7 +16,7 @@ from pushorch.cli.inventory_cmd import inventory
 from pushorch.cli.lab_cmd import lab
 from pushorch.cli.reconcile_cmd import lock, reconcile
 from pushorch.errors import ExitStatus, PushorchError
-from pushorch.report import print_error
+from pushorch.report import print_error, print_internal_error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception:
-        traceback.print_exc()
-        sys.stderr.write("pushorch: internal error (a bug); please report it with the traceback above\n")
+        print_internal_error(traceback.format_exc())
         sys.exit(ExitStatus.INTERNAL_ERROR)
     sys.exit(int(status or 0))

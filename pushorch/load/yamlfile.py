@@ -8,6 +8,7 @@ is refused by size instead of exhausting memory).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +22,14 @@ KeyPath = tuple[str | int, ...]
 # Bounds that keep hostile input from exhausting the controller.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
+MAX_SECRET_FILE_BYTES = 1024 * 1024
 
 _Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Constructor(yaml.SafeLoader):
-    """SafeLoader's scalar constructors plus the `!secret` tag."""
+    """SafeLoader's scalar constructors plus the `!secret` tag (`!secret_env`/`!secret_file` are read by
+    the converter, which knows the file's directory and reports problems with their position)."""
 
 
 def _construct_secret(loader: yaml.SafeLoader, node: yaml.Node) -> Secret:
@@ -99,6 +102,9 @@ class _Converter:
             self.done[id(node)] = value
             for index, item in enumerate(node.value):
                 value.append(self.convert(item, (*keypath, index)))
+        elif node.tag in ("!secret_env", "!secret_file") and isinstance(node, yaml.ScalarNode):
+            value = self._secret_reference(node, keypath)
+            self.done[id(node)] = value
         else:
             try:
                 value = self.constructor.construct_object(node, deep=True)
@@ -108,6 +114,26 @@ class _Converter:
             self.done[id(node)] = value
         self.sizes[id(node)] = self.expanded - before
         return value
+
+    def _secret_reference(self, node: yaml.ScalarNode, keypath: KeyPath) -> Secret | None:
+        """`!secret_env NAME` (the controller's environment) or `!secret_file PATH` (beside this file)."""
+        name = str(node.value).strip()
+        if node.tag == "!secret_env":
+            found = os.environ.get(name)
+            if found is None:
+                self.problem(node, keypath, f"!secret_env: environment variable {name!r} is not set")
+            return Secret(found) if found is not None else None
+        path = os.path.join(os.path.dirname(self.path), os.path.expanduser(name))
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(MAX_SECRET_FILE_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(node, keypath, f"!secret_file: cannot read {name}: {getattr(exc, 'strerror', None) or exc}")
+            return None
+        if len(text) > MAX_SECRET_FILE_BYTES:
+            self.problem(node, keypath, f"!secret_file: {name} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+            return None
+        return Secret(text.removesuffix("\n"))  # files end with a newline; the secret does not
 
     def _mapping(self, node: yaml.MappingNode, keypath: KeyPath, out: dict[Any, Any]) -> None:
         seen: dict[Any, yaml.Node] = {}

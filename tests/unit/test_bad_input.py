@@ -41,6 +41,15 @@ case(
     ],
 )
 case(
+    "secret_references",
+    {"p.yml": "- hosts: web\n  vars:\n    a: !secret_env PUSHORCH_SURELY_UNSET_VAR\n    b: !secret_file no-such.txt\n"},
+    CHECK,
+    [
+        "p.yml:3:8: [0].vars.a: !secret_env: environment variable 'PUSHORCH_SURELY_UNSET_VAR' is not set",
+        "p.yml:4:8: [0].vars.b: !secret_file: cannot read no-such.txt: No such file or directory",
+    ],
+)
+case(
     "unsafe_service_name",
     {"p.yml": "- hosts: web\n  services:\n    - {name: '../etc', image: x}\n"},
     CHECK,

@@ -1,0 +1,34 @@
+"""Secrets never leave through output: JSON documents are redacted, and every printed byte is scrubbed
+of known secret values (a secret that came back in a host's stderr, or inside a traceback)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pushorch.errors import CommandFailed
+from pushorch.report import print_error, print_internal_error, print_json, print_table
+from pushorch.secret import REDACTED, Secret, redact, scrub
+
+
+def test_a_secret_echoed_by_a_host_is_scrubbed_from_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    Secret("s3cret-in-stderr")
+    print_error(CommandFailed("web-1", "PullImage(x)", 1, "login failed for password s3cret-in-stderr\n"))
+    print_internal_error("Traceback ...\nValueError: bad value 's3cret-in-stderr'\n")
+    print_table(["host", "note"], [{"host": "web-1", "note": "s3cret-in-stderr"}])
+    out, err = capsys.readouterr()
+    assert "s3cret-in-stderr" not in out + err
+    assert err.count(REDACTED) == 2 and REDACTED in out
+
+
+def test_json_documents_are_redacted_by_type(capsys: pytest.CaptureFixture[str]) -> None:
+    print_json({"env": {"TOKEN": Secret("x1"), "PLAIN": "visible"}})
+    out = capsys.readouterr().out
+    assert REDACTED in out and "visible" in out and "x1" not in out
+    assert redact([Secret("ab"), ("c", Secret("de"))]) == [REDACTED, ["c", REDACTED]]
+
+
+def test_scrub_prefers_the_longest_value_and_leaves_short_ones() -> None:
+    Secret("abcd-efgh-long")
+    Secret("abcd")
+    Secret("no")  # too short to scrub: it would mangle ordinary words
+    assert scrub("x abcd-efgh-long y abcd z no") == f"x {REDACTED} y {REDACTED} z no"
