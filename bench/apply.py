@@ -20,7 +20,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.fanout import BIN, ROOT, Sample, TimedOut, host_records, measure, pyinfra_inventory, write_doc
+from bench.fanout import (
+    BIN,
+    ROOT,
+    Sample,
+    TimedOut,
+    host_records,
+    measure,
+    pushorch_forks,
+    pyinfra_inventory,
+    write_doc,
+)
 from tests.harness.sshd import Sshd
 
 TEMPLATE = "# rendered for {{ inventory_hostname }}\nlisten = 8080\nworkers = 4\n"
@@ -65,7 +75,15 @@ def write_inputs(server: Sshd, work: Path) -> dict[str, list[str]]:
             "cat",
             "/tmp/bench-pushorch/h001.conf",
         ],
-        "pushorch apply": [str(BIN / "pushorch"), "apply", "-i", str(inv), "-f", n, str(work / "pushorch.yml")],
+        "pushorch apply": [
+            str(BIN / "pushorch"),
+            "apply",
+            "-i",
+            str(inv),
+            "-f",
+            pushorch_forks(len(hosts)),
+            str(work / "pushorch.yml"),
+        ],
         "pyinfra deploy": [str(BIN / "pyinfra"), "-y", "--parallel", n, str(pyinv), str(work / "deploy.py")],
         "ansible-playbook": [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", n, str(work / "ansible.yml")],
     }
@@ -119,7 +137,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated substrings of tool names to run")
+    parser.add_argument("--forks", type=int, help="pushorch's -f (default: all hosts at once)")
     args = parser.parse_args()
+    if args.forks:
+        os.environ["PUSHORCH_BENCH_FORKS"] = str(args.forks)
     only = tuple(o for o in args.only.split(",") if o)
     results = {int(n): run_size(int(n), args.runs, only) for n in args.hosts.split(",")}
     lines = [

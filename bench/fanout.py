@@ -61,11 +61,27 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
     return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
+def pushorch_forks(n: int) -> str:
+    """pushorch's -f: every host at once (the default), or --forks F (PUSHORCH_BENCH_FORKS) to measure
+    the command as users run it (default -f 100)."""
+    return os.environ.get("PUSHORCH_BENCH_FORKS") or str(max(n, 1))
+
+
 def tools(inv: Path, pyinv: Path, hosts_json: Path, playbook: Path, n: int) -> dict[str, list[str]]:
     py = str(BIN / "python")
     return {
         "asyncssh floor": [py, "-m", "bench.floors", "asyncssh", str(hosts_json), *COMMAND],
-        "pushorch exec": [str(BIN / "pushorch"), "exec", "-i", str(inv), "-f", str(max(n, 1)), "all", "--", *COMMAND],
+        "pushorch exec": [
+            str(BIN / "pushorch"),
+            "exec",
+            "-i",
+            str(inv),
+            "-f",
+            pushorch_forks(n),
+            "all",
+            "--",
+            *COMMAND,
+        ],
         "paramiko floor": [py, "-m", "bench.floors", "paramiko", str(hosts_json), *COMMAND],
         "pushorch exec (paramiko)": [
             str(BIN / "pushorch"),
@@ -202,7 +218,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated substrings of tool names to run")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--forks", type=int, help="pushorch's -f (default: all hosts at once)")
     args = parser.parse_args()
+    if args.forks:
+        os.environ["PUSHORCH_BENCH_FORKS"] = str(args.forks)
     wanted = [w for w in args.only.split(",") if w]
 
     def only(name: str) -> bool:
