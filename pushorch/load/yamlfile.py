@@ -184,6 +184,8 @@ def parse_yaml(text: str, path: str) -> tuple[Document, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if "nesting depth" in str(exc.problem):  # PyYAML >= 6.0.4 bounds nesting itself
+            return Document(path, None), [Problem(path, line, col, "", "YAML nesting is too deep")]
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
         return Document(path, None), [Problem(path, line, col, "", f"YAML syntax error: {message}")]
     except yaml.YAMLError as exc:
