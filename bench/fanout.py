@@ -63,7 +63,7 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
 
 def pushorch_forks(n: int) -> str:
     """pushorch's -f: every host at once (the default), or --forks F (PUSHORCH_BENCH_FORKS) to measure
-    the command as users run it (default -f 100)."""
+    the command as users run it (default -f 200)."""
     return os.environ.get("PUSHORCH_BENCH_FORKS") or str(max(n, 1))
 
 
@@ -224,8 +224,8 @@ def main() -> None:
         os.environ["PUSHORCH_BENCH_FORKS"] = str(args.forks)
     wanted = [w for w in args.only.split(",") if w]
 
-    def only(name: str) -> bool:
-        return not wanted or any(w in name for w in wanted)
+    def only(name: str) -> bool:  # "=name" matches exactly, anything else as a substring
+        return not wanted or any(name == w[1:] if w.startswith("=") else w in name for w in wanted)
 
     results = {int(n): run_size(int(n), args.runs, only) for n in args.hosts.split(",")}
     text = table(results)

@@ -15,7 +15,7 @@ from pushorch.errors import ConnectError, TransportError
 from pushorch.events import Event
 from pushorch.executor import execute
 from pushorch.facts import unreachable
-from pushorch.fanout import close_shared
+from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.lock import FleetLock, Locking
 from pushorch.observe import observe
 from pushorch.observed import ObservedHost
@@ -71,7 +71,7 @@ async def converge(
     settings: Mapping[str, ConnectionSettings],
     *,
     options: Options | None = None,
-    forks: int = 100,
+    forks: int = DEFAULT_FORKS,
     check_only: bool = False,
     diff: bool = False,
     emit: Callable[[Event], None] = lambda _: None,

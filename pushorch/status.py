@@ -11,7 +11,7 @@ from pushorch.actions import Plan, RemoveContainer, RestartContainer, WriteConsu
 from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
 from pushorch.converge import connect_all, observe_all
-from pushorch.fanout import close_shared
+from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.health import Prober
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import Options, placements, plan
@@ -35,7 +35,7 @@ class Row:
 
 
 async def status(
-    spec: Spec, settings: Mapping[str, ConnectionSettings], forks: int = 100
+    spec: Spec, settings: Mapping[str, ConnectionSettings], forks: int = DEFAULT_FORKS
 ) -> tuple[list[Row], dict[str, str]]:
     """Rows for every service on every host that should or does run it; host -> error for the rest."""
     shared: dict[str, Any] = {}

@@ -103,7 +103,7 @@ def connection_options(func: F) -> F:
             "-f",
             "--forks",
             type=click.IntRange(1),
-            default=100,
+            default=200,
             show_default=True,
             help="SSH handshakes in flight at once.",
         ),
