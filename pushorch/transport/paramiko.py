@@ -19,6 +19,11 @@ from pushorch.transport import hostkeys
 from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
 
 T = TypeVar("T")
+
+# paramiko's reader thread (one per connection) wakes every 0.1 s to check for shutdown; with hundreds
+# of connections those wake-ups alone keep the GIL busy. close() shuts the socket, which wakes the
+# thread at once, so a longer poll costs nothing but idle CPU.
+paramiko.Transport._active_check_timeout = 2.0  # type: ignore[attr-defined]
 _POOL_KEY = "paramiko-threads"
 _KNOWN_KEY = "paramiko-known-hosts"
 
