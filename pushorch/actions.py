@@ -273,6 +273,11 @@ class Plan:
     actions: tuple[Action, ...] = ()
     unreachable: dict[str, str] = field(default_factory=dict)
     rollouts: tuple[Rollout, ...] = ()
+    # Ansible's serial / max_fail_percentage / any_errors_fatal over the host actions:
+    # batches of hosts run one after another (empty: every host at once).
+    host_batches: tuple[tuple[str, ...], ...] = ()
+    max_fail_percentage: float | None = None
+    any_errors_fatal: bool = False
 
     def for_host(self, host: str) -> list[Action]:
         return [a for a in self.actions if a.host == host]
@@ -294,4 +299,7 @@ class Plan:
             "actions": [a.to_json() for a in self.actions],
             "rollouts": [r.to_json() for r in self.rollouts],
             "unreachable": self.unreachable,
+            "host_batches": [list(b) for b in self.host_batches],
+            "max_fail_percentage": self.max_fail_percentage,
+            "any_errors_fatal": self.any_errors_fatal,
         }

@@ -126,8 +126,8 @@ async def converge(
                     continue
                 lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
                 (outcome.unreachable if lost else outcome.failed)[host] = problem
-            if any(r.stopped for r in results.rollouts):
-                break  # a stopped rollout is final for this run: the next run starts it again
+            if results.stopped or any(r.stopped for r in results.rollouts):
+                break  # a stopped play or rollout is final for this run: the next run starts it again
         return outcome
     finally:
         if fleet is not None:

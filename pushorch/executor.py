@@ -27,11 +27,23 @@ class Executed:
 
     hosts: dict[str, str | None] = field(default_factory=dict)
     rollouts: list[RolloutReport] = field(default_factory=list)
+    stopped: str = ""  # why later host batches (and every rollout) did not run
 
 
 async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> Executed:
     """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing."""
-    done = Executed(await _actions(plan, transports, emit))
+    done = Executed()
+    batches = plan.host_batches or (tuple(plan.hosts),)
+    for index, batch in enumerate(batches):
+        mine = a.Plan(tuple(x for x in plan.actions if x.host in batch))
+        results = await _actions(mine, transports, emit)
+        done.hosts.update(results)
+        failed = [h for h in batch if results.get(h) is not None]
+        done.stopped = _stop_reason(plan, failed, len(batch))
+        if done.stopped:
+            left = [h for later in batches[index + 1 :] for h in later]
+            emit(Event("", "stopped", None, done.stopped + (f"; not run: {', '.join(left)}" if left else "")))
+            return done  # no further batch, and no rollout
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
     # Services are independent: their rollouts run side by side, each batch by batch.
     fallen = {h: e for h, e in done.hosts.items() if e is not None}
@@ -42,6 +54,15 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) ->
         for host in report.skipped + report.done:
             done.hosts.setdefault(host, None)
     return done
+
+
+def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:
+    if failed and plan.any_errors_fatal:
+        return f"any_errors_fatal: {', '.join(failed)} failed"
+    limit = plan.max_fail_percentage
+    if limit is not None and batch_size and 100 * len(failed) / batch_size > limit:
+        return f"max_fail_percentage {limit:g}: {len(failed)} of {batch_size} hosts in the batch failed"
+    return ""
 
 
 async def _actions(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> dict[str, str | None]:

@@ -172,6 +172,11 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
         lines.append(f"{host}:")
         for action in plan.for_host(host):
             lines.append(f"  {_SIGNS.get(action.verb, '*')} {action.describe()}")
+    if plan.host_batches:
+        limits = [f"max_fail_percentage {plan.max_fail_percentage:g}"] if plan.max_fail_percentage is not None else []
+        limits += ["any_errors_fatal"] if plan.any_errors_fatal else []
+        batches = " then ".join("[" + ", ".join(b) + "]" for b in plan.host_batches)
+        lines.append(f"host batches (serial): {batches}" + (f"; {', '.join(limits)}" if limits else ""))
     for rollout in plan.rollouts:
         total = len(rollout.batches)
         lines.append(

@@ -164,7 +164,21 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         play, service, _ = mine[0]
         steps = [r for _, _, r in mine]
         rollouts.append(rollout(service, play.policy_for(service), steps, len(placed.get(service_name, []))))
-    return Plan(tuple(actions), unreachable, tuple(rollouts))
+    batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
+    return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal)
+
+
+def _host_batching(spec: Spec, hosts: list[str]) -> tuple[tuple[tuple[str, ...], ...], float | None, bool]:
+    """Ansible's play keywords over the host actions. Plays merge per host, so the strictest wins:
+    the smallest `serial`, the lowest `max_fail_percentage`, any `any_errors_fatal`."""
+    plays = [p for h in spec.hosts.values() for p in h.plays]
+    sizes = [p.serial.of(len(hosts), minimum=1) for p in plays if p.serial is not None]
+    limits = [p.max_fail_percentage for p in plays if p.max_fail_percentage is not None]
+    fatal = any(p.any_errors_fatal for p in plays)
+    if not (sizes or limits or fatal) or not hosts:
+        return (), None, False
+    size = min(sizes) if sizes else len(hosts)
+    return tuple(tuple(hosts[i : i + size]) for i in range(0, len(hosts), size)), min(limits, default=None), fatal
 
 
 def _host_plan(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
-from pushorch.actions import EnsurePath, Plan, RemoveContainer, RunCommand, WriteFile
+from pushorch.actions import EnsurePath, Plan, RemoveContainer, ReplaceContainer, Rollout, RunCommand, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.events import Event
 from pushorch.executor import execute
@@ -50,3 +51,35 @@ def test_unreachable_during_execution_is_reported_as_such() -> None:
     plan = Plan((RemoveContainer("c", "replaced", service="web", name="w"),))
     results = asyncio.run(execute(plan, {"c": Lost(ConnectionSettings(name="c", address="c"))}, events.append)).hosts
     assert results == {"c": "c: connection lost"} and events[0].status == "unreachable"
+
+
+def test_serial_batches_stop_at_max_fail_percentage_and_nothing_later_runs() -> None:
+    plan = Plan(
+        tuple(RunCommand(h, "commands always run", argv=("check",)) for h in ("a", "b", "c", "d")),
+        host_batches=(("a", "b"), ("c", "d")),
+        max_fail_percentage=40,
+    )
+    hosts = {
+        "a": _fake("a"),
+        "b": _fake("b", Script().answer("^check$", 1, "", "bad")),
+        "c": _fake("c"),
+        "d": _fake("d"),
+    }
+    events: list[Event] = []
+    done = asyncio.run(execute(plan, dict(hosts), events.append))  # type: ignore[arg-type]
+    assert done.stopped == "max_fail_percentage 40: 1 of 2 hosts in the batch failed"
+    assert hosts["a"].calls == ["check"] and hosts["c"].calls == [] and hosts["d"].calls == []
+    assert events[-1].status == "stopped" and events[-1].message.endswith("not run: c, d")
+    done = asyncio.run(execute(replace(plan, max_fail_percentage=50), dict(hosts), events.append))  # type: ignore[arg-type]
+    assert not done.stopped and hosts["d"].calls == ["check"]  # 1 of 2 is not more than 50%
+
+
+def test_any_errors_fatal_stops_the_rollouts_too() -> None:
+    plan = Plan(
+        (RunCommand("a", "commands always run", argv=("check",)),),
+        rollouts=(Rollout("web", ((ReplaceContainer("b", "not running", service="web", name="web-1"),),)),),
+        any_errors_fatal=True,
+    )
+    hosts = {"a": _fake("a", Script().answer("^check$", 1, "", "bad")), "b": _fake("b")}
+    done = asyncio.run(execute(plan, dict(hosts), lambda _: None))  # type: ignore[arg-type]
+    assert done.stopped == "any_errors_fatal: a failed" and hosts["b"].calls == [] and done.rollouts == []

@@ -126,6 +126,9 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     assert len(lines) == len(expected), "\n".join(lines)
     for got, want in zip(lines, expected, strict=True):
         assert got == want or (want.endswith("*") and got.startswith(want[:-1])), f"{got!r} != {want!r}"
+    if "host_batches" in data:
+        assert [list(b) for b in result.host_batches] == data["host_batches"]
+        assert (result.max_fail_percentage, result.any_errors_fatal) == tuple(data["play_limits"])
     steps = {a.host: a for r in result.rollouts for batch in r.batches for a in batch}
     for host, fields in (data.get("details") or {}).items():
         _assert_fields(steps[host], fields)
