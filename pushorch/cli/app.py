@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -139,3 +139,12 @@ def lock_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def warn_unverified(settings: Iterable[Any]) -> None:
+    """Said on every run that connects to a host without verifying its key."""
+    from pushorch.report import host_key_warning, warn
+
+    unverified = [s.name for s in settings if s.host_key_checking == "off" and s.transport != "local"]
+    if unverified:
+        warn(host_key_warning(unverified))

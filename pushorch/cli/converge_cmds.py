@@ -15,6 +15,7 @@ from pushorch.cli.app import (
     inventory_sources,
     limit_option,
     lock_options,
+    warn_unverified,
 )
 from pushorch.errors import ExitStatus, InputError, Problem
 
@@ -26,7 +27,7 @@ def _prepare(
     limit: str | None,
     connection: dict[str, Any],
 ) -> tuple[Any, dict[str, Any], Any]:
-    spec, settings, options, _ = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, None)
+    spec, settings, options, _ = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, None, 0.0)
     return spec, settings, options
 
 
@@ -37,8 +38,10 @@ def _prepare_locked(
     limit: str | None,
     connection: dict[str, Any],
     lock_ttl: int | None,
+    lock_wait: float,
 ) -> tuple[Any, dict[str, Any], Any, Any]:
-    """Spec, connection settings, planner options and the fleet Locking (from pushorch_lock_* vars)."""
+    """Spec, connection settings (warning when host keys go unverified), planner options and the
+    fleet Locking (from pushorch_lock_* vars and the lock options)."""
     from pushorch.connection import Overrides, settings_for
     from pushorch.load.playbooks import load_spec
     from pushorch.lock import DEFAULT_TTL, Locking
@@ -63,21 +66,15 @@ def _prepare_locked(
             lock_settings = settings_for(lock_host, inventory.host_vars(lock_host), overrides)
     if problems:
         raise InputError(problems)
+    warn_unverified(settings.values())
     locking = Locking(
         enabled=chosen != "none",
         host=lock_host,
         settings=lock_settings,
         ttl=int(lock_ttl or variables.get("pushorch_lock_ttl") or DEFAULT_TTL),
+        wait=lock_wait,
     )
     return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks)), locking
-
-
-def _warn_unverified(settings: dict[str, Any]) -> None:
-    from pushorch.report import host_key_warning, warn
-
-    unverified = [s.name for s in settings.values() if s.host_key_checking == "off" and s.transport != "local"]
-    if unverified:
-        warn(host_key_warning(unverified))
 
 
 def _status(outcome: Any, pending: bool, detailed: bool) -> int:
@@ -90,14 +87,18 @@ def _status(outcome: Any, pending: bool, detailed: bool) -> int:
     return ExitStatus.CHANGES_PENDING if detailed and pending else ExitStatus.OK
 
 
-def local_lock(path: str | None, wait: float, enabled: bool = True) -> Any:
-    """The local flock around a mutating run (a no-op for --check)."""
+def converge_locked(lock_file: str | None, locking: Any, check_only: bool = False, **kw: Any) -> Any:
+    """converge() under the local flock and the fleet lock, as every mutating command runs it;
+    --check takes neither."""
     import contextlib
     from pathlib import Path
 
+    from pushorch.converge import converge
     from pushorch.lock import LocalLock, default_lock_file
 
-    return LocalLock(Path(path) if path else default_lock_file(), wait) if enabled else contextlib.nullcontext()
+    local = LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait)
+    with contextlib.nullcontext() if check_only else local:
+        return asyncio.run(converge(locking=locking, check_only=check_only, **kw))
 
 
 playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=click.Path())
@@ -126,7 +127,6 @@ def plan(
     from pushorch.report import print_json, print_plan
 
     spec, settings, options = _prepare(inventories, playbooks, extra_vars, limit, connection)
-    _warn_unverified(settings)
     outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=True))
     if as_json:
         print_json(outcome.first_plan.to_json(), indent=2)
@@ -164,27 +164,23 @@ def apply(
     """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
     from dataclasses import replace
 
-    from pushorch.converge import converge
     from pushorch.report import ApplyReporter, print_plan
 
-    spec, settings, options, locking = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, lock_ttl)
-    _warn_unverified(settings)
-    options = replace(options, prune=prune)
+    spec, settings, options, locking = _prepare_locked(
+        inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
+    )
     reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
-    locking = replace(locking, wait=lock_wait)
-    with local_lock(lock_file, lock_wait, not check):
-        outcome = asyncio.run(
-            converge(
-                spec,
-                settings,
-                options=options,
-                forks=forks,
-                check_only=check,
-                diff=diff,
-                emit=reporter.event,
-                locking=locking,
-            )
-        )
+    outcome = converge_locked(
+        lock_file,
+        locking,
+        check_only=check,
+        spec=spec,
+        settings=settings,
+        options=replace(options, prune=prune),
+        forks=forks,
+        diff=diff,
+        emit=reporter.event,
+    )
     if check:
         print_plan(outcome.first_plan, outcome.unreachable)
         return _status(outcome, bool(outcome.first_plan), False)
@@ -213,7 +209,6 @@ def status(
     from pushorch.status import status as collect
 
     spec, settings, _ = _prepare(inventories, playbooks, extra_vars, limit, connection)
-    _warn_unverified(settings)
     rows, unreachable = asyncio.run(collect(spec, settings, forks))
     if as_json:
         print_json({"services": [r.to_json() for r in rows], "unreachable": unreachable}, indent=2)
@@ -247,9 +242,6 @@ def rollback(
     **connection: Any,
 ) -> int:
     """Roll SERVICE back to its previous (or --to) version: a gated rollout, the playbook unchanged."""
-    from dataclasses import replace
-
-    from pushorch.converge import converge
     from pushorch.planner.rollback import narrowed, target
     from pushorch.report import ApplyReporter
 
@@ -257,22 +249,26 @@ def rollback(
         raise click.UsageError("give the playbook(s), then the service to roll back")
     *playbooks, service = args
     spec, settings, options, locking = _prepare_locked(
-        inventories, tuple(playbooks), extra_vars, limit, connection, lock_ttl
+        inventories, tuple(playbooks), extra_vars, limit, connection, lock_ttl, lock_wait
     )
     declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
     if not declared:
         raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
-    _warn_unverified(settings)
 
     def respec(observed: Any) -> Any:
         image, version = target(service, observed, declared[0].image, to_version)
         return narrowed(spec, service, image, version)
 
     reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
-    locking = replace(locking, wait=lock_wait)
-    with local_lock(lock_file, lock_wait):
-        outcome = asyncio.run(
-            converge(spec, settings, options=options, forks=forks, emit=reporter.event, respec=respec, locking=locking)
-        )
+    outcome = converge_locked(
+        lock_file,
+        locking,
+        spec=spec,
+        settings=settings,
+        options=options,
+        forks=forks,
+        emit=reporter.event,
+        respec=respec,
+    )
     reporter.recap(outcome)
     return _status(outcome, False, False)

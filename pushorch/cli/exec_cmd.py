@@ -14,6 +14,7 @@ from pushorch.cli.app import (
     inventory_sources,
     limit_option,
     target_hosts,
+    warn_unverified,
 )
 from pushorch.errors import ExitStatus, InputError, Problem
 
@@ -29,7 +30,6 @@ def host_settings(
     from pushorch.connection import Overrides, settings_for
     from pushorch.load.extravars import parse_extra_vars
     from pushorch.load.inventory import load_inventory
-    from pushorch.report import host_key_warning, warn
 
     inventory = load_inventory(inventory_sources(inventories))
     extra, problems = parse_extra_vars(extra_vars)
@@ -43,9 +43,7 @@ def host_settings(
             problems.append(Problem(f"host {host}", 0, 0, "", str(exc)))
     if problems:
         raise InputError(problems)
-    unverified = [s.name for s in settings if s.host_key_checking == "off" and s.transport != "local"]
-    if unverified:
-        warn(host_key_warning(unverified))
+    warn_unverified(settings)
     return settings
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any
 
 import click
 
 from pushorch.cli.app import connection_options, extra_vars_option, inventory_option, limit_option, lock_options
-from pushorch.cli.converge_cmds import _prepare_locked, _status, _warn_unverified, local_lock, playbooks_argument
+from pushorch.cli.converge_cmds import _prepare_locked, _status, converge_locked, playbooks_argument
 from pushorch.cli.exec_cmd import host_settings
 from pushorch.errors import ExitStatus
 
@@ -39,23 +38,15 @@ def reconcile(
     **connection: Any,
 ) -> int:
     """Converge the fleet once, for cron: failover included, locked, silent when nothing changed."""
-    from pushorch.converge import converge
     from pushorch.report import ReconcileReporter
 
-    spec, settings, options, locking = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, lock_ttl)
-    _warn_unverified(settings)
+    spec, settings, options, locking = _prepare_locked(
+        inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
+    )
     reporter = ReconcileReporter(as_json=as_json, log_file=log_file)
-    with local_lock(lock_file, lock_wait):
-        outcome = asyncio.run(
-            converge(
-                spec,
-                settings,
-                options=options,
-                forks=forks,
-                emit=reporter.event,
-                locking=replace(locking, wait=lock_wait),
-            )
-        )
+    outcome = converge_locked(
+        lock_file, locking, spec=spec, settings=settings, options=options, forks=forks, emit=reporter.event
+    )
     reporter.summary(outcome)
     return _status(outcome, bool(outcome.first_plan), detailed_exitcode)
 
