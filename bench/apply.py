@@ -10,14 +10,12 @@ docs/performance.md between the `apply` markers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import statistics
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.fanout import (
@@ -27,8 +25,10 @@ from bench.fanout import (
     TimedOut,
     host_records,
     measure,
+    parse_args,
     pushorch_forks,
     pyinfra_inventory,
+    summarize,
     write_doc,
 )
 from tests.harness.sshd import Sshd
@@ -89,7 +89,8 @@ def write_inputs(server: Sshd, work: Path) -> dict[str, list[str]]:
     }
 
 
-def run_size(n: int, runs: int, only: tuple[str, ...] = ()) -> dict[str, Sample]:
+def run_size(n: int, runs: int, only: Callable[[str], bool]) -> dict[str, Sample | None]:
+    """Each selected tool's no-change runs; None for a tool that did not finish in 300 s."""
     with tempfile.TemporaryDirectory(prefix="pushorch-bench-apply-") as tmp:
         work = Path(tmp)
         server = Sshd(work / "sshd", n).start()
@@ -102,9 +103,9 @@ def run_size(n: int, runs: int, only: tuple[str, ...] = ()) -> dict[str, Sample]
         }
         try:
             commands = write_inputs(server, work)
-            results: dict[str, Sample] = {}
+            results: dict[str, Sample | None] = {}
             for name, argv in commands.items():
-                if only and not any(o in name for o in only):
+                if not only(name):
                     continue
                 try:
                     if name.startswith("asyncssh"):
@@ -114,16 +115,9 @@ def run_size(n: int, runs: int, only: tuple[str, ...] = ()) -> dict[str, Sample]
                     samples = [measure(argv, env, work, timeout=300) for _ in range(runs)]
                 except TimedOut as exc:
                     print(f"N={n:4d} {name:32s} {exc}", flush=True)
+                    results[name] = None
                     continue
-                results[name] = Sample(
-                    statistics.median(s.wall for s in samples),
-                    statistics.median(s.cpu for s in samples),
-                    max(s.rss_mib for s in samples),
-                )
-                r = results[name]
-                print(
-                    f"N={n:4d} {name:32s} wall {r.wall:6.2f}s  cpu {r.cpu:6.2f}s  rss {r.rss_mib:6.1f} MiB", flush=True
-                )
+                results[name] = summarize(n, name, samples)
             return results
         finally:
             server.stop()
@@ -132,16 +126,7 @@ def run_size(n: int, runs: int, only: tuple[str, ...] = ()) -> dict[str, Sample]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", default="100,250")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated substrings of tool names to run")
-    parser.add_argument("--forks", type=int, help="pushorch's -f (default: all hosts at once)")
-    args = parser.parse_args()
-    if args.forks:
-        os.environ["PUSHORCH_BENCH_FORKS"] = str(args.forks)
-    only = tuple(o for o in args.only.split(",") if o)
+    args, only = parse_args("100,250")
     results = {int(n): run_size(int(n), args.runs, only) for n in args.hosts.split(",")}
     lines = [
         "| N | tool (second, no-change run) | wall s | CPU s | peak MiB | wall / floor | CPU / floor |",
@@ -149,15 +134,12 @@ def main() -> None:
     ]
     for n, rows in results.items():
         floor = rows.get("asyncssh floor (read the file)")
-        for name in ("asyncssh floor (read the file)", "pushorch apply", "pyinfra deploy", "ansible-playbook"):
-            r = rows.get(name)
+        for name, r in rows.items():  # only the tools that ran
             if r is None:
                 lines.append(f"| {n} | {name} | did not finish in 300 s | | | | |")
                 continue
-            lines.append(
-                f"| {n} | {name} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mib:.0f} | "
-                f"{r.wall / floor.wall:.2f} | {r.cpu / floor.cpu:.2f} |"
-            )
+            ratios = f"{r.wall / floor.wall:.2f} | {r.cpu / floor.cpu:.2f}" if floor else "- | -"
+            lines.append(f"| {n} | {name} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mib:.0f} | {ratios} |")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
@@ -169,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

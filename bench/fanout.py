@@ -142,6 +142,36 @@ def pyinfra_inventory(hosts: list[dict[str, object]], path: Path) -> Path:
     return path
 
 
+def summarize(n: int, name: str, samples: list[Sample]) -> Sample:
+    """Median wall and CPU, peak memory of the runs; printed as it is measured."""
+    r = Sample(
+        statistics.median(s.wall for s in samples),
+        statistics.median(s.cpu for s in samples),
+        max(s.rss_mib for s in samples),
+    )
+    print(f"N={n:4d} {name:32s} wall {r.wall:6.2f}s  cpu {r.cpu:6.2f}s  rss {r.rss_mib:6.1f} MiB", flush=True)
+    return r
+
+
+def parse_args(default_hosts: str) -> tuple[argparse.Namespace, Callable[[str], bool]]:
+    """The options both benchmarks take, and the tool filter --only makes."""
+    parser = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or "").splitlines()[0])
+    parser.add_argument("--hosts", default=default_hosts)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="", help='comma-separated tool names: substrings, or "=name" exactly')
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--forks", type=int, help="pushorch's -f (default: all hosts at once)")
+    args = parser.parse_args()
+    if args.forks:
+        os.environ["PUSHORCH_BENCH_FORKS"] = str(args.forks)
+    wanted = [w for w in args.only.split(",") if w]
+
+    def only(name: str) -> bool:
+        return not wanted or any(name == w[1:] if w.startswith("=") else w in name for w in wanted)
+
+    return args, only
+
+
 def write_inputs(server: Sshd, work: Path) -> tuple[Path, Path, Path, Path]:
     inv = server.inventory(work / "inventory.yml")
     hosts = host_records(server)
@@ -171,16 +201,7 @@ def run_size(n: int, runs: int, only: Callable[[str], bool]) -> dict[str, Sample
             for name, argv in tools(inv, pyinv, hosts_json, playbook, n).items():
                 if not only(name):
                     continue
-                samples = [measure(argv, env, ROOT) for _ in range(runs)]
-                results[name] = Sample(
-                    statistics.median(s.wall for s in samples),
-                    statistics.median(s.cpu for s in samples),
-                    max(s.rss_mib for s in samples),
-                )
-                r = results[name]
-                print(
-                    f"N={n:4d} {name:28s} wall {r.wall:6.2f}s  cpu {r.cpu:6.2f}s  rss {r.rss_mib:6.1f} MiB", flush=True
-                )
+                results[name] = summarize(n, name, [measure(argv, env, ROOT) for _ in range(runs)])
             return results
         finally:
             server.stop()
@@ -213,20 +234,7 @@ def write_doc(text: str, marker: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", default="20,100,250")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="", help="comma-separated substrings of tool names to run")
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--forks", type=int, help="pushorch's -f (default: all hosts at once)")
-    args = parser.parse_args()
-    if args.forks:
-        os.environ["PUSHORCH_BENCH_FORKS"] = str(args.forks)
-    wanted = [w for w in args.only.split(",") if w]
-
-    def only(name: str) -> bool:  # "=name" matches exactly, anything else as a substring
-        return not wanted or any(name == w[1:] if w.startswith("=") else w in name for w in wanted)
-
+    args, only = parse_args("20,100,250")
     results = {int(n): run_size(int(n), args.runs, only) for n in args.hosts.split(",")}
     text = table(results)
     print(text)
