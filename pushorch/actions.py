@@ -24,8 +24,13 @@ class Action:
     def subject(self) -> str:
         return ""
 
+    @property
+    def shown_verb(self) -> str:
+        """The verb this step is shown with (a class's verb, unless the step says otherwise)."""
+        return self.verb
+
     def describe(self) -> str:
-        return f"{self.verb} {self.subject()}".strip() + (f" ({self.reason})" if self.reason else "")
+        return f"{self.shown_verb} {self.subject()}".strip() + (f" ({self.reason})" if self.reason else "")
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict would deep-copy Secrets
@@ -224,9 +229,9 @@ class ReplaceContainer(Action):
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes
     verb: ClassVar[str] = "replace"
 
-    def describe(self) -> str:
-        text = Action.describe(self)
-        return text if self.old else "start" + text.removeprefix(self.verb)
+    @property
+    def shown_verb(self) -> str:
+        return self.verb if self.old else "start"  # nothing to replace: a first start
 
     def subject(self) -> str:
         if not self.old:
@@ -255,15 +260,8 @@ class Rollout:
         return [a.host for batch in self.batches for a in batch]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "canary": self.canary,
-            "delay": self.delay,
-            "max_failures": self.max_failures,
-            "max_unreachable": self.max_unreachable,
-            "auto_revert": self.auto_revert,
-            "batches": [[a.to_json() for a in batch] for batch in self.batches],
-        }
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batches"}
+        return {**data, "batches": [[a.to_json() for a in batch] for batch in self.batches]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pushorch.secret import Secret
@@ -169,7 +169,3 @@ def parse_jump(spec: str) -> tuple[str | None, str, int | None]:
     user, _, rest = spec.rpartition("@")
     host, _, port = rest.partition(":") if rest.count(":") == 1 else (rest, "", "")
     return user or None, host, int(port) if port else None
-
-
-def with_become(settings: ConnectionSettings, become: bool) -> ConnectionSettings:
-    return replace(settings, become=become)

@@ -11,10 +11,11 @@
     │   └── CommandTimeout
     ├── CommandFailed                  exit 5
     ├── BecomeFailed                   exit 5: sudo refused (the host answered; it is not unreachable)
-    ├── HealthCheckFailed              exit 5
     ├── NothingToRollBack              exit 5: `rollback` found no earlier version
-    ├── RolloutAborted                 exit 6
     └── LockHeld                       exit 7
+
+A failed health gate or an aborted rollout is not an exception: it is one host's result in the
+rollout's report (rollout.RolloutReport), and the command's exit status (6) comes from there.
 
 An InputError carries a list of Problems so that every problem in the input is
 reported at once, sorted by file and position.
@@ -128,22 +129,10 @@ class BecomeFailed(PushorchError):
         super().__init__(f"{host}: {message}")
 
 
-class HealthCheckFailed(PushorchError):
-    """A health gate did not pass before its deadline."""
-
-    exit_status = ExitStatus.APPLY_FAILED
-
-
 class NothingToRollBack(PushorchError):
     """`rollback` found no kept container of an earlier version (and no --to named one)."""
 
     exit_status = ExitStatus.APPLY_FAILED
-
-
-class RolloutAborted(PushorchError):
-    """A rollout stopped on a failed gate (and rolled back what it could)."""
-
-    exit_status = ExitStatus.ROLLOUT_ABORTED
 
 
 class LockHeld(PushorchError):

@@ -95,10 +95,6 @@ class Prober:
             ip, _, port = binding.rpartition(":")
             self._target = (_loopback(ip), int(port))
 
-    async def state(self) -> Reading:
-        """The container's own state (running, exited, restarted since first seen)."""
-        return await self._state()
-
     async def check(self) -> Reading:
         kind = self.gate.kind
         if kind in ("http", "tcp"):
@@ -110,13 +106,14 @@ class Prober:
         elif kind == "consul":
             reading = await self._consul()
         else:
-            return await self._state()  # running / docker: the state answers it all
+            return await self.state()  # running / docker: the state answers it all
         if reading.healthy:
             return reading
-        state = await self._state()  # not healthy: has the container stopped? then fail at once
+        state = await self.state()  # not healthy: has the container stopped? then fail at once
         return state if state.exited else reading
 
-    async def _state(self) -> Reading:
+    async def state(self) -> Reading:
+        """The container's own state (running, exited, restarted since first seen)."""
         done = await self.transport.run(docker_cmd.state(self.container), timeout=30, become=self.become)
         status, _, rest = done.stdout.strip().partition(" ")
         count, _, health = rest.partition(" ")

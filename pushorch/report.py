@@ -171,7 +171,7 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
     for host in dict.fromkeys(a.host for a in plan.actions):
         lines.append(f"{host}:")
         for action in plan.for_host(host):
-            lines.append(f"  {_SIGNS.get(action.verb, '*')} {action.describe()}")
+            lines.append(f"  {_SIGNS.get(action.shown_verb, '*')} {action.describe()}")
     if plan.host_batches:
         limits = [f"max_fail_percentage {plan.max_fail_percentage:g}"] if plan.max_fail_percentage is not None else []
         limits += ["any_errors_fatal"] if plan.any_errors_fatal else []
@@ -187,7 +187,7 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
         )
         for index, batch in enumerate(rollout.batches):
             lines.append(f"  batch {index + 1}:")
-            lines.extend(f"    {a.host}: {_SIGNS.get(a.describe().split()[0], '*')} {a.describe()}" for a in batch)
+            lines.extend(f"    {a.host}: {_SIGNS.get(a.shown_verb, '*')} {a.describe()}" for a in batch)
     for host, error in sorted(unreachable.items()):
         lines.append(f"{host}: UNREACHABLE: {error}")
     count = len(plan.steps)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from pushorch.actions import ReplaceContainer, Rollout
 from pushorch.events import Event
@@ -38,18 +38,7 @@ class RolloutReport:
     waiting: float = 0.0  # time spent in gates and delays: the rest is pushorch's own overhead
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "service": self.service,
-            "done": self.done,
-            "failed": self.failed,
-            "unreachable": self.unreachable,
-            "reverted": self.reverted,
-            "skipped": self.skipped,
-            "stopped": self.stopped,
-            "aborted": self.aborted,
-            "wall": round(self.wall, 3),
-            "waiting": round(self.waiting, 3),
-        }
+        return {**asdict(self), "wall": round(self.wall, 3), "waiting": round(self.waiting, 3)}
 
 
 async def run_rollout(
@@ -78,8 +67,7 @@ async def run_rollout(
         hosts = ", ".join(a.host for a in batch)
         emit(Event("", "batch", None, f"{rollout.service}: batch {index + 1} of {total}{label}: {hosts}"))
         results = await asyncio.gather(*(_one(a, transports, emit) for a in batch))
-        waits = [r.gate_wait for r in results]
-        report.waiting += max(waits, default=0.0) if len(batch) > 1 else sum(waits)
+        report.waiting += max(r.gate_wait for r in results)  # a batch's hosts wait side by side
         for action, result in zip(batch, results, strict=True):
             if result.status == "done":
                 report.done.append(action.host)

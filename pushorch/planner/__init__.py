@@ -325,56 +325,19 @@ def _task(
     if task.file is not None:
         f = task.file
         current = _file(seen, f.path)
+
+        def ensure(reason: str, state: str) -> list[Action]:
+            attrs = {} if state == "absent" else {"mode": f.mode, "owner": f.owner, "group": f.group}
+            return [EnsurePath(host.name, reason, become, path=f.path, state=state, notify=notify, **attrs)]
+
         if f.state == "absent":
-            return (
-                [EnsurePath(host.name, "present", become, path=f.path, state="absent", notify=notify)]
-                if current.exists
-                else []
-            )
+            return ensure("present", "absent") if current.exists else []
         if f.state == "directory" and (not current.exists or current.kind != "directory"):
-            return [
-                EnsurePath(
-                    host.name,
-                    "missing",
-                    become,
-                    path=f.path,
-                    state="directory",
-                    mode=f.mode,
-                    owner=f.owner,
-                    group=f.group,
-                    notify=notify,
-                )
-            ]
+            return ensure("missing", "directory")
         if f.state == "touch" and not current.exists:
-            return [
-                EnsurePath(
-                    host.name,
-                    "missing",
-                    become,
-                    path=f.path,
-                    state="touch",
-                    mode=f.mode,
-                    owner=f.owner,
-                    group=f.group,
-                    notify=notify,
-                )
-            ]
+            return ensure("missing", "touch")
         changes = _attrs_differ(current, f.mode, f.owner, f.group) if current.exists else []
-        if changes:
-            return [
-                EnsurePath(
-                    host.name,
-                    ", ".join(changes),
-                    become,
-                    path=f.path,
-                    state="attributes",
-                    mode=f.mode,
-                    owner=f.owner,
-                    group=f.group,
-                    notify=notify,
-                )
-            ]
-        return []
+        return ensure(", ".join(changes), "attributes") if changes else []
     if task.command is not None or task.shell is not None:
         return _command(host, seen, task, become, "command", check_paths=True)
     return []
