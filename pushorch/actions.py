@@ -277,8 +277,13 @@ class Plan:
     max_fail_percentage: float | None = None
     any_errors_fatal: bool = False
 
-    def for_host(self, host: str) -> list[Action]:
-        return [a for a in self.actions if a.host == host]
+    def by_host(self, rollouts: bool = False) -> dict[str, list[Action]]:
+        """Each host's actions in order (with its rollout steps after them when asked), grouped in one
+        pass: a fleet's plan holds thousands of actions, so no per-host scans."""
+        grouped: dict[str, list[Action]] = {}
+        for action in self.steps if rollouts else self.actions:
+            grouped.setdefault(action.host, []).append(action)
+        return grouped
 
     @property
     def hosts(self) -> list[str]:

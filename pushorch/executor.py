@@ -33,9 +33,10 @@ class Executed:
 async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> Executed:
     """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing."""
     done = Executed()
-    batches = plan.host_batches or (tuple(plan.hosts),)
+    by_host = plan.by_host()
+    batches = plan.host_batches or (tuple(by_host),)
     for index, batch in enumerate(batches):
-        mine = a.Plan(tuple(x for x in plan.actions if x.host in batch))
+        mine = {h: by_host[h] for h in batch if h in by_host and h in transports}
         results = await _actions(mine, transports, emit)
         done.hosts.update(results)
         failed = [h for h in batch if results.get(h) is not None]
@@ -65,11 +66,14 @@ def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:
     return ""
 
 
-async def _actions(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> dict[str, str | None]:
+async def _actions(
+    by_host: dict[str, list[a.Action]], transports: dict[str, Transport], emit: Emit
+) -> dict[str, str | None]:
+    """Each host's actions in order, hosts concurrently; a failure stops only its host."""
 
     async def host_run(host: str) -> tuple[str, str | None]:
         transport = transports[host]
-        for action in plan.for_host(host):
+        for action in by_host[host]:
             started = time.monotonic()
             try:
                 await run_action(action, transport)
@@ -85,7 +89,7 @@ async def _actions(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -
             emit(Event(host, "changed", action, "", time.monotonic() - started))
         return host, None
 
-    results = await asyncio.gather(*(host_run(h) for h in plan.hosts if h in transports))
+    results = await asyncio.gather(*(host_run(h) for h in by_host))
     return dict(results)
 
 

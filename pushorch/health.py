@@ -88,12 +88,9 @@ class Prober:
         restarts: int | None = None,  # the restart count to compare against; None: the first one seen
     ) -> None:
         self.transport, self.container, self.gate, self.become = transport, container, gate, become
-        self._target: tuple[str, int] | None = None
         self._restarts = restarts
-        binding = (published or {}).get(f"{gate.port}/tcp", "")
-        if binding.rpartition(":")[2].isdigit():
-            ip, _, port = binding.rpartition(":")
-            self._target = (_loopback(ip), int(port))
+        self._published = dict(published or {})
+        self._ips: list[str] | None = None  # the container's addresses, once inspected
 
     async def check(self) -> Reading:
         kind = self.gate.kind
@@ -128,21 +125,25 @@ class Prober:
             return Reading(health == "healthy", f"docker health {health or 'none (no HEALTHCHECK)'}")
         return Reading(status == "running", f"container {status}")
 
-    async def target(self) -> tuple[str, int]:
-        """Where the gate's container port answers on the host: its published port, else the container's IP."""
-        if self._target is None:
+    async def target(self, port: int | None = None) -> tuple[str, int]:
+        """Where a container port (default: the gate's) answers on the host: its published port, else
+        the container's IP. One `docker inspect` per container, whatever the ports asked."""
+        port = port or self.gate.port or 0
+        if f"{port}/tcp" not in self._published and self._ips is None:
             done = await self.transport.run(docker_cmd.addresses(self.container), timeout=30, become=self.become)
             ports_json, _, ips = done.stdout.partition("\n")
-            port = self.gate.port or 0
             try:
-                bindings = (json.loads(ports_json or "null") or {}).get(f"{port}/tcp") or []
+                ports = json.loads(ports_json or "null") or {}
             except ValueError:
-                bindings = []
-            if bindings:
-                self._target = (_loopback(bindings[0].get("HostIp", "")), int(bindings[0]["HostPort"]))
-            else:
-                self._target = ((ips.split() or ["127.0.0.1"])[0], port)
-        return self._target
+                ports = {}
+            for key, bindings in ports.items():
+                if bindings:
+                    self._published[key] = f"{bindings[0].get('HostIp', '')}:{bindings[0].get('HostPort', '')}"
+            self._ips = ips.split()
+        ip, _, published = self._published.get(f"{port}/tcp", "").rpartition(":")
+        if published.isdigit():
+            return _loopback(ip), int(published)
+        return (self._ips or ["127.0.0.1"])[0], port
 
     async def _network(self) -> Reading:
         host, port = await self.target()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pushorch.actions import Gate, ReplaceContainer
+from pushorch.actions import ReplaceContainer
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
@@ -41,6 +41,12 @@ class Replacer:
 
     def __init__(self, action: ReplaceContainer, transport: Transport, progress: Progress) -> None:
         self.a, self.t, self.progress = action, transport, progress
+        self._probers: dict[str, Prober] = {}  # per container: its addresses are inspected once
+
+    def _prober(self, name: str, restarts: int | None = None) -> Prober:
+        if name not in self._probers:
+            self._probers[name] = Prober(self.t, name, self.a.gate, self.a.become, restarts=restarts)
+        return self._probers[name]
 
     async def replace(self) -> HostResult:
         result = HostResult("done")
@@ -109,7 +115,7 @@ class Replacer:
             return None
         if self.a.gate.kind == "consul" and self.a.consul_path:
             await self._register(name)  # the agent can only check what it knows
-        gate = await self._gate(name, self.a.gate, result)
+        gate = await self._gate(name, result)
         if not gate.passed:
             logs = await self.t.run(docker_cmd.logs(name), timeout=30, become=self.a.become)
             tail = (logs.stdout + logs.stderr).strip().splitlines()[-10:]
@@ -131,9 +137,10 @@ class Replacer:
         # A container left under this name by an interrupted run holds the same spec: replace it.
         await self._docker(docker_cmd.run_replacing(name, a.argv), f"run {name}", timeout=300)
 
-    async def _gate(self, name: str, gate: Gate, result: HostResult) -> GateResult:
+    async def _gate(self, name: str, result: HostResult) -> GateResult:
+        gate = self.a.gate
         created = name == self.a.name and bool(self.a.argv)  # by `docker run` just now: restarted 0 times
-        prober = Prober(self.t, name, gate, self.a.become, restarts=0 if created else None)
+        prober = self._prober(name, restarts=0 if created else None)
         started = time.monotonic()
         self.progress(f"gate {name}: {gate.describe()}")
         if not created:
@@ -149,7 +156,7 @@ class Replacer:
             return
         old = self.a.old[0]
         await self._docker(docker_cmd.start(old), f"start {old}")
-        back = await self._gate(old, self.a.gate, HostResult("done"))
+        back = await self._gate(old, HostResult("done"))
         if not back.passed:
             result.status = "failed"
             result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
@@ -165,7 +172,7 @@ class Replacer:
         if self.a.dynamic_port is None:
             return content
         _, container_port = self.a.dynamic_port
-        target = await Prober(self.t, name, Gate("tcp", port=container_port), self.a.become).target()
+        target = await self._prober(name).target(container_port)  # the gate already inspected it
         registered = json.loads(content)["service"].get("port", 0)
         return consul_cmd.with_port(content, registered, target[1])
 

@@ -168,9 +168,9 @@ _SIGNS = {
 def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
     """The plan, host by host: one line per action with its reason."""
     lines = []
-    for host in dict.fromkeys(a.host for a in plan.actions):
+    for host, actions in plan.by_host().items():
         lines.append(f"{host}:")
-        for action in plan.for_host(host):
+        for action in actions:
             lines.append(f"  {_SIGNS.get(action.shown_verb, '*')} {action.describe()}")
     if plan.host_batches:
         limits = [f"max_fail_percentage {plan.max_fail_percentage:g}"] if plan.max_fail_percentage is not None else []

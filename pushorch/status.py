@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pushorch.actions import Plan, RemoveContainer, RestartContainer, WriteConsul
+from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, WriteConsul
 from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
 from pushorch.converge import connect_all, observe_all
@@ -43,7 +43,7 @@ async def status(
     try:
         observed = await observe_all(spec, transports)
         unreachable.update({h: o.error or "unreachable" for h, o in observed.items() if o.error})
-        the_plan = plan(spec, observed, Options())
+        steps = plan(spec, observed, Options()).by_host(rollouts=True)
         placed = placements(spec, observed)
         jobs = []
         for name, host in spec.hosts.items():
@@ -54,16 +54,15 @@ async def status(
                 for service in play.services:
                     running_here = bool(seen.containers_of(service.name))
                     if name in placed.get(service.name, []) or running_here:
-                        jobs.append(_row(service, name, seen, transports[name], the_plan, placed))
+                        drift = _drift(service.name, steps.get(name, []), name in placed.get(service.name, []))
+                        jobs.append(_row(service, name, seen, transports[name], drift))
         return list(await asyncio.gather(*jobs)), unreachable
     finally:
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
 
 
-async def _row(
-    service: Service, host: str, seen: ObservedHost, transport: Transport, the_plan: Plan, placed: dict[str, list[str]]
-) -> Row:
+async def _row(service: Service, host: str, seen: ObservedHost, transport: Transport, drift: str) -> Row:
     containers = seen.containers_of(service.name)
     current = next((c for c in containers if c.running), containers[0] if containers else None)
     state = current.state if current else "missing"
@@ -75,7 +74,7 @@ async def _row(
         state=state,
         health=health,
         consul=_consul(service, seen),
-        drift=_drift(service.name, host, the_plan, placed),
+        drift=drift,
     )
 
 
@@ -96,14 +95,11 @@ def _consul(service: Service, seen: ObservedHost) -> str:
     return "registered" if observed is not None and observed.exists else "not registered"
 
 
-def _drift(service: str, host: str, the_plan: Plan, placed: dict[str, list[str]]) -> str:
-    for action in the_plan.for_host(host):
-        if isinstance(action, (RestartContainer, RemoveContainer)) and action.service == service:
-            return f"{action.verb}: {action.reason}"
-        if isinstance(action, WriteConsul) and action.service == service:
-            return f"consul: {action.reason}"
-    for rollout in the_plan.rollouts:
-        for step in (a for batch in rollout.batches for a in batch):
-            if step.host == host and step.service == service:
-                return f"{'replace' if step.old else 'start'}: {step.reason}"
-    return "in sync" if host in placed.get(service, []) else "not placed here"
+def _drift(service: str, steps: list[Action], placed_here: bool) -> str:
+    """The first step the plan has for this service on this host, as `verb: reason`."""
+    for step in steps:
+        if isinstance(step, WriteConsul) and step.service == service:
+            return f"consul: {step.reason}"
+        if isinstance(step, (RestartContainer, RemoveContainer, ReplaceContainer)) and step.service == service:
+            return f"{step.shown_verb}: {step.reason}"
+    return "in sync" if placed_here else "not placed here"
