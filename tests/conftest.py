@@ -80,9 +80,8 @@ def become_users() -> dict[str, bool]:
     return BECOME_USERS
 
 
-@pytest.fixture(scope="session")
-def lab_inventory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The lab (3 Docker hosts + 1 bare) for test_lab_apply.py; torn down at the end of the session."""
+def start_lab(factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A lab (3 Docker hosts + 1 bare) in a fresh directory; fails (never skips) without Docker."""
     import subprocess
 
     from pushorch.lab.cluster import Lab
@@ -91,7 +90,13 @@ def lab_inventory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
         subprocess.run(["docker", "info"], capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
-    lab = Lab(tmp_path_factory.mktemp("lab") / ".lab")
-    inventory = lab.up(3, 1, lambda _: None)
+    lab = Lab(factory.mktemp("lab") / ".lab")
+    return lab, lab.up(3, 1, lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def lab_inventory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The lab for the lab_* test modules; torn down at the end of the session."""
+    lab, inventory = start_lab(tmp_path_factory)
     yield lab, inventory
     lab.down(lambda _: None)

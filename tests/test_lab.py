@@ -19,6 +19,7 @@ from pushorch.fanout import run_everywhere
 from pushorch.lab.cluster import LABEL, Lab
 from pushorch.load.inventory import load_inventory
 from pushorch.transport import open_transport
+from tests.conftest import start_lab
 
 pytestmark = pytest.mark.lab
 
@@ -30,12 +31,7 @@ def _docker(*args: str) -> str:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path]]:
     # A lab of this module's own, taken down by its last test (test_lab_apply.py then starts a fresh one).
-    try:
-        _docker("info", "--format", "{{.ServerVersion}}")
-    except (OSError, subprocess.CalledProcessError):
-        pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
-    the_lab = Lab(tmp_path_factory.mktemp("lab") / ".lab")
-    inventory = the_lab.up(3, 1, lambda _: None)
+    the_lab, inventory = start_lab(tmp_path_factory)
     yield the_lab, inventory
     the_lab.down(lambda _: None)
 

@@ -64,6 +64,8 @@ def test_a_lost_host_moves_its_instance_and_gets_no_instance_back(  # type: igno
         alive = f"docker:!{lost}"
         assert _running(inventory, "fo-a", alive) == {kept: ["v1"], spare: ["v1"]}
         assert f"fo-a-{spare}" in _consul_ids(inventory, spare)
+        replaces = "docker ps --filter label=pushorch.service=fo-a --format '{{.Label \"pushorch.replaces\"}}'"
+        assert _sh(inventory, replaces, spare) == {spare: f"{lost}\n"}  # the label that marks lost's instance stale
     finally:
         lab.up(3, 1, lambda _: None)  # the lost host returns, its stale instance restarted by its dockerd
     assert _running(inventory, "fo-a")[lost] == ["v1"]  # stale, still running
