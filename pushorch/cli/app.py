@@ -148,3 +148,10 @@ def warn_unverified(settings: Iterable[Any]) -> None:
     unverified = [s.name for s in settings if s.host_key_checking == "off" and s.transport != "local"]
     if unverified:
         warn(host_key_warning(unverified))
+
+
+def host_options(func: F) -> F:
+    """-i, -l, -e and the SSH options: what every command that connects to hosts takes."""
+    for option in (connection_options, extra_vars_option, limit_option, inventory_option):
+        func = option(func)
+    return func

@@ -9,11 +9,8 @@ from typing import Any
 import click
 
 from pushorch.cli.app import (
-    connection_options,
-    extra_vars_option,
-    inventory_option,
+    host_options,
     inventory_sources,
-    limit_option,
     lock_options,
     warn_unverified,
 )
@@ -105,10 +102,7 @@ playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=c
 
 
 @click.command()
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @click.option("--json", "as_json", is_flag=True, help="The plan as one JSON document.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 8 when anything would change.")
 @playbooks_argument
@@ -136,10 +130,7 @@ def plan(
 
 
 @click.command()
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @click.option("--check", is_flag=True, help="Plan only: show what would change, change nothing.")
 @click.option("--diff", is_flag=True, help="Show file differences (secrets masked).")
 @click.option("--prune", is_flag=True, help="Remove containers of services these playbooks no longer declare.")
@@ -189,10 +180,7 @@ def apply(
 
 
 @click.command()
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: rows and unreachable hosts.")
 @playbooks_argument
 def status(
@@ -220,10 +208,7 @@ def status(
 
 
 @click.command()
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @click.option("--to", "to_version", metavar="VERSION", help="Go to this version (default: the previous one).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
 @lock_options

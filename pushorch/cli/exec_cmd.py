@@ -8,11 +8,8 @@ from typing import Any
 import click
 
 from pushorch.cli.app import (
-    connection_options,
-    extra_vars_option,
-    inventory_option,
+    host_options,
     inventory_sources,
-    limit_option,
     target_hosts,
     warn_unverified,
 )
@@ -48,10 +45,7 @@ def host_settings(
 
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per host per line.")
 @click.argument("pattern")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)

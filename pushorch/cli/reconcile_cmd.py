@@ -7,17 +7,14 @@ from typing import Any
 
 import click
 
-from pushorch.cli.app import connection_options, extra_vars_option, inventory_option, limit_option, lock_options
+from pushorch.cli.app import connection_options, extra_vars_option, host_options, inventory_option, lock_options
 from pushorch.cli.converge_cmds import _prepare_locked, _status, converge_locked, playbooks_argument
 from pushorch.cli.exec_cmd import host_settings
 from pushorch.errors import ExitStatus
 
 
 @click.command()
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @lock_options
 @click.option("--json", "as_json", is_flag=True, help="Events as JSON lines, then one summary object.")
 @click.option("--log-file", metavar="PATH", help="Append every event and the summary, as JSON lines, to PATH.")
@@ -57,10 +54,7 @@ def lock() -> None:
 
 
 @lock.command(name="status")
-@inventory_option
-@limit_option
-@extra_vars_option
-@connection_options
+@host_options
 @click.argument("pattern", default="all")
 def lock_status(
     inventories: tuple[str, ...],
