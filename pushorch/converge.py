@@ -13,14 +13,14 @@ from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import ConnectError, TransportError
 from pushorch.events import Event
-from pushorch.executor import execute
+from pushorch.execute import execute
+from pushorch.execute.batches import RolloutReport
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.lock import FleetLock, Locking
 from pushorch.observe import observe
 from pushorch.observed import ObservedHost
 from pushorch.planner import Options, plan
-from pushorch.rollout import RolloutReport
 from pushorch.spec import Spec
 from pushorch.transport import Transport, open_transport
 

@@ -29,12 +29,18 @@ def _keyvalues(lines: list[str]) -> dict[str, str]:
     return out
 
 
+def published_ports(ports: dict[str, Any] | None) -> dict[str, str]:
+    """Docker's NetworkSettings.Ports -> {"8080/tcp": "0.0.0.0:49153"} (the first binding of each)."""
+    out = {}
+    for port, bindings in (ports or {}).items():
+        if bindings:
+            out[port] = f"{bindings[0].get('HostIp', '')}:{bindings[0].get('HostPort', '')}"
+    return out
+
+
 def container(data: dict[str, Any]) -> ObservedContainer:
     state = data.get("State") or {}
-    ports = {}
-    for port, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
-        if bindings:
-            ports[port] = f"{bindings[0].get('HostIp', '')}:{bindings[0].get('HostPort', '')}"
+    ports = published_ports((data.get("NetworkSettings") or {}).get("Ports"))
     return ObservedContainer(
         id=data.get("Id", ""),
         name=str(data.get("Name", "")).lstrip("/"),

@@ -11,8 +11,8 @@ from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartC
 from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
 from pushorch.converge import connect_all, observe_all
+from pushorch.execute.health import Prober
 from pushorch.fanout import DEFAULT_FORKS, close_shared
-from pushorch.health import Prober
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import Options, placements, plan
 from pushorch.planner.rollout import gate_for

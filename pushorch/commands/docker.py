@@ -23,9 +23,13 @@ def _canonical_env(service: Service) -> dict[str, str]:
     }
 
 
-def spec_hash(service: Service) -> str:
-    """A digest of everything that shapes the container; equal hash = nothing to do."""
-    shape: dict[str, Any] = {
+def _fields(service: Service) -> dict[str, Any]:
+    """Everything that shapes the container: the one list both the hash and the shape label read.
+
+    A field added here changes every container's hash (and so replaces every container once):
+    add new fields only when set (`if value: fields[key] = ...`) so existing containers keep theirs.
+    """
+    return {
         "image": service.image,
         "env": _canonical_env(service),
         "ports": [p.model_dump() for p in service.ports],
@@ -39,23 +43,19 @@ def spec_hash(service: Service) -> str:
         "resources": service.resources.model_dump() if service.resources else None,
         "stop_timeout": service.stop_timeout,
     }
-    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def spec_hash(service: Service) -> str:
+    """A digest of everything that shapes the container; equal hash = nothing to do."""
+    return hashlib.sha256(json.dumps(_fields(service), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def shape(service: Service) -> dict[str, Any]:
-    """The fields a replacement is explained by (secret values never included)."""
+    """The same fields, for the label that explains a replacement field by field (`image changed (a -> b)`,
+    `env changed (NAME)`); secret values enter only as their hash."""
     return {
-        "image": service.image,
-        "env": _canonical_env(service),
-        "ports": sorted(f"{p.bind or ''}:{p.host or ''}:{p.container}/{p.protocol}" for p in service.ports),
-        "volumes": sorted(f"{v.source}:{v.target}:{'ro' if v.read_only else 'rw'}" for v in service.volumes),
-        "command": json.dumps(service.command),
-        "entrypoint": json.dumps(service.entrypoint),
-        "user": service.user or "",
-        "restart": service.restart,
-        "labels": json.dumps(service.labels, sort_keys=True),
-        "resources": json.dumps(service.resources.model_dump() if service.resources else None, sort_keys=True),
-        "log": json.dumps(service.log.model_dump() if service.log else None, sort_keys=True),
+        key: value if key in ("image", "env") else json.dumps(value, sort_keys=True, default=str)
+        for key, value in _fields(service).items()
     }
 
 

@@ -8,9 +8,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pushorch.commands import consul as consul_cmd
 from pushorch.commands.shell import Argv, quote, sh
+from pushorch.spec import HostSpec
 
 MARK = "==pushorch:{}=="
+
+
+def probe_paths(host: HostSpec) -> list[str]:
+    """Every path the plan for this host depends on (the probe reports each)."""
+    paths: list[str] = []
+    for play in host.plays:
+        for task in [*play.tasks, *play.handlers]:
+            args = task.module_args(task.module)
+            for attr in ("dest", "path", "creates", "removes"):
+                value = getattr(args, attr, None)
+                if value:
+                    paths.append(value)
+        for service in play.services:
+            if service.consul and service.consul.enabled:
+                paths.append(consul_cmd.definition_path(service.consul, service.name))
+    return list(dict.fromkeys(paths))
+
+
+def needs_docker(host: HostSpec) -> bool:
+    """Whether the plan for this host reads Docker's state (services or a docker task)."""
+    return any(p.services or any(t.docker is not None for t in p.tasks) for p in host.plays)
+
+
+def probe_images(host: HostSpec) -> list[str]:
+    return list(dict.fromkeys(s.image for play in host.plays for s in play.services))
+
+
+def for_host(host: HostSpec) -> Argv:
+    """The probe for what this host's plan reads."""
+    return probe(probe_paths(host), probe_images(host), docker=needs_docker(host))
 
 
 def probe(paths: Sequence[str], images: Sequence[str], docker: bool = True) -> Argv:

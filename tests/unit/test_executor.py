@@ -8,7 +8,7 @@ from dataclasses import replace
 from pushorch.actions import EnsurePath, Plan, RemoveContainer, ReplaceContainer, Rollout, RunCommand, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.events import Event
-from pushorch.executor import execute
+from pushorch.execute import execute
 from pushorch.transport.fake import FakeTransport, Script
 
 

@@ -30,7 +30,8 @@ FORBIDDEN_IN_PURE = (
     "subprocess",
     "socket",
     "pushorch.transport",
-    "pushorch.executor",
+    "pushorch.execute",
+    "pushorch.converge",
     "pushorch.report",
     "pushorch.cli",
 )

@@ -8,9 +8,9 @@ from typing import Any
 from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
 from pushorch.connection import ConnectionSettings
 from pushorch.events import Event
-from pushorch.executor import execute
-from pushorch.health import Reading, wait_healthy
-from pushorch.rollout import run_rollout
+from pushorch.execute import execute
+from pushorch.execute.batches import run_rollout
+from pushorch.execute.health import Reading, wait_healthy
 from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)

@@ -18,7 +18,7 @@ from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
 from pushorch.errors import CommandFailed, PushorchError, TransportError
-from pushorch.health import GateResult, Prober, wait_healthy
+from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.transport import Transport
 from pushorch.transport.base import Result
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pushorch.actions import Gate
 from pushorch.commands import docker as docker_cmd
+from pushorch.facts import published_ports
 from pushorch.transport import Transport
 from pushorch.transport.base import TcpStream
 
@@ -132,13 +133,8 @@ class Prober:
         if f"{port}/tcp" not in self._published and self._ips is None:
             done = await self.transport.run(docker_cmd.addresses(self.container), timeout=30, become=self.become)
             ports_json, _, ips = done.stdout.partition("\n")
-            try:
-                ports = json.loads(ports_json or "null") or {}
-            except ValueError:
-                ports = {}
-            for key, bindings in ports.items():
-                if bindings:
-                    self._published[key] = f"{bindings[0].get('HostIp', '')}:{bindings[0].get('HostPort', '')}"
+            with contextlib.suppress(ValueError):
+                self._published.update(published_ports(json.loads(ports_json or "null")))
             self._ips = ips.split()
         ip, _, published = self._published.get(f"{port}/tcp", "").rpartition(":")
         if published.isdigit():

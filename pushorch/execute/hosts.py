@@ -14,8 +14,8 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.events import Event
-from pushorch.replace import reload_consul
-from pushorch.rollout import RolloutReport, run_rollout
+from pushorch.execute.batches import RolloutReport, run_rollout
+from pushorch.execute.replace import reload_consul
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]

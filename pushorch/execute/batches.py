@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from pushorch.actions import ReplaceContainer, Rollout
 from pushorch.events import Event
-from pushorch.replace import HostResult, Replacer, drop_kept
+from pushorch.execute.replace import HostResult, Replacer, drop_kept
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]

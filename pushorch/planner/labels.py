@@ -1,0 +1,17 @@
+"""The labels pushorch puts on every container it creates (the hosts are the database), and digests."""
+
+from __future__ import annotations
+
+import hashlib
+
+MANAGED = "pushorch.service"
+SPEC_HASH = "pushorch.spec-hash"
+VERSION = "pushorch.version"
+PLAYBOOK = "pushorch.playbook"
+SHAPE = "pushorch.shape"  # the fields a replacement is explained by, as JSON
+CONSUL_FILE = "pushorch.consul-file"
+REPLACES = "pushorch.replaces"  # on an instance started because its host was lost: that host
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

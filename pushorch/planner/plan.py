@@ -1,0 +1,126 @@
+"""plan(spec, observed) -> Plan: pure, deterministic, every action with its reason.
+
+Per host, in order: the Docker engine, preparation tasks, notified handlers, then each service
+(images are fetched here, before any rollout; a running container's drift or Consul definition is
+fixed in place), removals, and one Consul reload if a definition changed. Containers to start or
+replace become ReplaceContainer steps, batched per service into Rollouts that run after all that.
+A host without a working Docker gets only the engine and its tasks; its containers are planned on
+the next pass, once the probe can see them (apply is level-based).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pushorch.actions import Action, Plan, ReloadConsul, RemoveConsul, RemoveContainer, ReplaceContainer, WriteConsul
+from pushorch.observed import ObservedHost
+from pushorch.planner.labels import CONSUL_FILE, PLAYBOOK
+from pushorch.planner.placement import placed
+from pushorch.planner.rollout import rollout
+from pushorch.planner.services import plan_service
+from pushorch.planner.tasks import docker_engine, play_tasks
+from pushorch.spec import HostSpec, Play, Service, Spec
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    prune: bool = False
+    playbooks: tuple[str, ...] = ()  # basenames; prune only touches services these playbooks created
+    now: float | None = None  # epoch seconds, for failover.after; None: no grace-based failover
+
+
+Replacement = tuple[Play, Service, ReplaceContainer]
+
+
+def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | None = None) -> Plan:
+    options = options or Options()
+    placed_with = placed(spec, observed, options.now)
+    hosts_of = {name: hosts for name, (hosts, _) in placed_with.items()}
+    replaces = {(name, host): lost for name, (_, moves) in placed_with.items() for host, lost in moves.items()}
+    declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
+    actions: list[Action] = []
+    replacements: list[Replacement] = []
+    unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
+    for name, host in spec.hosts.items():
+        seen = observed.get(name)
+        if seen is None or not seen.reachable or seen.error:
+            continue
+        actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces))
+    rollouts = []
+    for service_name in dict.fromkeys(s.name for _, s, _ in replacements):
+        mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]
+        play, service, _ = mine[0]
+        steps = [r for _, _, r in mine]
+        rollouts.append(rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, []))))
+    batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
+    return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal)
+
+
+def _host_batching(spec: Spec, hosts: list[str]) -> tuple[tuple[tuple[str, ...], ...], float | None, bool]:
+    """Ansible's play keywords over the host actions. Plays merge per host, so the strictest wins:
+    the smallest `serial`, the lowest `max_fail_percentage`, any `any_errors_fatal`."""
+    plays = [p for h in spec.hosts.values() for p in h.plays]
+    sizes = [p.serial.of(len(hosts), minimum=1) for p in plays if p.serial is not None]
+    limits = [p.max_fail_percentage for p in plays if p.max_fail_percentage is not None]
+    fatal = any(p.any_errors_fatal for p in plays)
+    if not (sizes or limits or fatal) or not hosts:
+        return (), None, False
+    size = min(sizes) if sizes else len(hosts)
+    return tuple(tuple(hosts[i : i + size]) for i in range(0, len(hosts), size)), min(limits, default=None), fatal
+
+
+def _host_plan(
+    host: HostSpec,
+    seen: ObservedHost,
+    placed_on: dict[str, list[str]],
+    declared: set[str],
+    options: Options,
+    replacements: list[Replacement],
+    replaces: dict[tuple[str, str], str],
+) -> list[Action]:
+    out: list[Action] = []
+    services = [(play, s) for play in host.plays for s in play.services if host.name in placed_on.get(s.name, [])]
+    out.extend(docker_engine(host, seen, needed=bool(services)))
+    for play_index, play in enumerate(host.plays):
+        out.extend(play_tasks(host, seen, play_index, play))
+    sources = dict(zip((id(p) for p in host.plays), host.sources, strict=True))
+    if not seen.docker_running:
+        return out  # containers next pass, when the probe can see them
+    consul_changed = False
+    for play, service in services:
+        lost = replaces.get((service.name, host.name), "")
+        steps, replace = plan_service(host, seen, sources[id(play)], play, service, lost)
+        consul_changed |= any(isinstance(a, WriteConsul) for a in steps)
+        out.extend(steps)
+        if replace is not None:
+            replacements.append((play, service, replace))
+    removals = _removals(host, seen, {s.name for _, s in services}, declared, options)
+    consul_changed |= any(isinstance(a, RemoveConsul) for a in removals)
+    out.extend(removals)
+    # With neither a binary nor an agent there is nothing to reload: an agent started later reads the dir.
+    if consul_changed and (seen.consul_binary or seen.consul_agent):
+        out.append(ReloadConsul(host.name, "a definition changed", binary=seen.consul_binary))
+    return out
+
+
+def _removals(
+    host: HostSpec, seen: ObservedHost, wanted: set[str], declared: set[str], options: Options
+) -> list[Action]:
+    """Containers of services not placed here (and their Consul files); undeclared ones only with --prune."""
+    out: list[Action] = []
+    for container in seen.containers:
+        if container.service in wanted:
+            continue
+        if container.service in declared:
+            reason = "placed on other hosts"
+        elif options.prune and container.labels.get(PLAYBOOK) in options.playbooks:
+            reason = "no longer declared (--prune)"
+        else:
+            continue  # never touch what the given playbooks do not declare, without --prune
+        out.append(RemoveContainer(host.name, reason, service=container.service, name=container.name))
+        path = container.labels.get(CONSUL_FILE)
+        observed_file = seen.files.get(path or "")
+        if path and (observed_file is None or observed_file.exists):
+            out.append(RemoveConsul(host.name, reason, service=container.service, path=path))
+    return out

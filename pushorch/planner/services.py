@@ -1,0 +1,242 @@
+"""Plan one service on one host (pure): its containers sorted into named sets, then one branch per set.
+
+The sets (after Nomad's reconciler: untainted / migrate / lost / stop):
+- `serving`: containers of the spec's hash that run; the first is kept, the rest are duplicates;
+- `stopped`: containers of the spec's hash that do not run (drift, or a kept container of this spec);
+- `stale`: running containers of another hash: the rollout replaces them;
+- `kept`: stopped containers of other hashes, newest first: kept for rollback up to `update.keep`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pushorch.actions import (
+    Action,
+    PullImage,
+    RemoveContainer,
+    ReplaceContainer,
+    RestartContainer,
+    ShipImage,
+    WriteConsul,
+)
+from pushorch.commands import consul as consul_cmd
+from pushorch.commands import docker as docker_cmd
+from pushorch.observed import ObservedContainer, ObservedHost
+from pushorch.planner import labels
+from pushorch.planner.rollout import gate_for
+from pushorch.planner.tasks import observed_file
+from pushorch.spec import HostSpec, Play, Service, UpdatePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Instances:
+    """One service's containers on one host, sorted into the sets the decision reads."""
+
+    serving: list[ObservedContainer]
+    stopped: list[ObservedContainer]
+    stale: list[ObservedContainer]
+    kept: list[ObservedContainer]
+
+    @classmethod
+    def sort(cls, mine: list[ObservedContainer], digest: str) -> Instances:
+        ours = [c for c in mine if c.spec_hash == digest]
+        others = [c for c in mine if c.spec_hash != digest]
+        return cls(
+            serving=[c for c in ours if c.running],
+            stopped=[c for c in ours if not c.running],
+            stale=[c for c in others if c.running],
+            kept=sorted((c for c in others if not c.running), key=lambda c: c.finished, reverse=True),
+        )
+
+    def beyond_keep(self, keep: int) -> list[str]:
+        """Kept containers beyond `keep`, counting the ones this run retires (the stale ones)."""
+        return [c.name for c in self.kept[max(0, keep - len(self.stale)) :]]
+
+
+def plan_service(
+    host: HostSpec, seen: ObservedHost, playbook: str, play: Play, service: Service, lost: str = ""
+) -> tuple[list[Action], ReplaceContainer | None]:
+    """Actions for one service on one host, and the replacement its rollout runs (if any)."""
+    policy = play.policy_for(service)
+    digest = docker_cmd.spec_hash(service)
+    sets = Instances.sort(seen.containers_of(service.name), digest)
+    if sets.serving:
+        return _keep(host, seen, service, policy, sets), None
+    if sets.stopped and not sets.stale:
+        return _restart(host, seen, service, policy, sets), None
+    return _replace(host, seen, playbook, service, policy, sets, digest, lost)
+
+
+def _remove(host: HostSpec, service: Service, reason: str, names: list[str]) -> list[Action]:
+    return [RemoveContainer(host.name, reason, service=service.name, name=n) for n in names]
+
+
+def _keep(host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePolicy, sets: Instances) -> list[Action]:
+    """The spec's container runs: remove duplicates and kept containers beyond `keep`; fix its Consul file."""
+    running, *extra = sets.serving
+    out = _remove(host, service, "duplicate", [c.name for c in [*extra, *sets.stopped, *sets.stale]])
+    out += _remove(host, service, f"beyond keep={policy.keep}", sets.beyond_keep(policy.keep))
+    return out + _consul_update(host, seen, service, policy, running)
+
+
+def _restart(
+    host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePolicy, sets: Instances
+) -> list[Action]:
+    """The spec's container exists but stopped, and nothing else runs: start it again (drift)."""
+    container = sets.stopped[0]  # names derive from the hash: there is only one
+    out: list[Action] = [
+        RestartContainer(host.name, f"{container.state} (drift)", service=service.name, name=container.name)
+    ]
+    return out + _consul_update(host, seen, service, policy, container)
+
+
+def _replace(
+    host: HostSpec,
+    seen: ObservedHost,
+    playbook: str,
+    service: Service,
+    policy: UpdatePolicy,
+    sets: Instances,
+    digest: str,
+    lost: str,
+) -> tuple[list[Action], ReplaceContainer]:
+    """Start the spec's container (a kept one of this spec, or a new one) in the rollout, replacing `stale`."""
+    out: list[Action] = []
+    if not sets.stopped and service.image not in seen.images:
+        out.append(_fetch(host, service))
+    reused = sets.stopped[0] if sets.stopped else None
+    out += _remove(host, service, "duplicate", [c.name for c in sets.stopped[1:]])
+    dynamic = policy.order == "start-first"
+    argv: tuple[str, ...] = ()
+    env_file = None
+    if reused is not None:  # a kept container of this very spec (a rollback, or a playbook reverted)
+        name = reused.name
+        reason = "back to kept container " + name
+    else:
+        name = docker_cmd.container_name(service.name, digest)
+        env_file = docker_cmd.env_file(service, name)
+        argv = docker_cmd.run(
+            service, name, _labels(playbook, service, digest, lost), env_file and env_file[0], dynamic
+        )
+        reason = f"failover from {lost}" if lost else "not running"
+    if sets.stale:
+        reason = "replace: " + _explain(sets.stale[0].labels.get(labels.SHAPE), service)
+    consul_path, consul_content = _consul_definition(host, service, digest)
+    fixed = consul_cmd.host_port(service)
+    replace = ReplaceContainer(
+        host.name,
+        reason,
+        service=service.name,
+        version=service.image_version,
+        old_version=sets.stale[0].version if sets.stale else "",
+        name=name,
+        argv=argv,
+        env_file=env_file,
+        old=tuple(c.name for c in sets.stale),
+        order=policy.order,
+        gate=gate_for(service, policy, host.name),
+        consul_path=consul_path,
+        consul_content=consul_content,
+        consul_reload=_reload_mode(seen, service) if consul_path else "",
+        dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
+        stop_timeout=int(service.stop_timeout),
+        drop=tuple(sets.beyond_keep(policy.keep)),
+    )
+    return out, replace
+
+
+def _labels(playbook: str, service: Service, digest: str, lost: str) -> dict[str, str]:
+    consul_file = consul_cmd.definition_path(service.consul, service.name) if service.consul else ""
+    out = {
+        labels.MANAGED: service.name,
+        labels.SPEC_HASH: digest,
+        labels.VERSION: service.image_version,
+        labels.PLAYBOOK: playbook,
+        labels.SHAPE: json.dumps(docker_cmd.shape(service), sort_keys=True),
+        labels.CONSUL_FILE: consul_file,
+    }
+    if lost:
+        out[labels.REPLACES] = lost
+    return out
+
+
+def _fetch(host: HostSpec, service: Service) -> Action:
+    if service.source == "ship":
+        return ShipImage(host.name, "image not on the host", image=service.image)
+    registry = service.registry
+    return PullImage(
+        host.name,
+        "image not on the host",
+        image=service.image,
+        registry=registry.server if registry else None,
+        username=registry.username if registry else None,
+        password=registry.password if registry else None,
+    )
+
+
+def _container_port(service: Service, host_port: int) -> int:
+    return next(p.container for p in service.ports if p.host == host_port)
+
+
+def _reload_mode(seen: ObservedHost, service: Service) -> str:
+    """How this host's Consul picks up a definition: `consul reload`, the agent's API, or not at all."""
+    setting = service.consul.reload if service.consul else "none"
+    if setting == "auto":
+        return "binary" if seen.consul_binary else "api" if seen.consul_agent else ""
+    return "" if setting == "none" else setting
+
+
+def consul_on(service: Service) -> bool:
+    return service.consul is not None and service.consul.enabled
+
+
+def _consul_definition(host: HostSpec, service: Service, digest: str) -> tuple[str, str]:
+    if not consul_on(service):
+        return "", ""
+    assert service.consul is not None
+    address = str(host.vars.get("ansible_host") or host.name)
+    path = consul_cmd.definition_path(service.consul, service.name)
+    return path, consul_cmd.definition(service, host.name, address, service.image_version, digest)
+
+
+def _consul_update(
+    host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePolicy, running: ObservedContainer
+) -> list[Action]:
+    """A running instance whose definition file is missing or differs gets it (re)written."""
+    path, content = _consul_definition(host, service, running.spec_hash)
+    if not path:
+        return []
+    fixed = consul_cmd.host_port(service)
+    if policy.order == "start-first" and fixed:
+        published = running.ports.get(f"{_container_port(service, fixed)}/tcp", "")
+        if published.rpartition(":")[2].isdigit():
+            content = consul_cmd.with_port(content, fixed, int(published.rpartition(":")[2]))
+    current_file = observed_file(seen, path)
+    if current_file.exists and current_file.sha256 == labels.sha256(content):
+        return []
+    why = "missing" if not current_file.exists else "definition changed"
+    return [WriteConsul(host.name, why, service=service.name, path=path, content=content)]
+
+
+def _explain(old_shape: str | None, service: Service) -> str:
+    """What changed between the running container and the spec, naming fields (never secret values)."""
+    try:
+        old = json.loads(old_shape or "{}")
+    except ValueError:
+        old = {}
+    new = docker_cmd.shape(service)
+    changes = []
+    for key in sorted(new):
+        if old.get(key) == new[key]:
+            continue
+        if key == "image":
+            changes.append(f"image changed ({old.get('image', '?')} -> {new['image']})")
+        elif key == "env":
+            before, after = old.get("env") or {}, new["env"]
+            names = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            changes.append(f"env changed ({', '.join(names)})")
+        else:
+            changes.append(f"{key} changed")
+    return ", ".join(changes) or "configuration changed"
