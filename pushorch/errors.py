@@ -5,14 +5,15 @@
     │   ├── InventoryError
     │   ├── PlaybookError
     │   └── TemplateError
-    ├── TransportError                 exit 4
+    ├── TransportError                 exit 4: the connection never came or is gone (unreachable)
     │   ├── ConnectError
-    │   ├── AuthenticationError
-    │   └── CommandTimeout
+    │   └── AuthenticationError
     ├── CommandFailed                  exit 5
+    ├── CommandTimeout                 exit 5: no result in time on a live connection: a failed step
     ├── BecomeFailed                   exit 5: sudo refused (the host answered; it is not unreachable)
     ├── NothingToRollBack              exit 5: `rollback` found no earlier version
     └── LockHeld                       exit 7
+        └── LockLost                   exit 7: another run took the fleet lock over while this one ran
 
 A failed health gate or an aborted rollout is not an exception: it is one host's result in the
 rollout's report (rollout.RolloutReport), and the command's exit status (6) comes from there.
@@ -104,8 +105,15 @@ class AuthenticationError(TransportError):
     """The host refused every credential offered."""
 
 
-class CommandTimeout(TransportError):
-    """A command did not finish within its timeout."""
+class CommandTimeout(PushorchError):
+    """A command did not finish within its timeout. The connection still stands (a lost one is a
+    ConnectError), so this is one failed step, undone like any other, not an unreachable host."""
+
+    exit_status = ExitStatus.APPLY_FAILED
+
+    def __init__(self, host: str, message: str) -> None:
+        self.host = host
+        super().__init__(f"{host}: {message}")
 
 
 class CommandFailed(PushorchError):
@@ -139,3 +147,8 @@ class LockHeld(PushorchError):
     """Another run holds the lock."""
 
     exit_status = ExitStatus.LOCK_HELD
+
+
+class LockLost(LockHeld):
+    """The fleet lock this run held was taken over (or could not be renewed before it expired):
+    the run stopped before its next mutating step."""

@@ -1,6 +1,6 @@
 """The lab on real components: containers with sshd and their own dockerd, a registry, the Consul stand-in.
 
-These tests take over the machine's lab (containers named pushorch-lab-*) and tear it down at the end.
+These tests bring up a lab of their own (beside any other lab on the machine) and tear it down at the end.
 Without a Docker daemon they fail: .ci/run starts dockerd.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from pushorch.connection import settings_for
 from pushorch.fanout import run_everywhere
-from pushorch.lab.cluster import LABEL, Lab
+from pushorch.lab.cluster import Lab
 from pushorch.load.inventory import load_inventory
 from pushorch.transport import open_transport
 from tests.conftest import start_lab
@@ -123,13 +123,12 @@ def test_consul_standin_answers_through_the_ssh_connection(lab: tuple[Lab, Path]
 def test_up_again_changes_nothing(lab: tuple[Lab, Path]) -> None:
     the_lab, inventory = lab
     fields = "{{.ID}} {{.Created}} {{.State.StartedAt}}"
-    names = _docker("ps", "-q", "--filter", f"label={LABEL}").split()
+    mine = f"label=pushorch.lab.dir={the_lab.dir}"
+    names = _docker("ps", "-q", "--filter", mine).split()
     before = {n: _docker("inspect", "--format", fields, n) for n in names}
     known_hosts = (inventory.parent / "known_hosts").read_text()
     the_lab.up(3, 1, lambda _: None)
-    after = {
-        n: _docker("inspect", "--format", fields, n) for n in _docker("ps", "-q", "--filter", f"label={LABEL}").split()
-    }
+    after = {n: _docker("inspect", "--format", fields, n) for n in _docker("ps", "-q", "--filter", mine).split()}
     assert after == before  # same containers, not restarted
     assert (inventory.parent / "known_hosts").read_text() == known_hosts
 
@@ -144,7 +143,8 @@ def test_status_lists_every_host_healthy(lab: tuple[Lab, Path]) -> None:
 def test_zz_down_leaves_nothing_behind(lab: tuple[Lab, Path]) -> None:
     the_lab, inventory = lab
     the_lab.down(lambda _: None)
-    assert _docker("ps", "-aq", "--filter", f"label={LABEL}").split() == []
-    assert _docker("network", "ls", "-q", "--filter", f"label={LABEL}").split() == []
-    assert [v for v in _docker("volume", "ls", "-q").split() if v.startswith("pushorch-lab")] == []
+    mine = f"label=pushorch.lab.dir={the_lab.dir}"
+    assert _docker("ps", "-aq", "--filter", mine).split() == []
+    assert _docker("network", "ls", "-q", "--filter", mine).split() == []
+    assert [v for v in _docker("volume", "ls", "-q").split() if v.startswith(the_lab.prefix)] == []
     assert not inventory.exists() and not (inventory.parent / "id_ed25519").exists()

@@ -56,7 +56,7 @@ def test_a_lost_host_moves_its_instance_and_gets_no_instance_back(  # type: igno
     assert len(placed) == 2
     lost, kept = placed
     spare = next(h for h in DOCKER_HOSTS if h not in placed)
-    subprocess.run(["docker", "stop", "-t", "0", f"pushorch-lab-{lost}"], check=True, capture_output=True)
+    subprocess.run(["docker", "stop", "-t", "0", lab.container(lost)], check=True, capture_output=True)
     try:
         moved = _reconcile(run_cli, inventory, "-T", "3", playbook)
         assert moved.status == 4, moved.out + moved.err  # the lost host is reported ...

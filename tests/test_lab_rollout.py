@@ -254,9 +254,11 @@ def test_rollback_goes_back_gated_and_plan_shows_the_drift(  # type: ignore[no-u
     assert nothing.status == 3 and "no service named 'no-such-service'" in nothing.err
 
 
-def _stop_when_running(inventory: Path, service: str, watch: str, version: str, victim: str) -> threading.Thread:
+def _stop_when_running(
+    lab: Lab, inventory: Path, service: str, watch: str, version: str, victim: str
+) -> threading.Thread:
     """Stop the lab host `victim` as soon as `watch` runs `version` (its batch passed or is gating)."""
-    container = f"pushorch-lab-{victim}"
+    container = lab.container(victim)
 
     def go() -> None:
         deadline = time.monotonic() + 60
@@ -283,7 +285,7 @@ def test_a_host_lost_mid_rollout_counts_as_unreachable(  # type: ignore[no-untyp
         # max_unreachable 1: the rollout goes on past the lost lab-2; 0: it stops there.
         for allowed, before, to in ((1, "v1", "v2"), (0, "v2", "v1")):
             playbook = _playbook(tmp_path, "roll-g", 18087, delay="3s", max_unreachable=allowed)
-            watcher = _stop_when_running(inventory, "roll-g", "lab-1", to, "lab-2")
+            watcher = _stop_when_running(lab, inventory, "roll-g", "lab-1", to, "lab-2")
             status, changes, summary = _apply(run_cli, inventory, "-e", fast, "-e", f"v={to}", playbook)
             watcher.join()
             assert status == 4, changes

@@ -10,9 +10,9 @@ from pushorch.report import print_json, print_table, say
 
 
 def _lab(directory: str | None, subnet: str | None = None):  # type: ignore[no-untyped-def]
-    from pushorch.lab.cluster import DEFAULT_SUBNET, Lab, default_dir
+    from pushorch.lab.cluster import Lab, default_dir
 
-    return Lab(Path(directory) if directory else default_dir(), subnet or DEFAULT_SUBNET)
+    return Lab(Path(directory) if directory else default_dir(), subnet)
 
 
 dir_option = click.option("--dir", "directory", metavar="DIR", help="Where the lab keeps its files (default .lab).")
@@ -26,7 +26,7 @@ def lab() -> None:
 @lab.command()
 @click.option("--hosts", "count", type=click.IntRange(1, 200), default=3, show_default=True, help="Hosts with Docker.")
 @click.option("--bare", type=click.IntRange(0, 50), default=0, show_default=True, help="Hosts without Docker.")
-@click.option("--subnet", help="The lab network's subnet (default 172.28.77.0/24).")
+@click.option("--subnet", help="The lab network's /24 (default: a free one in 172.28.100-249.0/24).")
 @dir_option
 def up(count: int, bare: int, subnet: str | None, directory: str | None) -> int:
     """Bring the lab up (idempotent); writes DIR/inventory.yml."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pushorch.actions import Gate
 from pushorch.commands import docker as docker_cmd
+from pushorch.errors import CommandTimeout
 from pushorch.facts import published_ports
 from pushorch.transport import Transport
 from pushorch.transport.base import TcpStream
@@ -98,9 +99,7 @@ class Prober:
         if kind in ("http", "tcp"):
             reading = await self._network()
         elif kind == "cmd":
-            argv = docker_cmd.exec_(self.container, self.gate.cmd)
-            done = await self.transport.run(argv, timeout=self.gate.timeout, become=self.become)
-            reading = Reading(done.ok, "cmd exit 0" if done.ok else f"cmd exit {done.exit_status}")
+            reading = await self._cmd()
         elif kind == "consul":
             reading = await self._consul()
         else:
@@ -110,9 +109,20 @@ class Prober:
         state = await self.state()  # not healthy: has the container stopped? then fail at once
         return state if state.exited else reading
 
+    async def _cmd(self) -> Reading:
+        argv = docker_cmd.exec_(self.container, self.gate.cmd)
+        try:
+            done = await self.transport.run(argv, timeout=self.gate.timeout, become=self.become)
+        except CommandTimeout:  # a check that hangs is a failing check, not a lost host
+            return Reading(False, f"cmd gave no result within {self.gate.timeout:g}s")
+        return Reading(done.ok, "cmd exit 0" if done.ok else f"cmd exit {done.exit_status}")
+
     async def state(self) -> Reading:
         """The container's own state (running, exited, restarted since first seen)."""
-        done = await self.transport.run(docker_cmd.state(self.container), timeout=30, become=self.become)
+        try:
+            done = await self.transport.run(docker_cmd.state(self.container), timeout=30, become=self.become)
+        except CommandTimeout:  # dockerd does not answer: not healthy, and the deadline still counts
+            return Reading(False, "docker inspect gave no answer")
         status, _, rest = done.stdout.strip().partition(" ")
         count, _, health = rest.partition(" ")
         if not done.ok or status not in ("running", "created", "restarting"):

@@ -17,7 +17,7 @@ from pushorch.actions import ReplaceContainer
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
-from pushorch.errors import CommandFailed, PushorchError, TransportError
+from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.transport import Transport
 from pushorch.transport.base import Result
@@ -58,14 +58,21 @@ class Replacer:
                 await self._stop_first(result)
         except TransportError as exc:
             return HostResult("unreachable", str(exc), result.gate_wait, result.saved)
-        except PushorchError as exc:  # a step failed outside the gate: back to the old container
+        except PushorchError as exc:  # a step failed (or timed out) outside the gate: back to the old container
             result.status, result.message = "failed", f"{self.a.service} {self.a.version}: {exc}"
-            try:
-                await self._discard(self.a.name)
-                await self._back_to_old(result)
-            except PushorchError as again:
-                result.message += f"; could not restore the old container: {again}"
+            await self._restore(result)
         return result
+
+    async def _restore(self, result: HostResult) -> None:
+        """After a failed step: discard the new container, start the old one, give Consul its definition back."""
+        try:
+            await self._discard(self.a.name)
+            await self._back_to_old(result)
+        except TransportError as lost:  # only a lost connection makes the host unreachable
+            result.status = "unreachable"
+            result.message += f"; connection lost while restoring the old container: {lost}"
+        except PushorchError as again:
+            result.message += f"; could not restore the old container: {again}"
 
     async def _stop_first(self, result: HostResult) -> None:
         a = self.a
@@ -104,21 +111,27 @@ class Replacer:
                 await self._discard(self.a.name)
         except TransportError as exc:
             return HostResult("unreachable", str(exc), result.gate_wait, saved)
+        except PushorchError as exc:  # a step failed or timed out: the old container must still come back
+            result.status, result.message = "failed", str(exc)
+            await self._restore(result)
         return result
 
     async def _start_and_gate(self, name: str, result: HostResult) -> GateResult | None:
         """Start `name` (run it, or start the kept container) and wait on its gate; None if it did not start."""
         try:
             await self._start(name)
-        except CommandFailed as exc:
+        except (CommandFailed, CommandTimeout) as exc:
             result.status, result.message = "failed", f"{self.a.service} {self.a.version}: did not start: {exc}"
             return None
         if self.a.gate.kind == "consul" and self.a.consul_path:
             await self._register(name)  # the agent can only check what it knows
         gate = await self._gate(name, result)
         if not gate.passed:
-            logs = await self.t.run(docker_cmd.logs(name), timeout=30, become=self.a.become)
-            tail = (logs.stdout + logs.stderr).strip().splitlines()[-10:]
+            try:
+                logs = await self.t.run(docker_cmd.logs(name), timeout=30, become=self.a.become)
+                tail = (logs.stdout + logs.stderr).strip().splitlines()[-10:]
+            except CommandTimeout:
+                tail = ["(docker logs gave no answer)"]
             result.status = "failed"
             result.message = f"{self.a.service} {self.a.version}: gate failed: {gate.why(self.a.gate)}" + (
                 "; last log lines:\n  " + "\n  ".join(tail) if tail else "; no log output"

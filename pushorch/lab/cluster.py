@@ -1,12 +1,15 @@
 """`pushorch lab up | down | status`: lab hosts as containers on a network of the lab's own.
 
-Every object the lab creates carries the label pushorch.lab=1 and a name starting `pushorch-lab`,
-so `down` removes exactly those. Host keys are generated here and mounted in, so the lab's
-known_hosts is written before any host starts and keys are verified as in production.
+A lab is its directory: every object it creates is named `pushorch-lab-<id>-...` (id: a digest of
+the directory's path) and labelled pushorch.lab=1 and pushorch.lab.dir=<directory>, on a network
+and /24 subnet of its own, so two labs (a developer's and a test run's) run side by side and `down`
+removes exactly its own. Host keys are generated here and mounted in, so the lab's known_hosts is
+written before any host starts and keys are verified as in production.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -22,10 +25,9 @@ from pushorch.lab import appimages, image
 from pushorch.lab.shell import LabError, docker, run
 
 LABEL = "pushorch.lab=1"
-NETWORK = "pushorch-lab"
-REGISTRY = "pushorch-lab-registry"
 PREFIX = "pushorch-lab-"
-DEFAULT_SUBNET = "172.28.77.0/24"
+# Labs pick a free /24 in 172.28.100.0-172.28.249.0, starting from one their id chooses.
+SUBNET_BASE, SUBNET_CHOICES = "172.28.{}.0/24", range(100, 250)
 # What a container needs to run its own dockerd without --privileged (which fails on these machines).
 CAPABILITIES = [
     "--cap-add",
@@ -57,10 +59,6 @@ class LabHost:
     name: str
     address: str
     bare: bool
-
-    @property
-    def container(self) -> str:
-        return PREFIX + self.name
 
 
 def plan_hosts(subnet: str, count: int, bare: int) -> list[LabHost]:
@@ -97,10 +95,23 @@ def _container_state(name: str) -> dict[str, str] | None:
     }
 
 
-def _ensure_network(subnet: str) -> None:
-    if docker("network", "network", "ls", "-q", "--filter", f"name=^{NETWORK}$").strip():
-        return
-    docker("network", "network", "create", "--driver", "bridge", "--subnet", subnet, "--label", LABEL, NETWORK)
+def _subnets_in_use() -> set[str]:
+    names = docker("networks", "network", "ls", "-q").split()
+    if not names:
+        return set()
+    fmt = "{{range .IPAM.Config}}{{.Subnet}} {{end}}"
+    return set(docker("networks", "network", "inspect", "--format", fmt, *names, check=False).split())
+
+
+def free_subnet(lab_id: str) -> str:
+    """A /24 no docker network uses yet, tried from the one the lab's id points at."""
+    used = _subnets_in_use()
+    start = int(lab_id, 16) % len(SUBNET_CHOICES)
+    for step in range(len(SUBNET_CHOICES)):
+        subnet = SUBNET_BASE.format(SUBNET_CHOICES[(start + step) % len(SUBNET_CHOICES)])
+        if subnet not in used:
+            return subnet
+    raise LabError("network: every 172.28.100-249.0/24 subnet is in use; give one with --subnet")
 
 
 def _flags(flag: str, values: list[str]) -> list[str]:
@@ -117,19 +128,26 @@ def _free_loopback_port() -> int:
 class Lab:
     """One lab, its files in `directory` (default .lab/ in the project)."""
 
-    def __init__(self, directory: Path, subnet: str = DEFAULT_SUBNET) -> None:
+    def __init__(self, directory: Path, subnet: str | None = None) -> None:
         self.dir = directory.resolve()
-        self.subnet = subnet
+        self.subnet = subnet  # None: the one lab.json remembers, else a free one
         self.state_file = self.dir / "lab.json"
+        self.id = hashlib.sha256(str(self.dir).encode()).hexdigest()[:6]
+        self.prefix = f"{PREFIX}{self.id}-"
+        self.network = f"{PREFIX}{self.id}"
+        self.registry = self.prefix + "registry"
+
+    def container(self, host: str) -> str:
+        """The container that is lab host `host` (lab-1, bare-1)."""
+        return self.prefix + host
 
     # -- up ---------------------------------------------------------------------------------------
     def up(self, count: int, bare: int, say: Callable[[str], None]) -> Path:
         if docker("docker", "info", "--format", "{{.ServerVersion}}", check=False).strip() == "":
             raise LabError("docker: no Docker daemon answers (start dockerd, or run scripts/setup)")
         state = self._load_state()
-        subnet = state.get("subnet", self.subnet)
         bare_image, full_image = image.ensure_images(say)
-        _ensure_network(subnet)
+        subnet = self._ensure_network(self.subnet or state.get("subnet"))
         hosts = plan_hosts(subnet, count, bare)
         self._keys(hosts)
         registry_port = self._ensure_registry(full_image, subnet, int(state.get("registry_port", 0)), say)
@@ -152,6 +170,17 @@ class Lab:
         )
         return self._write_inventory(hosts, lab_registry)
 
+    def _ensure_network(self, subnet: str | None) -> str:
+        """The lab's network (created when missing); returns its subnet."""
+        if docker("network", "network", "ls", "-q", "--filter", f"name=^{self.network}$").strip():
+            fmt = "{{range .IPAM.Config}}{{.Subnet}}{{end}}"
+            return docker("network", "network", "inspect", "--format", fmt, self.network).strip()
+        if not subnet or (self.subnet is None and subnet in _subnets_in_use()):
+            subnet = free_subnet(self.id)  # lab.json's subnet is taken by now: another lab has it
+        labels = _flags("--label", [LABEL, f"pushorch.lab.dir={self.dir}"])
+        docker("network", "network", "create", "--driver", "bridge", "--subnet", subnet, *labels, self.network)
+        return subnet
+
     def _keys(self, hosts: list[LabHost]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         _keygen(self.dir / "id_ed25519")
@@ -165,24 +194,24 @@ class Lab:
         (self.dir / "known_hosts").write_text("".join(lines))
 
     def _ensure_registry(self, full_image: str, subnet: str, port: int, say: Callable[[str], None]) -> int:
-        state = _container_state(REGISTRY)
+        state = _container_state(self.registry)
         if state and port and (state["running"], state["image"], state["dir"]) == ("true", full_image, str(self.dir)):
             return port
         if state:
-            docker("registry: remove", "rm", "-f", REGISTRY)
+            docker("registry: remove", "rm", "-f", self.registry)
         port = port or _free_loopback_port()
         config = self.dir / "registry.yml"
         config.write_text(REGISTRY_CONFIG)
         say(f"registry: {registry_address(subnet)}:5000 (and 127.0.0.1:{port} for the controller)")
-        volumes = [f"{PREFIX}registry-data:/var/lib/docker-registry", f"{config}:/etc/pushorch-registry.yml:ro"]
+        volumes = [f"{self.prefix}registry-data:/var/lib/docker-registry", f"{config}:/etc/pushorch-registry.yml:ro"]
         args = [
             "run",
             "-d",
             "--name",
-            REGISTRY,
+            self.registry,
             *self._labels(),
             "--network",
-            NETWORK,
+            self.network,
             "--ip",
             registry_address(subnet),
         ]
@@ -201,15 +230,16 @@ class Lab:
         raise LabError(f"registry: no answer on 127.0.0.1:{port} after 20s")
 
     def _ensure_host(self, host: LabHost, host_image: str, lab_registry: str, say: Callable[[str], None]) -> None:
-        state = _container_state(host.container)
+        container = self.container(host.name)
+        state = _container_state(container)
         wanted = (host_image, image.files_digest(), str(self.dir))
         if state and (state["image"], state["files"], state["dir"]) == wanted:
             if state["running"] != "true":
                 say(f"host {host.name}: start")
-                docker(f"host {host.name}: start", "start", host.container)
+                docker(f"host {host.name}: start", "start", container)
             return
         if state:
-            docker(f"host {host.name}: remove outdated", "rm", "-f", "-v", host.container)
+            docker(f"host {host.name}: remove outdated", "rm", "-f", "-v", container)
         say(f"host {host.name}: create ({host.address}{', bare' if host.bare else ''})")
         volumes = [
             f"{self.dir / 'hostkeys' / host.name}:/etc/ssh/lab:ro",
@@ -217,9 +247,9 @@ class Lab:
         ]
         # The inner dockerd's data on a volume (overlay2 cannot sit on the container's overlay root);
         # bare hosts get one too, for the Docker that `apply` installs on them.
-        volumes.append(f"{host.container}-docker:/var/lib/docker")
-        args = ["run", "-d", "--name", host.container, "--hostname", host.name, *self._labels()]
-        args += ["--network", NETWORK, "--ip", host.address, *CAPABILITIES, *_flags("-v", volumes)]
+        volumes.append(f"{container}-docker:/var/lib/docker")
+        args = ["run", "-d", "--name", container, "--hostname", host.name, *self._labels()]
+        args += ["--network", self.network, "--ip", host.address, *CAPABILITIES, *_flags("-v", volumes)]
         docker(f"host {host.name}: run", *args, "-e", f"PUSHORCH_LAB_REGISTRY={lab_registry}", host_image)
 
     def _labels(self) -> list[str]:
@@ -228,7 +258,7 @@ class Lab:
         return _flags("--label", labels)
 
     def _remove_extra(self, hosts: list[LabHost]) -> None:
-        wanted = {h.container for h in hosts} | {REGISTRY}
+        wanted = {self.container(h.name) for h in hosts} | {self.registry}
         for name in self._containers():
             if name not in wanted:
                 docker("remove extra host", "rm", "-f", "-v", name)
@@ -239,12 +269,12 @@ class Lab:
         pending = {h.name: h for h in hosts}
         while pending and time.monotonic() < deadline:
             for name, host in list(pending.items()):
-                if _ssh_banner(host.address) and (host.bare or _inner_docker_ok(host.container)):
+                if _ssh_banner(host.address) and (host.bare or _inner_docker_ok(self.container(host.name))):
                     del pending[name]
             if pending:
                 time.sleep(0.3)
         if pending:
-            logs = docker("logs", "logs", "--tail", "20", next(iter(pending.values())).container, check=False)
+            logs = docker("logs", "logs", "--tail", "20", self.container(next(iter(pending))), check=False)
             raise LabError(f"hosts not ready after {timeout:g}s: {', '.join(sorted(pending))}; last log: {logs[-500:]}")
         say(f"hosts ready: {len(hosts)}")
 
@@ -279,21 +309,21 @@ class Lab:
 
     # -- down / status ----------------------------------------------------------------------------
     def _containers(self) -> list[str]:
-        out = docker("list", "ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}")
-        return [n for n in out.split() if n.startswith(PREFIX)]
+        out = docker("list", "ps", "-a", "--filter", f"label=pushorch.lab.dir={self.dir}", "--format", "{{.Names}}")
+        return [n for n in out.split() if n.startswith(self.prefix)]
 
     def down(self, say: Callable[[str], None], images: bool = False) -> None:
         names = self._containers()
         if names:
             say(f"remove {len(names)} containers")
             docker("remove containers", "rm", "-f", "-v", *names)
-        volumes = [v for v in docker("volumes", "volume", "ls", "-q").split() if v.startswith(PREFIX)]
+        volumes = [v for v in docker("volumes", "volume", "ls", "-q").split() if v.startswith(self.prefix)]
         if volumes:
             docker("remove volumes", "volume", "rm", "-f", *volumes)
         if docker(
-            "network", "network", "ls", "-q", "--filter", f"name=^{NETWORK}$", "--filter", f"label={LABEL}"
+            "network", "network", "ls", "-q", "--filter", f"name=^{self.network}$", "--filter", f"label={LABEL}"
         ).strip():
-            docker("remove network", "network", "rm", NETWORK)
+            docker("remove network", "network", "rm", self.network)
         if images:
             for name in image.image_names():
                 docker("remove image", "image", "rm", "-f", name, check=False)
@@ -308,9 +338,9 @@ class Lab:
         for name in sorted(self._containers()):
             data = json.loads(docker("inspect", "container", "inspect", name))[0]
             networks = data["NetworkSettings"]["Networks"]
-            address = networks.get(NETWORK, {}).get("IPAddress", "")
+            address = networks.get(self.network, {}).get("IPAddress", "")
             running = data["State"]["Running"]
-            if name == REGISTRY:
+            if name == self.registry:
                 health = "registry" if running else "stopped"
             elif not running:
                 health = "stopped"
@@ -322,7 +352,7 @@ class Lab:
                 health = "ok" if _inner_docker_ok(name) else "dockerd not answering"
             rows.append(
                 {
-                    "host": name.removeprefix(PREFIX),
+                    "host": name.removeprefix(self.prefix),
                     "address": address,
                     "state": data["State"]["Status"],
                     "health": health,

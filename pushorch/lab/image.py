@@ -41,10 +41,16 @@ def files_dir() -> str:
     return str(resources.files("pushorch.lab.files"))
 
 
+# What hosts run from the mounted directory. Named, not listed: an installed package also holds
+# __init__.py and a __pycache__ directory there, which hosts never read.
+MOUNTED_FILES = ("entry.sh", "consul_standin.py", "consul")
+
+
 def files_digest() -> str:
+    """Changes when a file the hosts run changes, so `lab up` recreates them."""
     h = hashlib.sha256()
-    for name in sorted(p.name for p in resources.files("pushorch.lab.files").iterdir()):
-        h.update(name.encode() + resources.files("pushorch.lab.files").joinpath(name).read_bytes())
+    for name in MOUNTED_FILES:
+        h.update(name.encode() + b"\0" + resources.files("pushorch.lab.files").joinpath(name).read_bytes())
     return h.hexdigest()
 
 

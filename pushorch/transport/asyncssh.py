@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Sequence
@@ -13,7 +14,17 @@ import asyncssh
 from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
-from pushorch.transport.base import Result, StreamPair, TcpStream, check_become, command_line, decode, put_argv
+from pushorch.transport.base import (
+    Result,
+    StreamPair,
+    TcpStream,
+    check_become,
+    command_line,
+    decode,
+    put_argv,
+    time_limit,
+    timeout_message,
+)
 
 
 class AsyncsshTransport:
@@ -110,12 +121,19 @@ class AsyncsshTransport:
         become: bool | None = None,
     ) -> Result:
         command = command_line(self.settings, argv, become)
-        limit = timeout if timeout is not None else self.settings.command_timeout
+        limit = time_limit(self.settings, timeout)
         started = time.monotonic()
         try:
-            done = await self._connection().run(command, input=stdin, encoding=None, timeout=limit, check=False)
-        except asyncssh.TimeoutError:
-            raise CommandTimeout(self.settings.name, f"{' '.join(argv)[:120]}: no result after {limit:g}s") from None
+            process = await self._connection().create_process(command, input=stdin, encoding=None)
+            try:
+                done = await asyncio.wait_for(process.wait(check=False), limit)
+            except TimeoutError:
+                # Closing the channel alone leaves a hung command running on the host (sshd does not
+                # signal a session without a terminal): ask sshd to TERM it first (sudo relays TERM).
+                with contextlib.suppress(asyncssh.Error, OSError):
+                    process.send_signal("TERM")
+                process.close()
+                raise CommandTimeout(self.settings.name, timeout_message(argv, limit)) from None
         except (asyncssh.Error, OSError) as exc:
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         status = done.exit_status

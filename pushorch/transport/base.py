@@ -109,6 +109,18 @@ def check_become(settings: ConnectionSettings, result: Result, become_flag: bool
     return result
 
 
+def time_limit(settings: ConnectionSettings, timeout: float | None) -> float | None:
+    """A command's timeout: the step's own, bounded by the host's `pushorch_command_timeout` when set
+    (the user's bound wins over pushorch's defaults: 300 s for `docker run` is no use to someone who
+    asked for 20)."""
+    bounds = [t for t in (timeout, settings.command_timeout) if t is not None]
+    return min(bounds) if bounds else None
+
+
+def timeout_message(argv: Sequence[str], limit: float | None) -> str:
+    return f"{' '.join(argv)[:120]}: no result after {limit or 0:g}s"
+
+
 def put_argv(path: str, mode: int) -> Argv:
     return files.put(path, mode, secrets.token_hex(6))
 

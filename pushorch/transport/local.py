@@ -8,7 +8,17 @@ from collections.abc import Sequence
 
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import CommandTimeout
-from pushorch.transport.base import Result, StreamPair, TcpStream, check_become, command_line, decode, put_argv
+from pushorch.transport.base import (
+    Result,
+    StreamPair,
+    TcpStream,
+    check_become,
+    command_line,
+    decode,
+    put_argv,
+    time_limit,
+    timeout_message,
+)
 
 
 class LocalTransport:
@@ -29,7 +39,7 @@ class LocalTransport:
         become: bool | None = None,
     ) -> Result:
         command = command_line(self.settings, argv, become)
-        limit = timeout if timeout is not None else self.settings.command_timeout
+        limit = time_limit(self.settings, timeout)
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
             "sh",
@@ -44,7 +54,7 @@ class LocalTransport:
         except TimeoutError:
             process.kill()
             await process.wait()
-            raise CommandTimeout(self.settings.name, f"{' '.join(argv)[:120]}: no result after {limit:g}s") from None
+            raise CommandTimeout(self.settings.name, timeout_message(argv, limit)) from None
         code = process.returncode if process.returncode is not None else -1
         status = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as a shell reports it
         result = Result(self.settings.name, command, status, decode(out), decode(err), time.monotonic() - started)

@@ -16,7 +16,16 @@ import paramiko
 from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
-from pushorch.transport.base import Result, TcpStream, check_become, command_line, decode, put_argv
+from pushorch.transport.base import (
+    Result,
+    TcpStream,
+    check_become,
+    command_line,
+    decode,
+    put_argv,
+    time_limit,
+    timeout_message,
+)
 
 T = TypeVar("T")
 
@@ -169,12 +178,12 @@ class ParamikoTransport:
         become: bool | None = None,
     ) -> Result:
         command = command_line(self.settings, argv, become)
-        limit = timeout if timeout is not None else self.settings.command_timeout
+        limit = time_limit(self.settings, timeout)
         started = time.monotonic()
         try:
             status, out, err = await self._call(self._run_sync, command, stdin, limit)
         except TimeoutError:
-            raise CommandTimeout(self.settings.name, f"{' '.join(argv)[:120]}: no result after {limit:g}s") from None
+            raise CommandTimeout(self.settings.name, timeout_message(argv, limit)) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         result = Result(self.settings.name, command, status, decode(out), decode(err), time.monotonic() - started)
