@@ -15,6 +15,7 @@ from pushorch.errors import ConnectError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
 from pushorch.execute.batches import RolloutReport
+from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.lock import FleetLock, Locking
@@ -40,6 +41,7 @@ class Outcome:
     passes: int = 0
     observed: dict[str, ObservedHost] = field(default_factory=dict)
     rollouts: list[RolloutReport] = field(default_factory=list)
+    lock_lost: str = ""  # the fleet lock was taken over mid-run: the run stopped (exit 7)
 
     @property
     def aborted(self) -> bool:
@@ -119,14 +121,15 @@ async def converge(
                 outcome.events.append(event)
                 emit(event)
 
-            results = await execute(current, active, record)
+            results = await execute(current, active, record, fleet or UNGUARDED)
             outcome.rollouts.extend(results.rollouts)
+            outcome.lock_lost = results.lock_lost
             for host, problem in results.hosts.items():
                 if problem is None:
                     continue
                 lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
                 (outcome.unreachable if lost else outcome.failed)[host] = problem
-            if results.stopped or any(r.stopped for r in results.rollouts):
+            if outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts):
                 break  # a stopped play or rollout is final for this run: the next run starts it again
         return outcome
     finally:

@@ -84,7 +84,13 @@ def owner_record(ttl: int) -> dict[str, Any]:
 
 @dataclass
 class FleetLock:
-    """The lock directory on `host`; `acquire` waits up to `wait` seconds, then raises LockHeld."""
+    """The lock directory on `host`; `acquire` waits up to `wait` seconds, then raises LockHeld.
+
+    While the run lasts the lock is renewed every third of its TTL. A renewal that finds another
+    token there (someone took the lock over) or no successful renewal for a whole TTL (it may have
+    expired and been taken) makes the lock lost: `lost()` then says why, and the executor stops
+    before its next mutating step. `confirm()` asks the lock host now (before each rollout batch).
+    """
 
     host: str
     transport: Transport
@@ -93,17 +99,21 @@ class FleetLock:
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     taken_over: dict[str, Any] | None = None
     _renewer: asyncio.Task[None] | None = None
+    _lost: str | None = None
+    _valid_until: float = 0.0  # monotonic: the last successful renewal + ttl
 
     async def acquire(self) -> None:
         owner = json.dumps(owner_record(self.ttl), sort_keys=True)
         deadline = time.monotonic() + self.wait
         while True:
+            started = time.monotonic()
             done = await self.transport.run(lock_cmd.acquire(owner, self.token, self.ttl), timeout=30)
             first, _, rest = done.stdout.partition("\n")
             if done.exit_status == 0:
                 if first == "TAKEN":
                     self.taken_over = _owner(rest)
-                self._renewer = asyncio.create_task(self._renew())
+                self._valid_until = started + self.ttl
+                self._renewer = asyncio.create_task(self._renew_forever())
                 return
             if done.exit_status != 3:
                 raise CommandFailed(self.host, "fleet lock", done.exit_status, done.stderr or done.stdout)
@@ -111,11 +121,32 @@ class FleetLock:
                 raise LockHeld(f"fleet lock on {self.host} is held: {describe(rest)}")
             await asyncio.sleep(1.0)
 
-    async def _renew(self) -> None:
-        while True:
+    async def _renew_forever(self) -> None:
+        while self._lost is None:
             await asyncio.sleep(max(1.0, self.ttl / 3))
-            with contextlib.suppress(Exception):  # a missed renewal is retried; the TTL leaves room
-                await self.transport.run(lock_cmd.renew(self.token, self.ttl), timeout=30)
+            await self.confirm()
+
+    async def confirm(self) -> str | None:
+        """Renew now; returns why the lock is lost, or None while it is ours."""
+        if self._lost is not None:
+            return self._lost
+        started = time.monotonic()
+        try:
+            done = await self.transport.run(lock_cmd.renew(self.token, self.ttl), timeout=30)
+        except Exception:  # a missed renewal is retried; the TTL leaves room
+            done = None
+        if done is not None and done.ok:
+            self._valid_until = started + self.ttl
+        elif done is not None and done.stdout.startswith("LOST"):
+            holder = describe_owner(_owner(done.stdout.partition("\n")[2]))
+            self._lost = f"the fleet lock on {self.host} was taken over by {holder}"
+        return self.lost()
+
+    def lost(self) -> str | None:
+        """Why this run no longer holds the lock (None while it does), without asking the lock host."""
+        if self._lost is None and self._valid_until and time.monotonic() > self._valid_until:
+            self._lost = f"the fleet lock on {self.host} was not renewed for {self.ttl}s (it may have been taken over)"
+        return self._lost
 
     async def release(self) -> None:
         if self._renewer is not None:
@@ -133,16 +164,21 @@ def _owner(text: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def describe_owner(owner: dict[str, Any]) -> str:
+    """`user@controller pid N (command), since TIME`."""
+    return (
+        f"{owner.get('user', '?')}@{owner.get('controller', '?')} pid {owner.get('pid', '?')}"
+        f" ({owner.get('command', '?')}), since {owner.get('started', '?')}"
+    )
+
+
 def describe(status_text: str) -> str:
     """`HELD` output (owner JSON, then expires=.. now=..) in words."""
     lines = status_text.strip().splitlines()
     owner = _owner(lines[0]) if lines else {}
     times = dict(part.split("=", 1) for part in (lines[-1].split() if lines else []) if "=" in part)
     left = int(times.get("expires", 0) or 0) - int(times.get("now", 0) or 0)
-    who = (
-        f"{owner.get('user', '?')}@{owner.get('controller', '?')} pid {owner.get('pid', '?')}"
-        f" ({owner.get('command', '?')}), since {owner.get('started', '?')}"
-    )
+    who = describe_owner(owner)
     return who + (f", expires in {left}s" if left > 0 else ", expired (the next run takes it over)")
 
 

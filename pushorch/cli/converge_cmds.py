@@ -14,7 +14,7 @@ from pushorch.cli.app import (
     lock_options,
     warn_unverified,
 )
-from pushorch.errors import ExitStatus, InputError, Problem
+from pushorch.errors import ExitStatus, InputError, LockLost, Problem
 
 
 def _prepare(
@@ -75,6 +75,8 @@ def _prepare_locked(
 
 
 def _status(outcome: Any, pending: bool, detailed: bool) -> int:
+    if outcome.lock_lost:
+        raise LockLost(f"{outcome.lock_lost}: this run stopped before its next step")
     if outcome.aborted:
         return ExitStatus.ROLLOUT_ABORTED
     if outcome.unreachable:

@@ -37,7 +37,7 @@ echo HELD; cat "$d/owner.json" 2>/dev/null; echo; echo "expires=$exp now=$now"; 
 
 _RENEW = r"""
 d=$1 token=$2 ttl=$3
-[ "$(cat "$d/token" 2>/dev/null)" = "$token" ] || { echo LOST; exit 3; }
+[ "$(cat "$d/token" 2>/dev/null)" = "$token" ] || { echo LOST; cat "$d/owner.json" 2>/dev/null; exit 3; }
 echo $(($(date +%s) + ttl)) > "$d/expires.new" && mv "$d/expires.new" "$d/expires" && echo RENEWED
 """
 
@@ -61,6 +61,7 @@ def acquire(owner_json: str, token: str, ttl: int, directory: str = LOCK_DIR) ->
 
 
 def renew(token: str, ttl: int, directory: str = LOCK_DIR) -> Argv:
+    """Exit 0 (RENEWED: the expiry moves on), 3 (LOST + the owner who holds it now)."""
     return ("sh", "-c", _RENEW, "pushorch-lock", directory, token, str(ttl))
 
 

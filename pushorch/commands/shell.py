@@ -40,3 +40,20 @@ def become(argv: Argv, user: str = "root") -> Argv:
     """Run argv through `sudo -n` (never prompts: a password requirement is an error, not a hang)."""
     prefix: Argv = ("sudo", "-n") if user == "root" else ("sudo", "-n", "-u", user)
     return (*prefix, "--", *argv)
+
+
+# What `bounded` exits with when the host ended the command at its deadline (coreutils and busybox).
+DEADLINE_STATUSES = (124, 137)
+
+
+def bounded(argv: Argv, seconds: float | None) -> Argv:
+    """Run argv, killed on the host after `seconds` when the host has `timeout` (coreutils, busybox).
+
+    Closing an SSH channel does not end the command behind it, and sshd refuses to signal root
+    sessions: a `docker run` the controller gave up on would otherwise still start its container
+    after the old one was restored. Without `timeout` on the host the command runs unbounded there.
+    """
+    if seconds is None:
+        return argv
+    wrapper = 'if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$0" "$@"; fi; exec "$@"'
+    return ("sh", "-c", wrapper, f"{max(1, round(seconds))}", *argv)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from pushorch.actions import ReplaceContainer, Rollout
 from pushorch.events import Event
+from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.replace import HostResult, Replacer, drop_kept
 from pushorch.transport import Transport
 
@@ -42,9 +43,14 @@ class RolloutReport:
 
 
 async def run_rollout(
-    rollout: Rollout, transports: Mapping[str, Transport], emit: Emit, failed_before: Mapping[str, str] | None = None
+    rollout: Rollout,
+    transports: Mapping[str, Transport],
+    emit: Emit,
+    failed_before: Mapping[str, str] | None = None,
+    guard: Guard = UNGUARDED,
 ) -> RolloutReport:
-    """Run the batches; hosts in `failed_before` (their image pull or preparation failed) count as failed."""
+    """Run the batches; hosts in `failed_before` (their image pull or preparation failed) count as failed.
+    Before each batch the guard confirms the run still holds the fleet lock."""
     report = RolloutReport(rollout.service)
     started = time.monotonic()
     passed: list[tuple[ReplaceContainer, str]] = []  # (action, saved Consul definition) of moved hosts
@@ -59,6 +65,8 @@ async def run_rollout(
         batch = tuple(a for a in batch if a.host not in report.failed)
         if not batch:
             continue
+        if not report.stopped and (lost := await guard.confirm()):
+            report.stopped = lost
         if report.stopped:
             report.skipped.extend(a.host for a in batch)
             emit(Event("", "skipped", None, f"{rollout.service}: batch {index + 1} of {total} not started"))

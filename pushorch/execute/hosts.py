@@ -12,9 +12,10 @@ from typing import Any
 from pushorch import actions as a
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
-from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
+from pushorch.errors import CommandFailed, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute.batches import RolloutReport, run_rollout
+from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.replace import reload_consul
 from pushorch.transport import Transport
 
@@ -28,19 +29,25 @@ class Executed:
     hosts: dict[str, str | None] = field(default_factory=dict)
     rollouts: list[RolloutReport] = field(default_factory=list)
     stopped: str = ""  # why later host batches (and every rollout) did not run
+    lock_lost: str = ""  # the fleet lock was taken over: nothing after it ran
 
 
-async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) -> Executed:
-    """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing."""
+async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit, guard: Guard = UNGUARDED) -> Executed:
+    """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing.
+
+    `guard` is asked before every action and every rollout batch: a run that lost the fleet lock
+    finishes the steps under way (each leaves its host on one version) and starts no other.
+    """
     done = Executed()
     by_host = plan.by_host()
     batches = plan.host_batches or (tuple(by_host),)
     for index, batch in enumerate(batches):
         mine = {h: by_host[h] for h in batch if h in by_host and h in transports}
-        results = await _actions(mine, transports, emit)
+        results = await _actions(mine, transports, emit, guard)
         done.hosts.update(results)
         failed = [h for h in batch if results.get(h) is not None]
-        done.stopped = _stop_reason(plan, failed, len(batch))
+        done.stopped = done.lock_lost = guard.lost() or ""
+        done.stopped = done.stopped or _stop_reason(plan, failed, len(batch))
         if done.stopped:
             left = [h for later in batches[index + 1 :] for h in later]
             emit(Event("", "stopped", None, done.stopped + (f"; not run: {', '.join(left)}" if left else "")))
@@ -48,7 +55,8 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit) ->
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
     # Services are independent: their rollouts run side by side, each batch by batch.
     fallen = {h: e for h, e in done.hosts.items() if e is not None}
-    done.rollouts = list(await asyncio.gather(*(run_rollout(r, standing, emit, fallen) for r in plan.rollouts)))
+    done.rollouts = list(await asyncio.gather(*(run_rollout(r, standing, emit, fallen, guard) for r in plan.rollouts)))
+    done.lock_lost = guard.lost() or ""
     for report in done.rollouts:
         for host, error in {**report.failed, **report.unreachable}.items():
             done.hosts[host] = error
@@ -67,19 +75,18 @@ def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:
 
 
 async def _actions(
-    by_host: dict[str, list[a.Action]], transports: dict[str, Transport], emit: Emit
+    by_host: dict[str, list[a.Action]], transports: dict[str, Transport], emit: Emit, guard: Guard
 ) -> dict[str, str | None]:
     """Each host's actions in order, hosts concurrently; a failure stops only its host."""
 
     async def host_run(host: str) -> tuple[str, str | None]:
         transport = transports[host]
         for action in by_host[host]:
+            if guard.lost():
+                return host, None  # the run stops here; execute() says why, once
             started = time.monotonic()
             try:
                 await run_action(action, transport)
-            except CommandTimeout as exc:
-                emit(Event(host, "failed", action, str(exc), time.monotonic() - started))
-                return host, str(exc)
             except TransportError as exc:
                 emit(Event(host, "unreachable", action, str(exc), time.monotonic() - started))
                 return host, str(exc)

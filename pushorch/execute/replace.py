@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pushorch.actions import ReplaceContainer
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
-from pushorch.commands import system
+from pushorch.commands import shell, system
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.transport import Transport
-from pushorch.transport.base import Result
+from pushorch.transport.base import Result, time_limit, timeout_message
 
 
 @dataclass(slots=True)
@@ -81,7 +81,7 @@ class Replacer:
             result.saved = taken.stdout
             await self._reload()
         if a.old:
-            await self._docker(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
+            await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
         gate = await self._start_and_gate(a.name, result)
         if gate is None or not gate.passed:
             await self._discard(a.name)
@@ -96,7 +96,7 @@ class Replacer:
             await self._discard(a.name)  # the old instance never stopped: nothing else to undo
             return
         await self._register(a.name)
-        await self._docker(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
+        await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
 
     async def revert(self, saved: str) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
@@ -105,7 +105,7 @@ class Replacer:
             if self.a.order != "start-first" and self.a.consul_path:
                 await self._deregister()
             if self.a.order != "start-first":
-                await self._docker(docker_cmd.stop(self.a.name, self.a.stop_timeout), f"stop {self.a.name}")
+                await self._container(docker_cmd.stop(self.a.name, self.a.stop_timeout), f"stop {self.a.name}")
             await self._back_to_old(result)
             if result.status == "done":
                 await self._discard(self.a.name)
@@ -141,14 +141,14 @@ class Replacer:
     async def _start(self, name: str) -> None:
         a = self.a
         if not a.argv or name != a.name:
-            await self._docker(docker_cmd.start(name), f"start {name}")
+            await self._container(docker_cmd.start(name), f"start {name}")
             return
         if a.env_file:
             path, content = a.env_file
             await self._docker(system.parent_dir(path, 0o700), path)
             await self.t.put(content.encode(), path, 0o600, become=a.become)
         # A container left under this name by an interrupted run holds the same spec: replace it.
-        await self._docker(docker_cmd.run_replacing(name, a.argv), f"run {name}", timeout=300)
+        await self._container(docker_cmd.run_replacing(name, a.argv), f"run {name}", timeout=300)
 
     async def _gate(self, name: str, result: HostResult) -> GateResult:
         gate = self.a.gate
@@ -168,7 +168,7 @@ class Replacer:
         if not self.a.old:
             return
         old = self.a.old[0]
-        await self._docker(docker_cmd.start(old), f"start {old}")
+        await self._container(docker_cmd.start(old), f"start {old}")
         back = await self._gate(old, HostResult("done"))
         if not back.passed:
             result.status = "failed"
@@ -216,6 +216,15 @@ class Replacer:
 
     async def _docker(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> Result:
         done = await self.t.run(argv, timeout=timeout, become=self.a.become)
+        return done.check(f"{self.a.kind}({self.a.service}): {what}")
+
+    async def _container(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> Result:
+        """A step that starts or stops a container, ended on the host at its deadline: a late `docker run`
+        or `docker stop` finishing after the way back was taken would leave the host in between."""
+        limit = time_limit(self.t.settings, timeout)
+        done = await self.t.run(shell.bounded(argv, limit), timeout=limit, become=self.a.become)
+        if done.exit_status in shell.DEADLINE_STATUSES:
+            raise CommandTimeout(self.t.settings.name, timeout_message(argv, limit))
         return done.check(f"{self.a.kind}({self.a.service}): {what}")
 
 

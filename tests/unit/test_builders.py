@@ -6,7 +6,7 @@ import json
 import shlex
 import subprocess
 
-from pushorch.commands import consul, docker, files, system
+from pushorch.commands import consul, docker, files, shell, system
 from pushorch.commands.shell import become, join, quote
 from pushorch.secret import Secret
 from pushorch.spec import Service
@@ -155,3 +155,21 @@ def test_replacement_builders_pass_names_as_arguments(tmp_path) -> None:  # type
     assert done.stdout == '{"service": {}}\n' and not definition.exists()
     again = subprocess.run(consul.take_definition(str(definition)), capture_output=True, text=True, check=False)
     assert (again.returncode, again.stdout) == (0, "")  # nothing registered: nothing to keep
+
+
+def test_bounded_ends_the_command_on_the_host_at_its_deadline() -> None:
+    argv = shell.bounded(("docker", "run", "x y"), 4.6)
+    assert argv == (
+        "sh",
+        "-c",
+        'if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$0" "$@"; fi; exec "$@"',
+        "5",
+        "docker",
+        "run",
+        "x y",
+    )
+    assert shell.bounded(("true",), None) == ("true",)
+    # In a real sh (as sshd runs it): a command past its deadline is killed there; one within it keeps its status.
+    late = subprocess.run(["sh", "-c", join(shell.bounded(("sleep", "30"), 1))], check=False)
+    assert late.returncode in shell.DEADLINE_STATUSES
+    assert subprocess.run(["sh", "-c", join(shell.bounded(("sh", "-c", "exit 3"), 5))], check=False).returncode == 3

@@ -83,3 +83,27 @@ def test_any_errors_fatal_stops_the_rollouts_too() -> None:
     hosts = {"a": _fake("a", Script().answer("^check$", 1, "", "bad")), "b": _fake("b")}
     done = asyncio.run(execute(plan, dict(hosts), lambda _: None))  # type: ignore[arg-type]
     assert done.stopped == "any_errors_fatal: a failed" and hosts["b"].calls == [] and done.rollouts == []
+
+
+class TakenOver:
+    """A guard whose lock is taken over once `after` steps have been asked about."""
+
+    def __init__(self, after: int) -> None:
+        self.asked, self.after = 0, after
+
+    def lost(self) -> str | None:
+        self.asked += 1
+        return "taken over by b@ops" if self.asked > self.after else None
+
+    async def confirm(self) -> str | None:
+        return self.lost()
+
+
+def test_a_lost_fleet_lock_stops_before_the_next_step_and_no_rollout_starts() -> None:
+    plan = Plan(
+        (RunCommand("a", "commands always run", argv=("one",)), RunCommand("a", "commands always run", argv=("two",))),
+        rollouts=(Rollout("web", ((ReplaceContainer("a", "not running", service="web", name="web-1"),),)),),
+    )
+    a = _fake("a")
+    done = asyncio.run(execute(plan, {"a": a}, lambda _: None, TakenOver(after=1)))
+    assert a.calls == ["one"] and done.lock_lost == "taken over by b@ops" and done.rollouts == []

@@ -26,7 +26,7 @@ def test_fleet_lock_acquire_hold_takeover_renew_release(tmp_path: Path) -> None:
     status, out = _sh(lock_cmd.acquire('{"user": "b"}', "tok-b", 600, d))
     assert status == 3 and out.startswith("HELD\n")
     assert describe(out.partition("\n")[2]).startswith("a@laptop pid 1 (pushorch apply)")
-    assert _sh(lock_cmd.renew("tok-b", 600, d)) == (3, "LOST\n")  # only the holder renews
+    assert _sh(lock_cmd.renew("tok-b", 600, d)) == (3, f"LOST\n{owner_a}\n")  # only the holder renews; who holds it
     assert _sh(lock_cmd.release("tok-b", d)) == (0, "NOT-OURS\n")  # ... or releases by token
     assert _sh(lock_cmd.status(d))[1].startswith("HELD\n")
     # An expired lock (ttl 0: expired at once) is taken over, and the old owner is reported.

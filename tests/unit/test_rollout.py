@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from typing import Any
 
 from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
+from pushorch.commands import shell
+from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
 from pushorch.events import Event
 from pushorch.execute import execute
@@ -15,7 +18,17 @@ from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)
 CONSUL = "/etc/consul.d/pushorch-web.json"
-RUN = 'sh -c \'docker rm -f "$0" >/dev/null 2>&1; exec "$@"\' web-new docker run -d --name web-new img:2'
+
+
+def bounded(command: str, seconds: int = 120) -> str:
+    """A container step as the replacement sends it: ended on the host at its deadline."""
+    return join(shell.bounded(tuple(shlex.split(command)), seconds))
+
+
+RUN = bounded('sh -c \'docker rm -f "$0" >/dev/null 2>&1; exec "$@"\' web-new docker run -d --name web-new img:2', 300)
+STOP_OLD, START_OLD, STOP_NEW = (
+    bounded(c) for c in ("docker stop -t 10 web-old", "docker start web-old", "docker stop -t 10 web-new")
+)
 STATE = "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new"
 
 
@@ -54,7 +67,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
     assert host.calls == [
         f'sh -c \'cat -- "$0" 2>/dev/null; rm -f -- "$0"\' {CONSUL}',  # drain first, keeping the old definition
         "consul reload",
-        "docker stop -t 10 web-old",  # stopped, not removed: kept for rollback
+        STOP_OLD,  # stopped, not removed: kept for rollback
         RUN,
         *[STATE] * 2,  # the gate's probe, then the confirmation before passing
         f"put {CONSUL} 0640",
@@ -68,7 +81,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
 def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
     host = _host("a")
     _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
-    assert host.calls[-4:] == [RUN, STATE, STATE, "docker stop -t 10 web-old"]
+    assert host.calls[-4:] == [RUN, STATE, STATE, STOP_OLD]
 
 
 def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_earlier_batches() -> None:
@@ -80,11 +93,11 @@ def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_ea
     assert "b" in report.failed and "container exited" in report.failed["b"]
     assert hosts["c"].calls == []  # batch 3 never started
     b = hosts["b"].calls
-    assert b.index("docker rm -f web-new", b.index(RUN)) < b.index("docker start web-old")
+    assert b.index("docker rm -f web-new", b.index(RUN)) < b.index(START_OLD)
     a = hosts["a"].calls
     revert = a[a.index(f"put {CONSUL} 0640") + 1 :]
-    assert revert[:2] == [f"rm -f -- {CONSUL}", "docker stop -t 10 web-new"]
-    assert "docker start web-old" in revert and revert[-1] == "docker rm -f web-new"
+    assert revert[:2] == [f"rm -f -- {CONSUL}", STOP_NEW]
+    assert START_OLD in revert and revert[-1] == "docker rm -f web-new"
     assert hosts["a"].files[CONSUL][0] == b'{"service": {"id": "web-old-def"}}\n'  # the old definition back
     assert [e.message for e in events if e.status == "reverted"] == ["back on 1"]
 
@@ -110,7 +123,7 @@ def test_a_host_lost_mid_rollout_is_unreachable_and_stops_it_without_revert() ->
     done, _ = _run(Rollout("web", batches), hosts)
     report = done.rollouts[0]  # type: ignore[attr-defined]
     assert report.unreachable == {"b": "b: connection lost"} and not report.aborted
-    assert report.skipped == ["c"] and report.done == ["a"] and "docker start web-old" not in hosts["a"].calls
+    assert report.skipped == ["c"] and report.done == ["a"] and START_OLD not in hosts["a"].calls
     done, _ = _run(Rollout("web", batches, max_unreachable=1), {**hosts, "a": _host("a"), "c": _host("c")})
     assert done.rollouts[0].done == ["a", "c"]  # type: ignore[attr-defined]
 
@@ -155,3 +168,15 @@ def test_a_host_that_failed_before_the_rollout_counts_against_max_failures() -> 
     assert hosts["a"].calls == [] and hosts["c"].calls == []  # nothing touched
     report = asyncio.run(run_rollout(Rollout("web", batches, max_failures=1), hosts, events.append, {"b": "lost"}))
     assert report.done == ["a", "c"] and report.failed == {"b": "not updated: lost"}
+
+
+def test_a_lost_fleet_lock_stops_a_rollout_between_batches_without_reverting() -> None:
+    from tests.unit.test_executor import TakenOver
+
+    hosts = {h: _host(h) for h in "ab"}
+    rollout = Rollout("web", ((_replace("a"),), (_replace("b"),)), auto_revert=True)
+    guard = TakenOver(after=2)  # asked after the (empty) host actions, then before batch 1: lost before batch 2
+    done = asyncio.run(execute(Plan(rollouts=(rollout,)), dict(hosts), lambda _: None, guard))
+    report = done.rollouts[0]
+    assert (report.done, report.skipped, report.aborted) == (["a"], ["b"], False)  # a keeps the new version
+    assert report.stopped == "taken over by b@ops" and hosts["b"].calls == [] and done.lock_lost
