@@ -1,8 +1,9 @@
 """The example app images, made FROM scratch with busybox-static (no registry pull, no Dockerfile RUN).
 
 Each serves /health and /version with busybox httpd: demo-app v1 and v2 (healthy), `broken` (no
-/health: its health check never passes), `flaky` (healthy for 3 s, then exits), and the seed's
-nginx-like service on port 80.
+/health: its health check never passes), `flaky` (healthy for 3 s, then exits), `mute` (runs but
+never listens: a tcp check fails), and the seed's nginx-like service on port 80. demo-app-hc v1, v2
+and broken carry a Docker HEALTHCHECK (wget /health every second) for the `docker` gate.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class App:
     version: str
     health: bool = True
     crash_after: int | None = None
+    listen: bool = True
+    healthcheck: bool = False  # a Docker HEALTHCHECK in the image
 
 
 APPS = (
@@ -37,13 +40,18 @@ APPS = (
     App("pushorch/demo-app:v2", 8080, "v2"),
     App("pushorch/demo-app:broken", 8080, "broken", health=False),
     App("pushorch/demo-app:flaky", 8080, "flaky", crash_after=3),
+    App("pushorch/demo-app:mute", 8080, "mute", listen=False),
+    App("pushorch/demo-app-hc:v1", 8080, "v1", healthcheck=True),
+    App("pushorch/demo-app-hc:v2", 8080, "v2", healthcheck=True),
+    App("pushorch/demo-app-hc:broken", 8080, "broken", health=False, healthcheck=True),
     App("pushorch/nginx-seed:1.14.2", 80, "1.14.2"),
 )
 
 
 def _start_script(app: App) -> str:
     # PID 1 ignores SIGTERM unless it traps it: without the trap every `docker stop` waits its timeout.
-    serve = f"/bin/busybox httpd -f -p {app.port} -h /www &\nserver=$!\ntrap 'kill $server; exit 0' TERM INT\n"
+    daemon = f"/bin/busybox httpd -f -p {app.port} -h /www" if app.listen else "/bin/busybox sleep 2147483647"
+    serve = f"{daemon} &\nserver=$!\ntrap 'kill $server; exit 0' TERM INT\n"
     if app.crash_after is None:
         return serve + "wait $server\n"
     # Turns healthy, then dies inside min_healthy_time: a gate must catch it.
@@ -94,20 +102,15 @@ def build_and_push(registry: str, say: Callable[[str], None]) -> list[str]:
                     handle.write("ok\n")
             with open(f"{root}/start", "w") as handle:
                 handle.write(_start_script(app))
-            importer = shlex.join(
-                [
-                    "docker",
-                    "import",
-                    "--change",
-                    'CMD ["/bin/busybox", "sh", "/start"]',
-                    "--change",
-                    f"EXPOSE {app.port}",
-                    "--change",
-                    f"LABEL org.opencontainers.image.version={app.version}",
-                    "-",
-                    tag,
-                ]
-            )
+            changes = [
+                'CMD ["/bin/busybox", "sh", "/start"]',
+                f"EXPOSE {app.port}",
+                f"LABEL org.opencontainers.image.version={app.version}",
+            ]
+            if app.healthcheck:
+                probe = f'"/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:{app.port}/health"'
+                changes.append(f"HEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD [{probe}]")
+            importer = shlex.join(["docker", "import", *(a for c in changes for a in ("--change", c)), "-", tag])
             tar = shlex.join(["tar", "-C", root, "--numeric-owner", "-c", "."])
             run(f"app images: import {app.name}", ["bash", "-o", "pipefail", "-c", f"{tar} | {importer}"])
         run(f"app images: push {tag}", ["docker", "push", tag])
