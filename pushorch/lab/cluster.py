@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -52,6 +53,23 @@ storage:
 http:
   addr: :5000
 """
+# The same images behind a password (for testing registry credentials): it serves the open
+# registry's storage read-only, so nothing is pushed twice.
+AUTH_REGISTRY_CONFIG = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  maintenance:
+    readonly:
+      enabled: true
+http:
+  addr: :5000
+auth:
+  htpasswd:
+    realm: pushorch-lab
+    path: /etc/pushorch-registry.htpasswd
+"""
+REGISTRY_USER = "pushorch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +88,9 @@ def plan_hosts(subnet: str, count: int, bare: int) -> list[LabHost]:
     return hosts
 
 
-def registry_address(subnet: str) -> str:
-    return str(ipaddress.ip_address(int(ipaddress.ip_network(subnet).network_address) + 2))
+def registry_address(subnet: str, offset: int = 2) -> str:
+    """The lab registry's address (.2); the one that asks for a password is .3."""
+    return str(ipaddress.ip_address(int(ipaddress.ip_network(subnet).network_address) + offset))
 
 
 def _keygen(path: Path) -> None:
@@ -152,8 +171,10 @@ class Lab:
         self._keys(hosts)
         registry_port = self._ensure_registry(full_image, subnet, int(state.get("registry_port", 0)), say)
         lab_registry = f"{registry_address(subnet)}:5000"
+        self._ensure_auth_registry(full_image, subnet, say)
         for host in hosts:
-            self._ensure_host(host, bare_image if host.bare else full_image, lab_registry, say)
+            trusted = f"{lab_registry},{registry_address(subnet, 3)}:5000"  # both plain-HTTP registries
+            self._ensure_host(host, bare_image if host.bare else full_image, trusted, say)
         self._remove_extra(hosts)
         self._wait_ready(hosts, say)
         pushed = state.get("apps_pushed") == appimages.recipe_digest() and state.get("registry_port")
@@ -168,7 +189,7 @@ class Lab:
                 "hosts": [h.name for h in hosts],
             }
         )
-        return self._write_inventory(hosts, lab_registry)
+        return self._write_inventory(hosts, lab_registry, subnet)
 
     def _ensure_network(self, subnet: str | None) -> str:
         """The lab's network (created when missing); returns its subnet."""
@@ -229,6 +250,39 @@ class Lab:
             time.sleep(0.2)
         raise LabError(f"registry: no answer on 127.0.0.1:{port} after 20s")
 
+    def _ensure_auth_registry(self, full_image: str, subnet: str, say: Callable[[str], None]) -> None:
+        """The registry that asks for a password (user `pushorch`, password in DIR/registry-password)."""
+        import bcrypt  # paramiko's own dependency
+
+        name = self.prefix + "registry-auth"
+        password_file = self.dir / "registry-password"
+        if not password_file.exists():
+            password_file.touch(mode=0o600)
+            password_file.write_text(secrets.token_urlsafe(18))
+        state = _container_state(name)
+        if state and (state["running"], state["image"], state["dir"]) == ("true", full_image, str(self.dir)):
+            return
+        if state:
+            docker("auth registry: remove", "rm", "-f", name)
+        hashed = bcrypt.hashpw(password_file.read_text().encode(), bcrypt.gensalt(rounds=10, prefix=b"2a"))
+        (self.dir / "registry.htpasswd").write_text(f"{REGISTRY_USER}:{hashed.decode()}\n")
+        (self.dir / "registry-auth.yml").write_text(AUTH_REGISTRY_CONFIG)
+        say(f"registry with a password: {registry_address(subnet, 3)}:5000")
+        volumes = [
+            f"{self.prefix}registry-data:/var/lib/docker-registry:ro",
+            f"{self.dir / 'registry-auth.yml'}:/etc/pushorch-registry.yml:ro",
+            f"{self.dir / 'registry.htpasswd'}:/etc/pushorch-registry.htpasswd:ro",
+        ]
+        args = ["run", "-d", "--name", name, *self._labels(), "--network", self.network]
+        args += [
+            "--ip",
+            registry_address(subnet, 3),
+            *_flags("-v", volumes),
+            "--entrypoint",
+            "/usr/bin/docker-registry",
+        ]
+        docker("auth registry: start", *args, full_image, "serve", "/etc/pushorch-registry.yml")
+
     def _ensure_host(self, host: LabHost, host_image: str, lab_registry: str, say: Callable[[str], None]) -> None:
         container = self.container(host.name)
         state = _container_state(container)
@@ -258,7 +312,7 @@ class Lab:
         return _flags("--label", labels)
 
     def _remove_extra(self, hosts: list[LabHost]) -> None:
-        wanted = {self.container(h.name) for h in hosts} | {self.registry}
+        wanted = {self.container(h.name) for h in hosts} | {self.registry, self.prefix + "registry-auth"}
         for name in self._containers():
             if name not in wanted:
                 docker("remove extra host", "rm", "-f", "-v", name)
@@ -278,7 +332,7 @@ class Lab:
             raise LabError(f"hosts not ready after {timeout:g}s: {', '.join(sorted(pending))}; last log: {logs[-500:]}")
         say(f"hosts ready: {len(hosts)}")
 
-    def _write_inventory(self, hosts: list[LabHost], lab_registry: str) -> Path:
+    def _write_inventory(self, hosts: list[LabHost], lab_registry: str, subnet: str) -> Path:
         def group(members: list[LabHost]) -> dict[str, object]:
             return {h.name: {"ansible_host": h.address} for h in members}
 
@@ -290,6 +344,9 @@ class Lab:
                     "ansible_ssh_private_key_file": str(self.dir / "id_ed25519"),
                     "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.dir / 'known_hosts'}",
                     "lab_registry": lab_registry,
+                    "lab_registry_auth": f"{registry_address(subnet, 3)}:5000",
+                    "lab_registry_user": REGISTRY_USER,
+                    "lab_registry_password_file": str(self.dir / "registry-password"),
                 },
                 "children": {
                     "docker": {"hosts": group([h for h in hosts if not h.bare])},
@@ -327,7 +384,8 @@ class Lab:
         if images:
             for name in image.image_names():
                 docker("remove image", "image", "rm", "-f", name, check=False)
-        for leaf in ("inventory.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.yml", "lab.json"):
+        leaves = ("inventory.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.yml", "lab.json")
+        for leaf in (*leaves, "registry-auth.yml", "registry.htpasswd", "registry-password"):
             (self.dir / leaf).unlink(missing_ok=True)
         shutil.rmtree(self.dir / "hostkeys", ignore_errors=True)
         if self.dir.exists() and not any(self.dir.iterdir()):

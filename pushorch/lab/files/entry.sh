@@ -10,7 +10,9 @@ done
 if [ -n "${PUSHORCH_LAB_REGISTRY:-}" ]; then
   # Every dockerd on this host (present now or installed later) trusts the lab registry over HTTP.
   mkdir -p /etc/docker
-  printf '{"insecure-registries": ["%s"]}\n' "$PUSHORCH_LAB_REGISTRY" > /etc/docker/daemon.json
+  # A comma-separated list: the open registry and the one that asks for a password.
+  registries=$(printf '%s' "$PUSHORCH_LAB_REGISTRY" | sed 's/,/", "/g')
+  printf '{"insecure-registries": ["%s"]}\n' "$registries" > /etc/docker/daemon.json
 fi
 # A host that was killed (docker stop -t 0, a crash) leaves pid files that stop the daemons starting.
 rm -f /run/docker.pid /run/docker/containerd/containerd.pid /run/sshd.pid
