@@ -2,9 +2,10 @@
 
 Brings up the lab (3 hosts), deploys a demo-app service, then rolls it v1 -> v2 -> v1 ... `--runs`
 times for each order (stop-first, start-first), parallelism 1, min_healthy_time 1 s. Each rollout's
-summary gives its wall time and the time spent waiting in gates and delays; the rest is pushorch's
-own work (drain, stop, start, register, batch hand-over) plus Docker's on the hosts. Writes the table
-into docs/performance.md between the `rollout` markers.
+summary gives its wall time and the time spent asleep between health probes and in delays
+(`waiting`); the rest (`own`) is pushorch's work (drain, stop, start, every probe round trip and
+inspect, register, batch hand-over) plus Docker's on the hosts. Writes the table into
+docs/performance.md between the `rollout` markers.
 
     .venv/bin/python -m bench.rollout --runs 5
 """
@@ -95,7 +96,7 @@ def main() -> None:
             f"Rolling update of one service over 3 lab hosts, parallelism 1, min_healthy_time 1 s, {args.runs} runs"
             " per order (median; max of the overhead). `python -m bench.rollout`.",
             "",
-            "| order | hosts | wall | in gates | beyond health waits | worst |",
+            "| order | hosts | wall | waiting (sleeps between probes) | pushorch's own (probes included) | worst own |",
             "|---|---|---|---|---|---|",
             *rows,
         ]

@@ -271,7 +271,7 @@ def _rollout_line(report: Any) -> str:
         parts.append("reverted " + ", ".join(report.reverted))
     if report.skipped:
         parts.append("not started " + ", ".join(report.skipped))
-    parts.append(f"{report.wall:.1f}s ({report.wall - report.waiting:.1f}s beyond health waits)")
+    parts.append(f"{report.wall:.1f}s ({report.waiting:.1f}s waiting for health, {report.own:.1f}s pushorch's own)")
     return "; ".join(parts)
 
 

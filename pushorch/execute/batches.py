@@ -36,10 +36,16 @@ class RolloutReport:
     stopped: str = ""  # why later batches did not run; "" when it ran to the end
     aborted: bool = False  # stopped by failed gates (exit 6)
     wall: float = 0.0
-    waiting: float = 0.0  # time spent in gates and delays: the rest is pushorch's own overhead
+    waiting: float = 0.0  # asleep between health probes and in `delay`s (the longest host of each batch)
+
+    @property
+    def own(self) -> float:
+        """pushorch's own time: wall minus waiting (docker run/stop, probe round trips, inspects, Consul)."""
+        return max(0.0, self.wall - self.waiting)
 
     def to_json(self) -> dict[str, object]:
-        return {**asdict(self), "wall": round(self.wall, 3), "waiting": round(self.waiting, 3)}
+        times = {"wall": round(self.wall, 3), "waiting": round(self.waiting, 3), "own": round(self.own, 3)}
+        return {**asdict(self), **times}
 
 
 async def run_rollout(

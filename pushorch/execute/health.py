@@ -36,6 +36,7 @@ class GateResult:
     passed: bool
     elapsed: float
     last: str  # the last probe's status, for the failure message
+    waited: float = 0.0  # asleep between probes; the rest of `elapsed` is probing (pushorch's own time)
 
     def why(self, gate: Gate) -> str:
         if self.passed:
@@ -60,21 +61,24 @@ async def wait_healthy(
     """
     started = clock()
     healthy_since: float | None = None
+    waited = 0.0
     while True:
         reading = await check()
         now = clock()
         if reading.exited:
-            return GateResult(False, now - started, reading.status)
+            return GateResult(False, now - started, reading.status, waited)
         if not reading.healthy:
             healthy_since = None  # a relapse restarts the min_healthy_time window
         elif healthy_since is None:
             healthy_since = now
         if healthy_since is not None and now - healthy_since >= gate.min_healthy_time:
             final = await confirm() if confirm is not None else reading
-            return GateResult(not final.exited, clock() - started, final.status if final.exited else reading.status)
+            last = final.status if final.exited else reading.status
+            return GateResult(not final.exited, clock() - started, last, waited)
         if now - started >= gate.deadline:
-            return GateResult(False, now - started, reading.status)
+            return GateResult(False, now - started, reading.status, waited)
         await sleep(max(0.0, min(gate.interval, started + gate.deadline - now)))
+        waited += clock() - now
 
 
 class Prober:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ class HostResult:
 
     status: str  # done | failed | unreachable
     message: str = ""
-    gate_wait: float = 0.0
+    gate_wait: float = 0.0  # asleep between health probes (probes themselves are pushorch's own time)
     saved: str = ""
 
 
@@ -154,12 +153,11 @@ class Replacer:
         gate = self.a.gate
         created = name == self.a.name and bool(self.a.argv)  # by `docker run` just now: restarted 0 times
         prober = self._prober(name, restarts=0 if created else None)
-        started = time.monotonic()
         self.progress(f"gate {name}: {gate.describe()}")
         if not created:
             await prober.state()  # the restart count to compare against
         outcome = await wait_healthy(prober.check, gate, confirm=prober.state)
-        result.gate_wait += time.monotonic() - started
+        result.gate_wait += outcome.waited
         self.progress(f"gate {name}: {'passed' if outcome.passed else 'FAILED'}, {outcome.why(gate)}")
         return outcome
 

@@ -180,3 +180,18 @@ def test_a_lost_fleet_lock_stops_a_rollout_between_batches_without_reverting() -
     report = done.rollouts[0]
     assert (report.done, report.skipped, report.aborted) == (["a"], ["b"], False)  # a keeps the new version
     assert report.stopped == "taken over by b@ops" and hosts["b"].calls == [] and done.lock_lost
+
+
+def test_a_gate_counts_only_its_sleeps_as_waiting_and_its_probes_as_pushorchs_own_time() -> None:
+    now = [0.0]
+
+    async def slow_probe() -> Reading:
+        now[0] += 0.25  # a probe round trip
+        return Reading(True, "HTTP 200")
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    gate = Gate("http", port=80, interval=1, min_healthy_time=1, deadline=60)
+    result = asyncio.run(wait_healthy(slow_probe, gate, clock=lambda: now[0], sleep=sleep))
+    assert result.passed and (result.elapsed, result.waited) == (1.5, 1.0)  # two probes, one sleep
