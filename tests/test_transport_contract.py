@@ -91,10 +91,8 @@ def test_command_timeout_then_connection_still_usable(sshd: Sshd, kind: str) -> 
     async def go() -> None:
         t = await connected(settings(sshd, transport=kind))
         try:
-            started = time.monotonic()
             with pytest.raises(CommandTimeout, match=r"h1: sleep 30: no result after 0\.5s"):
                 await t.run(["sleep", "30"], timeout=0.5)
-            assert time.monotonic() - started < 3
             assert (await t.run(["true"])).ok
         finally:
             await t.close()
@@ -202,10 +200,9 @@ def test_wrong_client_key_is_an_authentication_error(sshd: Sshd, kind: str, tmp_
 
 
 def test_closed_port_fails_fast(sshd: Sshd, kind: str) -> None:
-    started = time.monotonic()
+    # How fast: bench/timeouts.py (no timed assertions in tests).
     with pytest.raises(ConnectError, match=r"h1: cannot connect to 127\.0\.1\.1:\d+"):
         run(connected(settings(sshd, transport=kind, port=free_port())))
-    assert time.monotonic() - started < 2
 
 
 def test_silent_port_is_bounded_by_the_connect_timeout(kind: str) -> None:
@@ -214,10 +211,8 @@ def test_silent_port_is_bounded_by_the_connect_timeout(kind: str) -> None:
     port = silent.getsockname()[1]
     try:
         s = ConnectionSettings(name="mute", address="127.0.1.1", port=port, connect_timeout=1.0, transport=kind)
-        started = time.monotonic()
-        with pytest.raises(ConnectError, match="mute: "):
+        with pytest.raises(ConnectError, match=r"mute: no SSH answer from 127\.0\.1\.1:\d+ within 1s"):
             run(connected(s))
-        assert time.monotonic() - started < 4
     finally:
         silent.close()
 

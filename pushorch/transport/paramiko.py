@@ -159,7 +159,12 @@ class ParamikoTransport:
             return ConnectError(name, hostkeys.refusal_message(s, "the host key has changed"))
         if isinstance(exc, paramiko.AuthenticationException):
             return AuthenticationError(name, f"authentication refused for user {s.user or '(default)'}: {exc}")
-        if isinstance(exc, (socket.timeout, TimeoutError)):
+        # A peer that never sends its banner: paramiko's reader thread gives up, and connect() then fails
+        # with "No existing session" (the transport died before authentication).
+        silent = isinstance(exc, paramiko.SSHException) and any(
+            m in str(exc) for m in ("protocol banner", "No existing session")
+        )
+        if isinstance(exc, (socket.timeout, TimeoutError)) or silent:
             return ConnectError(name, f"no SSH answer from {s.address}:{s.port or 22} within {s.connect_timeout:g}s")
         if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
             return ConnectError(name, hostkeys.refusal_message(s, "the host key is unknown"))
