@@ -227,10 +227,13 @@ class ReplaceContainer(Action):
     dynamic_port: tuple[int, int] | None = None  # start-first: (spec host port, container port) to look up
     stop_timeout: int = 10
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes
+    recreate: bool = False  # an unhealthy instance replaced in place by a fresh one of the same spec
     verb: ClassVar[str] = "replace"
 
     @property
     def shown_verb(self) -> str:
+        if self.recreate:
+            return "recreate"
         return self.verb if self.old else "start"  # nothing to replace: a first start
 
     def subject(self) -> str:
@@ -276,6 +279,8 @@ class Plan:
     host_batches: tuple[tuple[str, ...], ...] = ()
     max_fail_percentage: float | None = None
     any_errors_fatal: bool = False
+    placed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> the hosts that run it
+    notes: tuple[str, ...] = ()  # what failover is waiting for ("lab-2: web: unreachable for 12s; ...")
 
     def by_host(self, rollouts: bool = False) -> dict[str, list[Action]]:
         """Each host's actions in order (with its rollout steps after them when asked), grouped in one
@@ -305,4 +310,6 @@ class Plan:
             "host_batches": [list(b) for b in self.host_batches],
             "max_fail_percentage": self.max_fail_percentage,
             "any_errors_fatal": self.any_errors_fatal,
+            "placed": {service: list(hosts) for service, hosts in self.placed.items()},
+            "notes": list(self.notes),
         }

@@ -9,19 +9,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pushorch import fleetstate
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import ConnectError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
 from pushorch.execute.batches import RolloutReport
+from pushorch.execute.failover import health_of_movable, passing_in_consul
 from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
-from pushorch.lock import FleetLock, Locking
+from pushorch.fleetstate import FleetState
+from pushorch.lock import FleetLock, Locking, read_state, write_state
 from pushorch.observe import observe
 from pushorch.observed import ObservedHost
-from pushorch.planner import Options, plan
+from pushorch.planner import Memory, Options, plan
 from pushorch.spec import Spec
 from pushorch.transport import Transport, open_transport
 
@@ -88,9 +91,12 @@ async def converge(
     for host, error in outcome.unreachable.items():
         emit(Event(host, "unreachable", None, error))
     fleet: FleetLock | None = None
+    memory = Memory()
     try:
         if locking is not None and not check_only:
             fleet = await _lock(locking, transports, shared, emit)
+        # The fleet record lives on the lock host: written under the lock, read by plan and --check too.
+        keeper = fleet.transport if fleet else transports.get(locking.pick(list(transports)) or "") if locking else None
         for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
             active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
             observed = await observe_all(spec, active)
@@ -102,9 +108,15 @@ async def converge(
             outcome.observed = observed
             if respec is not None and outcome.passes == 0:
                 spec = respec(observed)
-            current = plan(spec, observed, replace(options or Options(), now=time.time()))
+            if outcome.passes == 0:
+                memory = await _memory(spec, observed, active, set(outcome.unreachable), keeper)
+            current = plan(spec, observed, replace(options or Options(), memory=memory))
             if outcome.passes == 0:
                 outcome.first_plan = current
+                for note in current.notes:
+                    emit(Event("", "progress", None, note))
+                if fleet is not None and memory.fleet.known:
+                    await write_state(fleet.transport, fleetstate.with_placement(memory.fleet, current.placed))
             outcome.last_plan = current
             if diff:
                 await _diffs(current, active, emit)
@@ -122,6 +134,8 @@ async def converge(
                 emit(event)
 
             results = await execute(current, active, record, fleet or UNGUARDED)
+            if fleet is not None and memory.fleet.known:
+                memory = await _replaced_in_place(current, results.rollouts, memory, fleet.transport)
             outcome.rollouts.extend(results.rollouts)
             outcome.lock_lost = results.lock_lost
             for host, problem in results.hosts.items():
@@ -137,6 +151,37 @@ async def converge(
             await fleet.release()
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
+
+
+async def _memory(
+    spec: Spec,
+    observed: Mapping[str, ObservedHost],
+    active: Mapping[str, Transport],
+    lost: set[str],
+    keeper: Transport | None,
+) -> Memory:
+    """What failover knows at this run's start: the fleet record updated with this observation
+    (unreachable hosts, failing instances) and Consul's view of the unreachable hosts' instances."""
+    previous = await read_state(keeper) if keeper is not None else FleetState()
+    fleet = previous
+    if previous.known:
+        failing, passing = await health_of_movable(spec, observed, active)
+        fleet = fleetstate.observe(previous, scope=spec.hosts, unreachable=lost, failing=failing, healthy=passing)
+    partitioned = await passing_in_consul(spec, observed, active, lost)
+    return Memory(now=time.time(), fleet=fleet, partitioned=partitioned, read_at=time.monotonic())
+
+
+async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory: Memory, keeper: Transport) -> Memory:
+    """Remember the instances this pass replaced in place: if they fail again, failover moves them."""
+    tried = {h for r in reports for h in [*r.done, *r.failed]}
+    pairs = {
+        (a.service, a.host) for r in current.rollouts for b in r.batches for a in b if a.recreate and a.host in tried
+    }
+    if not pairs:
+        return memory
+    fleet = fleetstate.replaced(memory.fleet, pairs, memory.fleet.now + time.monotonic() - memory.read_at)
+    await write_state(keeper, fleet)
+    return replace(memory, fleet=fleet)
 
 
 async def _lock(

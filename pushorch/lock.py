@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pushorch import fleetstate
 from pushorch.commands import lock as lock_cmd
 from pushorch.connection import ConnectionSettings
-from pushorch.errors import CommandFailed, LockHeld
+from pushorch.errors import CommandFailed, LockHeld, PushorchError
+from pushorch.fleetstate import FleetState
 from pushorch.transport import Transport
 
 DEFAULT_TTL = 900  # seconds; renewed every third of it while the run lasts
@@ -180,6 +182,21 @@ def describe(status_text: str) -> str:
     left = int(times.get("expires", 0) or 0) - int(times.get("now", 0) or 0)
     who = describe_owner(owner)
     return who + (f", expires in {left}s" if left > 0 else ", expired (the next run takes it over)")
+
+
+async def read_state(transport: Transport) -> FleetState:
+    """The fleet record on the lock host, with the lock host's clock; empty when it cannot be read."""
+    try:
+        done = await transport.run(lock_cmd.read_state(), timeout=30)
+    except PushorchError:
+        return FleetState()
+    return fleetstate.parse(done.stdout) if done.ok else FleetState()
+
+
+async def write_state(transport: Transport, state: FleetState) -> None:
+    """Written only by the holder of the fleet lock (atomic: temp file + rename)."""
+    with contextlib.suppress(PushorchError):  # a record not written makes the next run wait longer, no worse
+        await transport.put(state.to_json().encode(), lock_cmd.STATE_FILE, 0o644)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,6 +190,7 @@ def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
             lines.extend(f"    {a.host}: {_SIGNS.get(a.shown_verb, '*')} {a.describe()}" for a in batch)
     for host, error in sorted(unreachable.items()):
         lines.append(f"{host}: UNREACHABLE: {error}")
+    lines.extend(f"failover: {note}" for note in plan.notes)
     count = len(plan.steps)
     lines.append(
         f"plan: {count} change{'s' if count != 1 else ''} on {len(plan.hosts)} host(s)"
@@ -283,6 +284,7 @@ class ReconcileReporter:
     def __init__(self, as_json: bool = False, log_file: str | None = None) -> None:
         self.as_json, self.log_file = as_json, log_file
         self.events: list[dict[str, Any]] = []
+        self.notes: list[str] = []  # what failover waits for: printed with the problems
 
     def event(self, event: Any) -> None:
         record = {
@@ -293,6 +295,8 @@ class ReconcileReporter:
             "action": event.action.to_json() if event.action else None,
         }
         self.events.append(record)
+        if event.status == "progress" and not event.host:
+            self.notes.append(event.message)
         if self.as_json:
             _out(json.dumps(redact(record), default=str) + "\n")
 
@@ -323,3 +327,5 @@ class ReconcileReporter:
             _out("\n".join(lines) + "\n")
         for host, error in sorted({**outcome.unreachable, **outcome.failed}.items()):
             _err((error if error.startswith(f"{host}:") else f"{host}: {error}") + "\n")
+        for note in self.notes:
+            _err(f"failover: {note}\n")

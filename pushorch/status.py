@@ -11,12 +11,11 @@ from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartC
 from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
 from pushorch.converge import connect_all, observe_all
-from pushorch.execute.health import Prober
+from pushorch.execute.failover import instance_health
 from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import Options, placements, plan
-from pushorch.planner.rollout import gate_for
-from pushorch.spec import Service, Spec, UpdatePolicy
+from pushorch.spec import Service, Spec
 from pushorch.transport import Transport
 
 
@@ -82,9 +81,7 @@ async def _health(service: Service, host: str, transport: Transport, container: 
     """One probe of the service's health check, as its gate makes it (through the SSH connection)."""
     if service.health is None:
         return container.health or "-"
-    gate = gate_for(service, UpdatePolicy(), host)
-    prober = Prober(transport, container.name, gate, published=container.ports)  # no extra inspect
-    reading = await prober.check()
+    reading = await instance_health(service, host, transport, container)
     return "healthy" if reading.healthy else f"unhealthy ({reading.status})"
 
 

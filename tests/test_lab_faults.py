@@ -33,11 +33,13 @@ def _reconcile(run_cli, inventory: Path, *args: str):  # type: ignore[no-untyped
     return run_cli("reconcile", "-i", str(inventory), "--lock-file", str(inventory.parent / "run.lock"), *args)
 
 
-def _replicated(tmp_path: Path, service: str, port: int, **update: Any) -> str:
+def _replicated(tmp_path: Path, service: str, port: int, failover: dict[str, Any] | None = None, **update: Any) -> str:
     """A service with 2 replicas over the 3 lab hosts (failover needs a spare host)."""
     path = Path(_playbook(tmp_path, service, port, **update))
     plays = json.loads(path.read_text())
     plays[0]["services"][0]["replicas"] = 2
+    if failover is not None:
+        plays[0]["services"][0]["failover"] = failover
     path.write_text(json.dumps(plays))
     return str(path)
 
@@ -50,7 +52,7 @@ def test_a_lost_host_moves_its_instance_and_gets_no_instance_back(  # type: igno
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:
     lab, inventory = lab_inventory
-    playbook = _replicated(tmp_path, "fo-a", 18091)
+    playbook = _replicated(tmp_path, "fo-a", 18091, failover={"after": "4s"})
     assert _reconcile(run_cli, inventory, playbook).status == 0
     placed = sorted(h for h, versions in _running(inventory, "fo-a").items() if versions)
     assert len(placed) == 2
@@ -58,6 +60,11 @@ def test_a_lost_host_moves_its_instance_and_gets_no_instance_back(  # type: igno
     spare = next(h for h in DOCKER_HOSTS if h not in placed)
     subprocess.run(["docker", "stop", "-t", "0", lab.container(lost)], check=True, capture_output=True)
     try:
+        # The first run that cannot reach it only starts the clock: a blip is not a lost host.
+        waiting = _reconcile(run_cli, inventory, "-T", "3", playbook)
+        assert waiting.status == 4 and "its instance moves after 4s" in waiting.err
+        assert _running(inventory, "fo-a", f"docker:!{lost}")[spare] == []
+        time.sleep(5)
         moved = _reconcile(run_cli, inventory, "-T", "3", playbook)
         assert moved.status == 4, moved.out + moved.err  # the lost host is reported ...
         assert f"failover from {lost}" in moved.out  # ... and its instance moved

@@ -122,8 +122,9 @@ def plan(
     from pushorch.converge import converge
     from pushorch.report import print_json, print_plan
 
-    spec, settings, options = _prepare(inventories, playbooks, extra_vars, limit, connection)
-    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=True))
+    spec, settings, options, locking = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, None, 0)
+    # No lock is taken, but the fleet record is read from the lock host: the plan is what apply would run.
+    outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=True, locking=locking))
     if as_json:
         print_json(outcome.first_plan.to_json(), indent=2)
     else:

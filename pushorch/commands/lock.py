@@ -11,6 +11,7 @@ from __future__ import annotations
 from pushorch.commands.shell import Argv
 
 LOCK_DIR = "/var/lib/pushorch/lock"
+STATE_FILE = "/var/lib/pushorch/fleet.json"  # what controllers remember between runs (fleetstate.py)
 
 _ACQUIRE = r"""
 set -u
@@ -72,3 +73,8 @@ def release(token: str = "", directory: str = LOCK_DIR) -> Argv:
 
 def status(directory: str = LOCK_DIR) -> Argv:
     return ("sh", "-c", _STATUS, "pushorch-lock", directory)
+
+
+def read_state(path: str = STATE_FILE) -> Argv:
+    """The lock host's clock (epoch seconds), then the fleet record (nothing when there is none)."""
+    return ("sh", "-c", 'date +%s; cat -- "$0" 2>/dev/null; exit 0', path)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from pushorch import consul_client
 from pushorch.actions import Gate
 from pushorch.commands import docker as docker_cmd
 from pushorch.errors import CommandTimeout
@@ -178,18 +179,9 @@ class Prober:
 
     async def _consul(self) -> Reading:
         try:
-            async with asyncio.timeout(self.gate.timeout):
-                stream = await self.transport.open_tcp("127.0.0.1", 8500)
-                try:
-                    reply = await _http_get(stream, f"/v1/agent/health/service/id/{self.gate.consul_id}")
-                finally:
-                    await stream.close()
+            status = await consul_client.service_status(self.transport, self.gate.consul_id, self.gate.timeout)
         except (TimeoutError, OSError) as exc:
             return Reading(False, f"consul agent: {exc or 'no answer'}")
-        status = "unknown"
-        _, _, body = reply.partition(b"\r\n\r\n")
-        with contextlib.suppress(ValueError):
-            status = str(json.loads(body or b"{}").get("AggregatedStatus", "unknown"))
         return Reading(status == "passing", f"consul {status}")
 
 

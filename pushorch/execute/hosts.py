@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushorch import actions as a
+from pushorch import consul_client
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
 from pushorch.errors import CommandFailed, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute.batches import RolloutReport, run_rollout
 from pushorch.execute.guard import UNGUARDED, Guard
-from pushorch.execute.replace import reload_consul
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]
@@ -178,7 +178,7 @@ async def _remove_consul(action: Any, t: Transport) -> None:
 
 
 async def _reload_consul(action: Any, t: Transport) -> None:
-    await reload_consul(t, action.binary, action.become)
+    await consul_client.reload(t, action.binary, action.become)
 
 
 _HANDLERS: dict[type[a.Action], Callable[[Any, Transport], Awaitable[None]]] = {

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pushorch import consul_client
 from pushorch.actions import ReplaceContainer
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
@@ -207,7 +208,7 @@ class Replacer:
 
     async def _reload(self) -> None:
         if self.a.consul_reload:
-            await reload_consul(self.t, self.a.consul_reload == "binary", self.a.become)
+            await consul_client.reload(self.t, self.a.consul_reload == "binary", self.a.become)
 
     async def _discard(self, name: str) -> None:
         await self.t.run(docker_cmd.remove(name), timeout=120, become=self.a.become)
@@ -231,17 +232,3 @@ async def drop_kept(action: ReplaceContainer, transport: Transport) -> None:
     for name in action.drop:
         with contextlib.suppress(PushorchError):  # best effort: the next run's plan removes them
             await transport.run(docker_cmd.remove(name), timeout=120, become=action.become)
-
-
-async def reload_consul(transport: Transport, binary: bool, become: bool | None) -> None:
-    """`consul reload`, or without a binary the agent's HTTP API on the host's loopback (through SSH)."""
-    if binary:
-        done = await transport.run(consul_cmd.reload(), timeout=60, become=become)
-        done.check("consul reload")
-        return
-    stream = await transport.open_tcp("127.0.0.1", 8500)
-    await stream.write(b"PUT /v1/agent/reload HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
-    reply = await stream.read(256)
-    await stream.close()
-    if b" 200 " not in reply.split(b"\r\n", 1)[0]:
-        raise CommandFailed(transport.settings.name, "consul reload (agent API)", 1, reply.decode(errors="replace"))

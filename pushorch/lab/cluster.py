@@ -212,6 +212,9 @@ class Lab:
             kind, body = Path(f"{key}.pub").read_text().split()[:2]
             lines.append(f"{host.address} {kind} {body}\n")
             (key.parent / "authorized_keys").write_text((self.dir / "id_ed25519.pub").read_text())
+            # The Consul stand-in's peers: every other host that runs one (its catalog spans them).
+            agents = [f"{h.address}:8500\n" for h in hosts if not h.bare and h.name != host.name]
+            (key.parent / "consul-peers").write_text("".join(agents))
         (self.dir / "known_hosts").write_text("".join(lines))
 
     def _ensure_registry(self, full_image: str, subnet: str, port: int, say: Callable[[str], None]) -> int:

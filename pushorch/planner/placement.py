@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pushorch.fleetstate import FleetState
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.labels import REPLACES
 from pushorch.spec import HostSpec, Service, Spec
@@ -66,15 +67,39 @@ def place_with_failover(c: Candidates) -> tuple[list[str], dict[str, str]]:
     return chosen, dict(zip(new, lost, strict=False))
 
 
-def placements(spec: Spec, observed: Mapping[str, ObservedHost], now: float | None = None) -> dict[str, list[str]]:
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where one service runs after this plan, and why some hosts are special."""
+
+    hosts: list[str]  # hosts that run it
+    moves: dict[str, str] = field(default_factory=dict)  # new host -> the lost host it stands in for
+    recreate: dict[str, str] = field(default_factory=dict)  # host -> why its instance is replaced in place
+    notes: dict[str, str] = field(default_factory=dict)  # host -> why its instance is not moved (yet)
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """What the planner knows beyond one probe: the fleet record, the controller's clock, Consul's view."""
+
+    now: float | None = None  # controller's epoch seconds (Docker's FinishedAt is compared to it)
+    fleet: FleetState = field(default_factory=FleetState)
+    partitioned: frozenset[tuple[str, str]] = frozenset()  # (service, host): unreachable, passing in Consul
+    read_at: float = 0.0  # monotonic time the fleet record was read (its clock moves on from fleet.now)
+
+
+def placements(spec: Spec, observed: Mapping[str, ObservedHost], memory: Memory | None = None) -> dict[str, list[str]]:
     """service -> the hosts that run it (rendezvous, failover, stickiness)."""
-    return {name: hosts for name, (hosts, _) in placed(spec, observed, now).items()}
+    return {name: p.hosts for name, p in placed(spec, observed, memory or Memory()).items()}
 
 
-def placed(
-    spec: Spec, observed: Mapping[str, ObservedHost], now: float | None
-) -> dict[str, tuple[list[str], dict[str, str]]]:
-    """service -> (hosts that run it, {new host: the lost host it stands in for})."""
+def placed(spec: Spec, observed: Mapping[str, ObservedHost], memory: Memory) -> dict[str, Placed]:
+    """Per service: its hosts, sorted into named sets first (Nomad's reconciler does the same).
+
+    declared     the play's hosts that meet the placement constraints
+    unreachable  not probed this run; `held` while they may still run it (below), else `lost`
+    failed       stopped past failover.after, or still unhealthy after a replacement in place
+    recreate     unhealthy past failover.after, not yet replaced in place: replaced there first
+    """
     services: dict[str, Service] = {}
     declared: dict[str, list[str]] = {}
     for name, host in spec.hosts.items():
@@ -83,18 +108,72 @@ def placed(
                 services.setdefault(service.name, service)
                 if _eligible(service, host):
                     declared.setdefault(service.name, []).append(name)
-    out = {}
-    for name, hosts in declared.items():
-        service = services[name]
-        seen = {h: observed.get(h) for h in hosts}
-        up = [h for h in hosts if (o := seen[h]) is None or (o.reachable and not o.error)]
-        failed = {h for h in up if _failed_past_grace(service, seen[h], now)}
-        eligible = [h for h in up if h not in failed]
-        running = [h for h in eligible if any(c.running for c in _of(seen[h], name))]
-        taken = {c.labels.get(REPLACES, "") for h in up for c in _of(seen[h], name) if c.running} - {""}
-        candidates = Candidates(name, service.replicas, hosts, eligible, running, taken, service.failover.failback)
-        out[name] = place_with_failover(candidates)
-    return out
+    return {name: _place(services[name], hosts, observed, memory) for name, hosts in declared.items()}
+
+
+def _place(service: Service, hosts: list[str], observed: Mapping[str, ObservedHost], memory: Memory) -> Placed:
+    name, fleet = service.name, memory.fleet
+    seen = {h: observed.get(h) for h in hosts}
+    up = [h for h in hosts if (o := seen[h]) is None or (o.reachable and not o.error)]
+    held, notes = _held(service, [h for h in hosts if h not in up], hosts, memory)
+    failed = {h for h in up if _failed_past_grace(service, seen[h], memory.now)}
+    recreate: dict[str, str] = {}
+    for host in up:
+        verdict = _unhealthy(service, host, fleet, any(c.running for c in _of(seen[host], name)))
+        if verdict == "failed":
+            failed.add(host)
+        elif verdict:
+            recreate[host] = verdict
+    eligible = [h for h in hosts if (h in up and h not in failed) or h in held]
+    running = [h for h in eligible if h in held or any(c.running for c in _of(seen[h], name))]
+    taken = {c.labels.get(REPLACES, "") for h in up for c in _of(seen[h], name) if c.running} - {""}
+    candidates = Candidates(name, service.replicas, hosts, eligible, running, taken, service.failover.failback)
+    chosen, moves = place_with_failover(candidates)
+    return Placed(chosen, moves, {h: r for h, r in recreate.items() if h in chosen}, notes)
+
+
+def _held(
+    service: Service, unreachable: list[str], hosts: list[str], memory: Memory
+) -> tuple[set[str], dict[str, str]]:
+    """Unreachable hosts that keep their instance: they ran it, and have not been unreachable for
+    failover.after without a break, or another host's Consul agent still sees their instance pass
+    (the controller is cut off from them, they are not down). Without a fleet record nothing proves
+    the break lasted, so nothing moves."""
+    if service.replicas is None:
+        return set(), {}
+    fleet, after = memory.fleet, service.failover.after
+    ran = (
+        set(fleet.placed[service.name])
+        if service.name in fleet.placed
+        else set(place(service.name, hosts, service.replicas))
+    )
+    held, notes = set(), {}
+    for host in unreachable:
+        if host not in ran:
+            continue
+        gone_for = fleet.unreachable_for(host)
+        if (service.name, host) in memory.partitioned:
+            held.add(host)
+            notes[host] = f"{service.name}: unreachable from here, but its instance passes in Consul: not moved"
+        elif not service.failover.enabled or not fleet.known or gone_for < after:
+            held.add(host)
+            if service.failover.enabled:
+                notes[host] = f"{service.name}: unreachable for {gone_for:.0f}s; its instance moves after {after:g}s"
+    return held, notes
+
+
+def _unhealthy(service: Service, host: str, fleet: FleetState, running: bool) -> str:
+    """'' (fine, or not failing for long enough), 'failed' (replaced in place, and the fresh container
+    did not pass its gate or failed for failover.after again: move it), or why to replace it in place."""
+    entry = fleet.failing_of(service.name, host)
+    if entry is None or not service.failover.enabled or service.replicas is None:
+        return ""
+    if entry.replaced and not running:
+        return "failed"
+    failing_for = fleet.now - entry.since
+    if failing_for < service.failover.after:
+        return ""
+    return "failed" if entry.replaced else f"unhealthy for {failing_for:.0f}s: replaced in place"
 
 
 def _of(seen: ObservedHost | None, service: str) -> list[ObservedContainer]:

@@ -11,12 +11,12 @@ the next pass, once the probe can see them (apply is level-based).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pushorch.actions import Action, Plan, ReloadConsul, RemoveConsul, RemoveContainer, ReplaceContainer, WriteConsul
 from pushorch.observed import ObservedHost
 from pushorch.planner.labels import CONSUL_FILE, PLAYBOOK
-from pushorch.planner.placement import placed
+from pushorch.planner.placement import Memory, placed
 from pushorch.planner.rollout import rollout
 from pushorch.planner.services import plan_service
 from pushorch.planner.tasks import docker_engine, play_tasks
@@ -27,7 +27,7 @@ from pushorch.spec import HostSpec, Play, Service, Spec
 class Options:
     prune: bool = False
     playbooks: tuple[str, ...] = ()  # basenames; prune only touches services these playbooks created
-    now: float | None = None  # epoch seconds, for failover.after; None: no grace-based failover
+    memory: Memory = field(default_factory=Memory)  # clock, fleet record, Consul's view: for failover
 
 
 Replacement = tuple[Play, Service, ReplaceContainer]
@@ -35,9 +35,11 @@ Replacement = tuple[Play, Service, ReplaceContainer]
 
 def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | None = None) -> Plan:
     options = options or Options()
-    placed_with = placed(spec, observed, options.now)
-    hosts_of = {name: hosts for name, (hosts, _) in placed_with.items()}
-    replaces = {(name, host): lost for name, (_, moves) in placed_with.items() for host, lost in moves.items()}
+    placed_with = placed(spec, observed, options.memory)
+    hosts_of = {name: p.hosts for name, p in placed_with.items()}
+    replaces = {(name, host): lost for name, p in placed_with.items() for host, lost in p.moves.items()}
+    recreate = {(name, host): why for name, p in placed_with.items() for host, why in p.recreate.items()}
+    notes = tuple(f"{host}: {note}" for p in placed_with.values() for host, note in sorted(p.notes.items()))
     declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
     actions: list[Action] = []
     replacements: list[Replacement] = []
@@ -46,7 +48,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         seen = observed.get(name)
         if seen is None or not seen.reachable or seen.error:
             continue
-        actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces))
+        actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces, recreate))
     rollouts = []
     for service_name in dict.fromkeys(s.name for _, s, _ in replacements):
         mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]
@@ -54,7 +56,8 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         steps = [r for _, _, r in mine]
         rollouts.append(rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, []))))
     batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
-    return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal)
+    placement = {name: tuple(hosts) for name, hosts in hosts_of.items()}
+    return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes)
 
 
 def _host_batching(spec: Spec, hosts: list[str]) -> tuple[tuple[tuple[str, ...], ...], float | None, bool]:
@@ -78,6 +81,7 @@ def _host_plan(
     options: Options,
     replacements: list[Replacement],
     replaces: dict[tuple[str, str], str],
+    recreate: dict[tuple[str, str], str],
 ) -> list[Action]:
     out: list[Action] = []
     services = [(play, s) for play in host.plays for s in play.services if host.name in placed_on.get(s.name, [])]
@@ -90,7 +94,8 @@ def _host_plan(
     consul_changed = False
     for play, service in services:
         lost = replaces.get((service.name, host.name), "")
-        steps, replace = plan_service(host, seen, sources[id(play)], play, service, lost)
+        again = recreate.get((service.name, host.name), "")
+        steps, replace = plan_service(host, seen, sources[id(play)], play, service, lost, again)
         consul_changed |= any(isinstance(a, WriteConsul) for a in steps)
         out.extend(steps)
         if replace is not None:

@@ -9,6 +9,7 @@ The sets (after Nomad's reconciler: untainted / migrate / lost / stop):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -56,12 +57,18 @@ class Instances:
 
 
 def plan_service(
-    host: HostSpec, seen: ObservedHost, playbook: str, play: Play, service: Service, lost: str = ""
+    host: HostSpec, seen: ObservedHost, playbook: str, play: Play, service: Service, lost: str = "", again: str = ""
 ) -> tuple[list[Action], ReplaceContainer | None]:
-    """Actions for one service on one host, and the replacement its rollout runs (if any)."""
+    """Actions for one service on one host, and the replacement its rollout runs (if any).
+    `again`: why the serving container is replaced in place by a fresh one of the same spec (failover)."""
     policy = play.policy_for(service)
     digest = docker_cmd.spec_hash(service)
     sets = Instances.sort(seen.containers_of(service.name), digest)
+    if sets.serving and again:
+        # A fresh container under the same name: `docker run` replaces the failing one (no way back to it).
+        fresh = Instances(serving=[], stopped=[], stale=[], kept=sets.kept)
+        out, replace = _replace(host, seen, playbook, service, policy, fresh, digest, lost)
+        return out, dataclasses.replace(replace, reason=again, old_version=sets.serving[0].version, recreate=True)
     if sets.serving:
         return _keep(host, seen, service, policy, sets), None
     if sets.stopped and not sets.stale:

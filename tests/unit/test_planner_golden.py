@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from pushorch import fleetstate
 from pushorch.actions import Action
 from pushorch.commands import docker as docker_cmd
+from pushorch.fleetstate import FleetState
 from pushorch.load.playbooks import load_spec
 from pushorch.load.yamlfile import load_yaml
 from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
-from pushorch.planner import Options, plan
+from pushorch.planner import Memory, Options, plan
 from pushorch.spec import Service, Spec
 from tests.conftest import FIXTURES
 
@@ -116,7 +118,14 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
     observed = {name: _observed(spec, name, raw or {}) for name, raw in data["observed"].items()}
     given = data.get("options") or {}
-    options = Options(prune=bool(given.get("prune")), playbooks=("p.yml",), now=given.get("now"))
+    memory = Memory(
+        now=given.get("now"),
+        fleet=fleetstate.parse(f"{given['fleet'].pop('now')}\n{json.dumps(given['fleet'])}")
+        if "fleet" in given
+        else FleetState(),
+        partitioned=frozenset(tuple(p) for p in given.get("partitioned") or []),
+    )
+    options = Options(prune=bool(given.get("prune")), playbooks=("p.yml",), memory=memory)
     result = plan(spec, observed, options)
     lines = [_line(a) for a in result.actions]
     for rollout in result.rollouts:
@@ -126,6 +135,7 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     assert len(lines) == len(expected), "\n".join(lines)
     for got, want in zip(lines, expected, strict=True):
         assert got == want or (want.endswith("*") and got.startswith(want[:-1])), f"{got!r} != {want!r}"
+    assert list(result.notes) == data.get("notes", [])
     if "host_batches" in data:
         assert [list(b) for b in result.host_batches] == data["host_batches"]
         assert (result.max_fail_percentage, result.any_errors_fatal) == tuple(data["play_limits"])

@@ -1,8 +1,11 @@
 """Consul agent STAND-IN for the pushorch lab (not Consul): the subset of the agent HTTP API pushorch uses.
 
-Serves on 127.0.0.1:8500: register/deregister/list services, maintenance mode, checks and health,
+Serves on port 8500: register/deregister/list services, maintenance mode, checks and health,
 and reload (re-reading the config dir, /etc/consul.d, as `consul reload` does). HTTP and TCP checks
-run every interval. Production hosts run real Consul; this exists because no Consul agent can be
+run every interval. The catalog view (/v1/health/service/NAME) spans the cluster as Consul's does:
+this agent's services plus each peer agent's (the lab writes the peers' addresses into
+/etc/ssh/lab/consul-peers); a peer that does not answer within half a second is left out, as Consul
+drops a failed node. Production hosts run real Consul; this exists because no Consul agent can be
 installed from the package sources the lab machines reach.
 """
 
@@ -14,8 +17,10 @@ import os
 import socket
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONFIG_DIR = os.environ.get("CONSUL_CONFIG_DIR", "/etc/consul.d")
@@ -24,6 +29,56 @@ SERVICES: dict[str, dict] = {}  # id -> normalised service (lowercase keys), wit
 STATUS: dict[str, tuple[str, str]] = {}  # id -> (passing|critical, output)
 MAINTENANCE: dict[str, str] = {}  # id -> reason
 NODE = socket.gethostname()
+PEERS_FILE = os.environ.get("CONSUL_PEERS_FILE", "/etc/ssh/lab/consul-peers")
+
+
+def peers() -> list[str]:
+    try:
+        with open(PEERS_FILE, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return []
+
+
+def local_health(name: str) -> list[dict]:
+    """This agent's instances of a service, as /v1/agent/health/service/name/NAME lists them."""
+    return [
+        {
+            "AggregatedStatus": health(sid),
+            "Service": public(s),
+            "Checks": [{"Node": NODE, "ServiceID": sid, "ServiceName": name, "Status": health(sid)}],
+        }
+        for sid, s in SERVICES.items()
+        if s["name"] == name
+    ]
+
+
+def peer_health(peer: str, name: str) -> list[dict]:
+    url = f"http://{peer}/v1/agent/health/service/name/{urllib.parse.quote(name)}"
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:  # 429 warning / 503 critical still carry the list
+        try:
+            return json.loads(exc.read() or b"[]")
+        except ValueError:
+            return []
+    except (OSError, ValueError):
+        return []
+
+
+def catalog_health(name: str) -> list[dict]:
+    """Every agent's instances of a service: /v1/health/service/NAME entries (Node, Service, Checks)."""
+    with LOCK:
+        mine = local_health(name)
+    with ThreadPoolExecutor(8) as pool:
+        others = list(pool.map(lambda p: peer_health(p, name), peers()))
+    entries = []
+    for found in [mine, *others]:
+        for item in found:
+            node = (item.get("Checks") or [{}])[0].get("Node", "")
+            entries.append({"Node": {"Node": node}, "Service": item["Service"], "Checks": item["Checks"]})
+    return entries
 
 
 def duration(text: object, default: float) -> float:
@@ -165,18 +220,19 @@ class Handler(BaseHTTPRequestHandler):
                 if service is None:
                     return self.reply(404, None)
                 return self.reply(200, {"AggregatedStatus": health(parts[5]), "Service": public(service)})
-            if parts[:3] == ["v1", "health", "service"] and len(parts) == 4:
-                passing = "passing" in urllib.parse.parse_qs(url.query, keep_blank_values=True)
-                out = [
-                    {
-                        "Node": {"Node": NODE},
-                        "Service": public(s),
-                        "Checks": [{"ServiceID": sid, "Status": health(sid)}],
-                    }
-                    for sid, s in SERVICES.items()
-                    if s["name"] == parts[3] and (not passing or health(sid) == "passing")
-                ]
-                return self.reply(200, out)
+            if parts[:5] == ["v1", "agent", "health", "service", "name"] and len(parts) == 6:
+                found = local_health(parts[5])
+                if not found:
+                    return self.reply(404, None)
+                worst = {s["AggregatedStatus"] for s in found}
+                code = 503 if "critical" in worst else 429 if "warning" in worst else 200
+                return self.reply(code, found)
+        if parts[:3] == ["v1", "health", "service"] and len(parts) == 4:
+            passing = "passing" in urllib.parse.parse_qs(url.query, keep_blank_values=True)
+            out = [
+                e for e in catalog_health(parts[3]) if not passing or all(c["Status"] == "passing" for c in e["Checks"])
+            ]
+            return self.reply(200, out)
         return self.reply(404, None)
 
     def do_PUT(self) -> None:
@@ -215,7 +271,8 @@ def main() -> None:
     os.makedirs(CONFIG_DIR, exist_ok=True)
     load_config_dir()
     threading.Thread(target=checker, daemon=True).start()
-    ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("CONSUL_HTTP_PORT", "8500"))), Handler).serve_forever()
+    # On every address, as a Consul client agent's HTTP API often is: peers ask each other for the catalog.
+    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("CONSUL_HTTP_PORT", "8500"))), Handler).serve_forever()
 
 
 if __name__ == "__main__":
