@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pushorch.secret import REDACTED, Secret, redact
+
+GateKind = Literal["http", "tcp", "docker", "cmd", "consul", "running"]
+Order = Literal["stop-first", "start-first"]
+PathState = Literal["directory", "touch", "absent", "attributes"]
+ReloadMode = Literal["binary", "api", ""]  # "": nothing to reload
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +86,7 @@ class WriteFile(Action):
 @dataclass(frozen=True, slots=True)
 class EnsurePath(Action):
     path: str = ""
-    state: str = "directory"  # directory | touch | absent | attributes
+    state: PathState = "directory"
     mode: str | None = None
     owner: str | None = None
     group: str | None = None
@@ -182,7 +187,7 @@ class Gate:
     kind "running" (a service without `health`) only asks that the container keeps running.
     """
 
-    kind: str  # http | tcp | docker | cmd | consul | running
+    kind: GateKind
     port: int | None = None  # the container port probed by http/tcp
     path: str = "/"
     expect: tuple[int, ...] = ()
@@ -219,11 +224,11 @@ class ReplaceContainer(Action):
     argv: tuple[str, ...] = ()  # docker run; empty when `name` is a kept container to start again
     env_file: tuple[str, str] | None = None
     old: tuple[str, ...] = ()  # running containers this one replaces
-    order: str = "stop-first"
+    order: Order = "stop-first"
     gate: Gate = field(default_factory=lambda: Gate("running"))
     consul_path: str = ""  # "" = no Consul definition
     consul_content: str = ""
-    consul_reload: str = ""  # binary | api | "" (nothing to reload)
+    consul_reload: ReloadMode = ""
     dynamic_port: tuple[int, int] | None = None  # start-first: (spec host port, container port) to look up
     stop_timeout: int = 10
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes

@@ -5,10 +5,20 @@ from __future__ import annotations
 import io
 import json
 import sys
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from pushorch.errors import InputError, PushorchError
 from pushorch.secret import redact, scrub
+
+if TYPE_CHECKING:  # types only: the reporter prints what the runtime hands it, it imports no runtime
+    from rich.progress import Progress, TaskID
+
+    from pushorch.actions import Plan
+    from pushorch.converge import Outcome
+    from pushorch.events import Event
+    from pushorch.execute.batches import RolloutReport
+    from pushorch.fanout import HostOutcome
 
 
 def _out(text: str) -> None:
@@ -20,7 +30,7 @@ def _err(text: str) -> None:
     sys.stderr.write(scrub(text))
 
 
-def print_json(document: Any, indent: int | None = 4, sort_keys: bool = True) -> None:
+def print_json(document: object, indent: int | None = 4, sort_keys: bool = True) -> None:
     """A JSON document on stdout (secrets redacted; non-JSON scalars such as dates as strings)."""
     _out(json.dumps(redact(document), indent=indent, sort_keys=sort_keys, default=str) + "\n")
 
@@ -51,8 +61,8 @@ class ExecReporter:
 
     def __init__(self, total: int, as_json: bool = False, verbosity: int = 0) -> None:
         self.total, self.as_json, self.verbosity = total, as_json, verbosity
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> ExecReporter:
         if not self.as_json and sys.stderr.isatty() and self.total > 1:
@@ -75,7 +85,7 @@ class ExecReporter:
         if self._progress is not None:
             self._progress.stop()
 
-    def host_done(self, outcome: Any) -> None:
+    def host_done(self, outcome: HostOutcome) -> None:
         if self.as_json:
             result = outcome.result
             record = {
@@ -90,11 +100,11 @@ class ExecReporter:
             _out(json.dumps(redact(record), default=str) + "\n")
         else:
             _out(self._block(outcome))
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.advance(self._task)
 
     @staticmethod
-    def _block(outcome: Any) -> str:
+    def _block(outcome: HostOutcome) -> str:
         if outcome.result is None:
             label = "UNREACHABLE!" if outcome.status == "unreachable" else "FAILED"
             return f"{outcome.host} | {label} => {outcome.error}\n"
@@ -105,7 +115,7 @@ class ExecReporter:
             text += ("" if text.endswith("\n") else "\n") + result.stderr
         return text if text.endswith("\n") else text + "\n"
 
-    def recap(self, outcomes: list[Any]) -> None:
+    def recap(self, outcomes: list[HostOutcome]) -> None:
         counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "failed", "unreachable")}
         if self.as_json:
             return
@@ -136,7 +146,7 @@ def say(message: str) -> None:
     sys.stderr.flush()
 
 
-def print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+def print_table(columns: list[str], rows: Sequence[Mapping[str, object]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -165,7 +175,7 @@ _SIGNS = {
 }
 
 
-def print_plan(plan: Any, unreachable: dict[str, str]) -> None:
+def print_plan(plan: Plan, unreachable: dict[str, str]) -> None:
     """The plan, host by host: one line per action with its reason."""
     lines = []
     for host, actions in plan.by_host().items():
@@ -206,7 +216,7 @@ class ApplyReporter:
     def __init__(self, hosts: list[str], as_json: bool = False) -> None:
         self.hosts, self.as_json = hosts, as_json
 
-    def event(self, event: Any) -> None:
+    def event(self, event: Event) -> None:
         if self.as_json:
             record = {
                 "host": event.host,
@@ -232,7 +242,7 @@ class ApplyReporter:
             _out(f"{event.host} | {event.status.upper()} | {what} => {event.message}\n")
         sys.stdout.flush()
 
-    def recap(self, outcome: Any) -> None:
+    def recap(self, outcome: Outcome) -> None:
         rows = []
         for host in self.hosts:
             changed = sum(1 for e in outcome.events if e.host == host and e.status == "changed")
@@ -262,7 +272,7 @@ class ApplyReporter:
             _out(_rollout_line(report) + "\n")
 
 
-def _rollout_line(report: Any) -> str:
+def _rollout_line(report: RolloutReport) -> str:
     """One line per rollout: how it ended, what was reverted, and pushorch's own time beyond the waits."""
     ended = (
         f"ABORTED ({report.stopped})" if report.aborted else f"STOPPED ({report.stopped})" if report.stopped else "done"
@@ -283,46 +293,51 @@ class ReconcileReporter:
 
     def __init__(self, as_json: bool = False, log_file: str | None = None) -> None:
         self.as_json, self.log_file = as_json, log_file
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Event] = []
         self.notes: list[str] = []  # what failover waits for: printed with the problems
 
-    def event(self, event: Any) -> None:
-        record = {
+    @staticmethod
+    def _record(event: Event) -> dict[str, object]:
+        return {
             "host": event.host,
             "status": event.status,
             "message": event.message,
             "what": event.action.describe() if event.action else "",
             "action": event.action.to_json() if event.action else None,
         }
-        self.events.append(record)
+
+    def event(self, event: Event) -> None:
+        self.events.append(event)
         if event.status == "progress" and not event.host:
             self.notes.append(event.message)
         if self.as_json:
-            _out(json.dumps(redact(record), default=str) + "\n")
+            _out(json.dumps(redact(self._record(event)), default=str) + "\n")
 
-    def summary(self, outcome: Any) -> None:
+    def summary(self, outcome: Outcome) -> None:
         from datetime import UTC, datetime
 
-        changed = [e for e in self.events if e["status"] in ("changed", "reverted")]
-        document = {
+        changed = [e for e in self.events if e.status in ("changed", "reverted")]
+        hosts_changed = sorted({e.host for e in changed})
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        document: dict[str, object] = {
             "reconcile": "changed" if changed else "converged",
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "time": now,
             "changes": len(changed),
-            "hosts_changed": sorted({e["host"] for e in changed}),
+            "hosts_changed": hosts_changed,
             "failed": outcome.failed,
             "unreachable": outcome.unreachable,
             "rollouts": [r.to_json() for r in outcome.rollouts],
         }
         if self.log_file:
             with open(self.log_file, "a", encoding="utf-8") as handle:
-                for record in [*self.events, document]:
-                    handle.write(scrub(json.dumps(redact({"time": document["time"], **record}), default=str)) + "\n")
+                for record in [*(self._record(e) for e in self.events), document]:
+                    handle.write(scrub(json.dumps(redact({"time": now, **record}), default=str)) + "\n")
         if self.as_json:
             _out(json.dumps(redact(document), default=str) + "\n")
             return
         if changed:
-            lines = [f"reconcile: {len(changed)} change(s) on {', '.join(document['hosts_changed'])}"]
-            lines += [f"  {e['host']}: {e['what']} {e['message']}".rstrip() for e in changed]
+            lines = [f"reconcile: {len(changed)} change(s) on {', '.join(hosts_changed)}"]
+            lines += [f"  {e.host}: {e.action.describe() if e.action else ''} {e.message}".rstrip() for e in changed]
             lines += [_rollout_line(r) for r in outcome.rollouts]
             _out("\n".join(lines) + "\n")
         for host, error in sorted({**outcome.unreachable, **outcome.failed}.items()):

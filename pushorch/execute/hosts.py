@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from pushorch import actions as a
-from pushorch import consul_client
-from pushorch.commands import docker as docker_cmd
-from pushorch.commands import system
-from pushorch.errors import CommandFailed, PushorchError, TransportError
+from pushorch.errors import PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute.batches import RolloutReport, run_rollout
 from pushorch.execute.guard import UNGUARDED, Guard
+from pushorch.execute.steps import run_action
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]
@@ -98,100 +94,3 @@ async def _actions(
 
     results = await asyncio.gather(*(host_run(h) for h in by_host))
     return dict(results)
-
-
-async def run_action(action: a.Action, transport: Transport) -> None:
-    handler = _HANDLERS[type(action)]
-    await handler(action, transport)
-
-
-async def _run(transport: Transport, action: a.Action, argv: tuple[str, ...], what: str, **kw: Any) -> None:
-    result = await transport.run(argv, become=action.become, **kw)
-    result.check(f"{action.kind}({what})")
-
-
-async def _install_docker(action: Any, t: Transport) -> None:
-    await _run(t, action, system.install_packages(action.package_manager, action.packages), "docker", timeout=900)
-
-
-async def _start_docker(action: Any, t: Transport) -> None:
-    await _run(t, action, system.start_docker(action.systemd), "docker", timeout=120)
-
-
-async def _write_file(action: Any, t: Transport) -> None:
-    mode = int(action.mode, 8) if action.mode else 0o644
-    await t.put(action.content.encode(), action.path, mode, become=action.become)
-    steps = system.attributes(action.path, None, action.owner, action.group)
-    if steps:
-        await _run(t, action, ("sh", "-c", " && ".join(steps)), action.path)
-
-
-async def _ensure_path(action: Any, t: Transport) -> None:
-    argv = system.ensure_path(action.path, action.state, action.mode, action.owner, action.group)
-    await _run(t, action, argv, action.path)
-
-
-async def _run_command(action: Any, t: Transport) -> None:
-    argv = action.argv
-    if action.chdir:
-        argv = ("sh", "-c", 'cd "$0" && exec "$@"', action.chdir, *argv)
-    await _run(t, action, argv, " ".join(action.argv)[:60], timeout=600)
-
-
-async def _pull(action: Any, t: Transport) -> None:
-    if action.username and action.password is not None:
-        login = docker_cmd.login(action.registry or "", action.username)
-        result = await t.run(login, stdin=action.password.reveal().encode(), become=action.become)
-        result.check(f"PullImage({action.image}): docker login {action.registry}")
-    await _run(t, action, docker_cmd.pull(action.image), action.image, timeout=900)
-
-
-async def _ship(action: Any, t: Transport) -> None:
-    """docker save on the controller, gzip, then docker load on the host through the SSH connection."""
-
-    def save() -> bytes:
-        done = subprocess.run(["sh", "-c", 'docker save "$0" | gzip -1', action.image], capture_output=True)
-        if done.returncode != 0:
-            raise CommandFailed("controller", f"ShipImage({action.image})", done.returncode, done.stderr.decode())
-        return done.stdout
-
-    data = await asyncio.to_thread(save)
-    result = await t.run(docker_cmd.load(), stdin=data, become=action.become, timeout=900)
-    result.check(f"ShipImage({action.image})")
-
-
-async def _restart_container(action: Any, t: Transport) -> None:
-    await _run(t, action, docker_cmd.start(action.name), action.name)
-
-
-async def _remove_container(action: Any, t: Transport) -> None:
-    await _run(t, action, docker_cmd.remove(action.name), action.name, timeout=120)
-
-
-async def _write_consul(action: Any, t: Transport) -> None:
-    await _run(t, action, system.parent_dir(action.path), action.path)
-    await t.put(action.content.encode(), action.path, 0o640, become=action.become)
-
-
-async def _remove_consul(action: Any, t: Transport) -> None:
-    await _run(t, action, system.remove_file(action.path), action.path)
-
-
-async def _reload_consul(action: Any, t: Transport) -> None:
-    await consul_client.reload(t, action.binary, action.become)
-
-
-_HANDLERS: dict[type[a.Action], Callable[[Any, Transport], Awaitable[None]]] = {
-    a.InstallDocker: _install_docker,
-    a.StartDocker: _start_docker,
-    a.WriteFile: _write_file,
-    a.EnsurePath: _ensure_path,
-    a.RunCommand: _run_command,
-    a.PullImage: _pull,
-    a.ShipImage: _ship,
-    a.RestartContainer: _restart_container,
-    a.RemoveContainer: _remove_container,
-    a.WriteConsul: _write_consul,
-    a.RemoveConsul: _remove_consul,
-    a.ReloadConsul: _reload_consul,
-}

@@ -11,6 +11,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from pushorch import consul_client
 from pushorch.actions import ReplaceContainer
@@ -27,7 +28,7 @@ from pushorch.transport.base import Result, time_limit, timeout_message
 class HostResult:
     """How one host's replacement ended; `saved` is the Consul definition the old instance had."""
 
-    status: str  # done | failed | unreachable
+    status: Literal["done", "failed", "unreachable"]
     message: str = ""
     gate_wait: float = 0.0  # asleep between health probes (probes themselves are pushorch's own time)
     saved: str = ""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pushorch.actions import (
     Action,
     PullImage,
+    ReloadMode,
     RemoveContainer,
     ReplaceContainer,
     RestartContainer,
@@ -187,12 +188,12 @@ def _container_port(service: Service, host_port: int) -> int:
     return next(p.container for p in service.ports if p.host == host_port)
 
 
-def _reload_mode(seen: ObservedHost, service: Service) -> str:
+def _reload_mode(seen: ObservedHost, service: Service) -> ReloadMode:
     """How this host's Consul picks up a definition: `consul reload`, the agent's API, or not at all."""
     setting = service.consul.reload if service.consul else "none"
     if setting == "auto":
         return "binary" if seen.consul_binary else "api" if seen.consul_agent else ""
-    return "" if setting == "none" else setting
+    return "binary" if setting == "binary" else "api" if setting == "api" else ""
 
 
 def consul_on(service: Service) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from pushorch.actions import Action, EnsurePath, InstallDocker, RunCommand, StartDocker, WriteFile
+from pushorch.actions import Action, EnsurePath, InstallDocker, PathState, RunCommand, StartDocker, WriteFile
 from pushorch.commands.system import DOCKER_PACKAGES
 from pushorch.observed import ObservedFile, ObservedHost
 from pushorch.planner.labels import sha256
@@ -124,7 +124,7 @@ def _path(host: HostSpec, seen: ObservedHost, task: Task, become: bool | None) -
     assert f is not None
     current = observed_file(seen, f.path)
 
-    def ensure(reason: str, state: str) -> list[Action]:
+    def ensure(reason: str, state: PathState) -> list[Action]:
         attrs = {} if state == "absent" else {"mode": f.mode, "owner": f.owner, "group": f.group}
         return [EnsurePath(host.name, reason, become, path=f.path, state=state, notify=tuple(task.notify), **attrs)]
 

@@ -1,0 +1,88 @@
+"""One host action on one host: a handler per action kind (the closed set in actions.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+from pushorch import actions as a
+from pushorch import consul_client
+from pushorch.commands import docker as docker_cmd
+from pushorch.commands import system
+from pushorch.errors import CommandFailed
+from pushorch.transport import Transport
+
+
+async def run_action(action: a.Action, t: Transport) -> None:
+    """Run one host action (rollout steps are run by batches.py/replace.py, not here)."""
+    match action:
+        case a.InstallDocker():
+            await _run(t, action, system.install_packages(action.package_manager, action.packages), "docker", 900)
+        case a.StartDocker():
+            await _run(t, action, system.start_docker(action.systemd), "docker", 120)
+        case a.WriteFile():
+            await _write_file(action, t)
+        case a.EnsurePath():
+            argv = system.ensure_path(action.path, action.state, action.mode, action.owner, action.group)
+            await _run(t, action, argv, action.path)
+        case a.RunCommand():
+            await _run_command(action, t)
+        case a.PullImage():
+            await _pull(action, t)
+        case a.ShipImage():
+            await _ship(action, t)
+        case a.RestartContainer():
+            await _run(t, action, docker_cmd.start(action.name), action.name)
+        case a.RemoveContainer():
+            await _run(t, action, docker_cmd.remove(action.name), action.name, 120)
+        case a.WriteConsul():
+            await _run(t, action, system.parent_dir(action.path), action.path)
+            await t.put(action.content.encode(), action.path, 0o640, become=action.become)
+        case a.RemoveConsul():
+            await _run(t, action, system.remove_file(action.path), action.path)
+        case a.ReloadConsul():
+            await consul_client.reload(t, action.binary, action.become)
+        case _:
+            raise TypeError(f"no handler for {action.kind}")
+
+
+async def _run(t: Transport, action: a.Action, argv: tuple[str, ...], what: str, timeout: float | None = None) -> None:
+    result = await t.run(argv, become=action.become, timeout=timeout)
+    result.check(f"{action.kind}({what})")
+
+
+async def _write_file(action: a.WriteFile, t: Transport) -> None:
+    mode = int(action.mode, 8) if action.mode else 0o644
+    await t.put(action.content.encode(), action.path, mode, become=action.become)
+    steps = system.attributes(action.path, None, action.owner, action.group)
+    if steps:
+        await _run(t, action, ("sh", "-c", " && ".join(steps)), action.path)
+
+
+async def _run_command(action: a.RunCommand, t: Transport) -> None:
+    argv = action.argv
+    if action.chdir:
+        argv = ("sh", "-c", 'cd "$0" && exec "$@"', action.chdir, *argv)
+    await _run(t, action, argv, " ".join(action.argv)[:60], 600)
+
+
+async def _pull(action: a.PullImage, t: Transport) -> None:
+    if action.username and action.password is not None:
+        login = docker_cmd.login(action.registry or "", action.username)
+        result = await t.run(login, stdin=action.password.reveal().encode(), become=action.become)
+        result.check(f"PullImage({action.image}): docker login {action.registry}")
+    await _run(t, action, docker_cmd.pull(action.image), action.image, 900)
+
+
+async def _ship(action: a.ShipImage, t: Transport) -> None:
+    """docker save on the controller, gzip, then docker load on the host through the SSH connection."""
+
+    def save() -> bytes:
+        done = subprocess.run(["sh", "-c", 'docker save "$0" | gzip -1', action.image], capture_output=True)
+        if done.returncode != 0:
+            raise CommandFailed("controller", f"ShipImage({action.image})", done.returncode, done.stderr.decode())
+        return done.stdout
+
+    data = await asyncio.to_thread(save)
+    result = await t.run(docker_cmd.load(), stdin=data, become=action.become, timeout=900)
+    result.check(f"ShipImage({action.image})")
