@@ -21,6 +21,7 @@ PURE = (
     "secret",
     "templates",
     "inventory_export",
+    "fleetstate",
 )
 FORBIDDEN_IN_PURE = (
     "click",
