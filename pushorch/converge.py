@@ -95,8 +95,7 @@ async def converge(
     try:
         if locking is not None and not check_only:
             fleet = await _lock(locking, transports, shared, emit)
-        # The fleet record lives on the lock host: written under the lock, read by plan and --check too.
-        keeper = fleet.transport if fleet else transports.get(locking.pick(list(transports)) or "") if locking else None
+        keeper = _record_keeper(fleet, locking, transports)
         for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
             active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
             observed = await observe_all(spec, active)
@@ -151,6 +150,16 @@ async def converge(
             await fleet.release()
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
+
+
+def _record_keeper(
+    fleet: FleetLock | None, locking: Locking | None, transports: Mapping[str, Transport]
+) -> Transport | None:
+    """The fleet record lives on the lock host: written under the lock, read by plan and --check too."""
+    if fleet is not None:
+        return fleet.transport
+    host = locking.pick(list(transports)) if locking is not None else None
+    return transports.get(host) if host is not None else None
 
 
 async def _memory(

@@ -133,6 +133,22 @@ def test_up_again_changes_nothing(lab: tuple[Lab, Path]) -> None:
     assert (inventory.parent / "known_hosts").read_text() == known_hosts
 
 
+def test_two_labs_run_side_by_side(lab: tuple[Lab, Path], tmp_path: Path) -> None:
+    the_lab, inventory = lab
+    other = Lab(tmp_path / "other")
+    other_inventory = other.up(1, 0, lambda _: None)
+    try:
+        assert other.prefix != the_lab.prefix and other.network != the_lab.network
+        ours = load_inventory([str(inventory)]).host_vars("lab-1")["ansible_host"]
+        theirs = load_inventory([str(other_inventory)]).host_vars("lab-1")["ansible_host"]
+        assert ours.rsplit(".", 1)[0] != theirs.rsplit(".", 1)[0]  # a /24 each
+        assert _exec(other_inventory, "all", ["hostname"]) == {"lab-1": ("ok", 0, "lab-1\n")}
+    finally:
+        other.down(lambda _: None)
+    assert {r["host"]: r["health"] for r in the_lab.status()}["lab-1"] == "ok"  # untouched by the other's down
+    assert _exec(inventory, "lab-1", ["hostname"]) == {"lab-1": ("ok", 0, "lab-1\n")}
+
+
 def test_status_lists_every_host_healthy(lab: tuple[Lab, Path]) -> None:
     the_lab, _ = lab
     rows = {r["host"]: r for r in the_lab.status()}

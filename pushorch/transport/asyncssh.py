@@ -128,8 +128,9 @@ class AsyncsshTransport:
             try:
                 done = await asyncio.wait_for(process.wait(check=False), limit)
             except TimeoutError:
-                # Closing the channel alone leaves a hung command running on the host (sshd does not
-                # signal a session without a terminal): ask sshd to TERM it first (sudo relays TERM).
+                # Closing the channel alone leaves a hung command running on the host: ask sshd to TERM
+                # it first (OpenSSH refuses this for root logins; steps that must not finish late carry
+                # their own deadline on the host, commands/shell.py bounded()).
                 with contextlib.suppress(asyncssh.Error, OSError):
                     process.send_signal("TERM")
                 process.close()
