@@ -233,16 +233,19 @@ class ReplaceContainer(Action):
     stop_timeout: int = 10
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes
     recreate: bool = False  # an unhealthy instance replaced in place by a fresh one of the same spec
+    restart: bool = False  # `pushorch restart`: the same container restarted (drain, restart, gate, register)
     verb: ClassVar[str] = "replace"
 
     @property
     def shown_verb(self) -> str:
+        if self.restart:
+            return "restart"
         if self.recreate:
             return "recreate"
         return self.verb if self.old else "start"  # nothing to replace: a first start
 
     def subject(self) -> str:
-        if not self.old:
+        if not self.old or self.restart:
             return f"{self.service} {self.version} as {self.name} (gate: {self.gate.describe()})"
         start = "start kept " if not self.argv else ""
         return (

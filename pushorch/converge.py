@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pushorch import fleetstate
+from pushorch import fleetstate, history
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
-from pushorch.errors import ConnectError, TransportError
+from pushorch.errors import ConnectError, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
 from pushorch.execute.batches import RolloutReport
@@ -21,7 +22,7 @@ from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.fleetstate import FleetState
-from pushorch.lock import FleetLock, Locking, read_state, write_state
+from pushorch.lock import FleetLock, Locking, owner_record, read_state, write_state
 from pushorch.observe import observe
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan
@@ -30,6 +31,8 @@ from pushorch.transport import Transport, open_transport
 
 # A pass installs Docker, the next starts containers, a third confirms; more means something flaps.
 MAX_PASSES = 4
+
+Planner = Callable[[Spec, Mapping[str, ObservedHost], Options], Plan]
 
 
 @dataclass(slots=True)
@@ -82,9 +85,12 @@ async def converge(
     emit: Callable[[Event], None] = lambda _: None,
     respec: Callable[[Mapping[str, ObservedHost]], Spec] | None = None,
     locking: Locking | None = None,
+    planner: Planner = plan,
+    once: bool = False,
 ) -> Outcome:
     """Observe -> plan -> execute until nothing is left; `respec` derives the spec from the first observation
-    (rollback: the version to go back to is what the hosts kept)."""
+    (rollback: the version to go back to is what the hosts kept). `once`: one pass, for plans that are
+    not level-based (`restart` would restart again on every pass)."""
     outcome = Outcome()
     shared: dict[str, Any] = {}
     transports, outcome.unreachable = await connect_all(settings, forks, shared)
@@ -109,7 +115,7 @@ async def converge(
                 spec = respec(observed)
             if outcome.passes == 0:
                 memory = await _memory(spec, observed, active, set(outcome.unreachable), keeper)
-            current = plan(spec, observed, replace(options or Options(), memory=memory))
+            current = planner(spec, observed, replace(options or Options(), memory=memory))
             if outcome.passes == 0:
                 outcome.first_plan = current
                 for note in current.notes:
@@ -132,7 +138,9 @@ async def converge(
                 outcome.events.append(event)
                 emit(event)
 
+            first_event = len(outcome.events)
             results = await execute(current, active, record, fleet or UNGUARDED)
+            await _write_history(outcome.events[first_event:], active)
             if fleet is not None and memory.fleet.known:
                 memory = await _replaced_in_place(current, results.rollouts, memory, fleet.transport)
             outcome.rollouts.extend(results.rollouts)
@@ -142,7 +150,7 @@ async def converge(
                     continue
                 lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
                 (outcome.unreachable if lost else outcome.failed)[host] = problem
-            if outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts):
+            if once or outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts):
                 break  # a stopped play or rollout is final for this run: the next run starts it again
         return outcome
     finally:
@@ -150,6 +158,20 @@ async def converge(
             await fleet.release()
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
+
+
+async def _write_history(events: list[Event], transports: Mapping[str, Transport]) -> None:
+    """Append this pass's service changes to each changed host's history (best effort: a host that
+    went away keeps no line of it)."""
+    owner = owner_record(0)
+    lines = history.records(events, f"{owner['user']}@{owner['controller']}", str(owner["command"]))
+
+    async def one(host: str) -> None:
+        argv, data = history.append(lines[host])
+        with contextlib.suppress(PushorchError):
+            await transports[host].run(argv, stdin=data, timeout=30)
+
+    await asyncio.gather(*(one(h) for h in lines if h in transports))
 
 
 def _record_keeper(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pushorch.actions import Action
@@ -24,3 +25,4 @@ class Event:
     action: Action | None = None
     message: str = ""
     duration: float = 0.0
+    at: float = field(default_factory=time.time)  # when it happened (epoch seconds): history's time

@@ -35,6 +35,11 @@ def print_json(document: object, indent: int | None = 4, sort_keys: bool = True)
     _out(json.dumps(redact(document), indent=indent, sort_keys=sort_keys, default=str) + "\n")
 
 
+def print_json_lines(documents: Sequence[object]) -> None:
+    """One JSON document per line (secrets redacted)."""
+    _out("".join(json.dumps(redact(d), sort_keys=True, default=str) + "\n" for d in documents))
+
+
 def print_text(text: str) -> None:
     _out(text + ("" if text.endswith("\n") else "\n"))
 
@@ -123,6 +128,27 @@ class ExecReporter:
             f"recap: {len(outcomes)} hosts  ok={counts['ok']}  failed={counts['failed']}  "
             f"unreachable={counts['unreachable']}\n"
         )
+
+
+class LogPrinter:
+    """`logs`: each line as `host | text`, the host in a colour of its own on a terminal."""
+
+    COLOURS = ("36", "33", "35", "32", "34", "31")
+
+    def __init__(self, hosts: list[str]) -> None:
+        width = max((len(h) for h in hosts), default=0)
+        colour = sys.stdout.isatty()
+        self._prefix = {
+            h: (f"\033[{self.COLOURS[i % len(self.COLOURS)]}m{h:<{width}}\033[0m" if colour else f"{h:<{width}}")
+            for i, h in enumerate(hosts)
+        }
+
+    def line(self, host: str, text: str) -> None:
+        _out(f"{self._prefix.get(host, host)} | {text}\n")
+        sys.stdout.flush()
+
+    def problem(self, host: str, text: str) -> None:
+        _err(f"{host}: {text}\n")
 
 
 def warn_line(text: str) -> None:

@@ -83,6 +83,10 @@ def limit_option(func: F) -> F:
 
 def connection_options(func: F) -> F:
     """SSH options shared by every command that connects (Ansible's names where they exist)."""
+    return _connection_options(func, ("-f", "--forks"))
+
+
+def _connection_options(func: F, forks_names: tuple[str, ...]) -> F:
     options = [
         click.option(
             "--transport", type=click.Choice(["asyncssh", "paramiko"]), help="SSH library (default asyncssh)."
@@ -99,18 +103,22 @@ def connection_options(func: F) -> F:
         click.option("-T", "--timeout", "connect_timeout", type=float, help="Connect timeout in seconds (default 10)."),
         click.option("--command-timeout", type=float, help="Per-command timeout in seconds."),
         click.option("-b", "--become", is_flag=True, default=None, help="Run commands through sudo -n."),
-        click.option(
-            "-f",
-            "--forks",
-            type=click.IntRange(1),
-            default=200,
-            show_default=True,
-            help="SSH handshakes in flight at once.",
-        ),
+        _forks_option(*forks_names),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _forks_option(*names: str) -> Callable[[F], F]:
+    return click.option(
+        *names,
+        "forks",
+        type=click.IntRange(1),
+        default=200,
+        show_default=True,
+        help="SSH handshakes in flight at once.",
+    )
 
 
 def lock_options(func: F) -> F:
@@ -153,5 +161,13 @@ def warn_unverified(settings: Iterable[Any]) -> None:
 def host_options(func: F) -> F:
     """-i, -l, -e and the SSH options: what every command that connects to hosts takes."""
     for option in (connection_options, extra_vars_option, limit_option, inventory_option):
+        func = option(func)
+    return func
+
+
+def follow_host_options(func: F) -> F:
+    """host_options for commands whose -f means --follow (`logs`): --forks keeps only its long name."""
+    func = _connection_options(func, ("--forks",))
+    for option in (extra_vars_option, limit_option, inventory_option):
         func = option(func)
     return func

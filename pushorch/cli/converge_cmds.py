@@ -233,15 +233,10 @@ def rollback(
     from pushorch.planner.rollback import narrowed, target
     from pushorch.report import ApplyReporter
 
-    if len(args) < 2:
-        raise click.UsageError("give the playbook(s), then the service to roll back")
-    *playbooks, service = args
-    spec, settings, options, locking = _prepare_locked(
-        inventories, tuple(playbooks), extra_vars, limit, connection, lock_ttl, lock_wait
+    spec, settings, options, locking, service = _service_command(
+        inventories, args, extra_vars, limit, connection, lock_ttl, lock_wait, "roll back"
     )
     declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
-    if not declared:
-        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
 
     def respec(observed: Any) -> Any:
         image, version = target(service, observed, declared[0].image, to_version)
@@ -260,3 +255,65 @@ def rollback(
     )
     reporter.recap(outcome)
     return _status(outcome, False, False)
+
+
+@click.command()
+@host_options
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
+@lock_options
+@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+def restart(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    as_json: bool,
+    args: tuple[str, ...],
+    forks: int,
+    lock_file: str | None,
+    lock_wait: float,
+    lock_ttl: int | None,
+    **connection: Any,
+) -> int:
+    """Restart SERVICE's containers batch by batch under its update policy and gates (nothing else changes)."""
+    from pushorch.planner.restart import restart_plan
+    from pushorch.report import ApplyReporter
+
+    spec, settings, options, locking, service = _service_command(
+        inventories, args, extra_vars, limit, connection, lock_ttl, lock_wait, "restart"
+    )
+    reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
+    outcome = converge_locked(
+        lock_file,
+        locking,
+        spec=spec,
+        settings=settings,
+        options=options,
+        forks=forks,
+        emit=reporter.event,
+        planner=lambda spec_, observed, _: restart_plan(spec_, observed, service),
+        once=True,
+    )
+    reporter.recap(outcome)
+    return _status(outcome, False, False)
+
+
+def _service_command(
+    inventories: tuple[str, ...],
+    args: tuple[str, ...],
+    extra_vars: tuple[str, ...],
+    limit: str | None,
+    connection: dict[str, Any],
+    lock_ttl: int | None,
+    lock_wait: float,
+    verb: str,
+) -> tuple[Any, dict[str, Any], Any, Any, str]:
+    """`PLAYBOOK... SERVICE` commands: the loaded spec etc., and the service, which must be declared."""
+    if len(args) < 2:
+        raise click.UsageError(f"give the playbook(s), then the service to {verb}")
+    *playbooks, service = args
+    spec, settings, options, locking = _prepare_locked(
+        inventories, tuple(playbooks), extra_vars, limit, connection, lock_ttl, lock_wait
+    )
+    if not any(s.name == service for h in spec.hosts.values() for p in h.plays for s in p.services):
+        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    return spec, settings, options, locking, service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import click
@@ -44,9 +45,42 @@ def host_settings(
     return settings
 
 
+def service_settings(
+    inventories: tuple[str, ...],
+    words: tuple[str, ...],
+    service: str,
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    connection: dict[str, Any],
+) -> tuple[list[Any], tuple[str, ...]]:
+    """`--service SVC PLAYBOOK... -- CMD...`: the leading words that are playbook files, then the command;
+    the connection settings of the hosts whose plays declare SERVICE."""
+    from pushorch.cli.converge_cmds import _prepare
+
+    playbooks = tuple(w for w in words[: _playbook_count(words)])
+    command = words[len(playbooks) :]
+    if not playbooks or not command:
+        raise click.UsageError("--service: give the playbook(s), then -- and the command")
+    spec, settings, _ = _prepare(inventories, playbooks, extra_vars, limit, connection)
+    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
+    if not hosts:
+        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    return [settings[h] for h in hosts], command
+
+
+def _playbook_count(words: tuple[str, ...]) -> int:
+    count = 0
+    for word in words:
+        if not (word.endswith((".yml", ".yaml", ".json")) and os.path.isfile(word)):
+            break
+        count += 1
+    return count
+
+
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})
 @host_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per host per line.")
+@click.option("--service", metavar="SERVICE", help="Run it in SERVICE's container (give playbooks, not a pattern).")
 @click.argument("pattern")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
@@ -57,17 +91,26 @@ def exec_(
     limit: str | None,
     extra_vars: tuple[str, ...],
     as_json: bool,
+    service: str | None,
     pattern: str,
     command: tuple[str, ...],
     forks: int,
     **connection: Any,
 ) -> int:
-    """Run COMMAND on every host matching PATTERN: `pushorch exec -i INV all -- uname -a`."""
+    """Run COMMAND on every host matching PATTERN: `pushorch exec -i INV all -- uname -a`; with
+    --service, in that service's running container on each host of its plays:
+    `pushorch exec -i INV --service web app.yml -- env`."""
+    from pushorch.commands import docker as docker_cmd
     from pushorch.fanout import run_everywhere
     from pushorch.report import ExecReporter
 
-    settings = host_settings(inventories, pattern, limit, extra_vars, connection)
+    if service is None:
+        settings = host_settings(inventories, pattern, limit, extra_vars, connection)
+    else:
+        settings, command = service_settings(inventories, (pattern, *command), service, limit, extra_vars, connection)
     argv = command if len(command) > 1 else ("sh", "-c", command[0])
+    if service is not None:
+        argv = docker_cmd.exec_in_service(service, argv)
     reporter = ExecReporter(len(settings), as_json=as_json, verbosity=app.verbosity)
     with reporter:
         outcomes = asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=reporter.host_done))

@@ -10,10 +10,12 @@ import click
 from pushorch import __version__
 from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
-from pushorch.cli.converge_cmds import apply, plan, rollback, status
+from pushorch.cli.converge_cmds import apply, plan, restart, rollback, status
 from pushorch.cli.exec_cmd import exec_
+from pushorch.cli.history_cmd import history
 from pushorch.cli.inventory_cmd import inventory
 from pushorch.cli.lab_cmd import lab
+from pushorch.cli.logs_cmd import logs
 from pushorch.cli.reconcile_cmd import lock, reconcile
 from pushorch.errors import ExitStatus, PushorchError
 from pushorch.report import print_error, print_internal_error
@@ -36,8 +38,11 @@ cli.add_command(plan)
 cli.add_command(apply)
 cli.add_command(status)
 cli.add_command(rollback)
+cli.add_command(restart)
 cli.add_command(reconcile)
 cli.add_command(lock)
+cli.add_command(history)
+cli.add_command(logs)
 
 
 def main(argv: list[str] | None = None) -> None:

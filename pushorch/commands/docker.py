@@ -138,6 +138,10 @@ def start(name: str) -> Argv:
     return ("docker", "start", name)
 
 
+def restart(name: str, timeout: int = 10) -> Argv:
+    return ("docker", "restart", "-t", str(timeout), name)
+
+
 def stop(name: str, timeout: int = 10, *more: str) -> Argv:
     return ("docker", "stop", "-t", str(timeout), name, *more)
 
@@ -173,3 +177,38 @@ def exec_(name: str, argv: tuple[str, ...]) -> Argv:
 def run_replacing(name: str, run_argv: Argv) -> Argv:
     """`docker run`, after removing a container left under the same name (an interrupted run's)."""
     return ("sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', name, *run_argv)
+
+
+_LOGS = r"""
+svc=$1 follow=$2; shift 2
+c=$(docker ps -q --filter "label=pushorch.service=$svc" --filter status=running | head -n 1)
+[ -n "$c" ] || { echo "no running container of $svc here" >&2; exit 3; }
+[ "$follow" = 1 ] || exec docker logs "$@" "$c" 2>&1
+# Follow until the controller goes: its channel closing ends our stdin (sshd signals no root session,
+# and a plain sh has no job control). If the log ends first (container gone), a watcher ends us.
+docker logs -f "$@" "$c" 2>&1 &
+pid=$!
+(while kill -0 "$pid" 2>/dev/null; do sleep 1; done; kill -TERM $$ 2>/dev/null) >/dev/null 2>&1 &
+cat >/dev/null 2>&1
+kill -TERM "$pid" 2>/dev/null
+"""
+
+
+def service_logs(service: str, follow: bool, since: str | None = None, tail: int | None = None) -> Argv:
+    """The service's running container's log (its stdout and stderr as one stream). Followed, it runs
+    until this command's stdin ends (the SSH channel closing), then ends `docker logs` on the host."""
+    options = [*(["--since", since] if since else []), *(["--tail", str(tail)] if tail is not None else [])]
+    return ("sh", "-c", _LOGS, "pushorch-logs", service, "1" if follow else "0", *options)
+
+
+_IN_SERVICE = r"""
+svc=$1; shift
+c=$(docker ps -q --filter "label=pushorch.service=$svc" --filter status=running | head -n 1)
+[ -n "$c" ] || { echo "no running container of $svc here" >&2; exit 3; }
+exec docker exec "$c" "$@"
+"""
+
+
+def exec_in_service(service: str, argv: tuple[str, ...]) -> Argv:
+    """`docker exec` in the service's running container on this host (exit 3 when none runs here)."""
+    return ("sh", "-c", _IN_SERVICE, "pushorch-exec", service, *argv)

@@ -141,7 +141,7 @@ async def _revert(
     """auto_revert: the hosts this rollout moved go back, most recent batch first, one batch at a time."""
     moved = {id(a): saved for a, saved in passed}
     for batch in reversed(rollout.batches):
-        todo = [(a, moved[id(a)]) for a in batch if id(a) in moved and a.old]
+        todo = [(a, moved[id(a)]) for a in batch if id(a) in moved and a.old and not a.restart]
         if not todo:
             continue
         emit(Event("", "batch", None, f"{rollout.service}: reverting {', '.join(a.host for a, _ in todo)}"))

@@ -51,6 +51,8 @@ class Replacer:
 
     async def replace(self) -> HostResult:
         result = HostResult("done")
+        if self.a.restart:
+            return await self._restart(result)
         try:
             if self.a.order == "start-first" and self.a.old:
                 result.saved = await self._read_definition()
@@ -74,6 +76,27 @@ class Replacer:
             result.message += f"; connection lost while restoring the old container: {lost}"
         except PushorchError as again:
             result.message += f"; could not restore the old container: {again}"
+
+    async def _restart(self, result: HostResult) -> HostResult:
+        """`pushorch restart`: drain, restart the same container, gate, register. There is no other
+        version to go back to: a container that fails its gate stays deregistered and the rollout stops."""
+        a = self.a
+        try:
+            if a.consul_path:
+                result.saved = (await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)).stdout
+                await self._reload()
+            await self._container(docker_cmd.restart(a.name, a.stop_timeout), f"restart {a.name}")
+            gate = await self._gate(a.name, result)
+            if not gate.passed:
+                result.status = "failed"
+                result.message = f"{a.service} {a.version}: gate failed after restart: {gate.why(a.gate)}"
+                return result
+            await self._register(a.name)
+        except TransportError as exc:
+            return HostResult("unreachable", str(exc), result.gate_wait, result.saved)
+        except PushorchError as exc:
+            result.status, result.message = "failed", f"{a.service} {a.version}: restart: {exc}"
+        return result
 
     async def _stop_first(self, result: HostResult) -> None:
         a = self.a

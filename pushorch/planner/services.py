@@ -131,7 +131,7 @@ def _replace(
         reason = f"failover from {lost}" if lost else "not running"
     if sets.stale:
         reason = "replace: " + _explain(sets.stale[0].labels.get(labels.SHAPE), service)
-    consul_path, consul_content = _consul_definition(host, service, digest)
+    consul_path, consul_content = consul_definition(host, service, digest)
     fixed = consul_cmd.host_port(service)
     replace = ReplaceContainer(
         host.name,
@@ -147,7 +147,7 @@ def _replace(
         gate=gate_for(service, policy, host.name),
         consul_path=consul_path,
         consul_content=consul_content,
-        consul_reload=_reload_mode(seen, service) if consul_path else "",
+        consul_reload=reload_mode(seen, service) if consul_path else "",
         dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
         stop_timeout=int(service.stop_timeout),
         drop=tuple(sets.beyond_keep(policy.keep)),
@@ -188,7 +188,7 @@ def _container_port(service: Service, host_port: int) -> int:
     return next(p.container for p in service.ports if p.host == host_port)
 
 
-def _reload_mode(seen: ObservedHost, service: Service) -> ReloadMode:
+def reload_mode(seen: ObservedHost, service: Service) -> ReloadMode:
     """How this host's Consul picks up a definition: `consul reload`, the agent's API, or not at all."""
     setting = service.consul.reload if service.consul else "none"
     if setting == "auto":
@@ -200,7 +200,7 @@ def consul_on(service: Service) -> bool:
     return service.consul is not None and service.consul.enabled
 
 
-def _consul_definition(host: HostSpec, service: Service, digest: str) -> tuple[str, str]:
+def consul_definition(host: HostSpec, service: Service, digest: str) -> tuple[str, str]:
     if not consul_on(service):
         return "", ""
     assert service.consul is not None
@@ -213,7 +213,7 @@ def _consul_update(
     host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePolicy, running: ObservedContainer
 ) -> list[Action]:
     """A running instance whose definition file is missing or differs gets it (re)written."""
-    path, content = _consul_definition(host, service, running.spec_hash)
+    path, content = consul_definition(host, service, running.spec_hash)
     if not path:
         return []
     fixed = consul_cmd.host_port(service)

@@ -15,6 +15,7 @@ from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
 from pushorch.transport.base import (
+    OnLine,
     Result,
     StreamPair,
     TcpStream,
@@ -154,6 +155,26 @@ class AsyncsshTransport:
     async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
         result = await self.run(put_argv(path, mode), stdin=data, become=become)
         result.check(f"write {path}")
+
+    async def stream(self, argv: Sequence[str], on_line: OnLine, *, become: bool | None = None) -> int:
+        command = command_line(self.settings, argv, become)
+        try:
+            process = await self._connection().create_process(command, encoding="utf-8", errors="replace")
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+
+        async def pump(reader: Any, name: str) -> None:
+            while line := await reader.readline():  # "" only at the end; an empty line is "\n"
+                on_line(name, line.rstrip("\n"))
+
+        try:
+            await asyncio.gather(pump(process.stdout, "stdout"), pump(process.stderr, "stderr"))
+            done = await process.wait(check=False)
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+        finally:
+            process.close()
+        return done.exit_status if done.exit_status is not None else 255
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         try:

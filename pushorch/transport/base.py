@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +35,9 @@ class Result:
         if not self.ok:
             raise CommandFailed(self.host, action or self.command, self.exit_status, self.stderr)
         return self
+
+
+OnLine = Callable[[str, str], None]  # (stream name "stdout" | "stderr", line without its newline)
 
 
 class TcpStream(Protocol):
@@ -84,6 +87,12 @@ class Transport(Protocol):
     async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None: ...
 
     async def open_tcp(self, host: str, port: int) -> TcpStream: ...
+
+    async def stream(self, argv: Sequence[str], on_line: OnLine, *, become: bool | None = None) -> int:
+        """Run argv, handing each line of its stdout and stderr to on_line as it arrives; its exit status.
+        Cancelling closes the channel: the remote command's stdin ends (commands that must stop then
+        watch it: commands/docker.py follow_logs)."""
+        ...
 
     async def close(self) -> None: ...
 

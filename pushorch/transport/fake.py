@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import ConnectError
-from pushorch.transport.base import Result, TcpStream
+from pushorch.transport.base import OnLine, Result, TcpStream
 
 
 @dataclass
@@ -57,6 +57,15 @@ class FakeTransport:
     async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
         self.calls.append(f"put {path} {mode:04o}")
         self.files[path] = (data, mode)
+
+    async def stream(self, argv: Sequence[str], on_line: OnLine, *, become: bool | None = None) -> int:
+        """The scripted answer's output, line by line."""
+        result = await self.run(argv, become=become)
+        for line in result.stdout.splitlines():
+            on_line("stdout", line)
+        for line in result.stderr.splitlines():
+            on_line("stderr", line)
+        return result.exit_status
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         raise ConnectionRefusedError(f"{self.settings.name}: fake transport has no TCP ({host}:{port})")

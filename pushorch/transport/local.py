@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import CommandTimeout
 from pushorch.transport.base import (
+    OnLine,
     Result,
     StreamPair,
     TcpStream,
@@ -62,6 +63,24 @@ class LocalTransport:
 
     async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
         (await self.run(put_argv(path, mode), stdin=data, become=become)).check(f"write {path}")
+
+    async def stream(self, argv: Sequence[str], on_line: OnLine, *, become: bool | None = None) -> int:
+        command = command_line(self.settings, argv, become)
+        pipe = asyncio.subprocess.PIPE
+        process = await asyncio.create_subprocess_exec("sh", "-c", command, stdin=pipe, stdout=pipe, stderr=pipe)
+
+        async def pump(reader: asyncio.StreamReader | None, name: str) -> None:
+            while reader is not None and (line := await reader.readline()):
+                on_line(name, decode(line).rstrip("\n"))
+
+        try:
+            await asyncio.gather(pump(process.stdout, "stdout"), pump(process.stderr, "stderr"))
+            return await process.wait()
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()  # as an SSH channel closing ends the remote stdin
+            if process.returncode is None:
+                await process.wait()
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         reader, writer = await asyncio.open_connection(host, port)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from pushorch.connection import ConnectionSettings, parse_jump
 from pushorch.errors import AuthenticationError, CommandTimeout, ConnectError
 from pushorch.transport import hostkeys
 from pushorch.transport.base import (
+    OnLine,
     Result,
     TcpStream,
     check_become,
@@ -233,6 +235,51 @@ class ParamikoTransport:
 
     async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
         (await self.run(put_argv(path, mode), stdin=data, become=become)).check(f"write {path}")
+
+    async def stream(self, argv: Sequence[str], on_line: OnLine, *, become: bool | None = None) -> int:
+        command = command_line(self.settings, argv, become)
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def deliver(name: str, line: bytes) -> None:
+            loop.call_soon_threadsafe(on_line, name, decode(line).rstrip("\n"))
+
+        def work() -> int:
+            transport = self._client.get_transport()
+            if transport is None or not transport.is_active():
+                raise EOFError("the SSH connection is closed")
+            channel = transport.open_session()
+            try:
+                channel.exec_command(command)
+                pending = {"stdout": b"", "stderr": b""}
+                while not stop.is_set():
+                    got = False
+                    for name, ready, recv in (
+                        ("stdout", channel.recv_ready, channel.recv),
+                        ("stderr", channel.recv_stderr_ready, channel.recv_stderr),
+                    ):
+                        while ready():
+                            got = True
+                            *lines, pending[name] = (pending[name] + recv(1 << 16)).split(b"\n")
+                            for line in lines:
+                                deliver(name, line)
+                    if not got and channel.exit_status_ready() and not channel.recv_ready():
+                        break
+                    if not got:
+                        select.select([channel], [], [], 0.2)
+                for name, rest in pending.items():
+                    if rest:
+                        deliver(name, rest)
+                return channel.recv_exit_status() if not stop.is_set() else 255
+            finally:
+                channel.close()  # ends the remote command's stdin
+
+        try:
+            return await self._call(work)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+        finally:
+            stop.set()
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         transport = self._client.get_transport()

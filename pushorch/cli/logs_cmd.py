@@ -1,0 +1,88 @@
+"""`pushorch logs`: a service's container logs from every host it runs on, merged as lines arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import click
+
+from pushorch.cli.app import follow_host_options
+from pushorch.errors import ExitStatus, InputError, Problem
+
+
+@click.command()
+@follow_host_options
+@click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines until Ctrl-C.")
+@click.option("--since", metavar="WHEN", help="Only lines since then (docker logs --since: 10m, 2026-11-29T10:00).")
+@click.option("--tail", "tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines of each host.")
+@click.option("--grep", "pattern", metavar="REGEX", help="Only lines matching this regular expression.")
+@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+def logs(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    follow: bool,
+    since: str | None,
+    tail: int | None,
+    pattern: str | None,
+    args: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Show SERVICE's logs from its running container on every host, each line prefixed with its host."""
+    from pushorch.cli.converge_cmds import _prepare
+    from pushorch.commands import docker as docker_cmd
+    from pushorch.converge import connect_all
+    from pushorch.fanout import close_shared
+    from pushorch.report import LogPrinter, warn_line
+
+    if len(args) < 2:
+        raise click.UsageError("give the playbook(s), then the service")
+    *playbooks, service = args
+    try:
+        matcher = re.compile(pattern) if pattern else None
+    except re.error as exc:
+        raise InputError([Problem("--grep", 0, 0, "", f"not a regular expression: {exc}")]) from None
+    spec, settings, _ = _prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
+    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
+    if not hosts:
+        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    printer = LogPrinter(hosts)
+    argv = docker_cmd.service_logs(service, follow, since, tail)
+    statuses: dict[str, int] = {}
+
+    async def main() -> dict[str, str]:
+        shared: dict[str, Any] = {}
+        transports, unreachable = await connect_all({h: settings[h] for h in hosts}, forks, shared)
+        for host, error in unreachable.items():
+            warn_line(f"{host}: UNREACHABLE: {error}")
+
+        async def one(host: str) -> None:
+            def line(stream: str, text: str) -> None:
+                if stream == "stderr":
+                    printer.problem(host, text)
+                elif matcher is None or matcher.search(text):
+                    printer.line(host, text)
+
+            try:
+                statuses[host] = await transports[host].stream(argv, line)
+            except Exception as exc:  # a host that drops is reported; the others go on
+                unreachable[host] = str(exc)
+                warn_line(f"{host}: UNREACHABLE: {exc}")
+
+        try:
+            await asyncio.gather(*(one(h) for h in transports))
+        finally:
+            await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
+            await close_shared(shared)
+        return unreachable
+
+    try:
+        unreachable = asyncio.run(main())
+    except KeyboardInterrupt:  # the way -f ends: every remote `docker logs` ends with its channel
+        return ExitStatus.OK
+    if unreachable:
+        return ExitStatus.UNREACHABLE
+    return ExitStatus.OK if any(s == 0 for s in statuses.values()) else ExitStatus.APPLY_FAILED

@@ -1,0 +1,77 @@
+"""Deploy history: every change a run makes to a host's services is appended to that host's own
+`/var/lib/pushorch/history.jsonl` (the hosts are the database), and `pushorch history` reads it
+back from every host, merged by time.
+
+One JSON line per change: time (UTC), host, service, action (start, replace, restart, recreate,
+remove, revert), from and to versions, result (changed, failed, reverted, unreachable), reason,
+who (user@controller) and the command line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from pushorch.actions import RemoveContainer, ReplaceContainer, RestartContainer
+from pushorch.commands.shell import Argv
+from pushorch.events import Event
+
+HISTORY_FILE = "/var/lib/pushorch/history.jsonl"
+FIELDS = ("time", "host", "service", "action", "from", "to", "result", "reason", "by", "command")
+
+
+def records(events: Iterable[Event], by: str, command: str) -> dict[str, list[dict[str, str]]]:
+    """host -> the history lines for the service changes among `events` (in the order they happened)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for event in events:
+        action = event.action
+        if event.status not in ("changed", "failed", "reverted", "unreachable") or action is None:
+            continue
+        if isinstance(action, ReplaceContainer):
+            before, after, verb = action.old_version, action.version, action.shown_verb
+            if event.status == "reverted":
+                before, after, verb = action.version, action.old_version, "revert"
+        elif isinstance(action, (RemoveContainer, RestartContainer)):
+            before = after = ""
+            verb = action.shown_verb
+        else:
+            continue
+        out.setdefault(event.host, []).append(
+            {
+                "time": datetime.fromtimestamp(event.at, UTC).isoformat(timespec="milliseconds"),
+                "host": event.host,
+                "service": action.service,
+                "action": verb,
+                "from": before,
+                "to": after,
+                "result": "changed" if event.status == "reverted" else event.status,
+                "reason": action.reason if event.status != "failed" else f"{action.reason}: {event.message}"[:500],
+                "by": by,
+                "command": command,
+            }
+        )
+    return out
+
+
+def append(lines: list[dict[str, str]]) -> tuple[Argv, bytes]:
+    """The command that appends `lines` on the host, and its stdin."""
+    data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
+    return ("sh", "-c", 'mkdir -p "${0%/*}" && cat >> "$0"', HISTORY_FILE), data
+
+
+def read() -> Argv:
+    return ("sh", "-c", 'cat -- "$0" 2>/dev/null; exit 0', HISTORY_FILE)
+
+
+def parse(host: str, text: str) -> list[dict[str, str]]:
+    """A host's history lines (a damaged line is skipped, not fatal)."""
+    out = []
+    for line in text.splitlines():
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            out.append({key: str(data.get(key, "")) for key in FIELDS} | {"host": str(data.get("host") or host)})
+    return out
