@@ -73,12 +73,21 @@ class LocalLock:
             self._handle = None
 
 
+# The command line this process runs, as the CLI was given it (sys.argv is not it when the CLI is
+# called in-process); it names the run in lock owners and in the deploy history.
+_command: list[str] = []
+
+
+def set_command(args: list[str]) -> None:
+    _command[:] = ["pushorch", *args]
+
+
 def owner_record(ttl: int) -> dict[str, Any]:
     return {
         "controller": socket.gethostname(),
         "pid": os.getpid(),
         "user": getpass.getuser(),
-        "command": " ".join(["pushorch", *sys.argv[1:]])[:300],
+        "command": " ".join(_command or ["pushorch", *sys.argv[1:]])[:300],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "ttl": ttl,
     }

@@ -47,6 +47,9 @@ cli.add_command(logs)
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
+    from pushorch.lock import set_command
+
+    set_command(list(sys.argv[1:] if argv is None else argv))
     try:
         status = cli.main(args=argv, prog_name="pushorch", standalone_mode=False)
     except click.exceptions.Exit as exc:

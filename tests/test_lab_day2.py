@@ -1,0 +1,169 @@
+"""Day-2 operations on the lab: logs, exec in a service's container, rolling restart, deploy history.
+Assertions on what the hosts did and served, not on what was printed that they would do."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pushorch.lab.cluster import Lab
+from tests.conftest import ROOT
+from tests.test_lab_apply import DOCKER_HOSTS, _apply, _sh
+from tests.test_lab_rollout import Sampler, _playbook, _running
+
+pytestmark = pytest.mark.lab
+
+TALK = "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.3; done"
+
+
+def _talker(tmp_path: Path) -> str:
+    """A service that logs a line every 0.3 s (no ports, no health: it must keep running)."""
+    play = {
+        "name": "talker",
+        "hosts": "docker",
+        "vars": {"greeting": "hello"},
+        "services": [
+            {
+                "name": "talk-a",
+                "image": "{{ lab_registry }}/pushorch/demo-app:v1",
+                "command": ["sh", "-c", TALK],
+                "env": {"GREETING": "{{ greeting }} from {{ inventory_hostname }}"},
+                "update": {"min_healthy_time": "1s"},
+            }
+        ],
+    }
+    path = tmp_path / "talker.yml"
+    path.write_text(json.dumps([play]))
+    return str(path)
+
+
+def _remote_log_readers(inventory: Path) -> dict[str, str]:
+    return _sh(inventory, "ps -eo args | grep -c '^docker logs' || true")
+
+
+def test_logs_tail_grep_follow_and_ctrl_c_ends_every_remote_reader(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _talker(tmp_path)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    time.sleep(1)
+    tail = run_cli("logs", "-i", str(inventory), "--tail", "2", playbook, "talk-a")
+    assert tail.status == 0, tail.err
+    lines = tail.out.splitlines()
+    assert len(lines) == 6 and {line.split(" | ")[0].strip() for line in lines} == set(DOCKER_HOSTS)
+    assert all(line.split(" | ")[1].startswith("tick ") for line in lines)
+    grep = run_cli("logs", "-i", str(inventory), "--grep", r"^tick 3$", "--transport", "paramiko", playbook, "talk-a")
+    assert grep.status == 0 and sorted(grep.out.splitlines()) == [f"{h} | tick 3" for h in DOCKER_HOSTS]
+    follow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pushorch",
+            "logs",
+            "-i",
+            str(inventory),
+            "-f",
+            "--tail",
+            "0",
+            "--grep",
+            "MARK|tick",
+            playbook,
+            "talk-a",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 20
+        assert follow.stdout is not None
+        while time.monotonic() < deadline and {line.split(" | ")[0].strip() for line in seen} != set(DOCKER_HOSTS):
+            seen.append(follow.stdout.readline())
+        # A line written after the command started arrives.
+        _sh(
+            inventory,
+            "docker exec $(docker ps -q --filter label=pushorch.service=talk-a) sh -c 'echo MARK-7 > /proc/1/fd/1'",
+            "lab-2",
+        )
+        while time.monotonic() < deadline and "lab-2 | MARK-7\n" not in seen:
+            seen.append(follow.stdout.readline())
+        assert "lab-2 | MARK-7\n" in seen
+        assert all(n != "0\n" for n in _remote_log_readers(inventory).values())  # they do follow
+    finally:
+        follow.send_signal(signal.SIGINT)
+        status = follow.wait(20)
+    assert status == 0, follow.stderr.read() if follow.stderr else ""
+    time.sleep(1.5)  # each host's watcher notices within a second
+    assert _remote_log_readers(inventory) == {h: "0\n" for h in DOCKER_HOSTS}  # Ctrl-C left none behind
+    assert run_cli("logs", "-i", str(inventory), playbook, "no-such").status == 3
+
+
+def test_exec_runs_in_the_service_container_on_each_host(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _talker(tmp_path)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    ids = {h: out.strip() for h, out in _sh(inventory, "docker ps -q --filter label=pushorch.service=talk-a").items()}
+    done = run_cli(
+        "exec",
+        "-i",
+        str(inventory),
+        "--json",
+        "--service",
+        "talk-a",
+        playbook,
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/hostname; echo $GREETING",
+    )
+    assert done.status == 0, done.err
+    results = {r["host"]: r["stdout"].split("\n") for r in map(json.loads, done.out.splitlines())}
+    assert {h: (out[0], out[1]) for h, out in results.items()} == {h: (ids[h], f"hello from {h}") for h in DOCKER_HOSTS}
+    assert run_cli("exec", "-i", str(inventory), "--service", "nope", playbook, "--", "true").status == 3
+
+
+def test_restart_rolls_through_the_hosts_and_history_records_every_change(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "rs-a", 18130)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    started = "docker inspect --format '{{.State.StartedAt}}' $(docker ps -q --filter label=pushorch.service=rs-a)"
+    before = _sh(inventory, started)
+    with Sampler(inventory, "rs-a") as sampler:
+        done = run_cli("restart", "-i", str(inventory), "-e", "v=v2", "--json", playbook, "rs-a")
+    assert done.status == 0, done.out + done.err
+    after = _sh(inventory, started)
+    assert all(after[h] != before[h] for h in DOCKER_HOSTS)  # every container restarted ...
+    assert _running(inventory, "rs-a") == {h: ["v2"] for h in DOCKER_HOSTS}  # ... the same version, nothing replaced
+    assert min(sampler.healthy_counts()) >= 2  # one host at a time: n-1 of n served throughout
+    assert run_cli("restart", "-i", str(inventory), playbook, "no-such").status == 3
+    assert run_cli("rollback", "-i", str(inventory), "-e", "v=v2", playbook, "rs-a").status == 0
+    shown = run_cli("history", "-i", str(inventory), "--json", "rs-a")
+    assert shown.status == 0, shown.err
+    rows = [json.loads(line) for line in shown.out.splitlines()]
+    for host in DOCKER_HOSTS:
+        mine = [(r["action"], r["from"], r["to"], r["result"]) for r in rows if r["host"] == host]
+        assert mine == [
+            ("start", "", "v1", "changed"),
+            ("replace", "v1", "v2", "changed"),
+            ("restart", "v2", "v2", "changed"),
+            ("replace", "v2", "v1", "changed"),
+        ], mine
+    assert all(r["by"] and "pushorch rollback" in r["command"] for r in rows[-3:])
+    last = run_cli("history", "-i", str(inventory), "-n", "2", "--json", "rs-a")
+    assert [json.loads(line) for line in last.out.splitlines()] == rows[-2:]
+    table = run_cli("history", "-i", str(inventory), "rs-a")
+    assert table.status == 0 and table.out.split()[:4] == ["time", "host", "service", "action"]
