@@ -265,6 +265,8 @@ class Rollout:
     max_failures: int = 0
     max_unreachable: int = 0
     auto_revert: bool = True
+    image_repository: str = ""  # once complete: this repository's images no container uses go, ...
+    keep_images: int = 2  # ... beyond the newest keep_images
 
     @property
     def hosts(self) -> list[str]:

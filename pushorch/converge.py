@@ -100,7 +100,7 @@ async def converge(
     memory = Memory()
     try:
         if locking is not None and not check_only:
-            fleet = await _lock(locking, transports, shared, emit)
+            fleet = await take_fleet_lock(locking, transports, shared, emit)
         keeper = _record_keeper(fleet, locking, transports)
         for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
             active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
@@ -215,7 +215,7 @@ async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory
     return replace(memory, fleet=fleet)
 
 
-async def _lock(
+async def take_fleet_lock(
     locking: Locking, transports: dict[str, Transport], shared: dict[str, Any], emit: Callable[[Event], None]
 ) -> FleetLock | None:
     """Take the fleet lock on the lock host, over the run's own connection to it when it has one."""

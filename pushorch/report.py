@@ -220,6 +220,11 @@ def print_plan(plan: Plan, unreachable: dict[str, str]) -> None:
             f"max_failures {rollout.max_failures}, max_unreachable {rollout.max_unreachable}, "
             f"auto_revert {'on' if rollout.auto_revert else 'off'}"
             + (f", {rollout.delay:g}s between batches" if rollout.delay else "")
+            + (
+                f"; then unused images of {rollout.image_repository} beyond the newest {rollout.keep_images} go"
+                if rollout.image_repository
+                else ""
+            )
         )
         for index, batch in enumerate(rollout.batches):
             lines.append(f"  batch {index + 1}:")

@@ -274,6 +274,7 @@ class UpdatePolicy(Model):
     max_unreachable: CountOrPercent = Amount(0)  # hosts lost mid-rollout, counted apart from failures
     auto_revert: bool = True
     keep: int = Field(1, ge=0)
+    keep_images: int = Field(2, ge=0)  # newest images of the service's repository kept on a host
 
     @model_validator(mode="after")
     def _deadline_after_min(self) -> UpdatePolicy:

@@ -167,3 +167,38 @@ def test_restart_rolls_through_the_hosts_and_history_records_every_change(  # ty
     assert [json.loads(line) for line in last.out.splitlines()] == rows[-2:]
     table = run_cli("history", "-i", str(inventory), "rs-a")
     assert table.status == 0 and table.out.split()[:4] == ["time", "host", "service", "action"]
+
+
+def test_old_images_go_after_rollouts_and_prune_removes_exactly_what_dry_run_lists(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    play = {
+        "name": "prune",
+        "hosts": "docker",
+        "vars": {"v": "v1", "keep": 1, "keep_images": 1},
+        "services": [
+            {
+                "name": "pr-a",
+                "image": "{{ lab_registry }}/pushorch/demo-app-hc:{{ v }}",
+                "update": {"min_healthy_time": "1s", "keep": "{{ keep }}", "keep_images": "{{ keep_images }}"},
+            }
+        ],
+    }
+    playbook = tmp_path / "prune.yml"
+    playbook.write_text(json.dumps([play]))
+    tags = "docker images --format '{{.Tag}}' $(docker ps -q --filter label=pushorch.service=pr-a --format '{{.Image}}' | cut -d: -f1-2) | sort | tr '\\n' ' '"
+    for version in ("v1", "v2", "broken", "v1"):  # three rollouts after the first start
+        assert _apply(run_cli, inventory, "-e", f"v={version}", str(playbook))[0] == 0
+    # v1 runs, broken is the kept container's (and the newest image): v2, used by nothing, went.
+    assert _sh(inventory, tags) == {h: "broken v1 " for h in DOCKER_HOSTS}
+    bare = ("-e", "keep=0", "-e", "keep_images=0", str(playbook))
+    listed = run_cli("prune", "-i", str(inventory), "--dry-run", *bare)
+    assert listed.status == 0, listed.err
+    removed = run_cli("prune", "-i", str(inventory), "--lock-file", str(tmp_path / "l"), *bare)
+    assert removed.status == 0, removed.err
+    would = sorted(line.replace("would remove", "removed") for line in listed.out.splitlines())
+    assert would == sorted(removed.out.splitlines()) and len(would) == 6  # a container and an image per host
+    assert _sh(inventory, tags) == {h: "v1 " for h in DOCKER_HOSTS}
+    assert _running(inventory, "pr-a") == {h: ["v1"] for h in DOCKER_HOSTS}
+    assert run_cli("prune", "-i", str(inventory), "--dry-run", *bare).out == ""  # nothing left to remove

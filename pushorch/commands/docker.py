@@ -212,3 +212,58 @@ exec docker exec "$c" "$@"
 def exec_in_service(service: str, argv: tuple[str, ...]) -> Argv:
     """`docker exec` in the service's running container on this host (exit 3 when none runs here)."""
     return ("sh", "-c", _IN_SERVICE, "pushorch-exec", service, *argv)
+
+
+_PRUNE = r"""
+svc=$1 keep=$2 repo=$3 keep_images=$4 dry=$5
+say() { if [ "$dry" = 1 ]; then echo "would remove $1 $2"; else echo "removed $1 $2"; fi; }
+# Stopped containers of the service beyond `keep`, the most recently stopped kept (pushorch's own only).
+gone="" ids=""
+[ "$keep" -lt 0 ] || ids=$(docker ps -aq --filter "label=pushorch.service=$svc" --filter status=exited)
+if [ -n "$ids" ]; then
+  stopped=$(docker inspect --format '{{.State.FinishedAt}} {{.Name}}' $ids | sort -r | cut -d' ' -f2)
+  for name in $(printf '%s\n' $stopped | tail -n +$((keep + 1))); do
+    name=${name#/}; gone="$gone $name"; say container "$name"
+    [ "$dry" = 1 ] || docker rm -f "$name" >/dev/null
+  done
+fi
+[ -n "$repo" ] || exit 0
+# Images of the service's repository no container uses (the ones above excepted), beyond the newest keep_images.
+used=""
+for c in $(docker ps -aq); do
+  name=$(docker inspect --format '{{.Name}}' "$c"); name=${name#/}
+  case " $gone " in *" $name "*) continue;; esac
+  used="$used $(docker inspect --format '{{.Image}}' "$c")"
+done
+docker images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}' "$repo" | tail -n +$((keep_images + 1)) |
+while read -r id ref; do
+  case " $used " in *" $id "*) continue;; esac
+  case "$ref" in *:"<none>") ref=$id;; esac
+  say image "$ref"
+  [ "$dry" = 1 ] || docker rmi "$ref" >/dev/null
+done
+"""
+
+
+def prune(service: str, keep: int, repository: str, keep_images: int, dry_run: bool = False) -> Argv:
+    """Remove the service's stopped containers beyond `keep` (keep -1: leave containers alone) and its
+    repository's images no container uses beyond the newest `keep_images`; one line per thing removed
+    (`removed image REF`, or with dry_run `would remove image REF`, which is exactly what a run removes)."""
+    return (
+        "sh",
+        "-c",
+        _PRUNE,
+        "pushorch-prune",
+        service,
+        str(keep),
+        repository,
+        str(keep_images),
+        "1" if dry_run else "0",
+    )
+
+
+def repository(image: str) -> str:
+    """`reg:5000/app/web:1.2` -> `reg:5000/app/web` (a digest or tag stripped; a registry port kept)."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]

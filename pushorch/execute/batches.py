@@ -10,11 +10,14 @@ Only a rollout that completes removes the kept containers beyond `keep`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from pushorch.actions import ReplaceContainer, Rollout
+from pushorch.commands import docker as docker_cmd
+from pushorch.errors import PushorchError
 from pushorch.events import Event
 from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.replace import HostResult, Replacer, drop_kept
@@ -105,8 +108,16 @@ async def run_rollout(
         emit(Event("", "aborted" if report.aborted else "stopped", None, f"{rollout.service}: {report.stopped}"))
     else:
         await asyncio.gather(*(drop_kept(a, transports[a.host]) for a, _ in passed if a.drop))
+        if rollout.image_repository:
+            prune = docker_cmd.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
+            await asyncio.gather(*(_best_effort(transports[a.host], prune, a.become) for a, _ in passed))
     report.wall = time.monotonic() - started
     return report
+
+
+async def _best_effort(transport: Transport, argv: tuple[str, ...], become: bool | None) -> None:
+    with contextlib.suppress(PushorchError):  # old images left behind are removed by the next prune
+        await transport.run(argv, timeout=120, become=become)
 
 
 def _canary_index(rollout: Rollout) -> int:

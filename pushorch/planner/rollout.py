@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pushorch.actions import Gate, ReplaceContainer, Rollout
+from pushorch.commands.docker import repository
 from pushorch.spec import Service, UpdatePolicy
 
 
@@ -53,4 +54,6 @@ def rollout(service: Service, policy: UpdatePolicy, replacements: list[ReplaceCo
         max_failures=policy.max_failures.of(len(replacements)),
         max_unreachable=policy.max_unreachable.of(len(replacements)),
         auto_revert=policy.auto_revert,
+        image_repository=repository(service.image),
+        keep_images=policy.keep_images,
     )
