@@ -8,11 +8,22 @@ from typing import Literal
 
 from pushorch.actions import Action
 
-# changed/failed/unreachable: an action ended; diff: a file's diff (--diff); progress: a gate's news;
+# started: a host action begins (the live view shows it); changed/failed/unreachable: an action ended;
+# diff: a file's diff (--diff); progress: a gate's news;
 # batch: a rollout batch starts (host ""); reverted: a host is back on its old version;
 # aborted/stopped/skipped: a rollout ended early (host "").
 Status = Literal[
-    "changed", "failed", "unreachable", "diff", "progress", "batch", "reverted", "aborted", "stopped", "skipped"
+    "started",
+    "changed",
+    "failed",
+    "unreachable",
+    "diff",
+    "progress",
+    "batch",
+    "reverted",
+    "aborted",
+    "stopped",
+    "skipped",
 ]
 
 

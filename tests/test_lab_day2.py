@@ -202,3 +202,30 @@ def test_old_images_go_after_rollouts_and_prune_removes_exactly_what_dry_run_lis
     assert _sh(inventory, tags) == {h: "v1 " for h in DOCKER_HOSTS}
     assert _running(inventory, "pr-a") == {h: ["v1"] for h in DOCKER_HOSTS}
     assert run_cli("prune", "-i", str(inventory), "--dry-run", *bare).out == ""  # nothing left to remove
+
+
+def test_a_rollout_in_a_terminal_shows_its_work_live_and_ends_with_the_recap(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "live-a", 18131, min_healthy_time="3s")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    session = f"pushorch-live-{tmp_path.name}"
+    command = f"{sys.executable} -m pushorch apply -i {inventory} -e v=v2 {playbook}; echo EXIT=$?; sleep 600"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", command], cwd=ROOT, check=True)
+    frames: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("EXIT=" in f for f in frames[-1:]):
+            time.sleep(0.5)
+            shot = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
+            frames.append(shot.stdout)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    # While it ran: the rollout's batch and a host's gate with its time so far, redrawn in place.
+    live = [f for f in frames if "rollout  live-a: batch" in f and "gate live-a-" in f and "healthy 3s within" in f]
+    assert len(live) >= 2, frames[-1]
+    assert "EXIT=0" in frames[-1] and "RECAP" in frames[-1] and "rollout live-a: done; updated 3" in frames[-1]
+    assert "rollout  live-a" not in frames[-1]  # the live region is gone once the work is done
+    assert _running(inventory, "live-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+    print("a frame of the live view:\n" + live[len(live) // 2])

@@ -80,6 +80,7 @@ async def _actions(
         for action in by_host[host]:
             if guard.lost():
                 return host, None  # the run stops here; execute() says why, once
+            emit(Event(host, "started", action))
             started = time.monotonic()
             try:
                 await run_action(action, transport)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # types only: the reporter prints what the runtime hands it, 
     from pushorch.events import Event
     from pushorch.execute.batches import RolloutReport
     from pushorch.fanout import HostOutcome
+    from pushorch.report.live import LiveApply
 
 
 def _out(text: str) -> None:
@@ -242,12 +244,22 @@ def print_plan(plan: Plan, unreachable: dict[str, str]) -> None:
 
 
 class ApplyReporter:
-    """apply's output: one line per change as it happens, then Ansible's recap per host."""
+    """apply's output: one line per change as it happens, then Ansible's recap per host. On a terminal
+    (not --json) the lines scroll above a live view of the work in flight (report/live.py)."""
 
-    def __init__(self, hosts: list[str], as_json: bool = False) -> None:
+    def __init__(self, hosts: list[str], as_json: bool = False, live: bool | None = None) -> None:
         self.hosts, self.as_json = hosts, as_json
+        if live is None:
+            live = not as_json and sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+        self._live: LiveApply | None = None
+        if live:
+            from pushorch.report.live import LiveApply
+
+            self._live = LiveApply()
 
     def event(self, event: Event) -> None:
+        if event.status == "started" and self._live is None:
+            return  # only the live view shows what is starting; lines say what finished
         if self.as_json:
             record = {
                 "host": event.host,
@@ -258,22 +270,31 @@ class ApplyReporter:
             }
             _out(json.dumps(redact(record), default=str) + "\n")
             return
-        what = event.action.describe() if event.action else "probe"
-        if not event.host:  # a rollout's own news: batch started, stopped, aborted
-            _out(f"==> {event.message}\n")
-        elif event.status == "progress":
-            _out(f"{event.host} | {event.message} [{event.duration:.1f}s]\n")
-        elif event.status == "reverted":
-            _out(f"{event.host} | reverted | {event.message}\n")
-        elif event.status == "diff":
-            _out(event.message or f"{event.host}: {what}: no textual difference\n")
-        elif event.status == "changed":
-            _out(f"{event.host} | changed | {what}\n")
-        else:
-            _out(f"{event.host} | {event.status.upper()} | {what} => {event.message}\n")
+        line = self._line(event)
+        if self._live is not None:
+            self._live.event(event, line)
+            return
+        _out(line)
         sys.stdout.flush()
 
+    @staticmethod
+    def _line(event: Event) -> str:
+        what = event.action.describe() if event.action else "probe"
+        if not event.host:  # a rollout's own news: batch started, stopped, aborted
+            return f"==> {event.message}\n"
+        if event.status == "progress":
+            return f"{event.host} | {event.message} [{event.duration:.1f}s]\n"
+        if event.status == "reverted":
+            return f"{event.host} | reverted | {event.message}\n"
+        if event.status == "diff":
+            return event.message or f"{event.host}: {what}: no textual difference\n"
+        if event.status == "changed":
+            return f"{event.host} | changed | {what}\n"
+        return f"{event.host} | {event.status.upper()} | {what} => {event.message}\n"
+
     def recap(self, outcome: Outcome) -> None:
+        if self._live is not None:
+            self._live.stop()
         rows = []
         for host in self.hosts:
             changed = sum(1 for e in outcome.events if e.host == host and e.status == "changed")
@@ -338,6 +359,8 @@ class ReconcileReporter:
         }
 
     def event(self, event: Event) -> None:
+        if event.status == "started":
+            return  # cron and logs want what happened, not what began
         self.events.append(event)
         if event.status == "progress" and not event.host:
             self.notes.append(event.message)
