@@ -229,3 +229,51 @@ def test_a_rollout_in_a_terminal_shows_its_work_live_and_ends_with_the_recap(  #
     assert "rollout  live-a" not in frames[-1]  # the live region is gone once the work is done
     assert _running(inventory, "live-a") == {h: ["v2"] for h in DOCKER_HOSTS}
     print("a frame of the live view:\n" + live[len(live) // 2])
+
+
+def _tmux_session(name: str, command: str) -> None:
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "30", command], cwd=ROOT, check=True)
+
+
+def _screen(name: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+
+
+def _until(name: str, text: str, seconds: float = 30) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        screen = _screen(name)
+        if text in screen:
+            return screen
+        time.sleep(0.3)
+    return _screen(name)
+
+
+@pytest.mark.parametrize("transport", ["asyncssh", "paramiko"])
+def test_exec_it_is_an_interactive_shell_in_the_service_container(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path, transport: str
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _talker(tmp_path)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    container = _sh(inventory, "docker ps -q --filter label=pushorch.service=talk-a", "lab-2")["lab-2"].strip()
+    session = f"pushorch-it-{transport}-{tmp_path.name}"
+    command = (
+        f"{sys.executable} -m pushorch exec -it -i {inventory} -l lab-2 --transport {transport}"
+        f" --service talk-a {playbook} -- sh; echo EXIT=$?; sleep 600"
+    )
+    _tmux_session(session, command)
+    try:
+        assert "#" in _until(session, "#")  # the container's shell prompt, on a terminal
+        subprocess.run(
+            ["tmux", "send-keys", "-t", session, "cat /etc/hostname; echo $((6*7)); tty", "Enter"], check=True
+        )
+        screen = _until(session, "/dev/pts/")
+        assert container in screen and "\n42\n" in screen  # its hostname, arithmetic done there, a real tty
+        subprocess.run(["tmux", "send-keys", "-t", session, "exit 3", "Enter"], check=True)
+        assert "EXIT=3" in _until(session, "EXIT=")  # the remote exit status is the command's
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert (
+        run_cli("exec", "-it", "-i", str(inventory), "--service", "talk-a", playbook, "--", "sh").status == 2
+    )  # 3 hosts

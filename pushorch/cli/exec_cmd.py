@@ -68,6 +68,23 @@ def service_settings(
     return [settings[h] for h in hosts], command
 
 
+def _interactive(settings: Any, argv: tuple[str, ...]) -> int:
+    """One host, one pseudo-terminal, the controller's terminal in raw mode until the command exits."""
+    from pushorch.report.terminal import TtyTerminal
+    from pushorch.transport import open_transport
+
+    async def main() -> int:
+        transport = open_transport(settings)
+        await transport.connect()
+        try:
+            with TtyTerminal() as terminal:
+                return await transport.interactive(argv, terminal)
+        finally:
+            await transport.close()
+
+    return asyncio.run(main())
+
+
 def _playbook_count(words: tuple[str, ...]) -> int:
     count = 0
     for word in words:
@@ -81,6 +98,9 @@ def _playbook_count(words: tuple[str, ...]) -> int:
 @host_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per host per line.")
 @click.option("--service", metavar="SERVICE", help="Run it in SERVICE's container (give playbooks, not a pattern).")
+@click.option(
+    "--interactive", is_flag=True, help="`-it`: on a terminal of the one matched host (a shell, say), keys and all."
+)
 @click.argument("pattern")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
@@ -92,6 +112,7 @@ def exec_(
     extra_vars: tuple[str, ...],
     as_json: bool,
     service: str | None,
+    interactive: bool,
     pattern: str,
     command: tuple[str, ...],
     forks: int,
@@ -110,7 +131,12 @@ def exec_(
         settings, command = service_settings(inventories, (pattern, *command), service, limit, extra_vars, connection)
     argv = command if len(command) > 1 else ("sh", "-c", command[0])
     if service is not None:
-        argv = docker_cmd.exec_in_service(service, argv)
+        argv = docker_cmd.exec_in_service(service, argv, tty=interactive)
+    if interactive:
+        if len(settings) != 1:
+            hosts = ", ".join(s.name for s in settings) or "none"
+            raise click.UsageError(f"-it runs on exactly one host (these match: {hosts}); narrow it with -l HOST")
+        return _interactive(settings[0], argv)
     reporter = ExecReporter(len(settings), as_json=as_json, verbosity=app.verbosity)
     with reporter:
         outcomes = asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=reporter.host_done))

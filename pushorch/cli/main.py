@@ -47,13 +47,23 @@ cli.add_command(logs)
 cli.add_command(prune)
 
 
+def _docker_style(args: list[str]) -> list[str]:
+    """`exec -it` as Docker users type it: -i is Ansible's --inventory, so `-it` (which would read as
+    "-i t") means --interactive before the command's `--`."""
+    if not args or args[0] != "exec":
+        return args
+    end = args.index("--") if "--" in args else len(args)
+    return [("--interactive" if a == "-it" else a) for a in args[:end]] + args[end:]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
     from pushorch.lock import set_command
 
-    set_command(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    set_command(args)
     try:
-        status = cli.main(args=argv, prog_name="pushorch", standalone_mode=False)
+        status = cli.main(args=_docker_style(args), prog_name="pushorch", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -202,16 +202,18 @@ def service_logs(service: str, follow: bool, since: str | None = None, tail: int
 
 
 _IN_SERVICE = r"""
-svc=$1; shift
+svc=$1 tty=$2; shift 2
 c=$(docker ps -q --filter "label=pushorch.service=$svc" --filter status=running | head -n 1)
 [ -n "$c" ] || { echo "no running container of $svc here" >&2; exit 3; }
+if [ "$tty" = 1 ]; then exec docker exec -it "$c" "$@"; fi
 exec docker exec "$c" "$@"
 """
 
 
-def exec_in_service(service: str, argv: tuple[str, ...]) -> Argv:
-    """`docker exec` in the service's running container on this host (exit 3 when none runs here)."""
-    return ("sh", "-c", _IN_SERVICE, "pushorch-exec", service, *argv)
+def exec_in_service(service: str, argv: tuple[str, ...], tty: bool = False) -> Argv:
+    """`docker exec` in the service's running container on this host (exit 3 when none runs here);
+    `tty`: interactive, on the SSH session's pseudo-terminal."""
+    return ("sh", "-c", _IN_SERVICE, "pushorch-exec", service, "1" if tty else "0", *argv)
 
 
 _PRUNE = r"""

@@ -19,6 +19,7 @@ from pushorch.transport.base import (
     Result,
     StreamPair,
     TcpStream,
+    Terminal,
     check_become,
     command_line,
     decode,
@@ -173,6 +174,32 @@ class AsyncsshTransport:
         except (asyncssh.Error, OSError) as exc:
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         finally:
+            process.close()
+        return done.exit_status if done.exit_status is not None else 255
+
+    async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        command = command_line(self.settings, argv, become)
+        try:
+            process = await self._connection().create_process(
+                command, term_type=terminal.term, term_size=terminal.size, encoding=None
+            )
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+
+        async def keys() -> None:
+            while data := await terminal.read():
+                process.stdin.write(data)
+            process.stdin.write_eof()
+
+        feeder = asyncio.create_task(keys())
+        try:
+            while data := await process.stdout.read(65536):
+                terminal.write(data)
+            done = await process.wait(check=False)
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+        finally:
+            feeder.cancel()
             process.close()
         return done.exit_status if done.exit_status is not None else 255
 

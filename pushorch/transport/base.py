@@ -40,6 +40,19 @@ class Result:
 OnLine = Callable[[str, str], None]  # (stream name "stdout" | "stderr", line without its newline)
 
 
+class Terminal(Protocol):
+    """The controller's terminal for an interactive command (the CLI owns raw mode and the fds)."""
+
+    term: str  # TERM, e.g. xterm-256color
+    size: tuple[int, int]  # (columns, rows)
+
+    async def read(self) -> bytes:
+        """The next keystrokes; b"" when the terminal's input ends."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+
 class TcpStream(Protocol):
     """A TCP connection opened from the host's side, through the SSH connection."""
 
@@ -92,6 +105,11 @@ class Transport(Protocol):
         """Run argv, handing each line of its stdout and stderr to on_line as it arrives; its exit status.
         Cancelling closes the channel: the remote command's stdin ends (commands that must stop then
         watch it: commands/docker.py follow_logs)."""
+        ...
+
+    async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        """Run argv on a pseudo-terminal of the host, wired to `terminal` (raw keystrokes in, screen
+        bytes out) until it exits; its exit status."""
         ...
 
     async def close(self) -> None: ...

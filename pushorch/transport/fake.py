@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import ConnectError
-from pushorch.transport.base import OnLine, Result, TcpStream
+from pushorch.transport.base import OnLine, Result, TcpStream, Terminal
 
 
 @dataclass
@@ -65,6 +65,11 @@ class FakeTransport:
             on_line("stdout", line)
         for line in result.stderr.splitlines():
             on_line("stderr", line)
+        return result.exit_status
+
+    async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        result = await self.run(argv, become=become)
+        terminal.write(result.stdout.encode())
         return result.exit_status
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:

@@ -13,6 +13,7 @@ from pushorch.transport.base import (
     Result,
     StreamPair,
     TcpStream,
+    Terminal,
     check_become,
     command_line,
     decode,
@@ -81,6 +82,14 @@ class LocalTransport:
                 process.stdin.close()  # as an SSH channel closing ends the remote stdin
             if process.returncode is None:
                 await process.wait()
+
+    async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        """Without a pseudo-terminal: the command's input and output go through pipes."""
+
+        def out(_: str, line: str) -> None:
+            terminal.write(line.encode() + b"\n")
+
+        return await self.stream(argv, out, become=become)
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         reader, writer = await asyncio.open_connection(host, port)

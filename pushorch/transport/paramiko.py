@@ -21,6 +21,7 @@ from pushorch.transport.base import (
     OnLine,
     Result,
     TcpStream,
+    Terminal,
     check_become,
     command_line,
     decode,
@@ -280,6 +281,36 @@ class ParamikoTransport:
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         finally:
             stop.set()
+
+    async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        command = command_line(self.settings, argv, become)
+        loop = asyncio.get_running_loop()
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectError(self.settings.name, "not connected")
+        try:
+            channel = await self._call(transport.open_session)
+            await self._call(channel.get_pty, terminal.term, *terminal.size)
+            await self._call(channel.exec_command, command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
+
+        def screen() -> int:
+            while data := channel.recv(65536):
+                loop.call_soon_threadsafe(terminal.write, data)
+            return channel.recv_exit_status()
+
+        async def keys() -> None:
+            while data := await terminal.read():
+                await self._call(channel.sendall, data)
+            await self._call(channel.shutdown_write)
+
+        feeder = asyncio.create_task(keys())
+        try:
+            return await self._call(screen)
+        finally:
+            feeder.cancel()
+            channel.close()
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
         transport = self._client.get_transport()
