@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pushorch.actions import ReplaceContainer
 from pushorch.secret import scrub
 
 if TYPE_CHECKING:
@@ -44,15 +45,16 @@ class InFlight:
 
     def __init__(self) -> None:
         self.batches: dict[str, str] = {}  # service -> "batch 2 of 3 (canary): lab-2"
-        self.doing: dict[str, tuple[str, float]] = {}  # host -> (what, since when, monotonic)
+        self.doing: dict[str, tuple[str, float, float]] = {}  # host -> (what, since (monotonic), deadline or 0)
 
     def __rich__(self) -> RenderableType:
         grid = Table.grid(padding=(0, 2))
         for service, batch in sorted(self.batches.items()):
             grid.add_row(Text("rollout", style="bold"), Text(f"{service}: {batch}"))
         now = time.monotonic()
-        for host, (what, since) in sorted(self.doing.items()):
-            grid.add_row(Text(host, style="cyan"), Text(f"{what}  {now - since:.1f}s"))
+        for host, (what, since, deadline) in sorted(self.doing.items()):
+            left = f", fails in {max(0.0, deadline - (now - since)):.0f}s" if deadline else ""
+            grid.add_row(Text(host, style="cyan"), Text(f"{what}  {now - since:.1f}s{left}"))
         return grid
 
 
@@ -80,9 +82,12 @@ class LiveApply:
                 view.batches.pop(service, None)
             self.line(line)
         elif event.status == "started":
-            view.doing[event.host] = (event.action.describe() if event.action else "working", time.monotonic())
+            view.doing[event.host] = (event.action.describe() if event.action else "working", time.monotonic(), 0.0)
         elif event.status == "progress":
-            view.doing[event.host] = (event.message, time.monotonic() - event.duration)
+            # A gate counts down to its deadline (it passes as soon as it is healthy for min_healthy_time).
+            deadline = event.action.gate.deadline if isinstance(event.action, ReplaceContainer) else 0.0
+            passing = "passed" in event.message or "FAILED" in event.message
+            view.doing[event.host] = (event.message, time.monotonic() - event.duration, 0.0 if passing else deadline)
             if "passed" in event.message or "FAILED" in event.message:
                 self.line(line)
         else:
