@@ -234,6 +234,8 @@ class ReplaceContainer(Action):
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes
     recreate: bool = False  # an unhealthy instance replaced in place by a fresh one of the same spec
     restart: bool = False  # `pushorch restart`: the same container restarted (drain, restart, gate, register)
+    drain: Literal["deregister", "maintenance"] = "deregister"  # how the old instance leaves Consul
+    drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
     verb: ClassVar[str] = "replace"
 
     @property

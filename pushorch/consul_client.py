@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import urllib.parse
 from typing import Any
 
 from pushorch.commands import consul as consul_cmd
@@ -48,6 +49,31 @@ async def reload(transport: Transport, binary: bool, become: bool | None) -> Non
     status, body = await request(transport, "PUT", "/v1/agent/reload")
     if status != 200:
         raise CommandFailed(transport.settings.name, "consul reload (agent API)", 1, f"HTTP {status}: {body[:200]!r}")
+
+
+async def maintenance(transport: Transport, service_id: str, enable: bool, reason: str = "") -> None:
+    """The agent's maintenance mode for one instance: listed but critical, so clients leave it."""
+    query = urllib.parse.urlencode({"enable": "true" if enable else "false", **({"reason": reason} if reason else {})})
+    status, body = await request(transport, "PUT", f"/v1/agent/service/maintenance/{service_id}?{query}")
+    if status != 200:
+        what = f"consul maintenance {'on' if enable else 'off'} for {service_id}"
+        raise CommandFailed(transport.settings.name, what, 1, f"HTTP {status}: {body[:200]!r}")
+
+
+async def maintenance_reasons(transport: Transport, timeout: float = 5.0) -> dict[str, str]:
+    """Service id -> reason, for the local agent's instances in maintenance mode (its checks say so)."""
+    status, body = await request(transport, "GET", "/v1/agent/checks", timeout)
+    checks: Any = {}
+    with contextlib.suppress(ValueError):
+        checks = json.loads(body or b"{}")
+    if status != 200 or not isinstance(checks, dict):
+        return {}
+    prefix = "_service_maintenance:"
+    return {
+        str(c.get("ServiceID") or k[len(prefix) :]): str(c.get("Notes") or "")
+        for k, c in checks.items()
+        if k.startswith(prefix) and isinstance(c, dict)
+    }
 
 
 async def service_status(transport: Transport, service_id: str, timeout: float) -> str:

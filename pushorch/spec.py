@@ -275,6 +275,8 @@ class UpdatePolicy(Model):
     auto_revert: bool = True
     keep: int = Field(1, ge=0)
     keep_images: int = Field(2, ge=0)  # newest images of the service's repository kept on a host
+    drain: Literal["deregister", "maintenance"] = "deregister"  # how an instance leaves Consul first
+    drain_delay: Duration = 0.0  # then wait this long before stopping it (Nomad's shutdown_delay)
 
     @model_validator(mode="after")
     def _deadline_after_min(self) -> UpdatePolicy:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pushorch import consul_client
 from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, WriteConsul
 from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
@@ -44,6 +45,7 @@ async def status(
         unreachable.update({h: o.error or "unreachable" for h, o in observed.items() if o.error})
         steps = plan(spec, observed, Options()).by_host(rollouts=True)
         placed = placements(spec, observed)
+        maintenance = await _maintenance(spec, observed, transports)
         jobs = []
         for name, host in spec.hosts.items():
             seen = observed.get(name)
@@ -54,14 +56,40 @@ async def status(
                     running_here = bool(seen.containers_of(service.name))
                     if name in placed.get(service.name, []) or running_here:
                         drift = _drift(service.name, steps.get(name, []), name in placed.get(service.name, []))
-                        jobs.append(_row(service, name, seen, transports[name], drift))
+                        jobs.append(_row(service, name, seen, transports[name], drift, maintenance.get(name, {})))
         return list(await asyncio.gather(*jobs)), unreachable
     finally:
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
         await close_shared(shared)
 
 
-async def _row(service: Service, host: str, seen: ObservedHost, transport: Transport, drift: str) -> Row:
+async def _maintenance(
+    spec: Spec, observed: Mapping[str, ObservedHost], transports: Mapping[str, Transport]
+) -> dict[str, dict[str, str]]:
+    """host -> {service id: reason} for instances in Consul maintenance mode (one agent call per host
+    that runs an agent and a service registered in Consul)."""
+    hosts = [
+        h
+        for h, host in spec.hosts.items()
+        if (o := observed.get(h)) is not None
+        and o.consul_agent
+        and not o.error
+        and h in transports
+        and any(s.consul and s.consul.enabled for p in host.plays for s in p.services)
+    ]
+
+    async def one(host: str) -> dict[str, str]:
+        try:
+            return await consul_client.maintenance_reasons(transports[host])
+        except (OSError, TimeoutError):
+            return {}
+
+    return dict(zip(hosts, await asyncio.gather(*(one(h) for h in hosts)), strict=True))
+
+
+async def _row(
+    service: Service, host: str, seen: ObservedHost, transport: Transport, drift: str, maintenance: dict[str, str]
+) -> Row:
     containers = seen.containers_of(service.name)
     current = next((c for c in containers if c.running), containers[0] if containers else None)
     state = current.state if current else "missing"
@@ -72,7 +100,7 @@ async def _row(service: Service, host: str, seen: ObservedHost, transport: Trans
         version=current.version if current else "-",
         state=state,
         health=health,
-        consul=_consul(service, seen),
+        consul=_consul(service, host, seen, maintenance),
         drift=drift,
     )
 
@@ -85,9 +113,12 @@ async def _health(service: Service, host: str, transport: Transport, container: 
     return "healthy" if reading.healthy else f"unhealthy ({reading.status})"
 
 
-def _consul(service: Service, seen: ObservedHost) -> str:
+def _consul(service: Service, host: str, seen: ObservedHost, maintenance: dict[str, str]) -> str:
     if service.consul is None or not service.consul.enabled:
         return "-"
+    reason = maintenance.get(consul_cmd.service_id(service.name, host))
+    if reason is not None:
+        return f"maintenance ({reason})" if reason else "maintenance"
     observed = seen.files.get(consul_cmd.definition_path(service.consul, service.name))
     return "registered" if observed is not None and observed.exists else "not registered"
 

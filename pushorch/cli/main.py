@@ -16,6 +16,7 @@ from pushorch.cli.history_cmd import history
 from pushorch.cli.inventory_cmd import inventory
 from pushorch.cli.lab_cmd import lab
 from pushorch.cli.logs_cmd import logs
+from pushorch.cli.maintenance_cmd import maintenance
 from pushorch.cli.prune_cmd import prune
 from pushorch.cli.reconcile_cmd import lock, reconcile
 from pushorch.errors import ExitStatus, PushorchError
@@ -45,6 +46,7 @@ cli.add_command(lock)
 cli.add_command(history)
 cli.add_command(logs)
 cli.add_command(prune)
+cli.add_command(maintenance)
 
 
 def _docker_style(args: list[str]) -> list[str]:

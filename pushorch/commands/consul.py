@@ -29,12 +29,17 @@ def host_port(service: Service, container_port: int | None = None) -> int | None
     return None
 
 
+def service_id(service: str, host: str) -> str:
+    """The instance's id in Consul: one per service per host."""
+    return f"{service}-{host}"
+
+
 def definition(service: Service, host: str, address: str, version: str, digest: str) -> str:
     """The definition file for one instance: id, name, tags, address, port, meta and check."""
     consul = service.consul or ConsulService()
     port = consul.port or host_port(service)
     body: dict[str, Any] = {
-        "id": f"{service.name}-{host}",
+        "id": service_id(service.name, host),
         "name": consul.name or service.name,
         "tags": list(consul.tags),
         "address": consul.address or address,

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Mapping
 
 from pushorch import consul_client
+from pushorch.commands.consul import service_id
 from pushorch.execute.health import Prober, Reading
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.rollout import gate_for
@@ -66,5 +67,5 @@ async def passing_in_consul(
             ids = await consul_client.passing_ids(transports[witness], service.consul.name or service.name)
         except (OSError, TimeoutError):
             continue
-        found.update((service.name, h) for h in unreachable if f"{service.name}-{h}" in ids)
+        found.update((service.name, h) for h in unreachable if service_id(service.name, h) in ids)
     return frozenset(found)

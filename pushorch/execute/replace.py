@@ -7,6 +7,7 @@ removed here, so a later revert or `rollback` can start them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class Replacer:
     def __init__(self, action: ReplaceContainer, transport: Transport, progress: Progress) -> None:
         self.a, self.t, self.progress = action, transport, progress
         self._probers: dict[str, Prober] = {}  # per container: its addresses are inspected once
+        self._in_maintenance = False  # drained by the agent's maintenance mode, not yet back
 
     def _prober(self, name: str, restarts: int | None = None) -> Prober:
         if name not in self._probers:
@@ -82,9 +84,7 @@ class Replacer:
         version to go back to: a container that fails its gate stays deregistered and the rollout stops."""
         a = self.a
         try:
-            if a.consul_path:
-                result.saved = (await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)).stdout
-                await self._reload()
+            await self._drain(result)
             await self._container(docker_cmd.restart(a.name, a.stop_timeout), f"restart {a.name}")
             gate = await self._gate(a.name, result)
             if not gate.passed:
@@ -98,12 +98,31 @@ class Replacer:
             result.status, result.message = "failed", f"{a.service} {a.version}: restart: {exc}"
         return result
 
-    async def _stop_first(self, result: HostResult) -> None:
+    async def _drain(self, result: HostResult) -> None:
+        """Clients stop picking the old instance: its definition goes (or the agent's maintenance mode
+        comes on), then `drain_delay` for clients and load balancers that cached it."""
         a = self.a
-        if a.old and a.consul_path:  # drain: clients stop picking this instance first
+        if a.consul_path and a.drain == "maintenance" and a.consul_reload:
+            result.saved = await self._read_definition()
+            reason = f"pushorch: {a.service} {a.old_version} -> {a.version}"
+            await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
+            self._in_maintenance = True
+        elif a.consul_path:
             taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
             result.saved = taken.stdout
             await self._reload()
+        await self._drain_delay(result)
+
+    async def _drain_delay(self, result: HostResult) -> None:
+        if self.a.drain_delay:
+            self.progress(f"drain: {self.a.drain_delay:g}s before stopping")
+            await asyncio.sleep(self.a.drain_delay)
+            result.gate_wait += self.a.drain_delay  # waiting, not pushorch's own time
+
+    async def _stop_first(self, result: HostResult) -> None:
+        a = self.a
+        if a.old:
+            await self._drain(result)
         if a.old:
             await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
         gate = await self._start_and_gate(a.name, result)
@@ -120,6 +139,7 @@ class Replacer:
             await self._discard(a.name)  # the old instance never stopped: nothing else to undo
             return
         await self._register(a.name)
+        await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
 
     async def revert(self, saved: str) -> HostResult:
@@ -225,6 +245,9 @@ class Replacer:
             await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
             await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
         await self._reload()
+        if self._in_maintenance:  # registered again (new or old instance): back in service
+            await consul_client.maintenance(self.t, consul_cmd.service_id(self.a.service, self.a.host), False)
+            self._in_maintenance = False
 
     async def _deregister(self) -> None:
         await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)

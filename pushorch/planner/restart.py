@@ -53,6 +53,8 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
                         consul_reload=reload_mode(seen, declared) if path else "",
                         stop_timeout=int(declared.stop_timeout),
                         restart=True,
+                        drain=policy.drain,
+                        drain_delay=policy.drain_delay,
                     )
                 )
     if policy is None or not steps:

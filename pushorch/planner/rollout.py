@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pushorch.actions import Gate, ReplaceContainer, Rollout
+from pushorch.commands.consul import service_id
 from pushorch.commands.docker import repository
 from pushorch.spec import Service, UpdatePolicy
 
@@ -29,7 +30,7 @@ def gate_for(service: Service, policy: UpdatePolicy, host: str) -> Gate:
     if health.cmd is not None:
         return replace(base, kind="cmd", cmd=tuple(health.cmd))
     if health.consul:
-        return replace(base, kind="consul", consul_id=f"{service.name}-{host}")
+        return replace(base, kind="consul", consul_id=service_id(service.name, host))
     return replace(base, kind="docker")
 
 

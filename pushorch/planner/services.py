@@ -151,6 +151,8 @@ def _replace(
         dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
         stop_timeout=int(service.stop_timeout),
         drop=tuple(sets.beyond_keep(policy.keep)),
+        drain=policy.drain,
+        drain_delay=policy.drain_delay,
     )
     return out, replace
 

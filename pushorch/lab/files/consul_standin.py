@@ -202,19 +202,28 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/v1/agent/services":
                 return self.reply(200, {sid: public(s) for sid, s in SERVICES.items()})
             if url.path == "/v1/agent/checks":
-                return self.reply(
-                    200,
-                    {
-                        f"service:{sid}": {
-                            "CheckID": f"service:{sid}",
+                checks = {
+                    f"service:{sid}": {
+                        "CheckID": f"service:{sid}",
+                        "ServiceID": sid,
+                        "ServiceName": s["name"],
+                        "Status": STATUS.get(sid, ("critical", ""))[0],
+                        "Output": STATUS.get(sid, ("", ""))[1],
+                    }
+                    for sid, s in SERVICES.items()
+                }
+                # As Consul does: maintenance mode is a critical check of its own, its reason in Notes.
+                for sid, reason in MAINTENANCE.items():
+                    if sid in SERVICES:
+                        checks[f"_service_maintenance:{sid}"] = {
+                            "CheckID": f"_service_maintenance:{sid}",
+                            "Name": "Service Maintenance Mode",
                             "ServiceID": sid,
-                            "ServiceName": s["name"],
-                            "Status": health(sid),
-                            "Output": MAINTENANCE.get(sid) or STATUS.get(sid, ("", ""))[1],
+                            "ServiceName": SERVICES[sid]["name"],
+                            "Status": "critical",
+                            "Notes": reason,
                         }
-                        for sid, s in SERVICES.items()
-                    },
-                )
+                return self.reply(200, checks)
             if parts[:5] == ["v1", "agent", "health", "service", "id"] and len(parts) == 6:
                 service = SERVICES.get(parts[5])
                 if service is None:

@@ -1,0 +1,76 @@
+"""`pushorch maintenance enable|disable`: take a service's instances out of Consul (the agent's
+maintenance mode: listed, critical, so clients leave them) and back, without stopping them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from pushorch.cli.app import host_options
+from pushorch.errors import ExitStatus
+
+
+@click.command()
+@host_options
+@click.option("--reason", default="", help="Shown by Consul and `pushorch status` (default: who and when).")
+@click.argument("mode", type=click.Choice(["enable", "disable"]))
+@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+def maintenance(
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    reason: str,
+    mode: str,
+    args: tuple[str, ...],
+    forks: int,
+    **connection: Any,
+) -> int:
+    """Put SERVICE's instances in (enable) or out of (disable) Consul maintenance mode, host by host."""
+    from datetime import UTC, datetime
+
+    from pushorch import consul_client
+    from pushorch.cli.converge_cmds import _service_command
+    from pushorch.commands import consul as consul_cmd
+    from pushorch.converge import connect_all
+    from pushorch.fanout import close_shared
+    from pushorch.lock import owner_record
+    from pushorch.report import LogPrinter, warn_line
+
+    spec, settings, _, _, service = _service_command(
+        inventories, args, extra_vars, limit, connection, None, 0.0, "put in maintenance"
+    )
+    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
+    if not reason and mode == "enable":
+        owner = owner_record(0)
+        reason = f"pushorch: {owner['user']}@{owner['controller']} at {datetime.now(UTC).isoformat(timespec='seconds')}"
+    printer = LogPrinter(hosts)
+    failed: dict[str, str] = {}
+
+    async def main() -> dict[str, str]:
+        shared: dict[str, Any] = {}
+        transports, unreachable = await connect_all({h: settings[h] for h in hosts}, forks, shared)
+
+        async def one(host: str) -> None:
+            try:
+                await consul_client.maintenance(
+                    transports[host], consul_cmd.service_id(service, host), mode == "enable", reason
+                )
+                printer.line(host, f"{service}: maintenance {'on' if mode == 'enable' else 'off'}")
+            except Exception as exc:  # an instance this host does not run (404), an agent that refuses
+                failed[host] = str(exc)
+
+        try:
+            await asyncio.gather(*(one(h) for h in transports))
+        finally:
+            await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
+            await close_shared(shared)
+        return unreachable
+
+    unreachable = asyncio.run(main())
+    for host, error in sorted({**unreachable, **failed}.items()):
+        warn_line(f"{host}: {'UNREACHABLE' if host in unreachable else 'FAILED'}: {error}")
+    if unreachable:
+        return ExitStatus.UNREACHABLE
+    return ExitStatus.APPLY_FAILED if failed else ExitStatus.OK

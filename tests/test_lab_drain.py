@@ -1,0 +1,165 @@
+"""Consul drain on the lab: `update.drain_delay` (no request reaches an instance that is stopping),
+`update.drain: maintenance`, and `pushorch maintenance enable|disable`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushorch.lab.cluster import Lab
+from pushorch.transport import open_transport
+from tests.test_lab_apply import DOCKER_HOSTS, _apply, _hosts, _http_through_ssh
+from tests.test_lab_rollout import _get, _playbook, _running
+
+pytestmark = pytest.mark.lab
+
+
+class Client:
+    """A load balancer fed by Consul: every `refresh` s it asks each host's agent which instances are
+    registered and passing, and every 50 ms it sends a request to each instance in that (cached) list.
+    A request that fails went to an instance Consul still offered: one that was already stopping."""
+
+    def __init__(self, inventory: Path, service: str, refresh: float = 0.5) -> None:
+        self.settings = [s for s in _hosts(inventory) if s.name in DOCKER_HOSTS]
+        self.service, self.refresh = service, refresh
+        self.sent = self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def __enter__(self) -> Client:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while self.sent == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    async def _main(self) -> None:
+        transports = {s.name: open_transport(s) for s in self.settings}
+        await asyncio.gather(*(t.connect() for t in transports.values()))
+        cached: dict[str, int] = {}  # host -> port Consul offered
+        refreshed = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - refreshed >= self.refresh:
+                    cached = await self._offered(transports)
+                    refreshed = time.monotonic()
+                results = await asyncio.gather(*(self._request(transports[h], p) for h, p in cached.items()))
+                self.sent += len(results)
+                self.failed += results.count(False)
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
+
+    async def _offered(self, transports: dict[str, Any]) -> dict[str, int]:
+        offered = {}
+        for host, transport in transports.items():
+            try:
+                code, body = await _get(transport, 8500, f"/v1/agent/health/service/id/{self.service}-{host}")
+                entry = json.loads(body) if code == 200 else {}
+            except (OSError, ValueError, TimeoutError):
+                continue
+            if entry.get("AggregatedStatus") == "passing":
+                offered[host] = entry["Service"]["Port"]
+        return offered
+
+    @staticmethod
+    async def _request(transport: Any, port: int) -> bool:
+        try:
+            return (await _get(transport, port, "/version"))[0] == 200
+        except (OSError, ValueError, IndexError, TimeoutError):
+            return False
+
+
+def _consul_checked(tmp_path: Path, service: str, port: int, **update: Any) -> str:
+    path = Path(_playbook(tmp_path, service, port, **update))
+    plays = json.loads(path.read_text())
+    plays[0]["services"][0]["consul"] = {"check": {"http": "/health", "interval": "300ms"}}
+    path.write_text(json.dumps(plays))
+    return str(path)
+
+
+def test_drain_delay_sends_no_request_to_an_instance_that_is_stopping(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _consul_checked(tmp_path, "dr-a", 18140, drain_delay="1s")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    time.sleep(1)  # the agents' first checks
+    with Client(inventory, "dr-a") as drained:
+        assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    assert _running(inventory, "dr-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+    assert drained.sent > 100 and drained.failed == 0, (drained.sent, drained.failed)
+    undrained_playbook = _consul_checked(tmp_path, "dr-a", 18140, drain_delay="0s")
+    with Client(inventory, "dr-a") as undrained:
+        assert _apply(run_cli, inventory, undrained_playbook)[0] == 0
+    print(
+        f"stop-first over 3 hosts, a client refreshing from Consul every 0.5 s: drain_delay 1s -> "
+        f"{drained.failed} of {drained.sent} requests failed; drain_delay 0 -> {undrained.failed} of {undrained.sent}"
+    )
+
+
+def _maintenance_checks(inventory: Path, host: str) -> dict[str, Any]:
+    checks = json.loads(_http_through_ssh(inventory, host, 8500, "/v1/agent/checks")[1])
+    return {k: v for k, v in checks.items() if k.startswith("_service_maintenance:")}
+
+
+def test_drain_by_maintenance_keeps_the_instance_listed_but_critical(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _consul_checked(tmp_path, "dm-a", 18141, drain="maintenance", drain_delay="2s")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(_maintenance_checks(inventory, "lab-1"))
+            time.sleep(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    finally:
+        done.set()
+        watcher.join(10)
+    during = [c["_service_maintenance:dm-a-lab-1"] for c in seen if "_service_maintenance:dm-a-lab-1" in c]
+    assert during and during[0]["Status"] == "critical" and "dm-a v1 -> v2" in during[0]["Notes"]
+    assert _maintenance_checks(inventory, "lab-1") == {}  # back in service once v2 passed its gate
+    assert _running(inventory, "dm-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+
+
+def test_maintenance_enable_and_disable_show_in_the_agent_and_in_status(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _consul_checked(tmp_path, "mt-a", 18142)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    on = run_cli(
+        "maintenance", "-i", str(inventory), "-l", "lab-2", "enable", playbook, "mt-a", "--reason", "disk swap"
+    )
+    assert on.status == 0, on.err
+    health = json.loads(_http_through_ssh(inventory, "lab-2", 8500, "/v1/agent/health/service/id/mt-a-lab-2")[1])
+    assert health["AggregatedStatus"] == "critical"
+    assert _http_through_ssh(inventory, "lab-2", 18142, "/version") == (200, b"v1\n")  # still running, just out
+    rows = json.loads(run_cli("status", "-i", str(inventory), "--json", playbook).out)["services"]
+    assert {r["host"]: r["consul"] for r in rows} == {
+        "lab-1": "registered",
+        "lab-2": "maintenance (disk swap)",
+        "lab-3": "registered",
+    }
+    assert run_cli("maintenance", "-i", str(inventory), "disable", playbook, "mt-a").status == 0
+    rows = json.loads(run_cli("status", "-i", str(inventory), "--json", playbook).out)["services"]
+    assert {r["consul"] for r in rows} == {"registered"}
+    assert run_cli("maintenance", "-i", str(inventory), "enable", playbook, "nope").status == 3
