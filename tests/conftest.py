@@ -14,6 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The local run lock (and anything else under XDG_RUNTIME_DIR) is this test session's own: a
+    developer's pushorch, or another test session, never holds it."""
+    os.environ["XDG_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
+
+
 @dataclass
 class Run:
     status: int
