@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import difflib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -74,6 +74,21 @@ async def connect_all(
     return transports, failed
 
 
+@contextlib.asynccontextmanager
+async def connected(
+    settings: Mapping[str, ConnectionSettings], forks: int
+) -> AsyncIterator[tuple[dict[str, Transport], dict[str, str], dict[str, Any]]]:
+    """(transports, host -> why it could not be reached, the run's shared state): one connection per host,
+    every one closed when the block ends, however it ends."""
+    shared: dict[str, Any] = {}
+    transports, failed = await connect_all(settings, forks, shared)
+    try:
+        yield transports, failed, shared
+    finally:
+        await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
+        await close_shared(shared)
+
+
 async def converge(
     spec: Spec,
     settings: Mapping[str, ConnectionSettings],
@@ -92,72 +107,75 @@ async def converge(
     (rollback: the version to go back to is what the hosts kept). `once`: one pass, for plans that are
     not level-based (`restart` would restart again on every pass)."""
     outcome = Outcome()
-    shared: dict[str, Any] = {}
-    transports, outcome.unreachable = await connect_all(settings, forks, shared)
-    for host, error in outcome.unreachable.items():
-        emit(Event(host, "unreachable", None, error))
-    fleet: FleetLock | None = None
-    memory = Memory()
-    try:
-        if locking is not None and not check_only:
-            fleet = await take_fleet_lock(locking, transports, shared, emit)
-        keeper = _record_keeper(fleet, locking, transports)
-        for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
-            active = {h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable}
-            observed = await observe_all(spec, active)
-            observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
-            for host, seen in observed.items():
-                if host in active and seen.error:
-                    (outcome.failed if seen.reachable else outcome.unreachable)[host] = seen.error
-                    emit(Event(host, "failed" if seen.reachable else "unreachable", None, seen.error))
-            outcome.observed = observed
-            if respec is not None and outcome.passes == 0:
-                spec = respec(observed)
-            if outcome.passes == 0:
-                memory = await _memory(spec, observed, active, set(outcome.unreachable), keeper)
-            current = planner(spec, observed, replace(options or Options(), memory=memory))
-            if outcome.passes == 0:
-                outcome.first_plan = current
-                for note in current.notes:
-                    emit(Event("", "progress", None, note))
+    async with connected(settings, forks) as (transports, outcome.unreachable, shared):
+        for host, error in outcome.unreachable.items():
+            emit(Event(host, "unreachable", None, error))
+        fleet: FleetLock | None = None
+        memory = Memory()
+        try:
+            if locking is not None and not check_only:
+                fleet = await take_fleet_lock(locking, transports, shared, emit)
+            keeper = _record_keeper(fleet, locking, transports)
+            for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
+                active = {
+                    h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable
+                }
+                observed = await observe_all(spec, active)
+                observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
+                for host, seen in observed.items():
+                    if host in active and seen.error:
+                        (outcome.failed if seen.reachable else outcome.unreachable)[host] = seen.error
+                        emit(Event(host, "failed" if seen.reachable else "unreachable", None, seen.error))
+                outcome.observed = observed
+                if respec is not None and outcome.passes == 0:
+                    spec = respec(observed)
+                if outcome.passes == 0:
+                    memory, recorded = await _memory(spec, observed, active, set(outcome.unreachable), keeper)
+                current = planner(spec, observed, replace(options or Options(), memory=memory))
+                if outcome.passes == 0:
+                    outcome.first_plan = current
+                    for note in current.notes:
+                        emit(Event("", "progress", None, note))
+                    remembered = fleetstate.with_placement(memory.fleet, current.placed)
+                    # Written under the lock, and only when it changed: a converged cron run writes nothing.
+                    if fleet is not None and remembered.known and remembered.to_json() != recorded.to_json():
+                        await write_state(fleet.transport, remembered)
+                outcome.last_plan = current
+                if diff:
+                    await _diffs(current, active, emit)
+                if check_only or not current:
+                    break
+                if outcome.passes == MAX_PASSES:
+                    for host in current.hosts:
+                        outcome.failed[host] = (
+                            f"still changing after {MAX_PASSES} passes (something undoes the changes)"
+                        )
+                        emit(Event(host, "failed", None, outcome.failed[host]))
+                    break
+                outcome.passes += 1
+
+                def record(event: Event) -> None:
+                    outcome.events.append(event)
+                    emit(event)
+
+                first_event = len(outcome.events)
+                results = await execute(current, active, record, fleet or UNGUARDED)
+                await _write_history(outcome.events[first_event:], active)
                 if fleet is not None and memory.fleet.known:
-                    await write_state(fleet.transport, fleetstate.with_placement(memory.fleet, current.placed))
-            outcome.last_plan = current
-            if diff:
-                await _diffs(current, active, emit)
-            if check_only or not current:
-                break
-            if outcome.passes == MAX_PASSES:
-                for host in current.hosts:
-                    outcome.failed[host] = f"still changing after {MAX_PASSES} passes (something undoes the changes)"
-                    emit(Event(host, "failed", None, outcome.failed[host]))
-                break
-            outcome.passes += 1
-
-            def record(event: Event) -> None:
-                outcome.events.append(event)
-                emit(event)
-
-            first_event = len(outcome.events)
-            results = await execute(current, active, record, fleet or UNGUARDED)
-            await _write_history(outcome.events[first_event:], active)
-            if fleet is not None and memory.fleet.known:
-                memory = await _replaced_in_place(current, results.rollouts, memory, fleet.transport)
-            outcome.rollouts.extend(results.rollouts)
-            outcome.lock_lost = results.lock_lost
-            for host, problem in results.hosts.items():
-                if problem is None:
-                    continue
-                lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
-                (outcome.unreachable if lost else outcome.failed)[host] = problem
-            if once or outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts):
-                break  # a stopped play or rollout is final for this run: the next run starts it again
-        return outcome
-    finally:
-        if fleet is not None:
-            await fleet.release()
-        await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
-        await close_shared(shared)
+                    memory = await _replaced_in_place(current, results.rollouts, memory, fleet.transport)
+                outcome.rollouts.extend(results.rollouts)
+                outcome.lock_lost = results.lock_lost
+                for host, problem in results.hosts.items():
+                    if problem is None:
+                        continue
+                    lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
+                    (outcome.unreachable if lost else outcome.failed)[host] = problem
+                if once or outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts):
+                    break  # a stopped play or rollout is final for this run: the next run starts it again
+            return outcome
+        finally:
+            if fleet is not None:
+                await fleet.release()
 
 
 async def _write_history(events: list[Event], transports: Mapping[str, Transport]) -> None:
@@ -190,16 +208,17 @@ async def _memory(
     active: Mapping[str, Transport],
     lost: set[str],
     keeper: Transport | None,
-) -> Memory:
+) -> tuple[Memory, FleetState]:
     """What failover knows at this run's start: the fleet record updated with this observation
-    (unreachable hosts, failing instances) and Consul's view of the unreachable hosts' instances."""
+    (unreachable hosts, failing instances) and Consul's view of the unreachable hosts' instances;
+    and the record as it was read."""
     previous = await read_state(keeper) if keeper is not None else FleetState()
     fleet = previous
     if previous.known:
         failing, passing = await health_of_movable(spec, observed, active)
         fleet = fleetstate.observe(previous, scope=spec.hosts, unreachable=lost, failing=failing, healthy=passing)
     partitioned = await passing_in_consul(spec, observed, active, lost)
-    return Memory(now=time.time(), fleet=fleet, partitioned=partitioned, read_at=time.monotonic())
+    return Memory(now=time.time(), fleet=fleet, partitioned=partitioned, read_at=time.monotonic()), previous
 
 
 async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory: Memory, keeper: Transport) -> Memory:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from pushorch import consul_client
 from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, WriteConsul
 from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
-from pushorch.converge import connect_all, observe_all
+from pushorch.converge import connected, observe_all
 from pushorch.execute.failover import instance_health
-from pushorch.fanout import DEFAULT_FORKS, close_shared
+from pushorch.fanout import DEFAULT_FORKS
 from pushorch.observed import ObservedContainer, ObservedHost
-from pushorch.planner import Options, placements, plan
+from pushorch.planner import Options, plan
 from pushorch.spec import Service, Spec
 from pushorch.transport import Transport
 
@@ -38,13 +37,11 @@ async def status(
     spec: Spec, settings: Mapping[str, ConnectionSettings], forks: int = DEFAULT_FORKS
 ) -> tuple[list[Row], dict[str, str]]:
     """Rows for every service on every host that should or does run it; host -> error for the rest."""
-    shared: dict[str, Any] = {}
-    transports, unreachable = await connect_all(settings, forks, shared)
-    try:
+    async with connected(settings, forks) as (transports, unreachable, _):
         observed = await observe_all(spec, transports)
         unreachable.update({h: o.error or "unreachable" for h, o in observed.items() if o.error})
-        steps = plan(spec, observed, Options()).by_host(rollouts=True)
-        placed = placements(spec, observed)
+        planned = plan(spec, observed, Options())
+        steps, placed = planned.by_host(rollouts=True), planned.placed
         maintenance = await _maintenance(spec, observed, transports)
         jobs = []
         for name, host in spec.hosts.items():
@@ -58,9 +55,6 @@ async def status(
                         drift = _drift(service.name, steps.get(name, []), name in placed.get(service.name, []))
                         jobs.append(_row(service, name, seen, transports[name], drift, maintenance.get(name, {})))
         return list(await asyncio.gather(*jobs)), unreachable
-    finally:
-        await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
-        await close_shared(shared)
 
 
 async def _maintenance(

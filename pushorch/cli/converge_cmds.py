@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -86,17 +87,23 @@ def _status(outcome: Any, pending: bool, detailed: bool) -> int:
     return ExitStatus.CHANGES_PENDING if detailed and pending else ExitStatus.OK
 
 
+def local_lock(lock_file: str | None, locking: Any, skip: bool = False) -> contextlib.AbstractContextManager[Any]:
+    """The local flock every mutating command holds (none for --check, --dry-run)."""
+    from pathlib import Path
+
+    from pushorch.lock import LocalLock, default_lock_file
+
+    if skip:
+        return contextlib.nullcontext()
+    return LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait)
+
+
 def converge_locked(lock_file: str | None, locking: Any, check_only: bool = False, **kw: Any) -> Any:
     """converge() under the local flock and the fleet lock, as every mutating command runs it;
     --check takes neither."""
-    import contextlib
-    from pathlib import Path
-
     from pushorch.converge import converge
-    from pushorch.lock import LocalLock, default_lock_file
 
-    local = LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait)
-    with contextlib.nullcontext() if check_only else local:
+    with local_lock(lock_file, locking, skip=check_only):
         return asyncio.run(converge(locking=locking, check_only=check_only, **kw))
 
 
@@ -231,7 +238,6 @@ def rollback(
 ) -> int:
     """Roll SERVICE back to its previous (or --to) version: a gated rollout, the playbook unchanged."""
     from pushorch.planner.rollback import narrowed, target
-    from pushorch.report import ApplyReporter
 
     spec, settings, options, locking, service = _service_command(
         inventories, args, extra_vars, limit, connection, lock_ttl, lock_wait, "roll back"
@@ -242,19 +248,7 @@ def rollback(
         image, version = target(service, observed, declared[0].image, to_version)
         return narrowed(spec, service, image, version)
 
-    reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
-    outcome = converge_locked(
-        lock_file,
-        locking,
-        spec=spec,
-        settings=settings,
-        options=options,
-        forks=forks,
-        emit=reporter.event,
-        respec=respec,
-    )
-    reporter.recap(outcome)
-    return _status(outcome, False, False)
+    return _converge_reported(as_json, lock_file, locking, spec, settings, options, forks, respec=respec)
 
 
 @click.command()
@@ -276,22 +270,33 @@ def restart(
 ) -> int:
     """Restart SERVICE's containers batch by batch under its update policy and gates (nothing else changes)."""
     from pushorch.planner.restart import restart_plan
-    from pushorch.report import ApplyReporter
 
     spec, settings, options, locking, service = _service_command(
         inventories, args, extra_vars, limit, connection, lock_ttl, lock_wait, "restart"
     )
+
+    def planner(spec_: Any, observed: Any, _: Any) -> Any:
+        return restart_plan(spec_, observed, service)
+
+    return _converge_reported(as_json, lock_file, locking, spec, settings, options, forks, planner=planner, once=True)
+
+
+def _converge_reported(
+    as_json: bool,
+    lock_file: str | None,
+    locking: Any,
+    spec: Any,
+    settings: dict[str, Any],
+    options: Any,
+    forks: int,
+    **kw: Any,
+) -> int:
+    """rollback and restart: converge under the locks, each change as it happens, then the recap."""
+    from pushorch.report import ApplyReporter
+
     reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
     outcome = converge_locked(
-        lock_file,
-        locking,
-        spec=spec,
-        settings=settings,
-        options=options,
-        forks=forks,
-        emit=reporter.event,
-        planner=lambda spec_, observed, _: restart_plan(spec_, observed, service),
-        once=True,
+        lock_file, locking, spec=spec, settings=settings, options=options, forks=forks, emit=reporter.event, **kw
     )
     reporter.recap(outcome)
     return _status(outcome, False, False)
@@ -314,6 +319,13 @@ def _service_command(
     spec, settings, options, locking = _prepare_locked(
         inventories, tuple(playbooks), extra_vars, limit, connection, lock_ttl, lock_wait
     )
-    if not any(s.name == service for h in spec.hosts.values() for p in h.plays for s in p.services):
-        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    service_hosts(spec, service, playbooks[0])
     return spec, settings, options, locking, service
+
+
+def service_hosts(spec: Any, service: str, playbook: str) -> list[str]:
+    """The hosts whose plays declare `service`; bad input (exit 3) when none does."""
+    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
+    if not hosts:
+        raise InputError([Problem(playbook, 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    return hosts

@@ -55,17 +55,14 @@ def service_settings(
 ) -> tuple[list[Any], tuple[str, ...]]:
     """`--service SVC PLAYBOOK... -- CMD...`: the leading words that are playbook files, then the command;
     the connection settings of the hosts whose plays declare SERVICE."""
-    from pushorch.cli.converge_cmds import _prepare
+    from pushorch.cli.converge_cmds import _prepare, service_hosts
 
     playbooks = tuple(w for w in words[: _playbook_count(words)])
     command = words[len(playbooks) :]
     if not playbooks or not command:
         raise click.UsageError("--service: give the playbook(s), then -- and the command")
     spec, settings, _ = _prepare(inventories, playbooks, extra_vars, limit, connection)
-    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
-    if not hosts:
-        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
-    return [settings[h] for h in hosts], command
+    return [settings[h] for h in service_hosts(spec, service, playbooks[0])], command
 
 
 def _interactive(settings: Any, argv: tuple[str, ...]) -> int:

@@ -32,10 +32,9 @@ def logs(
     **connection: Any,
 ) -> int:
     """Show SERVICE's logs from its running container on every host, each line prefixed with its host."""
-    from pushorch.cli.converge_cmds import _prepare
+    from pushorch.cli.converge_cmds import _prepare, service_hosts
     from pushorch.commands import docker as docker_cmd
-    from pushorch.converge import connect_all
-    from pushorch.fanout import close_shared
+    from pushorch.converge import connected
     from pushorch.report import LogPrinter, warn_line
 
     if len(args) < 2:
@@ -46,38 +45,30 @@ def logs(
     except re.error as exc:
         raise InputError([Problem("--grep", 0, 0, "", f"not a regular expression: {exc}")]) from None
     spec, settings, _ = _prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
-    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
-    if not hosts:
-        raise InputError([Problem(playbooks[0], 0, 0, "services", f"no service named {service!r} in these playbooks")])
+    hosts = service_hosts(spec, service, playbooks[0])
     printer = LogPrinter(hosts)
     argv = docker_cmd.service_logs(service, follow, since, tail)
     statuses: dict[str, int] = {}
 
     async def main() -> dict[str, str]:
-        shared: dict[str, Any] = {}
-        transports, unreachable = await connect_all({h: settings[h] for h in hosts}, forks, shared)
-        for host, error in unreachable.items():
-            warn_line(f"{host}: UNREACHABLE: {error}")
+        async with connected({h: settings[h] for h in hosts}, forks) as (transports, unreachable, _):
+            for host, error in unreachable.items():
+                warn_line(f"{host}: UNREACHABLE: {error}")
+            await asyncio.gather(*(one(transports, unreachable, h) for h in transports))
+        return dict(unreachable)
 
-        async def one(host: str) -> None:
-            def line(stream: str, text: str) -> None:
-                if stream == "stderr":
-                    printer.problem(host, text)
-                elif matcher is None or matcher.search(text):
-                    printer.line(host, text)
-
-            try:
-                statuses[host] = await transports[host].stream(argv, line)
-            except Exception as exc:  # a host that drops is reported; the others go on
-                unreachable[host] = str(exc)
-                warn_line(f"{host}: UNREACHABLE: {exc}")
+    async def one(transports: dict[str, Any], unreachable: dict[str, str], host: str) -> None:
+        def line(stream: str, text: str) -> None:
+            if stream == "stderr":
+                printer.problem(host, text)
+            elif matcher is None or matcher.search(text):
+                printer.line(host, text)
 
         try:
-            await asyncio.gather(*(one(h) for h in transports))
-        finally:
-            await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
-            await close_shared(shared)
-        return unreachable
+            statuses[host] = await transports[host].stream(argv, line)
+        except Exception as exc:  # a host that drops is reported; the others go on
+            unreachable[host] = str(exc)
+            warn_line(f"{host}: UNREACHABLE: {exc}")
 
     try:
         unreachable = asyncio.run(main())

@@ -31,17 +31,16 @@ def maintenance(
     from datetime import UTC, datetime
 
     from pushorch import consul_client
-    from pushorch.cli.converge_cmds import _service_command
+    from pushorch.cli.converge_cmds import _service_command, service_hosts
     from pushorch.commands import consul as consul_cmd
-    from pushorch.converge import connect_all
-    from pushorch.fanout import close_shared
+    from pushorch.converge import connected
     from pushorch.lock import owner_record
     from pushorch.report import LogPrinter, warn_line
 
     spec, settings, _, _, service = _service_command(
         inventories, args, extra_vars, limit, connection, None, 0.0, "put in maintenance"
     )
-    hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
+    hosts = service_hosts(spec, service, args[-2])
     if not reason and mode == "enable":
         owner = owner_record(0)
         reason = f"pushorch: {owner['user']}@{owner['controller']} at {datetime.now(UTC).isoformat(timespec='seconds')}"
@@ -49,24 +48,19 @@ def maintenance(
     failed: dict[str, str] = {}
 
     async def main() -> dict[str, str]:
-        shared: dict[str, Any] = {}
-        transports, unreachable = await connect_all({h: settings[h] for h in hosts}, forks, shared)
+        async with connected({h: settings[h] for h in hosts}, forks) as (transports, unreachable, _):
 
-        async def one(host: str) -> None:
-            try:
-                await consul_client.maintenance(
-                    transports[host], consul_cmd.service_id(service, host), mode == "enable", reason
-                )
-                printer.line(host, f"{service}: maintenance {'on' if mode == 'enable' else 'off'}")
-            except Exception as exc:  # an instance this host does not run (404), an agent that refuses
-                failed[host] = str(exc)
+            async def one(host: str) -> None:
+                try:
+                    await consul_client.maintenance(
+                        transports[host], consul_cmd.service_id(service, host), mode == "enable", reason
+                    )
+                    printer.line(host, f"{service}: maintenance {'on' if mode == 'enable' else 'off'}")
+                except Exception as exc:  # an instance this host does not run (404), an agent that refuses
+                    failed[host] = str(exc)
 
-        try:
             await asyncio.gather(*(one(h) for h in transports))
-        finally:
-            await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
-            await close_shared(shared)
-        return unreachable
+        return dict(unreachable)
 
     unreachable = asyncio.run(main())
     for host, error in sorted({**unreachable, **failed}.items()):

@@ -30,59 +30,44 @@ def prune(
     **connection: Any,
 ) -> int:
     """Remove the stopped containers and unused images of the playbooks' services, host by host."""
-    import contextlib
-    from pathlib import Path
-
-    from pushorch.cli.converge_cmds import _prepare_locked
+    from pushorch.cli.converge_cmds import _prepare_locked, local_lock
     from pushorch.commands import docker as docker_cmd
-    from pushorch.converge import connect_all, take_fleet_lock
-    from pushorch.fanout import close_shared
-    from pushorch.lock import LocalLock, default_lock_file
+    from pushorch.converge import connected, take_fleet_lock
     from pushorch.report import LogPrinter, warn_line
 
     spec, settings, _, locking = _prepare_locked(
         inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
     )
-    work = {
-        host: [
-            docker_cmd.prune(
-                s.name, p.policy_for(s).keep, docker_cmd.repository(s.image), p.policy_for(s).keep_images, dry_run
-            )
-            for p in spec_host.plays
-            for s in p.services
-        ]
-        for host, spec_host in spec.hosts.items()
-    }
+
+    def argv(play: Any, service: Any) -> tuple[str, ...]:
+        policy = play.policy_for(service)
+        repository = docker_cmd.repository(service.image)
+        return docker_cmd.prune(service.name, policy.keep, repository, policy.keep_images, dry_run)
+
+    work = {host: [argv(p, s) for p in h.plays for s in p.services] for host, h in spec.hosts.items()}
     printer = LogPrinter(list(work))
     failed: dict[str, str] = {}
 
     async def main() -> dict[str, str]:
-        shared: dict[str, Any] = {}
-        transports, unreachable = await connect_all(settings, forks, shared)
-        fleet = None
-        try:
-            if not dry_run:
-                fleet = await take_fleet_lock(locking, transports, shared, lambda _: None)
+        async with connected(settings, forks) as (transports, unreachable, shared):
+            fleet = None if dry_run else await take_fleet_lock(locking, transports, shared, lambda _: None)
+            try:
+                await asyncio.gather(*(one(transports[h], h) for h in transports if h not in unreachable))
+            finally:
+                if fleet is not None:
+                    await fleet.release()
+        return dict(unreachable)
 
-            async def one(host: str) -> None:
-                for argv in work[host]:
-                    done = await transports[host].run(argv, timeout=300)
-                    for line in done.stdout.splitlines():
-                        printer.line(host, line)
-                    if not done.ok:
-                        failed[host] = done.stderr.strip() or f"exit {done.exit_status}"
-                        return
+    async def one(transport: Any, host: str) -> None:
+        for argv in work.get(host, []):
+            done = await transport.run(argv, timeout=300)
+            for line in done.stdout.splitlines():
+                printer.line(host, line)
+            if not done.ok:
+                failed[host] = done.stderr.strip() or f"exit {done.exit_status}"
+                return
 
-            await asyncio.gather(*(one(h) for h in transports))
-        finally:
-            if fleet is not None:
-                await fleet.release()
-            await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
-            await close_shared(shared)
-        return unreachable
-
-    local = LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait)
-    with contextlib.nullcontext() if dry_run else local:
+    with local_lock(lock_file, locking, skip=dry_run):
         unreachable = asyncio.run(main())
     for host, error in sorted({**unreachable, **failed}.items()):
         warn_line(f"{host}: {'UNREACHABLE' if host in unreachable else 'FAILED'}: {error}")
