@@ -108,11 +108,12 @@ def observe(
     healthy_now = {key(s, h) for s, h in healthy}
     failing_map: dict[str, Failing] = {}
     for name, entry in previous.failing.items():
+        host = name.rpartition("@")[2]
         if name in failing_now or name in healthy_now:
             continue  # decided below from this run's observation
         if entry.replaced and now - entry.replaced < FAILED_HOST_MEMORY:
             failing_map[name] = entry  # replaced in place and moved away: keep the host out a while
-        elif name.rpartition("@")[2] not in scope or name.rpartition("@")[2] in lost:
+        elif host not in scope or host in lost:
             failing_map[name] = entry  # not seen this run: nothing new is known
     for name in failing_now:
         failing_map[name] = previous.failing.get(name) or Failing(since=now)

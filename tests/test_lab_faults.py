@@ -24,7 +24,7 @@ import pytest
 from pushorch.lab.cluster import Lab
 from tests.conftest import ROOT
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _http_through_ssh, _sh
-from tests.test_lab_rollout import _playbook, _running
+from tests.test_lab_rollout import _playbook, _running, _wait_running
 
 pytestmark = pytest.mark.lab
 
@@ -147,9 +147,7 @@ def test_a_killed_controller_leaves_one_version_per_host_and_its_lock_expires(  
     assert _apply(run_cli, inventory, playbook)[0] == 0
     lock_file = str(tmp_path / "kill.lock")
     run = _pushorch("apply", "-i", str(inventory), "-e", "v=v2", "--lock-ttl", "12", "--lock-file", lock_file, playbook)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _running(inventory, "kc-a", "lab-1").get("lab-1") != ["v2"]:
-        time.sleep(0.2)
+    _wait_running(inventory, "kc-a", "lab-1", "v2")
     os.kill(run.pid, signal.SIGKILL)  # mid-rollout: lab-1 gating v2, lab-2 and lab-3 on v1
     run.wait()
     running = _running(inventory, "kc-a")

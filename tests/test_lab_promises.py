@@ -14,7 +14,7 @@ import pytest
 from pushorch.lab.cluster import Lab
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _http_through_ssh, _sh
 from tests.test_lab_faults import _consul_ids, _pushorch, _reconcile, _replicated
-from tests.test_lab_rollout import _playbook, _running
+from tests.test_lab_rollout import _playbook, _running, _wait_running
 
 pytestmark = pytest.mark.lab
 
@@ -57,9 +57,7 @@ def test_a_run_whose_fleet_lock_is_taken_over_stops_before_its_next_step(  # typ
     assert _apply(run_cli, inventory, playbook)[0] == 0
     lock_file = str(tmp_path / "take.lock")
     run = _pushorch("apply", "-i", str(inventory), "-e", "v=v2", "--lock-ttl", "30", "--lock-file", lock_file, playbook)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _running(inventory, "take-a", "lab-1").get("lab-1") != ["v2"]:
-        time.sleep(0.2)
+    _wait_running(inventory, "take-a", "lab-1", "v2")
     # Another controller takes the lock over (as after `lock release`, or an expiry): lab-1 is the lock host.
     intruder = json.dumps({"user": "intruder", "controller": "other-box", "pid": 4242, "command": "pushorch apply"})
     lock = "/var/lib/pushorch/lock"

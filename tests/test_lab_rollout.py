@@ -144,6 +144,13 @@ def _running(inventory: Path, service: str, hosts: str = "docker") -> dict[str, 
     return {h: [v for v, state, _ in mine if state == "running"] for h, mine in rows.items()}
 
 
+def _wait_running(inventory: Path, service: str, host: str, version: str, seconds: float = 60) -> None:
+    """Until `host` runs `version` of `service` (a rollout in another process got there)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _running(inventory, service, host).get(host) != [version]:
+        time.sleep(0.2)
+
+
 def test_stop_first_keeps_two_of_three_available(lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, inventory = lab_inventory
     playbook = _playbook(tmp_path, "roll-a", 18081)

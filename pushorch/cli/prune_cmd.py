@@ -52,7 +52,7 @@ def prune(
         async with connected(settings, forks) as (transports, unreachable, shared):
             fleet = None if dry_run else await take_fleet_lock(locking, transports, shared, lambda _: None)
             try:
-                await asyncio.gather(*(one(transports[h], h) for h in transports if h not in unreachable))
+                await asyncio.gather(*(one(t, h) for h, t in transports.items()))
             finally:
                 if fleet is not None:
                     await fleet.release()

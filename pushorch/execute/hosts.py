@@ -42,8 +42,8 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit, gu
         results = await _actions(mine, transports, emit, guard)
         done.hosts.update(results)
         failed = [h for h in batch if results.get(h) is not None]
-        done.stopped = done.lock_lost = guard.lost() or ""
-        done.stopped = done.stopped or _stop_reason(plan, failed, len(batch))
+        done.lock_lost = guard.lost() or ""
+        done.stopped = done.lock_lost or _stop_reason(plan, failed, len(batch))
         if done.stopped:
             left = [h for later in batches[index + 1 :] for h in later]
             emit(Event("", "stopped", None, done.stopped + (f"; not run: {', '.join(left)}" if left else "")))
