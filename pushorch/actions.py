@@ -173,11 +173,13 @@ class RemoveConsul(Action):
 
 @dataclass(frozen=True, slots=True)
 class ReloadConsul(Action):
-    binary: bool = True
+    binary: bool = True  # `consul reload` (only the binary answers); else the agent's API
+    validate: tuple[str, ...] = ()  # config dirs `consul validate` checks first (the host has the binary)
     verb: ClassVar[str] = "reload"
 
     def subject(self) -> str:
-        return "consul" + ("" if self.binary else " (agent API)")
+        how = [*([] if self.binary else ["agent API"]), *(["validated"] if self.validate else [])]
+        return "consul" + (f" ({', '.join(how)})" if how else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,7 @@ class ReplaceContainer(Action):
     consul_path: str = ""  # "" = no Consul definition
     consul_content: str = ""
     consul_reload: ReloadMode = ""
+    consul_validate: bool = False  # `consul validate` the definition's dir before each reload
     dynamic_port: tuple[int, int] | None = None  # start-first: (spec host port, container port) to look up
     stop_timeout: int = 10
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes

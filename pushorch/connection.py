@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pushorch.consul_agent import ConsulAgent, agent_for
 from pushorch.secret import Secret
 
 HostKeyPolicy = Literal["strict", "accept-new", "off"]
@@ -41,6 +42,7 @@ class ConnectionSettings:
     become: bool = False
     become_user: str = "root"
     extra: Mapping[str, str] = field(default_factory=dict)
+    consul: ConsulAgent = field(default_factory=ConsulAgent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides |
         keepalive=float(pick(variables.get("pushorch_keepalive"), common.get("keepalive"), 15)),
         become=_bool(pick(o.become, variables.get("ansible_become"), False)),
         become_user=str(pick(variables.get("ansible_become_user"), "root")),
+        consul=agent_for(variables),
     )
 
 

@@ -1,72 +1,186 @@
 """The host's Consul agent, over the host's SSH connection: every agent call pushorch makes goes here.
 
-Requests are plain HTTP/1.0 through `open_tcp` to the agent's address on the host (127.0.0.1:8500),
-so hosts need no curl and the agent's port never leaves the host.
+Requests are plain HTTP/1.0 (inside TLS when the agent's address is https://) through `open_tcp`
+to the agent's address as the host sees it (`consul_http_addr`, default 127.0.0.1:8500), so hosts
+need no curl and the agent's port never leaves the host. The ACL token travels only in the
+X-Consul-Token header (or on stdin to `consul reload`), never on a command line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import ssl
 import urllib.parse
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from pushorch.commands import consul as consul_cmd
-from pushorch.errors import CommandFailed
+from pushorch.errors import CommandFailed, PushorchError
+from pushorch.secret import Secret
 from pushorch.transport import Transport
+from pushorch.transport.tls import TlsStream, client_context
 
-AGENT = ("127.0.0.1", 8500)
+
+class ConsulError(PushorchError):
+    """The agent answered a write with an error, or did not answer it."""
+
+    def __init__(self, host: str, message: str) -> None:
+        self.host = host
+        super().__init__(f"{host}: {message}")
 
 
-async def request(transport: Transport, method: str, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """(status, body) of one agent call; OSError/TimeoutError when the agent does not answer."""
+class ConsulRefused(ConsulError):
+    """403: the agent's ACLs refused the token (or its absence)."""
+
+    def __init__(self, host: str, detail: str) -> None:
+        super().__init__(host, f"Consul refused the token on {host} (HTTP 403: {detail or 'Permission denied'})")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self, default: Any) -> Any:
+        with contextlib.suppress(ValueError):
+            return json.loads(self.body or b"null") if self.body else default
+        return default
+
+
+# Tokens read from a host's token file, once per connection.
+_tokens: weakref.WeakKeyDictionary[Any, Secret | None] = weakref.WeakKeyDictionary()
+_contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}
+
+
+async def _token(transport: Transport) -> Secret | None:
+    agent = transport.settings.consul
+    if agent.token is not None or agent.token_file is None:
+        return agent.token
+    if transport not in _tokens:
+        done = await transport.run(["cat", "--", agent.token_file], timeout=30, become=transport.settings.become)
+        if not done.ok:
+            raise ConsulError(transport.settings.name, f"cannot read the Consul token file {agent.token_file}")
+        text = done.stdout.strip()
+        _tokens[transport] = Secret(text) if text else None
+    return _tokens[transport]
+
+
+def _context(transport: Transport) -> ssl.SSLContext:
+    a = transport.settings.consul
+    key = (a.ca_file, a.cert_file, a.key_file, a.verify)
+    if key not in _contexts:
+        _contexts[key] = client_context(a.ca_file, a.cert_file, a.key_file, a.verify)
+    return _contexts[key]
+
+
+async def request(
+    transport: Transport, method: str, path: str, body: bytes = b"", timeout: float = 5.0, check: bool = True
+) -> Reply:
+    """One agent call. OSError/TimeoutError when the agent does not answer; ConsulRefused on 403
+    (unless check=False)."""
+    agent, host = transport.settings.consul, transport.settings.name
+    token = await _token(transport)
+    head = [
+        f"{method} {path} HTTP/1.0",
+        f"Host: {agent.server_name or agent.host}:{agent.port}",
+        "User-Agent: pushorch",
+        f"Content-Length: {len(body)}",
+    ]
+    if token is not None:
+        head.append(f"X-Consul-Token: {token.reveal()}")
     async with asyncio.timeout(timeout):
-        stream = await transport.open_tcp(*AGENT)
+        stream: Any = await transport.open_tcp(agent.host, agent.port)
         try:
-            head = f"{method} {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: pushorch\r\nContent-Length: 0\r\n\r\n"
-            await stream.write(head.encode())
-            reply = b""
-            while len(reply) < 1 << 20:
-                chunk = await stream.read(65536)
-                if not chunk:
-                    break
-                reply += chunk
+            if agent.tls:
+                stream = TlsStream(stream, _context(transport), agent.server_name or agent.host)
+                await stream.handshake()
+            await stream.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            reply = await _read_reply(stream)
         finally:
             await stream.close()
     status_line, _, rest = reply.partition(b"\r\n")
-    _, _, body = rest.partition(b"\r\n\r\n")
+    raw_headers, _, content = rest.partition(b"\r\n\r\n")
     parts = status_line.split()
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), body
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    headers = {}
+    for line in raw_headers.decode("latin-1").split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    if status == 403 and check:
+        raise ConsulRefused(host, content.decode(errors="replace").strip()[:100])
+    return Reply(status, content, headers)
+
+
+async def _read_reply(stream: Any) -> bytes:
+    """The whole reply: to Content-Length when the agent gives one, else to the end of the stream."""
+    reply = b""
+    while len(reply) < 1 << 22:
+        chunk = await stream.read(65536)
+        if not chunk:
+            break
+        reply += chunk
+        head, sep, content = reply.partition(b"\r\n\r\n")
+        if sep:
+            length = next(
+                (line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+                None,
+            )
+            if length is not None and length.strip().isdigit() and len(content) >= int(length):
+                break
+    return reply
+
+
+async def _write(transport: Transport, method: str, path: str, what: str, body: bytes = b"") -> Reply:
+    """An agent call that must succeed: a refusal, an error status or no answer is a ConsulError."""
+    host = transport.settings.name
+    try:
+        reply = await request(transport, method, path, body, timeout=30)
+    except (OSError, TimeoutError) as exc:
+        where = transport.settings.consul.address
+        raise ConsulError(host, f"{what}: the Consul agent at {where} did not answer ({exc or 'timeout'})") from None
+    if reply.status != 200:
+        raise ConsulError(host, f"{what}: HTTP {reply.status}: {reply.body.decode(errors='replace').strip()[:200]}")
+    return reply
+
+
+async def validate(transport: Transport, config_dir: str, become: bool | None) -> None:
+    """`consul validate DIR` (run where the host has the binary): a broken definition fails its step
+    before the agent is asked to load it."""
+    done = await transport.run(consul_cmd.validate(config_dir), timeout=60, become=become)
+    if not done.ok:
+        what = f"consul validate {config_dir}"
+        raise CommandFailed(transport.settings.name, what, done.exit_status, done.stderr or done.stdout)
 
 
 async def reload(transport: Transport, binary: bool, become: bool | None) -> None:
-    """`consul reload`, or without a binary the agent's reload endpoint."""
+    """The agent's reload endpoint, or `consul reload` where only the binary answers."""
     if binary:
-        done = await transport.run(consul_cmd.reload(), timeout=60, become=become)
+        token = await _token(transport)
+        stdin = (token.reveal() + "\n").encode() if token is not None else b"\n"
+        done = await transport.run(consul_cmd.reload(), stdin=stdin, timeout=60, become=become)
         done.check("consul reload")
         return
-    status, body = await request(transport, "PUT", "/v1/agent/reload")
-    if status != 200:
-        raise CommandFailed(transport.settings.name, "consul reload (agent API)", 1, f"HTTP {status}: {body[:200]!r}")
+    await _write(transport, "PUT", "/v1/agent/reload", "consul reload (agent API)")
 
 
 async def maintenance(transport: Transport, service_id: str, enable: bool, reason: str = "") -> None:
     """The agent's maintenance mode for one instance: listed but critical, so clients leave it."""
     query = urllib.parse.urlencode({"enable": "true" if enable else "false", **({"reason": reason} if reason else {})})
-    status, body = await request(transport, "PUT", f"/v1/agent/service/maintenance/{service_id}?{query}")
-    if status != 200:
-        what = f"consul maintenance {'on' if enable else 'off'} for {service_id}"
-        raise CommandFailed(transport.settings.name, what, 1, f"HTTP {status}: {body[:200]!r}")
+    what = f"consul maintenance {'on' if enable else 'off'} for {service_id}"
+    await _write(transport, "PUT", f"/v1/agent/service/maintenance/{service_id}?{query}", what)
 
 
 async def maintenance_reasons(transport: Transport, timeout: float = 5.0) -> dict[str, str]:
     """Service id -> reason, for the local agent's instances in maintenance mode (its checks say so)."""
-    status, body = await request(transport, "GET", "/v1/agent/checks", timeout)
-    checks: Any = {}
-    with contextlib.suppress(ValueError):
-        checks = json.loads(body or b"{}")
-    if status != 200 or not isinstance(checks, dict):
+    reply = await request(transport, "GET", "/v1/agent/checks", timeout=timeout)
+    checks = reply.json({})
+    if reply.status != 200 or not isinstance(checks, dict):
         return {}
     prefix = "_service_maintenance:"
     return {
@@ -78,19 +192,109 @@ async def maintenance_reasons(transport: Transport, timeout: float = 5.0) -> dic
 
 async def service_status(transport: Transport, service_id: str, timeout: float) -> str:
     """The local agent's aggregated status of one service instance: passing, warning, critical, unknown."""
-    status, body = await request(transport, "GET", f"/v1/agent/health/service/id/{service_id}", timeout)
-    found: Any = {}
-    with contextlib.suppress(ValueError):
-        found = json.loads(body or b"{}")
-    return str(found.get("AggregatedStatus", "unknown")) if isinstance(found, dict) and status else "unknown"
+    reply = await request(transport, "GET", f"/v1/agent/health/service/id/{service_id}", timeout=timeout)
+    found = reply.json({})
+    return str(found.get("AggregatedStatus", "unknown")) if isinstance(found, dict) and reply.status else "unknown"
 
 
 async def passing_ids(transport: Transport, name: str, timeout: float = 5.0) -> set[str]:
     """Service IDs of `name` whose checks all pass, cluster-wide, as this host's agent sees the catalog."""
-    status, body = await request(transport, "GET", f"/v1/health/service/{name}?passing", timeout)
-    if status != 200:
-        return set()
-    entries: Any = []
-    with contextlib.suppress(ValueError):
-        entries = json.loads(body or b"[]")
+    reply = await request(transport, "GET", f"/v1/health/service/{name}?passing", timeout=timeout)
+    entries = reply.json([]) if reply.status == 200 else []
     return {str((e.get("Service") or {}).get("ID", "")) for e in entries if isinstance(e, dict)} - {""}
+
+
+# -- KV and sessions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KvEntry:
+    key: str
+    value: bytes
+    flags: int
+    modify_index: int
+    session: str = ""
+
+
+async def kv_get(transport: Transport, key: str) -> KvEntry | None:
+    reply = await request(transport, "GET", f"/v1/kv/{_key(key)}", timeout=10)
+    if reply.status == 404:
+        return None
+    if reply.status != 200:
+        raise ConsulError(transport.settings.name, f"consul kv get {key}: HTTP {reply.status}")
+    entries = reply.json([])
+    return _entry(entries[0]) if entries else None
+
+
+async def kv_list(transport: Transport, prefix: str) -> list[KvEntry]:
+    reply = await request(transport, "GET", f"/v1/kv/{_key(prefix)}?recurse", timeout=10)
+    if reply.status == 404:
+        return []
+    if reply.status != 200:
+        raise ConsulError(transport.settings.name, f"consul kv get -recurse {prefix}: HTTP {reply.status}")
+    return [_entry(e) for e in reply.json([]) if isinstance(e, dict)]
+
+
+async def kv_put(transport: Transport, key: str, value: bytes, cas: int | None = None, flags: int = 0) -> bool:
+    """Write a key; with `cas`, only if its ModifyIndex is still that (0: only if it does not exist)."""
+    query = urllib.parse.urlencode({"flags": flags, **({"cas": cas} if cas is not None else {})})
+    reply = await _write(transport, "PUT", f"/v1/kv/{_key(key)}?{query}", f"consul kv put {key}", value)
+    return reply.json(False) is True
+
+
+async def kv_delete(transport: Transport, key: str, cas: int | None = None) -> bool:
+    query = f"?cas={cas}" if cas is not None else ""
+    reply = await _write(transport, "DELETE", f"/v1/kv/{_key(key)}{query}", f"consul kv delete {key}")
+    return reply.json(False) is True
+
+
+async def session_create(transport: Transport, name: str, ttl: int, lock_delay: int = 15) -> str:
+    """A session with a TTL and behavior=release: its locks are freed when it is invalidated."""
+    body = json.dumps({"Name": name, "TTL": f"{ttl}s", "Behavior": "release", "LockDelay": f"{lock_delay}s"})
+    reply = await _write(transport, "PUT", "/v1/session/create", "consul session create", body.encode())
+    return str(reply.json({}).get("ID", ""))
+
+
+async def session_renew(transport: Transport, session: str) -> bool:
+    """False when the session is gone (expired or destroyed): its locks are lost."""
+    reply = await request(transport, "PUT", f"/v1/session/renew/{session}", timeout=30)
+    if reply.status == 404:
+        return False
+    if reply.status != 200:
+        raise ConsulError(transport.settings.name, f"consul session renew: HTTP {reply.status}")
+    return True
+
+
+async def session_destroy(transport: Transport, session: str) -> None:
+    await _write(transport, "PUT", f"/v1/session/destroy/{session}", "consul session destroy")
+
+
+async def kv_acquire(transport: Transport, key: str, value: bytes, session: str) -> bool:
+    reply = await _write(transport, "PUT", f"/v1/kv/{_key(key)}?acquire={session}", f"consul lock {key}", value)
+    return reply.json(False) is True
+
+
+async def kv_release(transport: Transport, key: str, session: str) -> bool:
+    reply = await _write(transport, "PUT", f"/v1/kv/{_key(key)}?release={session}", f"consul unlock {key}")
+    return reply.json(False) is True
+
+
+def _key(key: str) -> str:
+    return urllib.parse.quote(key.lstrip("/"), safe="/")
+
+
+def _entry(raw: dict[str, Any]) -> KvEntry:
+    value = raw.get("Value")
+    return KvEntry(
+        key=str(raw.get("Key", "")),
+        value=base64.b64decode(value) if value else b"",
+        flags=int(raw.get("Flags") or 0),
+        modify_index=int(raw.get("ModifyIndex") or 0),
+        session=str(raw.get("Session") or ""),
+    )
+
+
+def forget_tokens() -> None:
+    """Drop cached host tokens (tests that change a host's token file)."""
+    _tokens.clear()
+    _contexts.clear()

@@ -94,4 +94,14 @@ def take_definition(path: str) -> Argv:
 
 
 def reload() -> Argv:
-    return ("consul", "reload")
+    """`consul reload` with the ACL token read from stdin (one line; empty: none), never from argv."""
+    script = (
+        'IFS= read -r t || :; if [ -n "$t" ]; then CONSUL_HTTP_TOKEN=$t; export CONSUL_HTTP_TOKEN; fi;'
+        " exec consul reload"
+    )
+    return ("sh", "-c", script)
+
+
+def validate(config_dir: str) -> Argv:
+    """`consul validate DIR`: offline, needs no agent and no token."""
+    return ("consul", "validate", config_dir)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands.shell import Argv, quote, sh
+from pushorch.consul_agent import agent_port
 from pushorch.spec import HostSpec
 
 MARK = "==pushorch:{}=="
@@ -42,10 +43,11 @@ def probe_images(host: HostSpec) -> list[str]:
 
 def for_host(host: HostSpec) -> Argv:
     """The probe for what this host's plan reads."""
-    return probe(probe_paths(host), probe_images(host), docker=needs_docker(host))
+    port = agent_port(host.vars)
+    return probe(probe_paths(host), probe_images(host), docker=needs_docker(host), consul_port=port)
 
 
-def probe(paths: Sequence[str], images: Sequence[str], docker: bool = True) -> Argv:
+def probe(paths: Sequence[str], images: Sequence[str], docker: bool = True, consul_port: int = 8500) -> Argv:
     """The probe argv: OS, systemd, Docker, managed containers, the spec's images, files, Consul.
 
     docker=False (a spec with no services and no docker task) leaves the Docker queries out: they
@@ -60,8 +62,8 @@ def probe(paths: Sequence[str], images: Sequence[str], docker: bool = True) -> A
         "for pm in apt-get dnf yum apk zypper; do command -v $pm >/dev/null 2>&1 && { echo PM=$pm; break; }; done",
         "[ -d /run/systemd/system ] && echo SYSTEMD=1",
         "command -v consul >/dev/null 2>&1 && echo CONSUL_BINARY=1",
-        # A Consul agent listening on 8500 (0x2134) on loopback or any address, without curl on the host.
-        "grep -qsE ' (0100007F|00000000):2134 [0-9A-F:]+ 0A ' /proc/net/tcp && echo CONSUL_AGENT=1",
+        # A Consul agent listening on its port (8500 = 0x2134) on any IPv4/IPv6 address, without curl.
+        f"grep -qsE ' [0-9A-F]+:{consul_port:04X} [0-9A-F:]+ 0A ' /proc/net/tcp /proc/net/tcp6 && echo CONSUL_AGENT=1",
     ]
     containers = [
         f"echo '{MARK.format('docker')}'",

@@ -41,6 +41,8 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.RemoveConsul():
             await _run(t, action, system.remove_file(action.path), action.path)
         case a.ReloadConsul():
+            for config_dir in action.validate:
+                await consul_client.validate(t, config_dir, action.become)
             await consul_client.reload(t, action.binary, action.become)
         case _:
             raise TypeError(f"no handler for {action.kind}")

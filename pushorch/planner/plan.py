@@ -10,6 +10,7 @@ the next pass, once the probe can see them (apply is level-based).
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -91,21 +92,22 @@ def _host_plan(
     sources = dict(zip((id(p) for p in host.plays), host.sources, strict=True))
     if not seen.docker_running:
         return out  # containers next pass, when the probe can see them
-    consul_changed = False
+    consul_dirs: set[str] = set()
     for play, service in services:
         lost = replaces.get((service.name, host.name), "")
         again = recreate.get((service.name, host.name), "")
         steps, replace = plan_service(host, seen, sources[id(play)], play, service, lost, again)
-        consul_changed |= any(isinstance(a, WriteConsul) for a in steps)
+        consul_dirs |= {posixpath.dirname(a.path) for a in steps if isinstance(a, WriteConsul)}
         out.extend(steps)
         if replace is not None:
             replacements.append((play, service, replace))
     removals = _removals(host, seen, {s.name for _, s in services}, declared, options)
-    consul_changed |= any(isinstance(a, RemoveConsul) for a in removals)
+    consul_dirs |= {posixpath.dirname(a.path) for a in removals if isinstance(a, RemoveConsul)}
     out.extend(removals)
     # With neither a binary nor an agent there is nothing to reload: an agent started later reads the dir.
-    if consul_changed and (seen.consul_binary or seen.consul_agent):
-        out.append(ReloadConsul(host.name, "a definition changed", binary=seen.consul_binary))
+    if consul_dirs and (seen.consul_binary or seen.consul_agent):
+        validate = tuple(sorted(consul_dirs)) if seen.consul_binary else ()
+        out.append(ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent, validate=validate))
     return out
 
 

@@ -148,6 +148,7 @@ def _replace(
         consul_path=consul_path,
         consul_content=consul_content,
         consul_reload=reload_mode(seen, service) if consul_path else "",
+        consul_validate=seen.consul_binary and bool(consul_path),
         dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
         stop_timeout=int(service.stop_timeout),
         drop=tuple(sets.beyond_keep(policy.keep)),
@@ -194,7 +195,8 @@ def reload_mode(seen: ObservedHost, service: Service) -> ReloadMode:
     """How this host's Consul picks up a definition: `consul reload`, the agent's API, or not at all."""
     setting = service.consul.reload if service.consul else "none"
     if setting == "auto":
-        return "binary" if seen.consul_binary else "api" if seen.consul_agent else ""
+        # The agent's API first: the client carries the token and TLS settings the CLI would need on the host.
+        return "api" if seen.consul_agent else "binary" if seen.consul_binary else ""
     return "binary" if setting == "binary" else "api" if setting == "api" else ""
 
 

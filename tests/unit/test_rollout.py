@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
+from pushorch.commands import consul as consul_cmd
 from pushorch.commands import shell
 from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
@@ -18,6 +19,7 @@ from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)
 CONSUL = "/etc/consul.d/pushorch-web.json"
+RELOAD = join(consul_cmd.reload())
 
 
 def bounded(command: str, seconds: int = 120) -> str:
@@ -66,12 +68,12 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
     done, _ = _run(Rollout("web", ((step,),)), {"a": host})
     assert host.calls == [
         f'sh -c \'cat -- "$0" 2>/dev/null; rm -f -- "$0"\' {CONSUL}',  # drain first, keeping the old definition
-        "consul reload",
+        RELOAD,
         STOP_OLD,  # stopped, not removed: kept for rollback
         RUN,
         *[STATE] * 2,  # the gate's probe, then the confirmation before passing
         f"put {CONSUL} 0640",
-        "consul reload",
+        RELOAD,
         "docker rm -f web-older",  # beyond keep, only once the whole rollout passed
     ]
     assert host.files[CONSUL][0] == b"{new}\n"
