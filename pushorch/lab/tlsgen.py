@@ -46,7 +46,7 @@ def ensure_certificates(directory: Path, addresses: list[str]) -> tuple[Path, Pa
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    san = [x509.DNSName("localhost"), x509.DNSName(SERVER_NAME)]
+    san: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName(SERVER_NAME)]
     san += [x509.IPAddress(ipaddress.ip_address(a)) for a in wanted]
     cert = (
         x509.CertificateBuilder()
