@@ -297,6 +297,13 @@ class Plan:
     placed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> the hosts that run it
     notes: tuple[str, ...] = ()  # what failover is waiting for ("lab-2: web: unreachable for 12s; ...")
 
+    def consul_hosts(self) -> set[str]:
+        """Hosts whose steps talk to their Consul agent (definitions, reloads, drains, consul gates)."""
+        talking = {a.host for a in self.actions if isinstance(a, (WriteConsul, RemoveConsul, ReloadConsul))}
+        for rollout in self.rollouts:
+            talking |= {s.host for b in rollout.batches for s in b if s.consul_reload or s.gate.kind == "consul"}
+        return talking
+
     def by_host(self, rollouts: bool = False) -> dict[str, list[Action]]:
         """Each host's actions in order (with its rollout steps after them when asked), grouped in one
         pass: a fleet's plan holds thousands of actions, so no per-host scans."""

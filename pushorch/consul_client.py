@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushorch.commands import consul as consul_cmd
-from pushorch.errors import CommandFailed, PushorchError
+from pushorch.errors import CommandFailed, ExitStatus, PushorchError
 from pushorch.secret import Secret
 from pushorch.transport import Transport
 from pushorch.transport.tls import TlsStream, client_context
 
 
 class ConsulError(PushorchError):
-    """The agent answered a write with an error, or did not answer it."""
+    """The agent answered a write with an error, or did not answer it: a failed step (exit 5)."""
+
+    exit_status = ExitStatus.APPLY_FAILED
 
     def __init__(self, host: str, message: str) -> None:
         self.host = host
@@ -37,7 +39,8 @@ class ConsulRefused(ConsulError):
     """403: the agent's ACLs refused the token (or its absence)."""
 
     def __init__(self, host: str, detail: str) -> None:
-        super().__init__(host, f"Consul refused the token on {host} (HTTP 403: {detail or 'Permission denied'})")
+        self.host = host
+        PushorchError.__init__(self, f"Consul refused the token on {host} (HTTP 403: {detail or 'Permission denied'})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,17 @@ async def reload(transport: Transport, binary: bool, become: bool | None) -> Non
         done.check("consul reload")
         return
     await _write(transport, "PUT", "/v1/agent/reload", "consul reload (agent API)")
+
+
+async def check_tokens(transports: list[Transport]) -> None:
+    """Ask each host's agent to read itself (agent:read): ConsulRefused when its ACLs refuse the token.
+    An agent that does not answer is left to the steps that need it."""
+
+    async def one(transport: Transport) -> None:
+        with contextlib.suppress(OSError, TimeoutError):
+            await request(transport, "GET", "/v1/agent/self", timeout=10)
+
+    await asyncio.gather(*(one(t) for t in transports))
 
 
 async def maintenance(transport: Transport, service_id: str, enable: bool, reason: str = "") -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pushorch import fleetstate, history
+from pushorch import consul_client, fleetstate, history
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import ConnectError, PushorchError, TransportError
@@ -158,6 +158,9 @@ async def converge(
                     outcome.events.append(event)
                     emit(event)
 
+                if outcome.passes == 1:  # a refused token stops the run before any host is touched
+                    talking = current.consul_hosts()
+                    await consul_client.check_tokens([t for h, t in active.items() if h in talking])
                 first_event = len(outcome.events)
                 results = await execute(current, active, record, fleet or UNGUARDED)
                 await _write_history(outcome.events[first_event:], active)

@@ -17,12 +17,13 @@ import secrets
 import shutil
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pushorch.lab import appimages, image
+from pushorch.lab import appimages, image, tlsgen
 from pushorch.lab.shell import LabError, docker, run
 
 LABEL = "pushorch.lab=1"
@@ -111,6 +112,7 @@ def _container_state(name: str) -> dict[str, str] | None:
         "running": str(data["State"]["Running"]).lower(),
         "files": labels.get("pushorch.lab.files", ""),
         "dir": labels.get("pushorch.lab.dir", ""),
+        "consul": labels.get("pushorch.lab.consul", "open"),
     }
 
 
@@ -161,7 +163,9 @@ class Lab:
         return self.prefix + host
 
     # -- up ---------------------------------------------------------------------------------------
-    def up(self, count: int, bare: int, say: Callable[[str], None]) -> Path:
+    def up(self, count: int, bare: int, say: Callable[[str], None], secure_consul: bool = False) -> Path:
+        """Hosts, registries and the inventory; `secure_consul`: the hosts' Consul agents enforce ACLs
+        (default deny, one token) and serve HTTPS only (8501, a CA the lab makes), as production does."""
         if docker("docker", "info", "--format", "{{.ServerVersion}}", check=False).strip() == "":
             raise LabError("docker: no Docker daemon answers (start dockerd, or run scripts/setup)")
         state = self._load_state()
@@ -169,12 +173,13 @@ class Lab:
         subnet = self._ensure_network(self.subnet or state.get("subnet"))
         hosts = plan_hosts(subnet, count, bare)
         self._keys(hosts)
+        self._consul_files(hosts, secure_consul)
         registry_port = self._ensure_registry(full_image, subnet, int(state.get("registry_port", 0)), say)
         lab_registry = f"{registry_address(subnet)}:5000"
         self._ensure_auth_registry(full_image, subnet, say)
         for host in hosts:
             trusted = f"{lab_registry},{registry_address(subnet, 3)}:5000"  # both plain-HTTP registries
-            self._ensure_host(host, bare_image if host.bare else full_image, trusted, say)
+            self._ensure_host(host, bare_image if host.bare else full_image, trusted, secure_consul, say)
         self._remove_extra(hosts)
         self._wait_ready(hosts, say)
         pushed = state.get("apps_pushed") == appimages.recipe_digest() and state.get("registry_port")
@@ -187,9 +192,10 @@ class Lab:
                 "registry_port": registry_port,
                 "apps_pushed": appimages.recipe_digest(),
                 "hosts": [h.name for h in hosts],
+                "secure_consul": secure_consul,
             }
         )
-        return self._write_inventory(hosts, lab_registry, subnet)
+        return self._write_inventory(hosts, lab_registry, subnet, secure_consul)
 
     def _ensure_network(self, subnet: str | None) -> str:
         """The lab's network (created when missing); returns its subnet."""
@@ -216,6 +222,37 @@ class Lab:
             agents = [f"{h.address}:8500\n" for h in hosts if not h.bare and h.name != host.name]
             (key.parent / "consul-peers").write_text("".join(agents))
         (self.dir / "known_hosts").write_text("".join(lines))
+
+    def _consul_files(self, hosts: list[LabHost], secure: bool) -> None:
+        """Each host's Consul agent settings (consul-agent.json), token file and TLS files, mounted at
+        /etc/ssh/lab; none when the agents run open (plain HTTP on 8500, no ACLs)."""
+        token_file = self.dir / "consul-token"
+        if secure:
+            if not token_file.exists():
+                token_file.touch(mode=0o600)
+                token_file.write_text(str(uuid.uuid4()))
+            ca, cert, key = tlsgen.ensure_certificates(self.dir / "consul-tls", [h.address for h in hosts])
+        for host in hosts:
+            where = self.dir / "hostkeys" / host.name
+            names = ("consul-agent.json", "consul-token", "consul-ca.pem", "consul-server.pem", "consul-server-key.pem")
+            leaves: dict[str, bytes | None] = dict.fromkeys(names)
+            if secure:
+                settings = {"acl_token": token_file.read_text().strip(), "http_port": -1, "https_port": 8501}
+                settings |= {f"{k}_file": f"/etc/ssh/lab/consul-{v}.pem" for k, v in [("cert", "server"), ("ca", "ca")]}
+                settings["key_file"] = "/etc/ssh/lab/consul-server-key.pem"
+                leaves = {
+                    "consul-agent.json": json.dumps(settings).encode(),
+                    "consul-token": token_file.read_bytes(),
+                    "consul-ca.pem": ca.read_bytes(),
+                    "consul-server.pem": cert.read_bytes(),
+                    "consul-server-key.pem": key.read_bytes(),
+                }
+            for leaf, content in leaves.items():
+                if content is None:
+                    (where / leaf).unlink(missing_ok=True)
+                else:
+                    (where / leaf).touch(mode=0o600)
+                    (where / leaf).write_bytes(content)
 
     def _ensure_registry(self, full_image: str, subnet: str, port: int, say: Callable[[str], None]) -> int:
         state = _container_state(self.registry)
@@ -286,11 +323,14 @@ class Lab:
         ]
         docker("auth registry: start", *args, full_image, "serve", "/etc/pushorch-registry.yml")
 
-    def _ensure_host(self, host: LabHost, host_image: str, lab_registry: str, say: Callable[[str], None]) -> None:
+    def _ensure_host(
+        self, host: LabHost, host_image: str, lab_registry: str, secure: bool, say: Callable[[str], None]
+    ) -> None:
         container = self.container(host.name)
         state = _container_state(container)
-        wanted = (host_image, image.files_digest(), str(self.dir))
-        if state and (state["image"], state["files"], state["dir"]) == wanted:
+        consul = "secure" if secure else "open"  # the stand-in reads its settings when it starts
+        wanted = (host_image, image.files_digest(), str(self.dir), consul)
+        if state and (state["image"], state["files"], state["dir"], state["consul"]) == wanted:
             if state["running"] != "true":
                 say(f"host {host.name}: start")
                 docker(f"host {host.name}: start", "start", container)
@@ -306,6 +346,7 @@ class Lab:
         # bare hosts get one too, for the Docker that `apply` installs on them.
         volumes.append(f"{container}-docker:/var/lib/docker")
         args = ["run", "-d", "--name", container, "--hostname", host.name, *self._labels()]
+        args += ["--label", f"pushorch.lab.consul={consul}"]
         args += ["--network", self.network, "--ip", host.address, *CAPABILITIES, *_flags("-v", volumes)]
         docker(f"host {host.name}: run", *args, "-e", f"PUSHORCH_LAB_REGISTRY={lab_registry}", host_image)
 
@@ -335,7 +376,7 @@ class Lab:
             raise LabError(f"hosts not ready after {timeout:g}s: {', '.join(sorted(pending))}; last log: {logs[-500:]}")
         say(f"hosts ready: {len(hosts)}")
 
-    def _write_inventory(self, hosts: list[LabHost], lab_registry: str, subnet: str) -> Path:
+    def _write_inventory(self, hosts: list[LabHost], lab_registry: str, subnet: str, secure_consul: bool) -> Path:
         def group(members: list[LabHost]) -> dict[str, object]:
             return {h.name: {"ansible_host": h.address} for h in members}
 
@@ -350,6 +391,15 @@ class Lab:
                     "lab_registry_auth": f"{registry_address(subnet, 3)}:5000",
                     "lab_registry_user": REGISTRY_USER,
                     "lab_registry_password_file": str(self.dir / "registry-password"),
+                    **(
+                        {
+                            "consul_http_addr": "https://127.0.0.1:8501",
+                            "consul_cacert": str(self.dir / "consul-tls" / "ca.pem"),
+                            "consul_http_token_file": "/etc/ssh/lab/consul-token",
+                        }
+                        if secure_consul
+                        else {}
+                    ),
                 },
                 "children": {
                     "docker": {"hosts": group([h for h in hosts if not h.bare])},
@@ -388,9 +438,10 @@ class Lab:
             for name in image.image_names():
                 docker("remove image", "image", "rm", "-f", name, check=False)
         leaves = ("inventory.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.yml", "lab.json")
-        for leaf in (*leaves, "registry-auth.yml", "registry.htpasswd", "registry-password"):
+        for leaf in (*leaves, "registry-auth.yml", "registry.htpasswd", "registry-password", "consul-token"):
             (self.dir / leaf).unlink(missing_ok=True)
         shutil.rmtree(self.dir / "hostkeys", ignore_errors=True)
+        shutil.rmtree(self.dir / "consul-tls", ignore_errors=True)
         if self.dir.exists() and not any(self.dir.iterdir()):
             self.dir.rmdir()
 

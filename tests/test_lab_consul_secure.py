@@ -1,0 +1,161 @@
+"""Consul as production configures it, on a lab of its own (`lab up --secure-consul`): ACLs with
+default deny and HTTPS only. The examples apply and register, the `consul` gate passes a rollout,
+a wrong token is refused before any host is touched (exit 5), and the token appears in no output,
+log line or process list."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pushorch.lab.cluster import Lab
+from tests.conftest import ROOT
+from tests.test_lab_apply import _apply
+from tests.test_lab_rollout import _running
+
+pytestmark = pytest.mark.lab
+
+HOSTS = ["lab-1", "lab-2"]
+# Through the host's own python3: the agent's HTTPS API with (or without) the lab's token.
+AGENT_GET = """
+import json, ssl, sys, urllib.request, urllib.error
+request = urllib.request.Request("https://127.0.0.1:8501" + sys.argv[1])
+if sys.argv[2] == "token":
+    request.add_header("X-Consul-Token", open("/etc/ssh/lab/consul-token").read().strip())
+context = ssl.create_default_context(cafile="/etc/ssh/lab/consul-ca.pem")
+try:
+    with urllib.request.urlopen(request, timeout=5, context=context) as response:
+        print(response.status, response.read().decode())
+except urllib.error.HTTPError as exc:
+    print(exc.code, exc.read().decode())
+"""
+
+
+@pytest.fixture(scope="module")
+def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path, str]]:
+    try:
+        subprocess.run(["docker", "info"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
+    lab = Lab(tmp_path_factory.mktemp("secure") / ".lab")
+    inventory = lab.up(len(HOSTS), 0, lambda _: None, secure_consul=True)
+    yield lab, inventory, (lab.dir / "consul-token").read_text().strip()
+    lab.down(lambda _: None)
+
+
+def _agent(lab: Lab, host: str, path: str, token: bool = True) -> tuple[int, Any]:
+    out = subprocess.run(
+        ["docker", "exec", lab.container(host), "python3", "-c", AGENT_GET, path, "token" if token else "none"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    code, _, body = out.partition(" ")
+    try:
+        return int(code), json.loads(body)
+    except ValueError:
+        return int(code), body.strip()
+
+
+class ProcessWatch:
+    """Every lab host's process list (full command lines), sampled every 0.2 s while a run lasts."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab, self.seen, self._stop = lab, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for host in HOSTS:
+                ps = ["docker", "exec", self.lab.container(host), "ps", "-eo", "args"]
+                self.seen.append(subprocess.run(ps, capture_output=True, text=True).stdout)
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> ProcessWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def _gated(tmp_path: Path) -> str:
+    service = {
+        "name": "sec-web",
+        "image": "{{ lab_registry }}/pushorch/demo-app:{{ v }}",
+        "ports": [{"host": 18201, "container": 8080}],
+        "health": {"consul": True, "interval": "200ms", "timeout": "2s"},
+        "update": {"parallelism": 1, "min_healthy_time": "1s", "healthy_deadline": "20s"},
+        "consul": {"check": {"http": "/health", "interval": "500ms"}},
+    }
+    path = tmp_path / "sec-web.yml"
+    path.write_text(json.dumps([{"name": "secure", "hosts": "docker", "vars": {"v": "v1"}, "services": [service]}]))
+    return str(path)
+
+
+def test_acl_and_tls_on_apply_gate_and_status(secure_lab, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lab, inventory, token = secure_lab
+    assert _agent(lab, "lab-1", "/v1/agent/self", token=False)[0] == 403  # the agents really deny
+    examples = [str(ROOT / "playbooks" / "seed-nginx.yml"), str(ROOT / "playbooks" / "demo-app.yml")]
+    playbook = _gated(tmp_path)
+    outputs = []
+    with ProcessWatch(lab) as watch:
+        status, changes, _ = _apply(run_cli, inventory, *examples, playbook)
+        assert status == 0, changes
+        outputs.append(json.dumps(changes))
+        status, changes, summary = _apply(run_cli, inventory, "-e", "v=v2", playbook)
+        assert status == 0, changes
+        outputs.append(json.dumps(changes) + json.dumps(summary))
+        gates = [c["message"] for c in changes if str(c.get("message")).startswith("gate sec-web")]
+        assert any("consul check sec-web-lab-1" in g for g in gates), gates
+        assert sum("passed" in g for g in gates) == len(HOSTS), gates
+        verbose = run_cli("status", "-i", str(inventory), "--json", *examples, playbook)
+        outputs.append(verbose.out + verbose.err)
+    assert _running(inventory, "sec-web") == {h: ["v2"] for h in HOSTS}
+    for host in HOSTS:
+        code, services = _agent(lab, host, "/v1/agent/services")
+        assert code == 200 and {f"sec-web-{host}", f"demo-app-{host}", f"nginx-{host}"} <= set(services)
+        assert services[f"sec-web-{host}"]["Meta"]["pushorch_version"] == "v2"
+    assert verbose.status == 0, verbose.out
+    rows = json.loads(verbose.out)["services"]
+    assert {(r["service"], r["consul"], r["health"]) for r in rows if r["service"] == "sec-web"} == {
+        ("sec-web", "registered", "healthy")
+    }
+    # The token: never on a command line, in pushorch's output, or in what the hosts logged.
+    assert watch.seen and not any(token in ps for ps in watch.seen)
+    assert not any(token in text for text in outputs)
+    for host in HOSTS:
+        logs = subprocess.run(["docker", "logs", lab.container(host)], capture_output=True, text=True)
+        files = subprocess.run(
+            ["docker", "exec", lab.container(host), "sh", "-c", "cat /var/log/*.log /var/lib/pushorch/*"],
+            capture_output=True,
+            text=True,
+        )
+        assert token not in logs.stdout + logs.stderr + files.stdout
+
+
+def test_a_refused_token_stops_the_run_before_it_touches_a_host(secure_lab, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lab, inventory, token = secure_lab
+    playbook = _gated(tmp_path)
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    before = _agent(lab, "lab-1", "/v1/agent/services")[1]["sec-web-lab-1"]
+    wrong = "-e", "consul_http_token=00000000-wrong-token"
+    result = run_cli("apply", "-i", str(inventory), *wrong, "-e", "v=v1", playbook)
+    assert result.status == 5, result.out + result.err
+    assert "Consul refused the token on lab-" in result.err and "ACL not found" in result.err
+    assert "Traceback" not in result.err and "00000000-wrong-token" not in result.out + result.err
+    assert _running(inventory, "sec-web") == {h: ["v2"] for h in HOSTS}  # nothing was replaced
+    assert _agent(lab, "lab-1", "/v1/agent/services")[1]["sec-web-lab-1"] == before
+    status = run_cli("status", "-i", str(inventory), *wrong, playbook)
+    assert status.status == 5 and "Consul refused the token on lab-" in status.err
+    # No token at all (the inventory's token file left out): the agent's anonymous answer is a 403 too.
+    result = run_cli("apply", "-i", str(inventory), "-e", "consul_http_token_file=", "-e", "v=v1", playbook)
+    assert result.status == 5 and "Consul refused the token" in result.err
+    assert token not in result.out + result.err
