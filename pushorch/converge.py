@@ -13,6 +13,7 @@ from typing import Any
 from pushorch import consul_client, fleetstate, history
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
+from pushorch.consul_lock import ConsulLock
 from pushorch.errors import ConnectError, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
@@ -110,7 +111,7 @@ async def converge(
     async with connected(settings, forks) as (transports, outcome.unreachable, shared):
         for host, error in outcome.unreachable.items():
             emit(Event(host, "unreachable", None, error))
-        fleet: FleetLock | None = None
+        fleet: FleetLock | ConsulLock | None = None
         memory = Memory()
         try:
             if locking is not None and not check_only:
@@ -196,7 +197,7 @@ async def _write_history(events: list[Event], transports: Mapping[str, Transport
 
 
 def _record_keeper(
-    fleet: FleetLock | None, locking: Locking | None, transports: Mapping[str, Transport]
+    fleet: FleetLock | ConsulLock | None, locking: Locking | None, transports: Mapping[str, Transport]
 ) -> Transport | None:
     """The fleet record lives on the lock host: written under the lock, read by plan and --check too."""
     if fleet is not None:
@@ -239,7 +240,7 @@ async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory
 
 async def take_fleet_lock(
     locking: Locking, transports: dict[str, Transport], shared: dict[str, Any], emit: Callable[[Event], None]
-) -> FleetLock | None:
+) -> FleetLock | ConsulLock | None:
     """Take the fleet lock on the lock host, over the run's own connection to it when it has one."""
     host = locking.pick(list(transports))
     if host is None:
@@ -251,7 +252,11 @@ async def take_fleet_lock(
             transports[host] = transport  # not a host of the run: nothing observes or plans it
     if transport is None:
         raise ConnectError(host, "the lock host is unreachable: no run can start without its lock")
-    fleet = FleetLock(host, transport, locking.ttl, locking.wait)
+    fleet: FleetLock | ConsulLock
+    if locking.backend == "consul":
+        fleet = ConsulLock(host, transport, locking.ttl, locking.wait, locking.name)
+    else:
+        fleet = FleetLock(host, transport, locking.ttl, locking.wait)
     await fleet.acquire()
     if fleet.taken_over is not None:
         emit(Event(host, "progress", None, f"took over an expired fleet lock from {fleet.taken_over}"))

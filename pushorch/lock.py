@@ -218,6 +218,8 @@ class Locking:
     settings: ConnectionSettings | None = None
     ttl: int = DEFAULT_TTL
     wait: float = 0.0
+    backend: str = "mkdir"  # or "consul": a session lock on a KV key, through the lock host's agent
+    name: str = "fleet"  # the consul backend's key: pushorch/locks/NAME
 
     def pick(self, reachable: list[str]) -> str | None:
         if not self.enabled:

@@ -6,8 +6,10 @@ log line or process list."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from pushorch.lab.cluster import Lab
 from tests.conftest import ROOT
 from tests.test_lab_apply import _apply
+from tests.test_lab_faults import _pushorch
 from tests.test_lab_rollout import _running
 
 pytestmark = pytest.mark.lab
@@ -86,13 +89,13 @@ class ProcessWatch:
         self._thread.join(10)
 
 
-def _gated(tmp_path: Path) -> str:
+def _gated(tmp_path: Path, healthy: str = "1s") -> str:
     service = {
         "name": "sec-web",
         "image": "{{ lab_registry }}/pushorch/demo-app:{{ v }}",
         "ports": [{"host": 18201, "container": 8080}],
         "health": {"consul": True, "interval": "200ms", "timeout": "2s"},
-        "update": {"parallelism": 1, "min_healthy_time": "1s", "healthy_deadline": "20s"},
+        "update": {"parallelism": 1, "min_healthy_time": healthy, "healthy_deadline": "20s"},
         "consul": {"check": {"http": "/health", "interval": "500ms"}},
     }
     path = tmp_path / "sec-web.yml"
@@ -159,3 +162,63 @@ def test_a_refused_token_stops_the_run_before_it_touches_a_host(secure_lab, run_
     result = run_cli("apply", "-i", str(inventory), "-e", "consul_http_token_file=", "-e", "v=v1", playbook)
     assert result.status == 5 and "Consul refused the token" in result.err
     assert token not in result.out + result.err
+
+
+def _lock_status(run_cli, inventory: Path) -> str:  # type: ignore[no-untyped-def]
+    result = run_cli("lock", "status", "-i", str(inventory), *CONSUL_LOCK)
+    assert result.status == 0, result.err
+    return str(result.out)
+
+
+CONSUL_LOCK = ("-e", "pushorch_lock_backend=consul")
+
+
+def test_consul_lock_backend_one_controller_at_a_time_and_a_killed_one_frees_it(  # type: ignore[no-untyped-def]
+    secure_lab, run_cli, tmp_path: Path
+) -> None:
+    """Two reconciles with different local lock files: the second exits 7 naming the holder. The
+    holder killed with SIGKILL mid-run: Consul's session TTL frees the key and the next run takes it."""
+    _, inventory, token = secure_lab
+    playbook = _gated(tmp_path, healthy="4s")  # a run long enough to be caught holding the lock
+    slow = ("-e", "pushorch_lock_ttl=10", "-e", "v=v1", *CONSUL_LOCK)
+    holder = _pushorch("reconcile", "-i", str(inventory), *slow, "--lock-file", str(tmp_path / "a.lock"), playbook)
+    deadline = time.monotonic() + 30
+    while "HELD by" not in _lock_status(run_cli, inventory) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    held = _lock_status(run_cli, inventory)
+    assert f"pid {holder.pid}" in held and "consul pushorch/locks/fleet" in held, held
+    second = run_cli("reconcile", "-i", str(inventory), *slow, "--lock-file", str(tmp_path / "b.lock"), playbook)
+    assert second.status == 7, second.err
+    assert "pushorch/locks/fleet in Consul" in second.err and f"pid {holder.pid}" in second.err
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    assert f"pid {holder.pid}" in _lock_status(run_cli, inventory)  # the session outlives its controller...
+    started = time.monotonic()
+    third = run_cli(
+        "reconcile", "-i", str(inventory), *slow, "--lock-wait", "90", "--lock-file", str(tmp_path / "c.lock"), playbook
+    )
+    waited = time.monotonic() - started
+    assert third.status == 0, third.out + third.err  # ... until its TTL: the next run takes the lock
+    assert waited > 5, waited
+    assert _running(inventory, "sec-web") == {h: ["v1"] for h in HOSTS}  # and converges what the killed run left
+    assert "no fleet lock held" in _lock_status(run_cli, inventory)  # released at the end
+    assert token not in second.err + third.out + third.err
+
+
+def test_breaking_a_consul_lock_stops_its_holder_before_the_next_step(  # type: ignore[no-untyped-def]
+    secure_lab, run_cli, tmp_path: Path
+) -> None:
+    _, inventory, _ = secure_lab
+    playbook = _gated(tmp_path, healthy="4s")
+    args = ("-e", "pushorch_lock_ttl=10", "-e", "v=v2", *CONSUL_LOCK, "--lock-file", str(tmp_path / "a.lock"))
+    holder = _pushorch("apply", "-i", str(inventory), *args, playbook)
+    deadline = time.monotonic() + 30
+    while "HELD by" not in _lock_status(run_cli, inventory) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    broken = run_cli("lock", "release", "-i", str(inventory), *CONSUL_LOCK, "lab-1")
+    assert broken.status == 0 and "RELEASED" in broken.out, broken.out + broken.err
+    _, err = holder.communicate(timeout=120)
+    assert holder.returncode == 7, err
+    assert "pushorch/locks/fleet in Consul was lost" in err
+    versions = _running(inventory, "sec-web")
+    assert all(len(v) == 1 for v in versions.values()), versions  # each host on one version, never both

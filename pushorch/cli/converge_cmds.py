@@ -65,12 +65,17 @@ def _prepare_locked(
     if problems:
         raise InputError(problems)
     warn_unverified(settings.values())
+    backend = str(variables.get("pushorch_lock_backend") or "mkdir")
+    if backend not in ("mkdir", "consul"):
+        raise InputError([Problem("pushorch_lock_backend", 0, 0, "", f"must be mkdir or consul, got {backend!r}")])
     locking = Locking(
         enabled=chosen != "none",
         host=lock_host,
         settings=lock_settings,
         ttl=int(lock_ttl or variables.get("pushorch_lock_ttl") or DEFAULT_TTL),
         wait=lock_wait,
+        backend=backend,
+        name=str(variables.get("pushorch_lock_name") or "fleet"),
     )
     return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks)), locking
 

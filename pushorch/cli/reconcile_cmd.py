@@ -50,7 +50,47 @@ def reconcile(
 
 @click.group()
 def lock() -> None:
-    """Show or break fleet locks (the lock directory on a lock host)."""
+    """Show or break fleet locks (the lock directory on a lock host, or the Consul key)."""
+
+
+def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> tuple[str, str]:
+    """(pushorch_lock_backend, pushorch_lock_name) as the inventory's `all` group and -e set them."""
+    from pushorch.cli.app import inventory_sources
+    from pushorch.load.extravars import parse_extra_vars
+    from pushorch.load.inventory import load_inventory
+
+    inventory = load_inventory(inventory_sources(inventories))
+    extra, _ = parse_extra_vars(extra_vars)
+    first = sorted(inventory.hosts)[0] if inventory.hosts else None
+    variables = {**(inventory.host_vars(first) if first else {}), **extra}
+    return str(variables.get("pushorch_lock_backend") or "mkdir"), str(variables.get("pushorch_lock_name") or "fleet")
+
+
+def _consul_lock(settings: list[Any], forks: int, name: str, release: bool) -> int:
+    """The Consul lock's holder (or break it), through the first host whose agent answers."""
+    from pushorch import consul_lock
+    from pushorch.converge import connected
+    from pushorch.report import print_text
+
+    async def ask() -> str | None:
+        async with connected({s.name: s for s in settings}, forks) as (transports, _, _):
+            for host in sorted(transports):
+                try:
+                    if release:
+                        return f"{host}: {await consul_lock.break_lock(transports[host], name)}"
+                    held = await consul_lock.status(transports[host], name)
+                except (OSError, TimeoutError):
+                    continue  # this host's agent does not answer: ask the next
+                key = consul_lock.key_for(name)
+                return f"consul {key} (via {host}): HELD by {held}" if held else "no fleet lock held"
+        return None
+
+    answer = asyncio.run(ask())
+    if answer is None:
+        print_text("no host's Consul agent answered")
+        return ExitStatus.UNREACHABLE
+    print_text(answer)
+    return ExitStatus.OK
 
 
 @lock.command(name="status")
@@ -71,6 +111,9 @@ def lock_status(
     from pushorch.report import print_text
 
     settings = host_settings(inventories, pattern, limit, extra_vars, connection)
+    backend, name = lock_backend(inventories, extra_vars)
+    if backend == "consul":
+        return _consul_lock(settings, forks, name, release=False)
     outcomes = asyncio.run(run_everywhere(settings, lock_cmd.status(), forks=forks))
     lines = []
     for outcome in outcomes:
@@ -96,6 +139,9 @@ def lock_release(
     from pushorch.report import print_text
 
     settings = host_settings(inventories, host, None, extra_vars, connection)
+    backend, name = lock_backend(inventories, extra_vars)
+    if backend == "consul":
+        return _consul_lock(settings, forks, name, release=True)
     outcomes = asyncio.run(run_everywhere(settings, lock_cmd.release(), forks=forks))
     for outcome in outcomes:
         print_text(

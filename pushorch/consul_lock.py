@@ -1,0 +1,141 @@
+"""The fleet lock in Consul (`pushorch_lock_backend: consul`), as `consul lock` takes one.
+
+A session with a TTL and behavior=release acquires a KV key (`pushorch/locks/NAME`) whose value is
+the owner record. The run renews the session every third of its TTL; a renewal Consul answers 404
+(the session expired or someone destroyed it to break the lock) makes the lock lost, and the
+executor stops before its next step (exit 7). A controller killed mid-run stops renewing: Consul
+invalidates the session after its TTL, frees the key, and after the lock-delay the next run takes it.
+Same interface as lock.FleetLock: acquire, confirm, lost, release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pushorch import consul_client
+from pushorch.errors import LockHeld, PushorchError
+from pushorch.lock import describe_owner, owner_record
+from pushorch.transport import Transport
+
+KEY_PREFIX = "pushorch/locks/"
+MIN_TTL, MAX_TTL = 10, 86400  # Consul's bounds for a session TTL
+LOCK_DELAY = 15  # Consul's default: after an invalidation, the key waits this long for a new holder
+
+
+def key_for(name: str) -> str:
+    return KEY_PREFIX + name
+
+
+@dataclass
+class ConsulLock:
+    host: str  # whose agent is asked (the KV store is the cluster's)
+    transport: Transport
+    ttl: int
+    wait: float = 0.0
+    name: str = "fleet"
+    taken_over: dict[str, Any] | None = None  # never: Consul frees an expired lock itself
+    session: str = ""
+    _renewer: asyncio.Task[None] | None = None
+    _lost: str | None = None
+    _valid_until: float = 0.0
+    _owner: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return key_for(self.name)
+
+    async def acquire(self) -> None:
+        ttl = min(max(self.ttl, MIN_TTL), MAX_TTL)
+        self.ttl = ttl
+        self._owner = owner_record(ttl)
+        value = json.dumps(self._owner, sort_keys=True).encode()
+        deadline = time.monotonic() + self.wait
+        while True:
+            started = time.monotonic()
+            self.session = await consul_client.session_create(self.transport, f"pushorch {self.name}", ttl, LOCK_DELAY)
+            if await consul_client.kv_acquire(self.transport, self.key, value, self.session):
+                self._valid_until = started + ttl
+                self._renewer = asyncio.create_task(self._renew_forever())
+                return
+            await consul_client.session_destroy(self.transport, self.session)
+            self.session = ""
+            if time.monotonic() >= deadline:
+                raise LockHeld(f"fleet lock {self.key} in Consul (via {self.host}) is held: {await self.holder()}")
+            await asyncio.sleep(1.0)
+
+    async def holder(self) -> str:
+        """Who holds the key now, in words (or why it cannot be taken yet)."""
+        entry = await consul_client.kv_get(self.transport, self.key)
+        if entry is None:
+            return "nobody (try again)"
+        owner = _owner(entry.value)
+        if not entry.session:
+            return f"nobody: released by {describe_owner(owner)}, within Consul's lock-delay ({LOCK_DELAY}s)"
+        return describe_owner(owner) + f" (session {entry.session})"
+
+    async def _renew_forever(self) -> None:
+        while self._lost is None:
+            await asyncio.sleep(max(1.0, self.ttl / 3))
+            await self.confirm()
+
+    async def confirm(self) -> str | None:
+        if self._lost is not None:
+            return self._lost
+        started = time.monotonic()
+        try:
+            alive = await consul_client.session_renew(self.transport, self.session)
+        except (OSError, TimeoutError, PushorchError):  # a missed renewal is retried; the TTL leaves room
+            return self.lost()
+        if alive:
+            self._valid_until = started + self.ttl
+        else:
+            now = ""
+            with contextlib.suppress(OSError, TimeoutError, PushorchError):
+                now = f"; it is now held by {await self.holder()}"
+            self._lost = f"the fleet lock {self.key} in Consul was lost (its session expired or was destroyed{now})"
+        return self.lost()
+
+    def lost(self) -> str | None:
+        if self._lost is None and self._valid_until and time.monotonic() > self._valid_until:
+            self._lost = f"the fleet lock {self.key} in Consul was not renewed for {self.ttl}s (session may be gone)"
+        return self._lost
+
+    async def release(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+        if self.session:
+            with contextlib.suppress(Exception):  # an unreleased session expires with its TTL
+                await consul_client.kv_release(self.transport, self.key, self.session)
+                await consul_client.session_destroy(self.transport, self.session)
+
+
+def _owner(value: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(value or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def status(transport: Transport, name: str = "fleet") -> str | None:
+    """`HELD by ...` words when the key is held, else None."""
+    entry = await consul_client.kv_get(transport, key_for(name))
+    if entry is None or not entry.session:
+        return None
+    return describe_owner(_owner(entry.value)) + f" (session {entry.session})"
+
+
+async def break_lock(transport: Transport, name: str = "fleet") -> str:
+    """Destroy the holder's session: Consul frees the key (after its lock-delay) and the holder's next
+    renewal finds it lost."""
+    entry = await consul_client.kv_get(transport, key_for(name))
+    if entry is None or not entry.session:
+        return "NOT-HELD"
+    await consul_client.session_destroy(transport, entry.session)
+    return "RELEASED"
