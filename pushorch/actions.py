@@ -172,6 +172,33 @@ class RemoveConsul(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class WriteKv(Action):
+    """A key of Consul's KV store, written check-and-set: `cas` is the ModifyIndex it was read at
+    (0: it did not exist), so a key someone changed since is not overwritten blindly."""
+
+    service: str = ""
+    key: str = ""
+    value: str | Secret = ""
+    cas: int = 0
+    flags: int = 0
+    verb: ClassVar[str] = "set"
+
+    def subject(self) -> str:
+        return f"consul kv {self.key}" + (f" for {self.service}" if self.service else "")
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteKv(Action):
+    service: str = ""
+    key: str = ""
+    cas: int = 0
+    verb: ClassVar[str] = "delete"
+
+    def subject(self) -> str:
+        return f"consul kv {self.key}" + (f" of {self.service}" if self.service else "")
+
+
+@dataclass(frozen=True, slots=True)
 class ReloadConsul(Action):
     binary: bool = True  # `consul reload` (only the binary answers); else the agent's API
     validate: tuple[str, ...] = ()  # config dirs `consul validate` checks first (the host has the binary)
@@ -299,7 +326,8 @@ class Plan:
 
     def consul_hosts(self) -> set[str]:
         """Hosts whose steps talk to their Consul agent (definitions, reloads, drains, consul gates)."""
-        talking = {a.host for a in self.actions if isinstance(a, (WriteConsul, RemoveConsul, ReloadConsul))}
+        consul_steps = (WriteConsul, RemoveConsul, ReloadConsul, WriteKv, DeleteKv)
+        talking = {a.host for a in self.actions if isinstance(a, consul_steps)}
         for rollout in self.rollouts:
             talking |= {s.host for b in rollout.batches for s in b if s.consul_reload or s.gate.kind == "consul"}
         return talking

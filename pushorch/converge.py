@@ -24,7 +24,7 @@ from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.fleetstate import FleetState
 from pushorch.lock import FleetLock, Locking, owner_record, read_state, write_state
-from pushorch.observe import observe
+from pushorch.observe import observe, observe_kv
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan
 from pushorch.spec import Spec
@@ -122,6 +122,7 @@ async def converge(
                     h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable
                 }
                 observed = await observe_all(spec, active)
+                await observe_kv(spec, observed, active, (options or Options()).prune)
                 observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
                 for host, seen in observed.items():
                     if host in active and seen.error:

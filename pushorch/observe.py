@@ -1,12 +1,19 @@
-"""Observe: one read-only probe round trip per host, parsed by the pure facts module."""
+"""Observe: one read-only probe round trip per host, parsed by the pure facts module; and the KV
+store's keys the plan compares, through one host's Consul agent."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from dataclasses import replace
+
+from pushorch import consul_client
 from pushorch.commands.probe import for_host
 from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
 from pushorch.facts import parse_probe, unreachable
-from pushorch.observed import ObservedHost
-from pushorch.spec import HostSpec
+from pushorch.observed import ObservedHost, ObservedKey
+from pushorch.planner import kv
+from pushorch.spec import HostSpec, Spec
 from pushorch.transport import Transport
 
 
@@ -18,3 +25,30 @@ async def observe(host: HostSpec, transport: Transport) -> ObservedHost:
     except TransportError as exc:
         return unreachable(host.name, str(exc))
     return parse_probe(host.name, result.stdout)
+
+
+async def observe_kv(
+    spec: Spec, observed: dict[str, ObservedHost], transports: Mapping[str, Transport], prune: bool
+) -> None:
+    """Read what the plan compares in Consul's KV store, through one host's agent (the KV writer):
+    pushorch's manifests, then every declared or listed key, concurrently. Nothing is read when no
+    service declares `consul.kv` and nothing is being pruned."""
+    if not kv.declared(spec) and not prune:
+        return
+    host = kv.writer({h: o for h, o in observed.items() if h in transports})
+    if host is None:
+        return
+    transport = transports[host]
+    try:
+        manifests = {
+            e.key.removeprefix(kv.MANIFEST_PREFIX): ObservedKey(e.value, e.flags, e.modify_index)
+            for e in await consul_client.kv_list(transport, kv.MANIFEST_PREFIX)
+        }
+        keys = kv.keys_to_read(spec, manifests)
+        entries = await asyncio.gather(*(consul_client.kv_get(transport, k) for k in keys))
+    except (OSError, TimeoutError):
+        return  # the agent did not answer: no KV steps this run (the next run decides again)
+    found = {
+        k: ObservedKey(e.value, e.flags, e.modify_index) if e else None for k, e in zip(keys, entries, strict=True)
+    }
+    observed[host] = replace(observed[host], kv=found, kv_manifests=manifests)

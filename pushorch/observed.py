@@ -52,6 +52,15 @@ class ObservedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservedKey:
+    """One key of Consul's KV store as it was read."""
+
+    value: bytes
+    flags: int
+    modify_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class ObservedHost:
     """One host as the probe saw it; `error` is set when it could not be probed."""
 
@@ -70,6 +79,10 @@ class ObservedHost:
     files: Mapping[str, ObservedFile] = field(default_factory=dict)
     consul_binary: bool = False
     consul_agent: bool = False
+    # Read on one host only (the run's KV writer; None elsewhere): key -> (value, flags, ModifyIndex),
+    # None for a missing key; and pushorch's manifests (service -> its manifest entry).
+    kv: Mapping[str, ObservedKey | None] | None = None
+    kv_manifests: Mapping[str, ObservedKey] = field(default_factory=dict)
 
     def containers_of(self, service: str) -> list[ObservedContainer]:
         return [c for c in self.containers if c.service == service]

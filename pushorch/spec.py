@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    field_validator,
     model_validator,
 )
 
@@ -315,6 +316,20 @@ class ConsulService(Model):
     check: ConsulCheck | None = None
     config_dir: AbsPath = "/etc/consul.d"
     reload: Literal["auto", "binary", "api", "none"] = "auto"
+    # Configuration in Consul's KV store: key -> value (templates and secrets allowed), written once
+    # for the cluster, check-and-set, only when it changed; removed with --prune.
+    kv: dict[str, EnvValue] = Field(default_factory=dict)
+
+    @field_validator("kv")
+    @classmethod
+    def _kv_keys(cls, kv: dict[str, str | Secret]) -> dict[str, str | Secret]:
+        for key in kv:
+            if not key or key.startswith("/") or key.endswith("/") or key.startswith("pushorch/"):
+                raise ValueError(
+                    f"{key!r}: a KV key is a path like app/config/port (no leading or trailing /, "
+                    "and pushorch/ is pushorch's own)"
+                )
+        return kv
 
 
 class Registry(Model):

@@ -222,3 +222,76 @@ def test_breaking_a_consul_lock_stops_its_holder_before_the_next_step(  # type: 
     assert "pushorch/locks/fleet in Consul was lost" in err
     versions = _running(inventory, "sec-web")
     assert all(len(v) == 1 for v in versions.values()), versions  # each host on one version, never both
+
+
+def _kv(lab: Lab, prefix: str) -> dict[str, tuple[str, int]]:
+    """key -> (value, ModifyIndex) under prefix, as the agent on lab-2 reads the store."""
+    import base64
+
+    code, entries = _agent(lab, "lab-2", f"/v1/kv/{prefix}?recurse")
+    if code == 404:
+        return {}
+    assert code == 200, entries
+    return {e["Key"]: (base64.b64decode(e["Value"] or "").decode(), e["ModifyIndex"]) for e in entries}
+
+
+def test_kv_configuration_check_and_set_only_what_changed_and_prune(  # type: ignore[no-untyped-def]
+    secure_lab, run_cli, tmp_path: Path
+) -> None:
+    lab, inventory, _ = secure_lab
+    service = {
+        "name": "kv-app",
+        "image": "{{ lab_registry }}/pushorch/demo-app:v1",
+        "consul": {"kv": {"kv-app/greeting": "{{ greeting }}", "kv-app/port": "8080", "kv-app/db": "{{ db }}"}},
+    }
+    path = tmp_path / "kv-app.yml"
+
+    def write(**kv: str) -> str:
+        play = {"hosts": "docker", "vars": {"greeting": "hello", "db": "db-1"}, "services": [{**service}]}
+        play["services"][0]["consul"] = {"kv": kv}
+        path.write_text(json.dumps([play]))
+        return str(path)
+
+    playbook = write(**service["consul"]["kv"])
+    planned = run_cli("plan", "-i", str(inventory), playbook)
+    assert "set consul kv kv-app/greeting for kv-app (new)" in planned.out, planned.out
+    status, changes, _ = _apply(run_cli, inventory, playbook)
+    assert status == 0, changes
+    first = _kv(lab, "kv-app/")
+    assert {k: v for k, (v, _) in first.items()} == {
+        "kv-app/greeting": "hello",
+        "kv-app/port": "8080",
+        "kv-app/db": "db-1",
+    }
+    assert "pushorch/kv/kv-app" in _kv(lab, "pushorch/kv/")
+    again = run_cli("plan", "-i", str(inventory), playbook)
+    assert "consul kv" not in again.out, again.out  # nothing changed, nothing to write
+    status, changes, _ = _apply(run_cli, inventory, "-e", "greeting=bonjour", playbook)
+    assert status == 0 and [c["action"]["key"] for c in changes if c["status"] == "changed"] == ["kv-app/greeting"]
+    second = _kv(lab, "kv-app/")
+    assert second["kv-app/greeting"][0] == "bonjour" and second["kv-app/port"] == first["kv-app/port"]  # index kept
+    # Someone edits a key by hand: the next run puts the declared value back (check-and-set on what it read).
+    subprocess.run(
+        [
+            "docker",
+            "exec",
+            lab.container("lab-1"),
+            "sh",
+            "-c",
+            "CONSUL_HTTP_TOKEN=$(cat /etc/ssh/lab/consul-token)"
+            " CONSUL_HTTP_ADDR=https://127.0.0.1:8501 CONSUL_CACERT=/etc/ssh/lab/consul-ca.pem"
+            ' python3 -c \'import os,ssl,urllib.request as u; r=u.Request(os.environ["CONSUL_HTTP_ADDR"]+"/v1/kv/kv-app/port",'
+            ' data=b"9999", method="PUT"); r.add_header("X-Consul-Token", os.environ["CONSUL_HTTP_TOKEN"]);'
+            ' u.urlopen(r, context=ssl.create_default_context(cafile=os.environ["CONSUL_CACERT"]))\'',
+        ],
+        check=True,
+    )
+    assert _kv(lab, "kv-app/")["kv-app/port"][0] == "9999"
+    assert _apply(run_cli, inventory, "-e", "greeting=bonjour", playbook)[0] == 0
+    assert _kv(lab, "kv-app/")["kv-app/port"][0] == "8080"
+    # A key dropped from the playbook stays until --prune, then goes; the others stay.
+    playbook = write(**{"kv-app/greeting": "{{ greeting }}", "kv-app/port": "8080"})
+    assert _apply(run_cli, inventory, "-e", "greeting=bonjour", playbook)[0] == 0
+    assert "kv-app/db" in _kv(lab, "kv-app/")
+    assert _apply(run_cli, inventory, "-e", "greeting=bonjour", "--prune", playbook)[0] == 0
+    assert set(_kv(lab, "kv-app/")) == {"kv-app/greeting", "kv-app/port"}

@@ -10,6 +10,7 @@ from pushorch import consul_client
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
 from pushorch.errors import CommandFailed
+from pushorch.secret import Secret
 from pushorch.transport import Transport
 
 
@@ -40,12 +41,25 @@ async def run_action(action: a.Action, t: Transport) -> None:
             await t.put(action.content.encode(), action.path, 0o640, become=action.become)
         case a.RemoveConsul():
             await _run(t, action, system.remove_file(action.path), action.path)
+        case a.WriteKv():
+            value = action.value.reveal() if isinstance(action.value, Secret) else action.value
+            if not await consul_client.kv_put(t, action.key, value.encode(), action.cas, action.flags):
+                raise consul_client.ConsulError(t.settings.name, _changed_since(action.key))
+        case a.DeleteKv():
+            if not await consul_client.kv_delete(t, action.key, action.cas):
+                raise consul_client.ConsulError(t.settings.name, _changed_since(action.key))
         case a.ReloadConsul():
             for config_dir in action.validate:
                 await consul_client.validate(t, config_dir, action.become)
             await consul_client.reload(t, action.binary, action.become)
         case _:
             raise TypeError(f"no handler for {action.kind}")
+
+
+def _changed_since(key: str) -> str:
+    return (
+        f"consul kv {key}: changed by someone else since this run read it (check-and-set); the next run decides again"
+    )
 
 
 async def _run(t: Transport, action: a.Action, argv: tuple[str, ...], what: str, timeout: float | None = None) -> None:

@@ -221,6 +221,10 @@ class Lab:
             # The Consul stand-in's peers: every other host that runs one (its catalog spans them).
             agents = [f"{h.address}:8500\n" for h in hosts if not h.bare and h.name != host.name]
             (key.parent / "consul-peers").write_text("".join(agents))
+            # KV and sessions are the cluster's: the first host with an agent serves them for all.
+            first = next((h for h in hosts if not h.bare), None)
+            server = f"{first.address}:8500\n" if first is not None and first.name != host.name else ""
+            (key.parent / "consul-server").write_text(server)
         (self.dir / "known_hosts").write_text("".join(lines))
 
     def _consul_files(self, hosts: list[LabHost], secure: bool) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pushorch.actions import Action, Plan, ReloadConsul, RemoveConsul, RemoveContainer, ReplaceContainer, WriteConsul
 from pushorch.observed import ObservedHost
+from pushorch.planner.kv import kv_actions
 from pushorch.planner.labels import CONSUL_FILE, PLAYBOOK
 from pushorch.planner.placement import Memory, placed
 from pushorch.planner.rollout import rollout
@@ -50,6 +51,8 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         if seen is None or not seen.reachable or seen.error:
             continue
         actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces, recreate))
+    # Configuration first: the writer's KV steps run before its other steps and before every rollout.
+    actions[:0] = kv_actions(spec, observed, options.prune, options.playbooks)
     rollouts = []
     for service_name in dict.fromkeys(s.name for _, s, _ in replacements):
         mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]

@@ -56,6 +56,17 @@ def load_settings() -> dict:
 
 
 SETTINGS = load_settings()
+# The KV store and sessions live on the cluster's servers: every agent but the lab's first host
+# forwards those requests to it (its address in this file), as Consul clients forward to servers.
+SERVER_FILE = os.environ.get("CONSUL_SERVER_FILE", "/etc/ssh/lab/consul-server")
+
+
+def server() -> str:
+    try:
+        with open(SERVER_FILE, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
 
 
 def bump() -> int:
@@ -398,6 +409,34 @@ class Handler(BaseHTTPRequestHandler):
             while INDEX[0] <= int(query["index"] or 0) and time.monotonic() < deadline:
                 CHANGED.wait(deadline - time.monotonic())
 
+    def forward(self, method: str, body: bytes = b"") -> bool:
+        """Relay a KV/session request to the server agent (when this agent is not it)."""
+        target = server()
+        if not target:
+            return False
+        request = peer_url(target, self.path)
+        request.method = method
+        request.data = body if method in ("PUT", "DELETE") else None
+        if self.token():
+            request.add_header("X-Consul-Token", self.token())
+        wait = duration(dict(urllib.parse.parse_qsl(urllib.parse.urlparse(self.path).query)).get("wait", "0s"), 0)
+        try:
+            with urllib.request.urlopen(request, timeout=wait + 10, context=peer_context()) as response:
+                code, data, headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            code, data, headers = exc.code, exc.read(), exc.headers
+        except OSError as exc:
+            self.text(500, f"rpc error: no path to a server: {exc}")
+            return True
+        self.send_response(code)
+        for name in ("Content-Type", "X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"):
+            if headers.get(name):
+                self.send_header(name, headers[name])
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def do_GET(self) -> None:
         url, parts, query = self.route()
         listing = (
@@ -406,6 +445,8 @@ class Handler(BaseHTTPRequestHandler):
             or (parts[:2] == ["v1", "kv"] and ("recurse" in query or "keys" in query))
         )
         if not self.allowed(False, listing):
+            return
+        if parts[:2] in (["v1", "kv"], ["v1", "session"]) and self.forward("GET"):
             return
         if parts[:2] == ["v1", "kv"]:
             return self.kv_get(kv_key(url.path), query)
@@ -477,6 +518,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if parts[:2] != ["v1", "kv"]:
             return self.reply(404)
+        if self.forward("DELETE"):
+            return
         key = kv_key(url.path)
         with LOCK:
             if "cas" in query:
@@ -493,6 +536,8 @@ class Handler(BaseHTTPRequestHandler):
         url, parts, query = self.route()
         body = self.body()
         if not self.allowed(True, False):
+            return
+        if parts[:2] in (["v1", "kv"], ["v1", "session"]) and self.forward("PUT", body):
             return
         if parts[:2] == ["v1", "kv"]:
             with LOCK:
