@@ -202,6 +202,7 @@ class DeleteKv(Action):
 class ReloadConsul(Action):
     binary: bool = True  # `consul reload` (only the binary answers); else the agent's API
     validate: tuple[str, ...] = ()  # config dirs `consul validate` checks first (the host has the binary)
+    written: tuple[str, ...] = ()  # definitions this run wrote: removed again if the reload fails
     verb: ClassVar[str] = "reload"
 
     def subject(self) -> str:

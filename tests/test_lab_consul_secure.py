@@ -295,3 +295,35 @@ def test_kv_configuration_check_and_set_only_what_changed_and_prune(  # type: ig
     assert "kv-app/db" in _kv(lab, "kv-app/")
     assert _apply(run_cli, inventory, "-e", "greeting=bonjour", "--prune", playbook)[0] == 0
     assert set(_kv(lab, "kv-app/")) == {"kv-app/greeting", "kv-app/port"}
+
+
+def test_consul_validate_refuses_a_broken_config_dir_and_the_next_run_converges(  # type: ignore[no-untyped-def]
+    secure_lab, run_cli, tmp_path: Path
+) -> None:
+    """The hosts have a `consul` binary: `consul validate` runs before each reload. A broken file in
+    lab-1's config dir fails that host's step (the agent is not asked to load it) and leaves no
+    definition behind that the next run would take for done."""
+    lab, inventory, _ = secure_lab
+    service = {"name": "val-app", "image": "{{ lab_registry }}/pushorch/demo-app:v1", "consul": {"port": 18301}}
+    playbook = tmp_path / "val-app.yml"
+    playbook.write_text(json.dumps([{"hosts": "docker", "services": [service]}]))
+    broken = "/etc/consul.d/zz-broken.json"
+    subprocess.run(["docker", "exec", lab.container("lab-1"), "sh", "-c", f"echo '{{' > {broken}"], check=True)
+    status, changes, summary = _apply(run_cli, inventory, str(playbook))
+    assert status == 6, changes  # the rollout's first batch (lab-1) failed: it stops there
+    assert "consul validate /etc/consul.d" in summary["failed"]["lab-1"], summary
+    running = _running(inventory, "val-app")
+    assert running["lab-1"] == []  # lab-1 back to where it was (no instance); lab-2 one version or none
+    assert running["lab-2"] in ([], ["v1"])
+    assert ("val-app-lab-2" in _agent(lab, "lab-2", "/v1/agent/services")[1]) == (running["lab-2"] == ["v1"])
+    assert "val-app-lab-1" not in _agent(lab, "lab-1", "/v1/agent/services")[1]
+    left = subprocess.run(
+        ["docker", "exec", lab.container("lab-1"), "ls", "/etc/consul.d"], capture_output=True, text=True
+    )
+    assert "pushorch-val-app.json" not in left.stdout
+    subprocess.run(["docker", "exec", lab.container("lab-1"), "rm", broken], check=True)
+    status, changes, _ = _apply(run_cli, inventory, str(playbook))
+    assert status == 0, changes
+    assert _running(inventory, "val-app") == {"lab-1": ["v1"], "lab-2": ["v1"]}
+    for host in HOSTS:
+        assert f"val-app-{host}" in _agent(lab, host, "/v1/agent/services")[1]

@@ -80,5 +80,5 @@ def parent_dir(path: str, mode: int = 0o755) -> Argv:
     return ("mkdir", "-p", "-m", f"{mode:o}", "--", path.rsplit("/", 1)[0] or "/")
 
 
-def remove_file(path: str) -> Argv:
-    return ("rm", "-f", "--", path)
+def remove_file(*paths: str) -> Argv:
+    return ("rm", "-f", "--", *paths)

@@ -74,6 +74,8 @@ class Replacer:
         try:
             await self._discard(self.a.name)
             await self._back_to_old(result)
+            if self.a.consul_path and not (self.a.old and result.saved):
+                await self._unregister_new()
         except TransportError as lost:  # only a lost connection makes the host unreachable
             result.status = "unreachable"
             result.message += f"; connection lost while restoring the old container: {lost}"
@@ -219,6 +221,13 @@ class Replacer:
             result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
         if self.a.consul_path and result.saved:
             await self._write_definition(await self._ported(result.saved, old))
+
+    async def _unregister_new(self) -> None:
+        """No old definition to give back: the new one (written before the step failed) goes, so no file
+        is left that the agent never loaded and the next run's plan would take for done."""
+        await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
+        with contextlib.suppress(PushorchError):  # the reload may fail as it just did: the file is gone anyway
+            await self._reload()
 
     async def _register(self, name: str) -> None:
         if self.a.consul_path:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 
 from pushorch import actions as a
 from pushorch import consul_client
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
-from pushorch.errors import CommandFailed
+from pushorch.errors import CommandFailed, PushorchError
 from pushorch.secret import Secret
 from pushorch.transport import Transport
 
@@ -49,11 +50,23 @@ async def run_action(action: a.Action, t: Transport) -> None:
             if not await consul_client.kv_delete(t, action.key, action.cas):
                 raise consul_client.ConsulError(t.settings.name, _changed_since(action.key))
         case a.ReloadConsul():
-            for config_dir in action.validate:
-                await consul_client.validate(t, config_dir, action.become)
-            await consul_client.reload(t, action.binary, action.become)
+            await _reload_consul(action, t)
         case _:
             raise TypeError(f"no handler for {action.kind}")
+
+
+async def _reload_consul(action: a.ReloadConsul, t: Transport) -> None:
+    """Validate, then reload. When either fails, the definitions this run wrote go again: the agent
+    never loaded them, and a file left in place would look done to the next run's plan."""
+    try:
+        for config_dir in action.validate:
+            await consul_client.validate(t, config_dir, action.become)
+        await consul_client.reload(t, action.binary, action.become)
+    except PushorchError:
+        if action.written:
+            with contextlib.suppress(PushorchError):
+                await t.run(system.remove_file(*action.written), timeout=30, become=action.become)
+        raise
 
 
 def _changed_since(key: str) -> str:

@@ -10,6 +10,7 @@ the next pass, once the probe can see them (apply is level-based).
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,10 +97,12 @@ def _host_plan(
     if not seen.docker_running:
         return out  # containers next pass, when the probe can see them
     consul_dirs: set[str] = set()
+    written: list[str] = []
     for play, service in services:
         lost = replaces.get((service.name, host.name), "")
         again = recreate.get((service.name, host.name), "")
         steps, replace = plan_service(host, seen, sources[id(play)], play, service, lost, again)
+        written += [a.path for a in steps if isinstance(a, WriteConsul)]
         consul_dirs |= {posixpath.dirname(a.path) for a in steps if isinstance(a, WriteConsul)}
         out.extend(steps)
         if replace is not None:
@@ -110,7 +113,8 @@ def _host_plan(
     # With neither a binary nor an agent there is nothing to reload: an agent started later reads the dir.
     if consul_dirs and (seen.consul_binary or seen.consul_agent):
         validate = tuple(sorted(consul_dirs)) if seen.consul_binary else ()
-        out.append(ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent, validate=validate))
+        reload = ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent, validate=validate)
+        out.append(dataclasses.replace(reload, written=tuple(written)))
     return out
 
 
