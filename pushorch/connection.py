@@ -41,6 +41,7 @@ class ConnectionSettings:
     keepalive: float = 15.0
     become: bool = False
     become_user: str = "root"
+    become_password: Secret | None = None  # sudo -S on stdin; None: sudo -n (never prompts)
     extra: Mapping[str, str] = field(default_factory=dict)
     consul: ConsulAgent = field(default_factory=ConsulAgent)
 
@@ -58,6 +59,8 @@ class Overrides:
     connect_timeout: float | None = None
     command_timeout: float | None = None
     become: bool | None = None
+    become_password: Secret | None = None  # -K/--ask-become-pass
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # ansible.cfg's, below every inventory var
 
 
 def _bool(value: Any) -> bool:
@@ -109,6 +112,7 @@ def _common_args(text: str) -> dict[str, Any]:
 def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides | None = None) -> ConnectionSettings:
     """Connection settings for one host; raises ValueError naming the bad variable."""
     o = overrides or Overrides()
+    variables = {**o.defaults, **variables}
     common = _common_args(str(variables.get("ansible_ssh_common_args") or ""))
     common.update(_common_args(str(variables.get("ansible_ssh_extra_args") or "")))
 
@@ -143,6 +147,15 @@ def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides |
     except (TypeError, ValueError):
         raise ValueError(f"ansible_port must be a number, got {port!r}") from None
     known_hosts = pick(o.known_hosts, variables.get("pushorch_known_hosts"), common.get("known_hosts"))
+    method = str(pick(variables.get("ansible_become_method"), "sudo"))
+    if method != "sudo":
+        raise ValueError(f"ansible_become_method {method!r} is not supported (pushorch becomes with sudo)")
+    become_password = pick(
+        o.become_password,
+        variables.get("ansible_become_password"),
+        variables.get("ansible_become_pass"),
+        variables.get("ansible_sudo_pass"),
+    )
     return ConnectionSettings(
         name=name,
         address=str(pick(variables.get("ansible_host"), variables.get("ansible_ssh_host"), name)),
@@ -163,6 +176,9 @@ def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides |
         keepalive=float(pick(variables.get("pushorch_keepalive"), common.get("keepalive"), 15)),
         become=_bool(pick(o.become, variables.get("ansible_become"), False)),
         become_user=str(pick(variables.get("ansible_become_user"), "root")),
+        become_password=become_password
+        if isinstance(become_password, Secret) or become_password is None
+        else Secret(str(become_password)),
         consul=agent_for(variables),
     )
 

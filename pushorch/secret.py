@@ -38,8 +38,33 @@ class Secret:
         return hash(("Secret", self._value))
 
 
+class VaultValue(Secret):
+    """A value decrypted from an inline `!vault` block: shown, where values are shown, as Ansible shows
+    it (the envelope, which is ciphertext), never as its plaintext."""
+
+    __slots__ = ("envelope",)
+
+    def __init__(self, value: str, envelope: str) -> None:
+        super().__init__(value)
+        self.envelope = envelope
+
+
+def remember(value: Any) -> None:
+    """Scrub every string in a JSON-like structure from all output from now on (decrypted vault files)."""
+    if isinstance(value, str) and len(value) >= 4:
+        _KNOWN.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            remember(item)
+    elif isinstance(value, list):
+        for item in value:
+            remember(item)
+
+
 def redact(value: Any) -> Any:
     """A copy of a JSON-like structure with every Secret replaced by the redaction marker."""
+    if isinstance(value, VaultValue):
+        return {"__ansible_vault": value.envelope}
     if isinstance(value, Secret):
         return REDACTED
     if isinstance(value, dict):

@@ -60,8 +60,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
     server.stop()
 
 
-BECOME_USERS = {"pushorch-sudo": True, "pushorch-nosudo": False}
+BECOME_USERS = {"pushorch-sudo": True, "pushorch-nosudo": False, "pushorch-pwsudo": False}
 TEST_PASSWORD = "pushorch-test-pw-1"  # the nosudo user's password, for password authentication tests
+SUDO_USER_PASSWORD = "pushorch-sudo-pw-2"  # pushorch-pwsudo's: its sudo asks for it
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +81,10 @@ def become_users() -> dict[str, bool]:
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", user], check=True)
         # sshd refuses logins to accounts with a locked password ('!'); '*' means "no password" instead.
         subprocess.run(["usermod", "-p", "*", user], check=True)
-    subprocess.run(["chpasswd"], input=f"pushorch-nosudo:{TEST_PASSWORD}\n", text=True, check=True)
+    passwords = f"pushorch-nosudo:{TEST_PASSWORD}\npushorch-pwsudo:{SUDO_USER_PASSWORD}\n"
+    subprocess.run(["chpasswd"], input=passwords, text=True, check=True)
     rule = "".join(f"{u} ALL=(ALL) NOPASSWD: ALL\n" for u, ok in BECOME_USERS.items() if ok)
+    rule += "pushorch-pwsudo ALL=(ALL) ALL\n"  # sudo asks this one for its password
     Path("/etc/sudoers.d/pushorch-tests").write_text(rule)
     os.chmod("/etc/sudoers.d/pushorch-tests", 0o440)
     return BECOME_USERS

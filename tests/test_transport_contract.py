@@ -21,7 +21,7 @@ from pushorch.fanout import run_everywhere
 from pushorch.secret import Secret
 from pushorch.transport import open_transport
 from pushorch.transport.base import Transport
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import SUDO_USER_PASSWORD, TEST_PASSWORD
 from tests.harness.sshd import Sshd, free_port, keygen
 
 TRANSPORTS = ["asyncssh", "paramiko"]
@@ -260,6 +260,49 @@ def test_become_with_and_without_sudo_rights(sshd: Sshd, kind: str, become_users
     assert run(go("pushorch-sudo", True)) == "root"
     with pytest.raises(BecomeFailed, match="h1: become: sudo needs a password for pushorch-nosudo"):
         run(go("pushorch-nosudo", True))
+
+
+def test_become_with_a_sudo_password(sshd: Sshd, kind: str, become_users: dict[str, bool]) -> None:
+    """sudo that asks for a password: it goes on stdin (never argv, never a process list), the command
+    still gets its own stdin after it, and a wrong password is a clear failure, not a hang."""
+    right = settings(
+        sshd, transport=kind, user="pushorch-pwsudo", become=True, become_password=Secret(SUDO_USER_PASSWORD)
+    )
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+            stop.wait(0.05)
+
+    async def go(which: ConnectionSettings) -> tuple[str, str, str]:
+        t = await connected(which)
+        try:
+            who = (await t.run(["id", "-un"])).check().stdout.strip()
+            await t.put(b"line one\nline two\n", "/tmp/pushorch-pwsudo-test", 0o600)
+            back = (await t.run(["cat", "/tmp/pushorch-pwsudo-test"])).check().stdout
+            owner = (await t.run(["stat", "-c", "%U", "/tmp/pushorch-pwsudo-test"])).check().stdout.strip()
+            await t.run(["sleep", "1"])
+            return who, back, owner
+        finally:
+            await t.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        assert run(go(right)) == ("root", "line one\nline two\n", "root")
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen and not any(SUDO_USER_PASSWORD in ps for ps in seen)
+    # A command that waited for more input would end in CommandTimeout, not in this error.
+    wrong = replace(right, become_password=Secret("not-the-password"), command_timeout=60)
+    with pytest.raises(BecomeFailed, match="h1: become: sudo refused the become password for pushorch-pwsudo"):
+        run(go(wrong))
+    without = replace(right, become_password=None)
+    with pytest.raises(BecomeFailed, match="sudo needs a password for pushorch-pwsudo"):
+        run(go(without))
 
 
 def test_hundred_hosts_at_once(tmp_path: Path, kind: str) -> None:

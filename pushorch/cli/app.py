@@ -24,8 +24,9 @@ class App:
 
 
 def inventory_option(func: F) -> F:
-    """-i/--inventory, repeatable, like Ansible's; PUSHORCH_INVENTORY when not given."""
-    return click.option(
+    """-i/--inventory, repeatable, like Ansible's; PUSHORCH_INVENTORY when not given. With it, the
+    vault options: whatever loads an inventory may meet vault-encrypted files."""
+    func = click.option(
         "-i",
         "--inventory",
         "inventories",
@@ -33,15 +34,90 @@ def inventory_option(func: F) -> F:
         metavar="SOURCE",
         help="Inventory file, directory or 'host1,host2,' list (repeatable).",
     )(func)
+    return vault_options(func)
+
+
+def _vault_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    """Eager, so it runs first: the run's vault passwords start from these files (or
+    ANSIBLE_VAULT_PASSWORD_FILE, or ansible.cfg's vault_password_file)."""
+    from pushorch import ansible_cfg, vault, vault_sources
+
+    files = list(value) or ansible_cfg.current().vault_password_files
+    vault.use_secrets([_vault_secret(vault_sources.secret_from, "--vault-password-file", f) for f in files])
+
+
+def _vault_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    from pushorch import ansible_cfg, vault, vault_sources
+
+    for given in value or ansible_cfg.current().vault_identities:
+        label, source = vault.parse_vault_id(given)
+        vault.use_secrets([*vault.given(), _vault_secret(vault_sources.secret_from, "--vault-id", source, label)])
+
+
+def _ask_vault(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    from pushorch import vault, vault_sources
+
+    if value:
+        vault.use_secrets([*vault.given(), vault_sources.secret_from("prompt", prompt=True)])
+
+
+def _vault_secret(read: Callable[..., Any], option: str, *args: str) -> Any:
+    from pushorch import vault
+    from pushorch.errors import InputError, Problem
+
+    try:
+        return read(*args)
+    except vault.VaultError as exc:
+        raise InputError(Problem(option, 0, 0, "", str(exc))) from None
+
+
+def vault_options(func: F) -> F:
+    """Ansible's vault options: --vault-password-file, --vault-id, --ask-vault-pass (-J)."""
+    options = [
+        click.option(
+            "--vault-password-file",
+            "--vault-pass-file",
+            multiple=True,
+            metavar="FILE",
+            envvar="ANSIBLE_VAULT_PASSWORD_FILE",
+            is_eager=True,
+            expose_value=False,
+            callback=_vault_files,
+            help="Vault password file, or an executable that prints it (repeatable).",
+        ),
+        click.option(
+            "--vault-id",
+            multiple=True,
+            metavar="LABEL@SOURCE",
+            expose_value=False,
+            callback=_vault_ids,
+            help="A vault id and its password source: a file, an executable or 'prompt' (repeatable).",
+        ),
+        click.option(
+            "-J",
+            "--ask-vault-pass",
+            "--ask-vault-password",
+            is_flag=True,
+            expose_value=False,
+            callback=_ask_vault,
+            help="Ask for the vault password.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 def inventory_sources(given: tuple[str, ...]) -> list[str]:
     """The -i sources, with Vagrant projects (a dir with a Vagrantfile, or vagrant:DIR) resolved."""
+    from pushorch import ansible_cfg
     from pushorch.vagrant import is_vagrant_source, vagrant_inventory
 
     sources = list(given) or [s for s in os.environ.get("PUSHORCH_INVENTORY", "").split(os.pathsep) if s]
+    sources = sources or config().inventory  # ANSIBLE_INVENTORY or ansible.cfg's inventory, as Ansible
     if not sources:
-        raise click.UsageError("no inventory: give -i SOURCE (or set PUSHORCH_INVENTORY)")
+        where = f" or `inventory` in {ansible_cfg.current().path}" if ansible_cfg.current().path else ""
+        raise click.UsageError(f"no inventory: give -i SOURCE (or set PUSHORCH_INVENTORY{where})")
     return [vagrant_inventory(s) if is_vagrant_source(s) else s for s in sources]
 
 
@@ -64,6 +140,24 @@ def target_hosts(inventory: Inventory, pattern: str, limit: str | None) -> list[
             raise InputError(Problem(where, 0, 0, "", f"{text!r}: {exc}")) from None
         hosts = matched if where == "pattern" else [h for h in hosts if h in set(matched)]
     return hosts
+
+
+def config() -> Any:
+    """ansible.cfg (and ANSIBLE_* variables) as this run reads them; a file that cannot be read is bad input."""
+    from pushorch import ansible_cfg
+    from pushorch.errors import InputError, Problem
+
+    try:
+        return ansible_cfg.current()
+    except ValueError as exc:
+        raise InputError(Problem("ansible.cfg", 0, 0, "", str(exc))) from None
+
+
+def make_overrides(connection: dict[str, Any]) -> Any:
+    """The command line's connection settings over ansible.cfg's defaults (themselves below inventory vars)."""
+    from pushorch.connection import Overrides
+
+    return Overrides(**connection, defaults=config().variable_defaults())
 
 
 def extra_vars_option(func: F) -> F:
@@ -103,6 +197,14 @@ def _connection_options(func: F, forks_names: tuple[str, ...]) -> F:
         click.option("-T", "--timeout", "connect_timeout", type=float, help="Connect timeout in seconds (default 10)."),
         click.option("--command-timeout", type=float, help="Per-command timeout in seconds."),
         click.option("-b", "--become", is_flag=True, default=None, help="Run commands through sudo -n."),
+        click.option(
+            "-K",
+            "--ask-become-pass",
+            "become_password",
+            is_flag=True,
+            callback=_ask_become,
+            help="Ask for the sudo password (sent on stdin, never in argv).",
+        ),
         _forks_option(*forks_names),
     ]
     for option in reversed(options):
@@ -110,13 +212,24 @@ def _connection_options(func: F, forks_names: tuple[str, ...]) -> F:
     return func
 
 
+def _ask_become(ctx: click.Context, param: click.Parameter, value: bool) -> Any:
+    """-K (or ansible.cfg's become_ask_pass): the become password, asked once on the terminal."""
+    if not (value or config().flag("become_ask_pass")):
+        return None
+    import getpass
+
+    from pushorch.secret import Secret
+
+    return Secret(getpass.getpass("BECOME password: "))
+
+
 def _forks_option(*names: str) -> Callable[[F], F]:
     return click.option(
         *names,
         "forks",
         type=click.IntRange(1),
-        default=200,
-        show_default=True,
+        default=lambda: config().forks or 200,
+        show_default="200, or ansible.cfg's forks",
         help="SSH handshakes in flight at once.",
     )
 

@@ -13,6 +13,7 @@ from pushorch.cli.app import (
     host_options,
     inventory_sources,
     lock_options,
+    make_overrides,
     warn_unverified,
 )
 from pushorch.errors import ExitStatus, InputError, LockLost, Problem
@@ -40,13 +41,13 @@ def _prepare_locked(
 ) -> tuple[Any, dict[str, Any], Any, Any]:
     """Spec, connection settings (warning when host keys go unverified), planner options and the
     fleet Locking (from pushorch_lock_* vars and the lock options)."""
-    from pushorch.connection import Overrides, settings_for
+    from pushorch.connection import settings_for
     from pushorch.load.playbooks import load_spec
     from pushorch.lock import DEFAULT_TTL, Locking
     from pushorch.planner import Options
 
     inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
-    overrides = Overrides(**connection)
+    overrides = make_overrides(connection)
     settings, problems = {}, []
     for name, host_spec in spec.hosts.items():
         try:

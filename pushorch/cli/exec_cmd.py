@@ -11,6 +11,7 @@ import click
 from pushorch.cli.app import (
     host_options,
     inventory_sources,
+    make_overrides,
     target_hosts,
     warn_unverified,
 )
@@ -25,14 +26,14 @@ def host_settings(
     connection: dict[str, Any],
 ) -> list[Any]:
     """Connection settings of the hosts matching pattern and --limit; warns when keys go unverified."""
-    from pushorch.connection import Overrides, settings_for
+    from pushorch.connection import settings_for
     from pushorch.load.extravars import parse_extra_vars
     from pushorch.load.inventory import load_inventory
 
     inventory = load_inventory(inventory_sources(inventories))
     extra, problems = parse_extra_vars(extra_vars)
     hosts = target_hosts(inventory, pattern, limit)
-    overrides = Overrides(**connection)
+    overrides = make_overrides(connection)
     settings = []
     for host in hosts:
         try:

@@ -42,6 +42,25 @@ def become(argv: Argv, user: str = "root") -> Argv:
     return (*prefix, "--", *argv)
 
 
+# The become wrapper's exit status and message when sudo refuses the password (check_become reads them).
+PASSWORD_REFUSED_STATUS = 126
+PASSWORD_REFUSED = "pushorch: sudo refused the become password"
+_WITH_PASSWORD = (
+    # The password is the first line of stdin; `read` takes exactly that line and leaves the rest for
+    # the command. sudo checks it (-v: validate only, from a one-line pipe, so a wrong password ends
+    # at EOF instead of waiting) and the command runs on the credentials sudo just cached, as a child
+    # of this same shell. printf is a shell builtin: the password is in no process's arguments.
+    'IFS= read -r p; printf "%s\\n" "$p" | sudo -S -p "" -v 2>/dev/null || '
+    '{ echo "' + PASSWORD_REFUSED + '" >&2; exit ' + str(PASSWORD_REFUSED_STATUS) + "; }; "
+    'p=; sudo -n -u "$0" -- "$@"'
+)
+
+
+def become_with_password(argv: Argv, user: str = "root") -> Argv:
+    """Run argv through sudo with the become password on the first line of stdin (never in argv)."""
+    return ("sh", "-c", _WITH_PASSWORD, user, *argv)
+
+
 # What `bounded` exits with when the host ended the command at its deadline (coreutils and busybox).
 DEADLINE_STATUSES = (124, 137)
 

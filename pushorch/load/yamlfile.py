@@ -9,13 +9,15 @@ is refused by size instead of exhausting memory).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from pushorch import vault
 from pushorch.errors import Problem
-from pushorch.secret import Secret
+from pushorch.secret import Secret, VaultValue, remember
 
 KeyPath = tuple[str | int, ...]
 
@@ -23,6 +25,8 @@ KeyPath = tuple[str | int, ...]
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
 MAX_SECRET_FILE_BYTES = 1024 * 1024
+# `!secret_cmd COMMAND` -> (the secret, or None and why): installed by the CLI (pushorch/secret_command.py).
+run_secret_command: Callable[[str], tuple[str | None, str]] | None = None
 
 _Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -105,6 +109,12 @@ class _Converter:
         elif node.tag in ("!secret_env", "!secret_file") and isinstance(node, yaml.ScalarNode):
             value = self._secret_reference(node, keypath)
             self.done[id(node)] = value
+        elif node.tag == "!secret_cmd" and isinstance(node, yaml.ScalarNode):
+            value = self._secret_command(node, keypath)
+            self.done[id(node)] = value
+        elif node.tag == "!vault" and isinstance(node, yaml.ScalarNode):
+            value = self._vault(node, keypath)
+            self.done[id(node)] = value
         else:
             try:
                 value = self.constructor.construct_object(node, deep=True)
@@ -134,6 +144,26 @@ class _Converter:
             self.problem(node, keypath, f"!secret_file: {name} is larger than {MAX_SECRET_FILE_BYTES} bytes")
             return None
         return Secret(text.removesuffix("\n"))  # files end with a newline; the secret does not
+
+    def _vault(self, node: yaml.ScalarNode, keypath: KeyPath) -> VaultValue | None:
+        """An inline `!vault |` value: decrypted with the run's vault passwords, kept a secret."""
+        envelope = str(node.value)
+        try:
+            return VaultValue(vault.decrypt(envelope, vault.given()), envelope)
+        except vault.VaultError as exc:
+            self.problem(node, keypath, f"!vault: {exc}")
+            return None
+
+    def _secret_command(self, node: yaml.ScalarNode, keypath: KeyPath) -> Secret | None:
+        """`!secret_cmd "op read op://vault/item/field"`: the stdout of a controller command, run by the
+        runner the CLI installs (the loader itself runs nothing)."""
+        if run_secret_command is None:
+            self.problem(node, keypath, "!secret_cmd: no command runner here (only the pushorch CLI runs them)")
+            return None
+        value, error = run_secret_command(str(node.value))
+        if error:
+            self.problem(node, keypath, f"!secret_cmd: {error}")
+        return Secret(value) if value is not None else None
 
     def _mapping(self, node: yaml.MappingNode, keypath: KeyPath, out: dict[Any, Any]) -> None:
         seen: dict[Any, yaml.Node] = {}
@@ -219,9 +249,15 @@ def read_text(path: str) -> tuple[str | None, list[Problem]]:
     except OSError as exc:
         return None, [Problem(path, 0, 0, "", f"cannot read: {exc.strerror or exc}")]
     try:
-        return raw.decode("utf-8"), []
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(path, 0, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+    if vault.is_vault(text):  # a whole file encrypted with ansible-vault
+        try:
+            return vault.decrypt(text, vault.given()), []
+        except vault.VaultError as exc:
+            return None, [Problem(path, 1, 1, "", f"Ansible Vault: {exc}")]
+    return text, []
 
 
 def load_yaml(path: str) -> tuple[Document, list[Problem]]:
@@ -229,4 +265,15 @@ def load_yaml(path: str) -> tuple[Document, list[Problem]]:
     text, problems = read_text(path)
     if text is None:
         return Document(path, None), problems
-    return parse_yaml(text, path)
+    doc, problems = parse_yaml(text, path)
+    if doc.data is not None and _vaulted(path):
+        remember(doc.data)  # decrypted values are secrets: scrubbed from every output
+    return doc, problems
+
+
+def _vaulted(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return vault.is_vault(handle.read(len(vault.HEADER)))
+    except OSError:
+        return False

@@ -23,7 +23,10 @@ from pushorch.transport.base import (
     check_become,
     command_line,
     decode,
+    password_line,
     put_argv,
+    refuse_interactive_password,
+    stdin_for,
     time_limit,
     timeout_message,
 )
@@ -126,7 +129,8 @@ class AsyncsshTransport:
         limit = time_limit(self.settings, timeout)
         started = time.monotonic()
         try:
-            process = await self._connection().create_process(command, input=stdin, encoding=None)
+            feed = stdin_for(self.settings, stdin, become)
+            process = await self._connection().create_process(command, input=feed, encoding=None)
             try:
                 done = await asyncio.wait_for(process.wait(check=False), limit)
             except TimeoutError:
@@ -161,6 +165,8 @@ class AsyncsshTransport:
         command = command_line(self.settings, argv, become)
         try:
             process = await self._connection().create_process(command, encoding="utf-8", errors="replace")
+            if line := password_line(self.settings, become):
+                process.stdin.write(line.decode())
         except (asyncssh.Error, OSError) as exc:
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
 
@@ -178,6 +184,7 @@ class AsyncsshTransport:
         return done.exit_status if done.exit_status is not None else 255
 
     async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        refuse_interactive_password(self.settings, become)
         command = command_line(self.settings, argv, become)
         try:
             process = await self._connection().create_process(

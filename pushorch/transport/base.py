@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pushorch.commands import files
-from pushorch.commands.shell import Argv, become, join
+from pushorch.commands.shell import (
+    PASSWORD_REFUSED,
+    PASSWORD_REFUSED_STATUS,
+    Argv,
+    become,
+    become_with_password,
+    join,
+)
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import BecomeFailed, CommandFailed
 
@@ -116,15 +123,46 @@ class Transport(Protocol):
 
 
 def command_line(settings: ConnectionSettings, argv: Sequence[str], become_flag: bool | None) -> str:
-    """The remote command line: argv quoted, wrapped in sudo -n when becoming another user."""
+    """The remote command line: argv quoted, wrapped in sudo when becoming another user (`sudo -n`, or
+    with a become password the wrapper that reads it from stdin: see `stdin_for`)."""
     wanted = settings.become if become_flag is None else become_flag
-    final: Argv = become(tuple(argv), settings.become_user) if wanted else tuple(argv)
-    return join(final)
+    if not wanted:
+        return join(tuple(argv))
+    if settings.become_password is not None:
+        return join(become_with_password(tuple(argv), settings.become_user))
+    return join(become(tuple(argv), settings.become_user))
+
+
+def password_line(settings: ConnectionSettings, become_flag: bool | None) -> bytes:
+    """What goes to the command's stdin before its own input: the become password's line, or nothing."""
+    wanted = settings.become if become_flag is None else become_flag
+    if wanted and settings.become_password is not None:
+        return settings.become_password.reveal().encode() + b"\n"
+    return b""
+
+
+def refuse_interactive_password(settings: ConnectionSettings, become_flag: bool | None) -> None:
+    """A terminal would echo the password line: interactive sessions need NOPASSWD (or root)."""
+    if password_line(settings, become_flag):
+        raise BecomeFailed(
+            settings.name,
+            "become: an interactive session cannot send a become password; "
+            "allow NOPASSWD in sudoers for it, or connect as root",
+        )
+
+
+def stdin_for(settings: ConnectionSettings, stdin: bytes | None, become_flag: bool | None) -> bytes | None:
+    line = password_line(settings, become_flag)
+    return line + (stdin or b"") if line else stdin
 
 
 def check_become(settings: ConnectionSettings, result: Result, become_flag: bool | None) -> Result:
     """Turn sudo's 'password required' into a clear error naming the host."""
     wanted = settings.become if become_flag is None else become_flag
+    if wanted and result.exit_status == PASSWORD_REFUSED_STATUS and PASSWORD_REFUSED in result.stderr:
+        raise BecomeFailed(
+            settings.name, f"become: sudo refused the become password for {settings.user or 'this user'}"
+        )
     if wanted and result.exit_status == 127 and "sudo" in result.stderr and "not found" in result.stderr:
         raise BecomeFailed(settings.name, "become: sudo is not installed on this host")
     if wanted and result.exit_status == 1 and any(s in result.stderr for s in _SUDO_NEEDS_PASSWORD):

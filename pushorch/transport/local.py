@@ -17,7 +17,9 @@ from pushorch.transport.base import (
     check_become,
     command_line,
     decode,
+    password_line,
     put_argv,
+    stdin_for,
     time_limit,
     timeout_message,
 )
@@ -52,7 +54,8 @@ class LocalTransport:
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            out, err = await asyncio.wait_for(process.communicate(stdin or b""), limit)
+            feed = stdin_for(self.settings, stdin, become) or b""
+            out, err = await asyncio.wait_for(process.communicate(feed), limit)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -69,6 +72,8 @@ class LocalTransport:
         command = command_line(self.settings, argv, become)
         pipe = asyncio.subprocess.PIPE
         process = await asyncio.create_subprocess_exec("sh", "-c", command, stdin=pipe, stdout=pipe, stderr=pipe)
+        if (line := password_line(self.settings, become)) and process.stdin is not None:
+            process.stdin.write(line)
 
         async def pump(reader: asyncio.StreamReader | None, name: str) -> None:
             while reader is not None and (line := await reader.readline()):

@@ -25,7 +25,10 @@ from pushorch.transport.base import (
     check_become,
     command_line,
     decode,
+    password_line,
     put_argv,
+    refuse_interactive_password,
+    stdin_for,
     time_limit,
     timeout_message,
 )
@@ -189,7 +192,8 @@ class ParamikoTransport:
         limit = time_limit(self.settings, timeout)
         started = time.monotonic()
         try:
-            status, out, err = await self._call(self._run_sync, command, stdin, limit)
+            feed = stdin_for(self.settings, stdin, become)
+            status, out, err = await self._call(self._run_sync, command, feed, limit)
         except TimeoutError:
             raise CommandTimeout(self.settings.name, timeout_message(argv, limit)) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -239,6 +243,7 @@ class ParamikoTransport:
 
     async def stream(self, argv: Sequence[str], on_line: OnLine, *, become: bool | None = None) -> int:
         command = command_line(self.settings, argv, become)
+        password = password_line(self.settings, become)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
@@ -252,6 +257,8 @@ class ParamikoTransport:
             channel = transport.open_session()
             try:
                 channel.exec_command(command)
+                if password:
+                    channel.sendall(password)
                 pending = {"stdout": b"", "stderr": b""}
                 while not stop.is_set():
                     got = False
@@ -283,6 +290,7 @@ class ParamikoTransport:
             stop.set()
 
     async def interactive(self, argv: Sequence[str], terminal: Terminal, *, become: bool | None = None) -> int:
+        refuse_interactive_password(self.settings, become)
         command = command_line(self.settings, argv, become)
         loop = asyncio.get_running_loop()
         transport = self._client.get_transport()

@@ -1,0 +1,42 @@
+"""Where vault passwords come from on the controller: a file, an executable's stdout, the terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from pushorch.secret import Secret
+from pushorch.vault import VaultError, VaultSecret
+
+PASSWORD_COMMAND_TIMEOUT = 30.0
+
+
+def secret_from(source: str, label: str = "default", prompt: bool = False) -> VaultSecret:
+    """A password from a file (its first line), an executable (its stdout; `--vault-id` passes the
+    label as `--vault-id LABEL` when it is a client script), or the terminal (`prompt`)."""
+    if prompt or source == "prompt":
+        import getpass
+
+        text = getpass.getpass(f"Vault password ({label}): " if label != "default" else "Vault password: ")
+        return VaultSecret(label, Secret(text))
+    path = os.path.expanduser(source)
+    if not os.path.isfile(path):
+        raise VaultError(f"vault password file {source}: no such file")
+    if os.access(path, os.X_OK):
+        # Ansible's convention: a script named *-client[.ext] is a vault-id client and is told the label.
+        client = os.path.splitext(os.path.basename(path))[0].endswith("-client")
+        argv = [path, "--vault-id", label] if client else [path]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=PASSWORD_COMMAND_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise VaultError(f"vault password script {source}: {type(exc).__name__}") from None
+        if done.returncode != 0:
+            raise VaultError(f"vault password script {source} exited {done.returncode}")
+        text = done.stdout.decode("utf-8", "replace")
+    else:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    password = text.strip("\r\n").splitlines()[0] if text.strip("\r\n") else ""
+    if not password:
+        raise VaultError(f"vault password file {source} is empty")
+    return VaultSecret(label, Secret(password))
