@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pushorch.consul_agent import ConsulAgent, agent_for
-from pushorch.secret import Secret
+from pushorch.secret import Secret, plain
+
+SECRET_VARIABLES = frozenset(
+    (
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_become_password",
+        "ansible_become_pass",
+        "ansible_sudo_pass",
+        "consul_http_token",
+    )
+)
 
 HostKeyPolicy = Literal["strict", "accept-new", "off"]
 HOST_KEY_POLICIES: tuple[HostKeyPolicy, ...] = ("strict", "accept-new", "off")
@@ -112,7 +123,8 @@ def _common_args(text: str) -> dict[str, Any]:
 def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides | None = None) -> ConnectionSettings:
     """Connection settings for one host; raises ValueError naming the bad variable."""
     o = overrides or Overrides()
-    variables = {**o.defaults, **variables}
+    # Every setting but the secret ones is used as given, even when it came from a vault file.
+    variables = {k: v if k in SECRET_VARIABLES else plain(v) for k, v in {**o.defaults, **variables}.items()}
     common = _common_args(str(variables.get("ansible_ssh_common_args") or ""))
     common.update(_common_args(str(variables.get("ansible_ssh_extra_args") or "")))
 

@@ -49,16 +49,21 @@ class VaultValue(Secret):
         self.envelope = envelope
 
 
-def remember(value: Any) -> None:
-    """Scrub every string in a JSON-like structure from all output from now on (decrypted vault files)."""
-    if isinstance(value, str) and len(value) >= 4:
-        _KNOWN.add(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            remember(item)
-    elif isinstance(value, list):
-        for item in value:
-            remember(item)
+def secret_leaves(value: Any) -> Any:
+    """A JSON-like structure with every string value a Secret (what a vault-encrypted file holds)."""
+    if isinstance(value, str):
+        return Secret(value)
+    if isinstance(value, dict):
+        return {k: secret_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [secret_leaves(v) for v in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A setting's value, revealed: where a value configures pushorch itself (an address, a user name,
+    a port) it is used as given, wherever it was read from (a vault file makes every value a Secret)."""
+    return value.reveal() if isinstance(value, Secret) else value
 
 
 def redact(value: Any) -> Any:

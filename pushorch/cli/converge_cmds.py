@@ -54,7 +54,10 @@ def _prepare_locked(
             settings[name] = settings_for(name, host_spec.vars, overrides)
         except ValueError as exc:
             problems.append(Problem(f"host {name}", 0, 0, "", str(exc)))
-    variables = next(iter(spec.hosts.values())).vars if spec.hosts else {}
+    from pushorch.secret import plain
+
+    first = next(iter(spec.hosts.values())).vars if spec.hosts else {}
+    variables = {k: plain(v) for k, v in first.items() if k.startswith("pushorch_lock_")}
     chosen = variables.get("pushorch_lock_host")
     lock_host = None if chosen in (None, "none") else str(chosen)
     lock_settings = None

@@ -62,7 +62,9 @@ def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> t
     inventory = load_inventory(inventory_sources(inventories))
     extra, _ = parse_extra_vars(extra_vars)
     first = sorted(inventory.hosts)[0] if inventory.hosts else None
-    variables = {**(inventory.host_vars(first) if first else {}), **extra}
+    from pushorch.secret import plain
+
+    variables = {k: plain(v) for k, v in {**(inventory.host_vars(first) if first else {}), **extra}.items()}
     return str(variables.get("pushorch_lock_backend") or "mkdir"), str(variables.get("pushorch_lock_name") or "fleet")
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from pushorch import vault
 from pushorch.errors import Problem
-from pushorch.secret import Secret, VaultValue, remember
+from pushorch.secret import Secret, VaultValue, secret_leaves
 
 KeyPath = tuple[str | int, ...]
 
@@ -267,7 +267,7 @@ def load_yaml(path: str) -> tuple[Document, list[Problem]]:
         return Document(path, None), problems
     doc, problems = parse_yaml(text, path)
     if doc.data is not None and _vaulted(path):
-        remember(doc.data)  # decrypted values are secrets: scrubbed from every output
+        doc.data = secret_leaves(doc.data)  # what a vault holds is secret: redacted wherever it goes
     return doc, problems
 
 
