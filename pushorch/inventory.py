@@ -85,6 +85,7 @@ class Inventory:
     groups: dict[str, Group] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)
     vars_dirs: list[VarsDir] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what ansible-core would warn about, said on stderr
 
     def __post_init__(self) -> None:
         for name in ("all", "ungrouped"):

@@ -60,3 +60,22 @@ def test_same_host_vars_as_ansible_inventory(case: str, tmp_path: Path) -> None:
         theirs = _run([_ansible_inventory(), *args, "--host", host], where, tmp_path)
         ours = _run([sys.executable, "-m", "pushorch", "inventory", *args, "--host", host], where, tmp_path)
         assert ours == theirs, f"{case} --host {host} differs"
+
+
+def _warnings(argv: list[str], cwd: Path, home: Path) -> list[str]:
+    env = {**os.environ, "ANSIBLE_HOME": str(home), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "0"}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stderr.splitlines() if line.startswith("[WARNING]: ")]
+
+
+@pytest.mark.ansible
+@pytest.mark.parametrize("case", ["name_warnings", "only_group_vars", "ini_basic"])
+def test_same_warnings_as_ansible_inventory(case: str, tmp_path: Path) -> None:
+    """What ansible-core warns about (names, a source with nothing to parse) is said the same way."""
+    where = FIXTURES / "inventory" / case
+    args = shlex.split((where / ".args").read_text())
+    theirs = _warnings([_ansible_inventory(), *args, "--list"], where, tmp_path)
+    ours = _warnings([sys.executable, "-m", "pushorch", "inventory", *args, "--list"], where, tmp_path)
+    assert ours == theirs
+    assert bool(theirs) == (case != "ini_basic")

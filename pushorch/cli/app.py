@@ -262,6 +262,14 @@ def lock_options(func: F) -> F:
     return func
 
 
+def warn_inventory(inventory: Any) -> None:
+    """What ansible-core warns about an inventory, said on stderr as it says it ([WARNING]: ...)."""
+    from pushorch.report import print_error_line
+
+    for line in inventory.warnings:
+        print_error_line(f"[WARNING]: {line}")
+
+
 def warn_unverified(settings: Iterable[Any]) -> None:
     """Said on every run that connects to a host without verifying its key."""
     from pushorch.report import host_key_warning, warn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pushorch.cli.app import extra_vars_option, inventory_option, inventory_sources, limit_option
+from pushorch.cli.app import extra_vars_option, inventory_option, inventory_sources, limit_option, warn_inventory
 from pushorch.report import print_text
 
 
@@ -19,7 +19,8 @@ def check(
     """Validate inventory, playbooks and every template for every host, offline (exit 0 or 3)."""
     from pushorch.load.playbooks import load_spec  # pydantic and jinja2 load only when needed
 
-    _, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    warn_inventory(inventory)
     plays = sum(len(h.plays) for h in spec.hosts.values())
     files = sum(len(h.files) for h in spec.hosts.values())
     print_text(

@@ -14,6 +14,7 @@ from pushorch.cli.app import (
     inventory_sources,
     lock_options,
     make_overrides,
+    warn_inventory,
     warn_unverified,
 )
 from pushorch.errors import ExitStatus, InputError, LockLost, Problem
@@ -47,6 +48,7 @@ def _prepare_locked(
     from pushorch.planner import Options
 
     inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    warn_inventory(inventory)
     overrides = make_overrides(connection)
     settings, problems = {}, []
     for name, host_spec in spec.hosts.items():

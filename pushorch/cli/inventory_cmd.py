@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pushorch import inventory_export
-from pushorch.cli.app import inventory_option, inventory_sources, limit_option, target_hosts
+from pushorch.cli.app import inventory_option, inventory_sources, limit_option, target_hosts, warn_inventory
 from pushorch.errors import InventoryError, Problem
 from pushorch.load.inventory import load_inventory
 from pushorch.report import print_json, print_text
@@ -34,6 +34,7 @@ def inventory(
     if sum([as_list, graph, host is not None]) != 1:
         raise click.UsageError("give exactly one of --list, --graph, --host NAME")
     inv = load_inventory(inventory_sources(inventories))
+    warn_inventory(inv)
     if limit:
         keep = set(target_hosts(inv, "all", limit))
         for name in [h for h in inv.hosts if h not in keep]:

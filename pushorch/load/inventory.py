@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pushorch.errors import InventoryError, Problem
@@ -24,16 +25,27 @@ def load_inventory(sources: Sequence[str]) -> Inventory:
     """Load every source in order into one inventory; raises InventoryError with all problems."""
     inventory = Inventory()
     problems: list[Problem] = []
+    parsed = False
     for source in sources:
         if "," in source and not os.path.exists(source):
             problems.extend(_host_list(source, inventory))
+            parsed = True
         elif os.path.isdir(source):
-            problems.extend(_directory(source, inventory))
+            found = _directory(source, inventory)
+            problems.extend(found)
+            if _sources_in(source) or found:
+                parsed = True
+            else:  # only group_vars/host_vars (or nothing): ansible-core parses nothing here
+                inventory.warnings.append(f"Unable to parse {os.path.abspath(source)} as an inventory source")
         elif os.path.isfile(source):
             problems.extend(_file(source, inventory))
+            parsed = True
         else:
             problems.append(Problem(source, 0, 0, "", "no such inventory file or directory"))
+    if not parsed and not problems:
+        inventory.warnings.append("No inventory was parsed, only implicit localhost is available")
     inventory.reconcile()
+    inventory.warnings.extend(_name_warnings(inventory))
     for source in sources:
         if os.path.exists(source):
             base = source if os.path.isdir(source) else os.path.dirname(source)
@@ -44,22 +56,48 @@ def load_inventory(sources: Sequence[str]) -> Inventory:
 
 
 def _host_list(source: str, inventory: Inventory) -> list[Problem]:
-    """'h1,h2:2222,' -> ungrouped hosts, as Ansible's host_list plugin reads it."""
-    problems = []
+    """'h1,h2:2222,' -> ungrouped hosts, as Ansible's host_list plugin reads it: no ranges ('web[1:3],'
+    is one host of that name), and an item that is not an address is taken as the name it is."""
     for item in source.split(","):
         item = item.strip()
         if not item:
             continue
         try:
             names, port = expand_host(item)
-        except ValueError as exc:
-            problems.append(Problem(source, 0, 0, item, str(exc)))
+        except ValueError:
+            names, port = [item], None
+        if len(names) != 1 or ("[" in item and not item.startswith("[")):
+            names, port = [item], None  # a range, or brackets that are not an IPv6 address: literal
+        host = inventory.add_host(names[0], "ungrouped")
+        if port is not None:
+            host.vars["ansible_port"] = port
+    return []
+
+
+def _sources_in(path: str) -> bool:
+    """Whether a directory holds anything ansible-core would read as an inventory source."""
+    for name in os.listdir(path):
+        if _IGNORED.search(name):
             continue
-        for name in names:
-            host = inventory.add_host(name, "ungrouped")
-            if port is not None:
-                host.vars["ansible_port"] = port
-    return problems
+        full = os.path.join(path, name)
+        if not os.path.isdir(full) or _sources_in(full):
+            return True
+    return False
+
+
+_GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _name_warnings(inventory: Inventory) -> list[str]:
+    """ansible-core's warnings about names: groups that are not valid variable names, and a host and a
+    group with the same name."""
+    out = []
+    if any(not _GROUP_NAME.match(name) for name in inventory.groups):
+        out.append("Invalid characters were found in group names but not replaced, use -vvvv to see details")
+    out += [
+        f"Found both group and host with same name: {n}" for n in sorted(set(inventory.groups) & set(inventory.hosts))
+    ]
+    return out
 
 
 def _directory(path: str, inventory: Inventory) -> list[Problem]:
@@ -73,11 +111,108 @@ def _directory(path: str, inventory: Inventory) -> list[Problem]:
 
 
 def _file(path: str, inventory: Inventory) -> list[Problem]:
-    if path.endswith(YAML_EXTENSIONS):
-        doc, problems = load_yaml(path)
-        return problems or _yaml_inventory(doc, inventory)
+    """One file, read as ansible-core reads it: its enabled plugins in order (script, auto, yaml,
+    ini, toml), the first that accepts the file and parses it wins. When none does, the problems
+    reported are those of the parser its name points at (YAML for .yml/.yaml/.json, TOML for .toml,
+    INI otherwise)."""
+    ext = os.path.splitext(path)[1]
+    if os.access(path, os.X_OK) and run_inventory_script is not None:
+        return _script(path, inventory)
+    if ext == ".toml":
+        return _toml(path, inventory)
+    yaml_problems: list[Problem] = []
+    if not ext or ext in YAML_EXTENSIONS:
+        doc, yaml_problems = load_yaml(path)
+        if ext in (".yml", ".yaml") and isinstance(doc.data, dict) and "plugin" in doc.data:
+            return [doc.problem(("plugin",), "inventory plugin configuration files are not supported")]
+        if not yaml_problems and isinstance(doc.data, dict) and doc.data:
+            return _yaml_inventory(doc, inventory)
+        if not yaml_problems:
+            yaml_problems = [
+                doc.problem(
+                    (),
+                    "inventory file is empty"
+                    if doc.data is None
+                    else f"a YAML inventory is a mapping of groups, not a {_kind(doc.data)}",
+                )
+            ]
     text, problems = read_text(path)
-    return problems if text is None else parse_ini(text, path, inventory)
+    if text is None:
+        return problems
+    scratch = Inventory()
+    ini_problems = parse_ini(text, path, scratch)
+    if not ini_problems:
+        return parse_ini(text, path, inventory)
+    return yaml_problems if ext in YAML_EXTENSIONS else ini_problems
+
+
+# `path --list` (and `--host H`) of an executable inventory script -> (stdout, "") or (None, why):
+# installed by the CLI (pushorch/inventory_script.py); the loader itself runs nothing.
+run_inventory_script: Callable[[str, list[str]], tuple[str | None, str]] | None = None
+
+
+def _script(path: str, inventory: Inventory) -> list[Problem]:
+    """An executable file is an inventory script (Ansible's script plugin): JSON from `--list`, each
+    host's vars from `_meta.hostvars` or, without it, from `--host NAME`."""
+    assert run_inventory_script is not None
+    out, error = run_inventory_script(path, ["--list"])
+    if out is None:
+        return [Problem(path, 0, 0, "", f"inventory script: {error}")]
+    try:
+        data = json.loads(out)
+    except ValueError as exc:
+        return [Problem(path, 0, 0, "", f"inventory script printed no JSON: {exc}")]
+    if not isinstance(data, dict):
+        return [Problem(path, 0, 0, "", "inventory script: --list must print a JSON object")]
+    meta = data.pop("_meta", None)
+    problems: list[Problem] = []
+    for name, body in data.items():
+        group = {"hosts": body} if isinstance(body, list) else body
+        if not isinstance(group, dict):
+            problems.append(Problem(path, 0, 0, name, "a group is a list of hosts or an object"))
+            continue
+        inventory.add_group(name)
+        for host in group.get("hosts") or []:
+            inventory.add_host(str(host), name)
+        for var, value in (group.get("vars") or {}).items():
+            inventory.set_group_var(name, str(var), value)
+        for child in group.get("children") or []:
+            inventory.add_group(str(child))
+            inventory.add_child(name, str(child))
+    hostvars = meta.get("hostvars") if isinstance(meta, dict) else None
+    for host in list(inventory.hosts):
+        found: Any = (hostvars or {}).get(host, {}) if hostvars is not None else None
+        if found is None:  # no _meta: ask the script, host by host, as Ansible does
+            text, error = run_inventory_script(path, ["--host", host])
+            try:
+                found = json.loads(text) if text else {}
+            except ValueError:
+                found = {}
+            if text is None:
+                problems.append(Problem(path, 0, 0, host, f"inventory script --host: {error}"))
+        if isinstance(found, dict):
+            inventory.hosts[host].vars.update({str(k): v for k, v in found.items()})
+    return problems
+
+
+def _toml(path: str, inventory: Inventory) -> list[Problem]:
+    """Ansible's toml inventory: tables are groups with `hosts` (a table of host patterns), `vars`
+    and `children` (a list) — the YAML layout, with children listed."""
+    import tomllib
+
+    text, problems = read_text(path)
+    if text is None:
+        return problems
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [Problem(path, getattr(exc, "lineno", 0) or 0, getattr(exc, "colno", 0) or 0, "", f"TOML: {exc}")]
+    layout: dict[str, Any] = {}
+    for name, body in data.items():
+        if isinstance(body, dict) and isinstance(body.get("children"), list):
+            body = {**body, "children": {str(c): None for c in body["children"]}}
+        layout[name] = body
+    return _yaml_inventory(Document(path, layout), inventory)
 
 
 def _yaml_inventory(doc: Document, inventory: Inventory) -> list[Problem]:

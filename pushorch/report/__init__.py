@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pushorch.errors import InputError, PushorchError
 from pushorch.secret import redact, scrub
@@ -33,8 +33,20 @@ def _err(text: str) -> None:
 
 
 def print_json(document: object, indent: int | None = 4, sort_keys: bool = True) -> None:
-    """A JSON document on stdout (secrets redacted; non-JSON scalars such as dates as strings)."""
-    _out(json.dumps(redact(document), indent=indent, sort_keys=sort_keys, default=str) + "\n")
+    """A JSON document on stdout (secrets redacted; non-JSON scalars such as dates as strings; keys as
+    strings, so {80: .., "ssh": ..} sorts; UTF-8 as it is, as ansible-inventory prints it)."""
+    text = json.dumps(
+        _string_keys(redact(document)), indent=indent, sort_keys=sort_keys, default=str, ensure_ascii=False
+    )
+    _out(text + "\n")
+
+
+def _string_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, str) else k: _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
 
 
 def print_json_lines(documents: Sequence[object]) -> None:
@@ -160,6 +172,10 @@ def warn_line(text: str) -> None:
 
 def warn(message: str) -> None:
     _err(f"warning: {message}\n")
+
+
+def print_error_line(line: str) -> None:
+    _err(line + "\n")
 
 
 def host_key_warning(hosts: list[str]) -> str:
