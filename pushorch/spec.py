@@ -462,6 +462,7 @@ class Task(Model):
     notify: list[str] = Field(default_factory=list)
     become: bool | None = None
     when: str | bool | None = None
+    tags: list[str] = Field(default_factory=list)  # --tags / --skip-tags select tasks by these
 
     @model_validator(mode="before")
     @classmethod
@@ -470,6 +471,8 @@ class Task(Model):
             value = dict(value)
             if isinstance(value.get("notify"), str):
                 value["notify"] = [value["notify"]]
+            if isinstance(value.get("tags"), str):  # Ansible: "a,b" or "a"
+                value["tags"] = [t.strip() for t in value["tags"].split(",") if t.strip()]
             if value.get("docker", "absent") is None:
                 value["docker"] = {}  # `- docker:` alone means "ensure Docker"
         return value
@@ -508,6 +511,14 @@ class Play(Model):
     max_fail_percentage: float | None = Field(None, ge=0, le=100)
     any_errors_fatal: bool = False
     update: UpdatePolicy | None = None
+    tags: list[str] = Field(default_factory=list)  # inherited by its tasks; select its services
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_string(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("tags"), str):
+            value = {**value, "tags": [t.strip() for t in value["tags"].split(",") if t.strip()]}
+        return value
 
     @model_validator(mode="after")
     def _names_resolve(self) -> Play:

@@ -195,3 +195,24 @@ def test_ansible_cfg_is_found_and_read_like_ansible(tmp_path: Path, run_cli) -> 
     # ANSIBLE_CONFIG names the file (or its directory) wherever the command runs from.
     found = ansible_cfg.find(env={"ANSIBLE_CONFIG": str(tmp_path)}, cwd="/")
     assert found == str(tmp_path / "ansible.cfg")
+
+
+def test_ansible_playbook_habits_list_hosts_syntax_check_and_tags(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "hosts").write_text("[web]\nw1\nw2\n[db]\nd1\n")
+    (tmp_path / "site.yml").write_text(
+        "- name: web servers\n  hosts: web\n  tags: [web]\n  tasks:\n    - {command: ['true'], tags: conf}\n"
+        "- hosts: db\n  services:\n    - {name: db, image: reg/db:1}\n"
+    )
+    listed = run_cli("apply", "-i", str(tmp_path / "hosts"), "--list-hosts", str(tmp_path / "site.yml"))
+    assert listed.status == 0, listed.err
+    assert (
+        "  play #1 (web): web servers\tTAGS: [web]\n    pattern: ['web']\n    hosts (2):\n      w1\n      w2"
+        in listed.out
+    )
+    assert "  play #2 (db): db\tTAGS: []\n    pattern: ['db']\n    hosts (1):\n      d1" in listed.out
+    checked = run_cli("plan", "-i", str(tmp_path / "hosts"), "--syntax-check", str(tmp_path / "site.yml"))
+    assert checked.status == 0 and checked.out.startswith("ok: 1 playbook(s), 3 host(s)")
+    (tmp_path / "bad.yml").write_text("- hosts: web\n  tasks:\n    - {command: ['true'], tagz: x}\n")
+    assert run_cli("apply", "-i", str(tmp_path / "hosts"), "--syntax-check", str(tmp_path / "bad.yml")).status == 3
+    refused = run_cli("apply", "-i", str(tmp_path / "hosts"), "--tags", "conf", "--prune", str(tmp_path / "site.yml"))
+    assert refused.status == 2 and "--prune cannot be combined with --tags" in refused.err

@@ -71,6 +71,28 @@ def _vault_secret(read: Callable[..., Any], option: str, *args: str) -> Any:
         raise InputError(Problem(option, 0, 0, "", str(exc))) from None
 
 
+def _set_tags(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    from pushorch.load import tags
+
+    given = tags.split(value)
+    if param.name == "tags":
+        tags.current = tags.Selection(given, tags.current.skip)
+    else:
+        tags.current = tags.Selection(tags.current.tags, given)
+
+
+def tag_options(func: F) -> F:
+    """Ansible's -t/--tags and --skip-tags (repeatable, comma-separated): which tasks run."""
+    for names, name, text in (
+        (("-t", "--tags"), "tags", "Only tasks (and plays' services) with these tags, plus `always`."),
+        (("--skip-tags",), "skip_tags", "Not the tasks (and plays' services) with these tags."),
+    ):
+        func = click.option(
+            *names, name, multiple=True, metavar="TAGS", expose_value=False, callback=_set_tags, help=text
+        )(func)
+    return func
+
+
 def vault_options(func: F) -> F:
     """Ansible's vault options: --vault-password-file, --vault-id, --ask-vault-pass (-J)."""
     options = [

@@ -14,6 +14,7 @@ from pushorch.cli.app import (
     inventory_sources,
     lock_options,
     make_overrides,
+    tag_options,
     warn_inventory,
     warn_unverified,
 )
@@ -121,10 +122,64 @@ def converge_locked(lock_file: str | None, locking: Any, check_only: bool = Fals
 playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=click.Path())
 
 
+def playbook_options(func: Any) -> Any:
+    """ansible-playbook's habits: --tags/--skip-tags, --list-hosts, --syntax-check (= `pushorch check`)."""
+    func = click.option("--syntax-check", is_flag=True, help="Check the input and exit (as `pushorch check`).")(func)
+    func = click.option("--list-hosts", is_flag=True, help="List each play's hosts and exit (nothing connects).")(func)
+    return tag_options(func)
+
+
+def offline(
+    inventories: tuple[str, ...],
+    playbooks: tuple[str, ...],
+    extra_vars: tuple[str, ...],
+    limit: str | None,
+    list_hosts: bool,
+    syntax_check: bool,
+) -> int | None:
+    """--list-hosts / --syntax-check: answered from the input alone; None when neither was asked."""
+    if not (list_hosts or syntax_check):
+        return None
+    from pushorch.cli.check_cmd import check_input
+    from pushorch.report import print_text
+
+    spec = check_input(inventories, playbooks, extra_vars, limit, quiet=list_hosts)
+    if list_hosts:
+        print_text(_host_listing(spec))
+    return ExitStatus.OK
+
+
+def _host_listing(spec: Any) -> str:
+    """ansible-playbook --list-hosts' layout: per playbook, each play in its order, pattern and hosts."""
+    from pushorch.load.yamlfile import load_yaml
+
+    members: dict[tuple[str, str, str], list[str]] = {}
+    tagged: dict[tuple[str, str, str], list[str]] = {}
+    for name, host in spec.hosts.items():
+        for play, source in zip(host.plays, host.sources, strict=True):
+            pattern = play.hosts if isinstance(play.hosts, str) else ",".join(play.hosts)
+            key = (source, play.name or pattern, pattern)
+            members.setdefault(key, []).append(name)
+            tagged[key] = play.tags
+    lines = []
+    for path in spec.playbooks:
+        lines += ["", f"playbook: {path}"]
+        raw = load_yaml(path)[0].data or []
+        for number, play in enumerate((p for p in raw if isinstance(p, dict)), 1):
+            hosts = play.get("hosts", "")
+            pattern = hosts if isinstance(hosts, str) else ",".join(map(str, hosts))
+            key = (os.path.basename(path), str(play.get("name") or pattern), pattern)
+            found = members.get(key, [])
+            lines += ["", f"  play #{number} ({pattern}): {key[1]}\tTAGS: [{', '.join(tagged.get(key, []))}]"]
+            lines += [f"    pattern: {[pattern]}", f"    hosts ({len(found)}):", *(f"      {h}" for h in found)]
+    return "\n".join(lines)
+
+
 @click.command()
 @host_options
 @click.option("--json", "as_json", is_flag=True, help="The plan as one JSON document.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 8 when anything would change.")
+@playbook_options
 @playbooks_argument
 def plan(
     inventories: tuple[str, ...],
@@ -134,12 +189,17 @@ def plan(
     detailed_exitcode: bool,
     playbooks: tuple[str, ...],
     forks: int,
+    list_hosts: bool,
+    syntax_check: bool,
     **connection: Any,
 ) -> int:
     """Show what apply would do on each host, and why (one probe per host, nothing changed)."""
     from pushorch.converge import converge
     from pushorch.report import print_json, print_plan
 
+    done = offline(inventories, playbooks, extra_vars, limit, list_hosts, syntax_check)
+    if done is not None:
+        return done
     spec, settings, options, locking = _prepare_locked(inventories, playbooks, extra_vars, limit, connection, None, 0)
     # No lock is taken, but the fleet record is read from the lock host: the plan is what apply would run.
     outcome = asyncio.run(converge(spec, settings, options=options, forks=forks, check_only=True, locking=locking))
@@ -157,6 +217,7 @@ def plan(
 @click.option("--prune", is_flag=True, help="Remove containers of services these playbooks no longer declare.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
 @lock_options
+@playbook_options
 @playbooks_argument
 def apply(
     inventories: tuple[str, ...],
@@ -171,13 +232,22 @@ def apply(
     lock_file: str | None,
     lock_wait: float,
     lock_ttl: int | None,
+    list_hosts: bool,
+    syntax_check: bool,
     **connection: Any,
 ) -> int:
     """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
     from dataclasses import replace
 
+    from pushorch.load import tags
     from pushorch.report import ApplyReporter, print_plan
 
+    done = offline(inventories, playbooks, extra_vars, limit, list_hosts, syntax_check)
+    if done is not None:
+        return done
+    if prune and tags.current.active:
+        # A service left out by --tags would look undeclared: pruning would remove it.
+        raise click.UsageError("--prune cannot be combined with --tags or --skip-tags")
     spec, settings, options, locking = _prepare_locked(
         inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
     )

@@ -61,7 +61,7 @@ def _docker_style(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
     from pushorch import ansible_cfg, inventory_script, secret_command
-    from pushorch.load import inventory, yamlfile
+    from pushorch.load import inventory, tags, yamlfile
     from pushorch.lock import set_command
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     ansible_cfg.forget()  # read for this invocation (in-process callers change directory and environment)
     yamlfile.run_secret_command = secret_command.run
     inventory.run_inventory_script = inventory_script.run
+    tags.current = tags.Selection()
     try:
         status = cli.main(args=_docker_style(args), prog_name="pushorch", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from pushorch.cli.app import connection_options, extra_vars_option, host_options, inventory_option, lock_options
+from pushorch.cli.app import (
+    connection_options,
+    extra_vars_option,
+    host_options,
+    inventory_option,
+    lock_options,
+    tag_options,
+)
 from pushorch.cli.converge_cmds import _prepare_locked, _status, converge_locked, playbooks_argument
 from pushorch.cli.exec_cmd import host_settings
 from pushorch.errors import ExitStatus
@@ -19,6 +26,7 @@ from pushorch.errors import ExitStatus
 @click.option("--json", "as_json", is_flag=True, help="Events as JSON lines, then one summary object.")
 @click.option("--log-file", metavar="PATH", help="Append every event and the summary, as JSON lines, to PATH.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 8 when the run had to change something.")
+@tag_options
 @playbooks_argument
 def reconcile(
     inventories: tuple[str, ...],

@@ -19,8 +19,10 @@ import pydantic
 
 from pushorch.errors import InputError, Problem
 from pushorch.inventory import Inventory
+from pushorch.load import tags
 from pushorch.load.extravars import parse_extra_vars
 from pushorch.load.inventory import load_inventory
+from pushorch.load.tags import Selection
 from pushorch.load.yamlfile import Document, KeyPath, load_yaml
 from pushorch.patterns import select
 from pushorch.spec import HostSpec, Play, Spec, schema_keys
@@ -53,8 +55,10 @@ def load_spec(
     playbooks: Sequence[str],
     extra_vars: Sequence[str] = (),
     limit: str | None = None,
+    selection: Selection | None = None,
 ) -> tuple[Inventory, Spec]:
-    """Load everything; raises InputError listing every problem found (nothing touched)."""
+    """Load everything; raises InputError listing every problem found (nothing touched). `selection`:
+    --tags/--skip-tags (default: what the CLI set for this run)."""
     problems: list[Problem] = []
     inventory: Inventory | None = None
     try:
@@ -74,7 +78,8 @@ def load_spec(
     hosts = _render_hosts(inventory, plays, extra, limited, problems)
     if problems:
         raise InputError(_merge_hosts(problems))
-    return inventory, Spec(playbooks=tuple(playbooks), hosts=hosts)
+    chosen = selection if selection is not None else tags.current
+    return inventory, Spec(playbooks=tuple(playbooks), hosts={h: tags.select(s, chosen) for h, s in hosts.items()})
 
 
 _PER_HOST = re.compile(r"^(?P<text>.*) \((?P<how>[a-z ]*host) (?P<host>[^()]+)\)$")
