@@ -231,16 +231,20 @@ def _yaml_inventory(doc: Document, inventory: Inventory) -> list[Problem]:
 def _yaml_group(
     doc: Document, inventory: Inventory, name: str, body: Any, path: KeyPath, problems: list[Problem]
 ) -> None:
+    if body is not None and not isinstance(body, dict):
+        # ansible-core skips it with a warning (and has no such group).
+        inventory.warnings.append(f"Skipping '{name}' as this is not a valid group definition")
+        return
     inventory.add_group(name)
     if body is None:
-        return
-    if not isinstance(body, dict):
-        problems.append(doc.problem(path, f"a group is a mapping with hosts, children and vars, not a {_kind(body)}"))
         return
     for key, value in body.items():
         where = (*path, key)
         if key not in ("hosts", "children", "vars"):
-            problems.append(doc.problem(where, "unknown key (a group has hosts, children and vars)"))
+            # ansible-core skips it with a warning (a typo such as `host:` is said, not fatal).
+            inventory.warnings.append(
+                f'Skipping unexpected key "{key}" in group "{name}", only "vars", "children" and "hosts" are valid'
+            )
             continue
         if isinstance(value, str):
             value = {value: None}  # Ansible accepts a single name as a string

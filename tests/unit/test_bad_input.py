@@ -204,7 +204,6 @@ case(
     ["inventory", "-i", "inv.yml", "--list"],
     [
         "inv.yml:4:7: all.children.web.hosts: must be a mapping, not a list",
-        "inv.yml:5:7: all.children.web.colour: unknown key (a group has hosts, children and vars)",
         "inv.yml:6:14: all.children.web.vars.ansible_group_priority: ansible_group_priority must be an integer, got 'high'",
     ],
 )
