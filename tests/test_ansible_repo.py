@@ -216,3 +216,12 @@ def test_ansible_playbook_habits_list_hosts_syntax_check_and_tags(tmp_path: Path
     assert run_cli("apply", "-i", str(tmp_path / "hosts"), "--syntax-check", str(tmp_path / "bad.yml")).status == 3
     refused = run_cli("apply", "-i", str(tmp_path / "hosts"), "--tags", "conf", "--prune", str(tmp_path / "site.yml"))
     assert refused.status == 2 and "--prune cannot be combined with --tags" in refused.err
+
+
+def test_ansible_cfg_vault_password_file_opens_the_repository(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (repo / "ansible.cfg").write_text(
+        f"[defaults]\ninventory = inventory\nvault_password_file = pw\nvault_identity_list = prod@{repo / 'prod-pw'}\n"
+    )
+    result = run_cli("inventory", "--host", "web1", cwd=repo)  # no -i, no vault option: ansible.cfg says it all
+    assert result.status == 0, result.err
+    assert json.loads(result.out)["ansible_host"] == "10.0.0.1"
