@@ -357,6 +357,30 @@ class LogConfig(Model):
     options: dict[str, str] = Field(default_factory=dict)
 
 
+class Ulimit(Model):
+    soft: int = Field(ge=-1)
+    hard: int = Field(ge=-1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single(cls, value: Any) -> Any:
+        return {"soft": value, "hard": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ContainerHealthcheck(Model):
+    """The image's HEALTHCHECK, replaced (docker run --health-*), or turned off (`disable: true`)."""
+
+    test: list[str] | str | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: int | None = Field(None, ge=1)
+    start_period: Duration | None = None
+    disable: bool = False
+
+
+_CAPABILITY = r"^(ALL|[A-Z_]+)$"
+
+
 class Service(Model):
     """A container service: what runs, where, how it is checked, updated and announced."""
 
@@ -378,6 +402,22 @@ class Service(Model):
     log: LogConfig | None = None
     resources: Resources | None = None
     stop_timeout: Duration = 10.0
+    # docker run options (each maps to its flag; all part of the spec hash):
+    cap_add: list[Annotated[str, Field(pattern=_CAPABILITY)]] = Field(default_factory=list)
+    cap_drop: list[Annotated[str, Field(pattern=_CAPABILITY)]] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    ulimits: dict[Annotated[str, Field(pattern=r"^[a-z]+$")], Ulimit] = Field(default_factory=dict)
+    extra_hosts: dict[str, str] = Field(default_factory=dict)
+    sysctls: dict[str, str | int] = Field(default_factory=dict)
+    tmpfs: list[str] = Field(default_factory=list)
+    read_only: bool = False
+    init: bool = False
+    shm_size: str | None = Field(None, pattern=r"^\d+[bkmg]?$")
+    security_opt: list[str] = Field(default_factory=list)
+    hostname: str | None = None
+    gpus: str | int | None = None
+    healthcheck: ContainerHealthcheck | None = None
+    options: list[str] = Field(default_factory=list)  # extra `docker run` flags, one argv item each
     health: Health | None = None
     update: UpdatePolicy | None = None
     failover: Failover = Failover()

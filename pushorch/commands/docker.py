@@ -42,7 +42,71 @@ def _fields(service: Service) -> dict[str, Any]:
         "log": service.log.model_dump() if service.log else None,
         "resources": service.resources.model_dump() if service.resources else None,
         "stop_timeout": service.stop_timeout,
+        # The run options, each only when set: a container made before they existed keeps its hash.
+        **{key: value for key, value in _run_options(service).items() if value},
     }
+
+
+def _run_options(service: Service) -> dict[str, Any]:
+    return {
+        "cap_add": service.cap_add,
+        "cap_drop": service.cap_drop,
+        "devices": service.devices,
+        "ulimits": {k: v.model_dump() for k, v in service.ulimits.items()},
+        "extra_hosts": service.extra_hosts,
+        "sysctls": {k: str(v) for k, v in service.sysctls.items()},
+        "tmpfs": service.tmpfs,
+        "read_only": service.read_only,
+        "init": service.init,
+        "shm_size": service.shm_size,
+        "security_opt": service.security_opt,
+        "hostname": service.hostname,
+        "gpus": service.gpus,
+        "healthcheck": service.healthcheck.model_dump() if service.healthcheck else None,
+        "options": service.options,
+    }
+
+
+def _run_option_flags(service: Service) -> list[str]:
+    """The run options as `docker run` flags (every value its own argv item)."""
+    argv: list[str] = []
+    argv += [x for cap in service.cap_add for x in ("--cap-add", cap)]
+    argv += [x for cap in service.cap_drop for x in ("--cap-drop", cap)]
+    argv += [x for device in service.devices for x in ("--device", device)]
+    argv += [x for k, v in sorted(service.ulimits.items()) for x in ("--ulimit", f"{k}={v.soft}:{v.hard}")]
+    argv += [x for host, ip in sorted(service.extra_hosts.items()) for x in ("--add-host", f"{host}:{ip}")]
+    argv += [x for k, v in sorted(service.sysctls.items()) for x in ("--sysctl", f"{k}={v}")]
+    argv += [x for mount in service.tmpfs for x in ("--tmpfs", mount)]
+    argv += ["--read-only"] if service.read_only else []
+    argv += ["--init"] if service.init else []
+    argv += ["--shm-size", service.shm_size] if service.shm_size else []
+    argv += [x for opt in service.security_opt for x in ("--security-opt", opt)]
+    argv += ["--hostname", service.hostname] if service.hostname else []
+    argv += ["--gpus", str(service.gpus)] if service.gpus is not None else []
+    check = service.healthcheck
+    if check is not None and check.disable:
+        argv.append("--no-healthcheck")
+    elif check is not None:
+        if check.test is not None:
+            test = check.test if isinstance(check.test, str) else _health_test(check.test)
+            argv += ["--health-cmd", test]
+        for flag, seconds in (
+            ("--health-interval", check.interval),
+            ("--health-timeout", check.timeout),
+            ("--health-start-period", check.start_period),
+        ):
+            argv += [flag, f"{seconds:g}s"] if seconds is not None else []
+        argv += ["--health-retries", str(check.retries)] if check.retries is not None else []
+    return argv + list(service.options)
+
+
+def _health_test(test: list[str]) -> str:
+    """Compose's list form: ["CMD", "curl", "-f", "x"] / ["CMD-SHELL", "curl -f x"] -> the command line."""
+    from pushorch.commands.shell import join
+
+    if test and test[0] == "CMD-SHELL":
+        return " ".join(test[1:])
+    return join(tuple(test[1:] if test and test[0] == "CMD" else test))
 
 
 def spec_hash(service: Service) -> str:
@@ -110,6 +174,7 @@ def run(service: Service, name: str, labels: dict[str, str], env_path: str | Non
     for option, setting in sorted((service.log.options if service.log else {}).items()):
         argv += ["--log-opt", f"{option}={setting}"]
     argv += ["--stop-timeout", str(int(service.stop_timeout))]
+    argv += _run_option_flags(service)
     entrypoint = service.entrypoint
     if isinstance(entrypoint, list):
         argv += ["--entrypoint", entrypoint[0]] if entrypoint else ["--entrypoint", ""]

@@ -173,3 +173,43 @@ def test_bounded_ends_the_command_on_the_host_at_its_deadline() -> None:
     late = subprocess.run(["sh", "-c", join(shell.bounded(("sleep", "30"), 1))], check=False)
     assert late.returncode in shell.DEADLINE_STATUSES
     assert subprocess.run(["sh", "-c", join(shell.bounded(("sh", "-c", "exit 3"), 5))], check=False).returncode == 3
+
+
+def test_docker_run_options_map_to_their_flags_and_join_the_hash() -> None:
+    plain = Service.model_validate({"name": "app", "image": "reg/app:1"})
+    given = Service.model_validate(
+        {
+            "name": "app",
+            "image": "reg/app:1",
+            "cap_add": ["NET_ADMIN"],
+            "cap_drop": ["MKNOD"],
+            "devices": ["/dev/fuse:/dev/fuse:rwm"],
+            "ulimits": {"nofile": {"soft": 1024, "hard": 2048}, "nproc": 512},
+            "extra_hosts": {"db.internal": "10.0.0.5"},
+            "sysctls": {"net.core.somaxconn": 1024},
+            "tmpfs": ["/tmp", "/run:size=16m"],
+            "read_only": True,
+            "init": True,
+            "shm_size": "64m",
+            "security_opt": ["no-new-privileges"],
+            "hostname": "app-1",
+            "gpus": "all",
+            "healthcheck": {"test": ["CMD", "wget", "-q", "-O-", "http://x/health"], "interval": "5s", "retries": 2},
+            "options": ["--pids-limit", "200"],
+        }
+    )
+    argv = list(docker.run(given, "app-x", {}, None))
+    flags = argv[argv.index("--stop-timeout") + 2 : argv.index("reg/app:1")]
+    assert flags == [
+        "--cap-add", "NET_ADMIN", "--cap-drop", "MKNOD", "--device", "/dev/fuse:/dev/fuse:rwm",
+        "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=512:512", "--add-host", "db.internal:10.0.0.5",
+        "--sysctl", "net.core.somaxconn=1024", "--tmpfs", "/tmp", "--tmpfs", "/run:size=16m", "--read-only",
+        "--init", "--shm-size", "64m", "--security-opt", "no-new-privileges", "--hostname", "app-1",
+        "--gpus", "all", "--health-cmd", "wget -q -O- http://x/health", "--health-interval", "5s",
+        "--health-retries", "2", "--pids-limit", "200",
+    ]  # fmt: skip
+    assert docker.spec_hash(given) != docker.spec_hash(plain)
+    # Unset options leave the hash as it was before they existed: no container is replaced for them.
+    assert "cap_add" not in docker.shape(plain) and "read_only" in docker.shape(given)
+    off = Service.model_validate({"name": "a", "image": "r/a:1", "healthcheck": {"disable": True}})
+    assert "--no-healthcheck" in docker.run(off, "a-x", {}, None)
