@@ -45,6 +45,8 @@ class Action:
             data["content"] = REDACTED
         if data.get("env_file"):
             data["env_file"] = [data["env_file"][0], REDACTED]
+        if data.get("files"):  # a rollout's config files: each as its own step shows it (secrets masked)
+            data["files"] = [f.to_json() for f in data["files"]]
         return {"action": self.kind, **redact(data)}
 
 
@@ -267,6 +269,7 @@ class ReplaceContainer(Action):
     restart: bool = False  # `pushorch restart`: the same container restarted (drain, restart, gate, register)
     drain: Literal["deregister", "maintenance"] = "deregister"  # how the old instance leaves Consul
     drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
+    files: tuple[WriteFile, ...] = ()  # the service's config files: written by this step, put back on its way back
     verb: ClassVar[str] = "replace"
 
     @property

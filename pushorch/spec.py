@@ -418,6 +418,9 @@ class Service(Model):
     gpus: str | int | None = None
     healthcheck: ContainerHealthcheck | None = None
     options: list[str] = Field(default_factory=list)  # extra `docker run` flags, one argv item each
+    # template/copy tasks (by name) whose files this service reads besides those under its bind mounts:
+    # their content joins the spec hash, so a change rolls out under the gates.
+    restart_on: list[str] = Field(default_factory=list)
     health: Health | None = None
     update: UpdatePolicy | None = None
     failover: Failover = Failover()
@@ -565,6 +568,13 @@ class Play(Model):
         handler_names = [h.name for h in self.handlers]
         if None in handler_names:
             raise ValueError("every handler needs a name (tasks notify it by name)")
+        writers = {t.name for t in self.tasks if t.template is not None or t.copy_ is not None}
+        for service in self.services:
+            for wanted in service.restart_on:
+                if wanted not in writers:
+                    raise ValueError(
+                        f"service {service.name} restart_on {wanted!r}: no template or copy task is named so"
+                    )
         for task in self.tasks:
             for wanted in task.notify:
                 if wanted not in handler_names:

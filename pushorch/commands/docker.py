@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pushorch.commands.shell import Argv
@@ -23,7 +24,7 @@ def _canonical_env(service: Service) -> dict[str, str]:
     }
 
 
-def _fields(service: Service) -> dict[str, Any]:
+def _fields(service: Service, config: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything that shapes the container: the one list both the hash and the shape label read.
 
     A field added here changes every container's hash (and so replaces every container once):
@@ -44,6 +45,8 @@ def _fields(service: Service) -> dict[str, Any]:
         "stop_timeout": service.stop_timeout,
         # The run options, each only when set: a container made before they existed keeps its hash.
         **{key: value for key, value in _run_options(service).items() if value},
+        # The files it reads (path -> digest of their content), when it has any.
+        **({"config": dict(config)} if config else {}),
     }
 
 
@@ -109,17 +112,19 @@ def _health_test(test: list[str]) -> str:
     return join(tuple(test[1:] if test and test[0] == "CMD" else test))
 
 
-def spec_hash(service: Service) -> str:
-    """A digest of everything that shapes the container; equal hash = nothing to do."""
-    return hashlib.sha256(json.dumps(_fields(service), sort_keys=True, default=str).encode()).hexdigest()[:16]
+def spec_hash(service: Service, config: Mapping[str, str] | None = None) -> str:
+    """A digest of everything that shapes the container (`config`: its files' digests); equal hash =
+    nothing to do."""
+    fields = _fields(service, config)
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def shape(service: Service) -> dict[str, Any]:
+def shape(service: Service, config: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The same fields, for the label that explains a replacement field by field (`image changed (a -> b)`,
-    `env changed (NAME)`); secret values enter only as their hash."""
+    `env changed (NAME)`, `config changed (PATH)`); secret values enter only as their hash."""
     return {
-        key: value if key in ("image", "env") else json.dumps(value, sort_keys=True, default=str)
-        for key, value in _fields(service).items()
+        key: value if key in ("image", "env", "config") else json.dumps(value, sort_keys=True, default=str)
+        for key, value in _fields(service, config).items()
     }
 
 

@@ -62,7 +62,7 @@ async def run_rollout(
     Before each batch the guard confirms the run still holds the fleet lock."""
     report = RolloutReport(rollout.service)
     started = time.monotonic()
-    passed: list[tuple[ReplaceContainer, str]] = []  # (action, saved Consul definition) of moved hosts
+    passed: list[tuple[ReplaceContainer, HostResult]] = []  # moved hosts, with what their way back puts back
     total = len(rollout.batches)
     before = failed_before or {}
     report.failed.update({h: f"not updated: {before[h]}" for h in rollout.hosts if h in before})
@@ -88,7 +88,7 @@ async def run_rollout(
         for action, result in zip(batch, results, strict=True):
             if result.status == "done":
                 report.done.append(action.host)
-                passed.append((action, result.saved))
+                passed.append((action, result))
             elif result.status == "unreachable":
                 report.unreachable[action.host] = result.message
             else:
@@ -144,7 +144,7 @@ async def _one(action: ReplaceContainer, transports: Mapping[str, Transport], em
 
 async def _revert(
     rollout: Rollout,
-    passed: list[tuple[ReplaceContainer, str]],
+    passed: list[tuple[ReplaceContainer, HostResult]],
     transports: Mapping[str, Transport],
     emit: Emit,
     report: RolloutReport,
@@ -157,11 +157,10 @@ async def _revert(
             continue
         emit(Event("", "batch", None, f"{rollout.service}: reverting {', '.join(a.host for a, _ in todo)}"))
 
-        async def back(action: ReplaceContainer, saved: str) -> HostResult:
+        async def back(action: ReplaceContainer, moved_by: HostResult) -> HostResult:
             transport = transports[action.host]
-            return await Replacer(action, transport, lambda m: emit(Event(action.host, "progress", action, m))).revert(
-                saved
-            )
+            replacer = Replacer(action, transport, lambda m: emit(Event(action.host, "progress", action, m)))
+            return await replacer.revert(moved_by.saved, moved_by.saved_files)
 
         results = await asyncio.gather(*(back(a, s) for a, s in todo))
         for (action, _), result in zip(todo, results, strict=True):

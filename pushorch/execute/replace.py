@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pushorch import consul_client
-from pushorch.actions import ReplaceContainer
+from pushorch.actions import ReplaceContainer, WriteFile
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import shell, system
@@ -34,6 +34,7 @@ class HostResult:
     message: str = ""
     gate_wait: float = 0.0  # asleep between health probes (probes themselves are pushorch's own time)
     saved: str = ""
+    saved_files: tuple[tuple[str, str | None], ...] = ()  # config files as they were (None: absent)
 
 
 Progress = Callable[[str], None]
@@ -128,6 +129,7 @@ class Replacer:
             await self._drain(result)
         if a.old:
             await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
+        await self._write_config(result)  # the old container is stopped: nothing reads them now
         gate = await self._start_and_gate(a.name, result)
         if gate is None or not gate.passed:
             await self._discard(a.name)
@@ -137,17 +139,19 @@ class Replacer:
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
+        await self._write_config(result)
         gate = await self._start_and_gate(a.name, result)
         if gate is None or not gate.passed:
-            await self._discard(a.name)  # the old instance never stopped: nothing else to undo
+            await self._discard(a.name)  # the old instance never stopped: its files go back
+            await self._restore_config(result.saved_files)
             return
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
 
-    async def revert(self, saved: str) -> HostResult:
+    async def revert(self, saved: str, saved_files: tuple[tuple[str, str | None], ...] = ()) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
-        result = HostResult("done", saved=saved)
+        result = HostResult("done", saved=saved, saved_files=saved_files)
         try:
             if self.a.order != "start-first" and self.a.consul_path:
                 await self._deregister()
@@ -210,7 +214,9 @@ class Replacer:
         return outcome
 
     async def _back_to_old(self, result: HostResult) -> None:
-        """Start the old container again, wait for it, and give Consul its old definition back."""
+        """Put the old config files back, start the old container again, wait for it, and give Consul its
+        old definition back."""
+        await self._restore_config(result.saved_files)
         if not self.a.old:
             return
         old = self.a.old[0]
@@ -221,6 +227,36 @@ class Replacer:
             result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
         if self.a.consul_path and result.saved:
             await self._write_definition(await self._ported(result.saved, old))
+
+    async def _write_config(self, result: HostResult) -> None:
+        """The service's config files, each read first (what the way back puts back) then written."""
+        saved = []
+        for f in self.a.files:
+            done = await self.t.run(("sh", "-c", '[ -e "$0" ] || exit 3; cat -- "$0"', f.path), become=f.become)
+            saved.append((f.path, done.stdout if done.ok else None))
+        result.saved_files = tuple(saved)
+        for f in self.a.files:
+            await self._put(f.path, f.content, f)
+        if self.a.files:
+            self.progress(f"config: {', '.join(f.path for f in self.a.files)}")
+
+    async def _restore_config(self, saved: tuple[tuple[str, str | None], ...]) -> None:
+        by_path = {f.path: f for f in self.a.files}
+        for path, content in saved:
+            if content is None:
+                await self._docker(system.remove_file(path), path)
+            else:
+                await self._put(path, content, by_path[path])
+
+    async def _put(self, path: str, content: str, f: WriteFile) -> None:
+        try:
+            await self.t.put(content.encode(), path, int(f.mode, 8) if f.mode else 0o644, become=f.become)
+        except CommandFailed:  # its directory does not exist yet
+            await self._docker(system.parent_dir(path), path)
+            await self.t.put(content.encode(), path, int(f.mode, 8) if f.mode else 0o644, become=f.become)
+        steps = system.attributes(path, None, f.owner, f.group)
+        if steps:
+            await self._docker(("sh", "-c", " && ".join(steps)), path)
 
     async def _unregister_new(self) -> None:
         """No old definition to give back: the new one (written before the step failed) goes, so no file

@@ -91,22 +91,27 @@ def _host_plan(
     out: list[Action] = []
     services = [(play, s) for play in host.plays for s in play.services if host.name in placed_on.get(s.name, [])]
     out.extend(docker_engine(host, seen, needed=bool(services)))
-    for play_index, play in enumerate(host.plays):
-        out.extend(play_tasks(host, seen, play_index, play))
     sources = dict(zip((id(p) for p in host.plays), host.sources, strict=True))
-    if not seen.docker_running:
-        return out  # containers next pass, when the probe can see them
-    consul_dirs: set[str] = set()
-    written: list[str] = []
-    for play, service in services:
+    # Services first: a service being replaced writes its own config files in its rollout (host by
+    # host, under its gates), so the host phase leaves those files, and their handlers, alone.
+    service_steps: list[Action] = []
+    mine: list[Replacement] = []
+    for play, service in services if seen.docker_running else []:
         lost = replaces.get((service.name, host.name), "")
         again = recreate.get((service.name, host.name), "")
         steps, replace = plan_service(host, seen, sources[id(play)], play, service, lost, again)
-        written += [a.path for a in steps if isinstance(a, WriteConsul)]
-        consul_dirs |= {posixpath.dirname(a.path) for a in steps if isinstance(a, WriteConsul)}
-        out.extend(steps)
+        service_steps.extend(steps)
         if replace is not None:
-            replacements.append((play, service, replace))
+            mine.append((play, service, replace))
+    rolled = frozenset(f.path for _, _, r in mine for f in r.files)
+    for play_index, play in enumerate(host.plays):
+        out.extend(play_tasks(host, seen, play_index, play, rolled))
+    if not seen.docker_running:
+        return out  # containers next pass, when the probe can see them
+    replacements.extend(mine)
+    out.extend(service_steps)
+    written = [a.path for a in service_steps if isinstance(a, WriteConsul)]
+    consul_dirs = {posixpath.dirname(path) for path in written}
     removals = _removals(host, seen, {s.name for _, s in services}, declared, options)
     consul_dirs |= {posixpath.dirname(a.path) for a in removals if isinstance(a, RemoveConsul)}
     out.extend(removals)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pushorch.actions import Plan, ReplaceContainer
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedHost
+from pushorch.planner.config import config_files, digests
 from pushorch.planner.rollout import gate_for, rollout
 from pushorch.planner.services import consul_definition, reload_mode
 from pushorch.spec import Service, Spec, UpdatePolicy
@@ -30,7 +31,7 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
                 first = first or (declared, policy)
                 if seen is None or not seen.reachable or seen.error:
                     continue
-                digest = docker_cmd.spec_hash(declared)
+                digest = docker_cmd.spec_hash(declared, digests(config_files(host, declared)))
                 running = [c for c in seen.containers_of(service) if c.running]
                 current = next((c for c in running if c.spec_hash == digest), None)
                 if current is None:

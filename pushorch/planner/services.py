@@ -27,6 +27,7 @@ from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import labels
+from pushorch.planner.config import config_files, digests
 from pushorch.planner.rollout import gate_for
 from pushorch.planner.tasks import observed_file
 from pushorch.spec import HostSpec, Play, Service, UpdatePolicy
@@ -63,18 +64,21 @@ def plan_service(
     """Actions for one service on one host, and the replacement its rollout runs (if any).
     `again`: why the serving container is replaced in place by a fresh one of the same spec (failover)."""
     policy = play.policy_for(service)
-    digest = docker_cmd.spec_hash(service)
+    files = config_files(host, service)
+    digest = docker_cmd.spec_hash(service, digests(files))
     sets = Instances.sort(seen.containers_of(service.name), digest)
     if sets.serving and again:
         # A fresh container under the same name: `docker run` replaces the failing one (no way back to it).
         fresh = Instances(serving=[], stopped=[], stale=[], kept=sets.kept)
         out, replace = _replace(host, seen, playbook, service, policy, fresh, digest, lost)
-        return out, dataclasses.replace(replace, reason=again, old_version=sets.serving[0].version, recreate=True)
+        old_version = sets.serving[0].version
+        return out, dataclasses.replace(replace, reason=again, old_version=old_version, recreate=True, files=files)
     if sets.serving:
         return _keep(host, seen, service, policy, sets), None
     if sets.stopped and not sets.stale:
         return _restart(host, seen, service, policy, sets), None
-    return _replace(host, seen, playbook, service, policy, sets, digest, lost)
+    out, replace = _replace(host, seen, playbook, service, policy, sets, digest, lost)
+    return out, dataclasses.replace(replace, files=files)
 
 
 def _remove(host: HostSpec, service: Service, reason: str, names: list[str]) -> list[Action]:
@@ -125,12 +129,14 @@ def _replace(
     else:
         name = docker_cmd.container_name(service.name, digest)
         env_file = docker_cmd.env_file(service, name)
+        config = digests(config_files(host, service))
         argv = docker_cmd.run(
-            service, name, _labels(playbook, service, digest, lost), env_file and env_file[0], dynamic
+            service, name, _labels(playbook, service, digest, lost, config), env_file and env_file[0], dynamic
         )
         reason = f"failover from {lost}" if lost else "not running"
     if sets.stale:
-        reason = "replace: " + _explain(sets.stale[0].labels.get(labels.SHAPE), service)
+        config = digests(config_files(host, service))
+        reason = "replace: " + _explain(sets.stale[0].labels.get(labels.SHAPE), service, config)
     consul_path, consul_content = consul_definition(host, service, digest)
     fixed = consul_cmd.host_port(service)
     replace = ReplaceContainer(
@@ -158,14 +164,14 @@ def _replace(
     return out, replace
 
 
-def _labels(playbook: str, service: Service, digest: str, lost: str) -> dict[str, str]:
+def _labels(playbook: str, service: Service, digest: str, lost: str, config: dict[str, str]) -> dict[str, str]:
     consul_file = consul_cmd.definition_path(service.consul, service.name) if service.consul else ""
     out = {
         labels.MANAGED: service.name,
         labels.SPEC_HASH: digest,
         labels.VERSION: service.image_version,
         labels.PLAYBOOK: playbook,
-        labels.SHAPE: json.dumps(docker_cmd.shape(service), sort_keys=True),
+        labels.SHAPE: json.dumps(docker_cmd.shape(service, config), sort_keys=True),
         labels.CONSUL_FILE: consul_file,
     }
     if lost:
@@ -232,23 +238,23 @@ def _consul_update(
     return [WriteConsul(host.name, why, service=service.name, path=path, content=content)]
 
 
-def _explain(old_shape: str | None, service: Service) -> str:
+def _explain(old_shape: str | None, service: Service, config: dict[str, str]) -> str:
     """What changed between the running container and the spec, naming fields (never secret values)."""
     try:
         old = json.loads(old_shape or "{}")
     except ValueError:
         old = {}
-    new = docker_cmd.shape(service)
+    new = docker_cmd.shape(service, config)
     changes = []
     for key in sorted(new):
         if old.get(key) == new[key]:
             continue
         if key == "image":
             changes.append(f"image changed ({old.get('image', '?')} -> {new['image']})")
-        elif key == "env":
-            before, after = old.get("env") or {}, new["env"]
+        elif key in ("env", "config"):
+            before, after = old.get(key) or {}, new[key]
             names = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            changes.append(f"env changed ({', '.join(names)})")
+            changes.append(f"{key} changed ({', '.join(names)})")
         else:
             changes.append(f"{key} changed")
     return ", ".join(changes) or "configuration changed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 
 from pushorch.actions import Action, EnsurePath, InstallDocker, PathState, RunCommand, StartDocker, WriteFile
@@ -49,13 +50,21 @@ def _attrs_differ(current: ObservedFile, mode: str | None, owner: str | None, gr
     return changes
 
 
-def play_tasks(host: HostSpec, seen: ObservedHost, play_index: int, play: Play) -> list[Action]:
-    """A play's tasks that would change something, then the handlers they notify (once each)."""
+def play_tasks(
+    host: HostSpec, seen: ObservedHost, play_index: int, play: Play, rolled: frozenset[str] = frozenset()
+) -> list[Action]:
+    """A play's tasks that would change something, then the handlers they notify (once each).
+    `rolled`: files a service's rollout writes itself (host by host, under its gates): left out here,
+    and so are the handlers they would notify."""
     out: list[Action] = []
     notified: list[str] = []
     for task_index, task in enumerate(play.tasks):
         become = task.become if task.become is not None else (play.become or None)
-        steps = _task(host, seen, play_index, task_index, task, become)
+        steps = [
+            s
+            for s in _task(host, seen, play_index, task_index, task, become)
+            if not (isinstance(s, WriteFile) and s.path in rolled)
+        ]
         if steps:
             notified.extend(task.notify)
         out.extend(steps)
@@ -79,9 +88,9 @@ def _task(
     return []
 
 
-def _write(
-    host: HostSpec, seen: ObservedHost, play_index: int, task_index: int, task: Task, become: bool | None
-) -> list[Action]:
+def file_of(host: HostSpec, play_index: int, task_index: int, become: bool | None, reason: str = "") -> WriteFile:
+    """The file a template or copy task writes: path, rendered content, mode, owner, group."""
+    task = host.plays[play_index].tasks[task_index]
     args: TemplateArgs | CopyArgs
     if task.template is not None:
         args, secret = task.template, task.template.secret
@@ -94,17 +103,7 @@ def _write(
             inline.reveal() if isinstance(inline, Secret) else inline or ""
         )
     mode = args.mode or ("0600" if secret else None)
-    current = observed_file(seen, args.dest)
-    if not current.exists:
-        reason = "missing"
-    elif current.sha256 != sha256(content):
-        reason = "content changed"
-    else:
-        changes = _attrs_differ(current, mode, args.owner, args.group)
-        if not changes:
-            return []
-        reason = ", ".join(changes)
-    write = WriteFile(
+    return WriteFile(
         host.name,
         reason,
         become,
@@ -116,7 +115,23 @@ def _write(
         secret=secret,
         notify=tuple(task.notify),
     )
-    return [write]
+
+
+def _write(
+    host: HostSpec, seen: ObservedHost, play_index: int, task_index: int, task: Task, become: bool | None
+) -> list[Action]:
+    write = file_of(host, play_index, task_index, become)
+    current = observed_file(seen, write.path)
+    if not current.exists:
+        reason = "missing"
+    elif current.sha256 != sha256(write.content):
+        reason = "content changed"
+    else:
+        changes = _attrs_differ(current, write.mode, write.owner, write.group)
+        if not changes:
+            return []
+        reason = ", ".join(changes)
+    return [dataclasses.replace(write, reason=reason)]
 
 
 def _path(host: HostSpec, seen: ObservedHost, task: Task, become: bool | None) -> list[Action]:
