@@ -174,6 +174,29 @@ class RemoveConsul(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class CreateNetwork(Action):
+    name: str = ""
+    driver: str = "bridge"
+    internal: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    subnet: str | None = None
+    gateway: str | None = None
+    verb: ClassVar[str] = "create"
+
+    def subject(self) -> str:
+        return f"network {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveNetwork(Action):
+    name: str = ""
+    verb: ClassVar[str] = "remove"
+
+    def subject(self) -> str:
+        return f"network {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class WriteKv(Action):
     """A key of Consul's KV store, written check-and-set: `cas` is the ModifyIndex it was read at
     (0: it did not exist), so a key someone changed since is not overwritten blindly."""
@@ -270,6 +293,7 @@ class ReplaceContainer(Action):
     drain: Literal["deregister", "maintenance"] = "deregister"  # how the old instance leaves Consul
     drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
     files: tuple[WriteFile, ...] = ()  # the service's config files: written by this step, put back on its way back
+    connect: tuple[tuple[str, tuple[str, ...]], ...] = ()  # networks joined after the first: (name, aliases)
     verb: ClassVar[str] = "replace"
 
     @property

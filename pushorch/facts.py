@@ -87,6 +87,11 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         image_id, _, reference = line.partition(" ")
         if reference and image_id != "-":
             images[reference] = image_id
+    networks = {}
+    for line in parts.get("networks", []):
+        name, _, playbook = line.partition("|")
+        if name.strip():
+            networks[name.strip()] = playbook.strip()
     digests = sha256_lines(parts.get("sha256", []))
     files = {f.path: f for f in (file_line(line, digests) for line in parts.get("files", [])) if f}
     return ObservedHost(
@@ -100,6 +105,7 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         docker_version=docker.get("SERVER", ""),
         containers=containers,
         images=images,
+        networks=networks,
         files=files,
         consul_binary=os_info.get("CONSUL_BINARY") == "1",
         consul_agent=os_info.get("CONSUL_AGENT") == "1",

@@ -76,6 +76,9 @@ class ObservedHost:
     docker_version: str = ""
     containers: tuple[ObservedContainer, ...] = ()
     images: Mapping[str, str] = field(default_factory=dict)  # reference -> image id, for the spec's images
+    # Docker networks (probed when the host's plays use networks): name -> the playbook that created it
+    # ("" when pushorch did not).
+    networks: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, ObservedFile] = field(default_factory=dict)
     consul_binary: bool = False
     consul_agent: bool = False

@@ -379,6 +379,42 @@ class ContainerHealthcheck(Model):
 
 
 _CAPABILITY = r"^(ALL|[A-Z_]+)$"
+_NETWORK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class Network(Model):
+    """A Docker network a play needs on its hosts: created when missing, removed only by --prune."""
+
+    name: Annotated[str, Field(pattern=_NETWORK_NAME)]
+    driver: str = "bridge"
+    internal: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    subnet: str | None = None
+    gateway: str | None = None
+
+    @model_validator(mode="after")
+    def _addresses(self) -> Network:
+        import ipaddress
+
+        try:
+            net = ipaddress.ip_network(self.subnet) if self.subnet else None
+            if self.gateway and (net is None or ipaddress.ip_address(self.gateway) not in net):
+                raise ValueError("gateway needs a subnet that holds it")
+        except ValueError as exc:
+            raise ValueError(f"network {self.name}: {exc}") from None
+        return self
+
+
+class ServiceNetwork(Model):
+    """A network the service's containers join, and the names other containers reach them by."""
+
+    name: Annotated[str, Field(pattern=_NETWORK_NAME)]
+    aliases: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
 
 class Service(Model):
@@ -421,6 +457,15 @@ class Service(Model):
     # template/copy tasks (by name) whose files this service reads besides those under its bind mounts:
     # their content joins the spec hash, so a change rolls out under the gates.
     restart_on: list[str] = Field(default_factory=list)
+    networks: list[ServiceNetwork] = Field(default_factory=list)  # the first at `docker run`, the rest connected
+    network_mode: str | None = Field(None, pattern=r"^(host|none|bridge|container:[A-Za-z0-9_.-]+)$")
+
+    @model_validator(mode="after")
+    def _one_network_model(self) -> Service:
+        if self.network_mode and self.networks:
+            raise ValueError("give networks or network_mode, not both")
+        return self
+
     health: Health | None = None
     update: UpdatePolicy | None = None
     failover: Failover = Failover()
@@ -555,6 +600,7 @@ class Play(Model):
     any_errors_fatal: bool = False
     update: UpdatePolicy | None = None
     tags: list[str] = Field(default_factory=list)  # inherited by its tasks; select its services
+    networks: list[Network] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pushorch.commands.shell import Argv
+from pushorch.commands.shell import Argv, join
 from pushorch.secret import Secret
 from pushorch.spec import Service
 
@@ -67,6 +67,8 @@ def _run_options(service: Service) -> dict[str, Any]:
         "gpus": service.gpus,
         "healthcheck": service.healthcheck.model_dump() if service.healthcheck else None,
         "options": service.options,
+        "networks": [n.model_dump() for n in service.networks],
+        "network_mode": service.network_mode,
     }
 
 
@@ -86,6 +88,10 @@ def _run_option_flags(service: Service) -> list[str]:
     argv += [x for opt in service.security_opt for x in ("--security-opt", opt)]
     argv += ["--hostname", service.hostname] if service.hostname else []
     argv += ["--gpus", str(service.gpus)] if service.gpus is not None else []
+    argv += ["--network", service.network_mode] if service.network_mode else []
+    if service.networks:  # the first network at run; the others are connected right after (connects())
+        first = service.networks[0]
+        argv += ["--network", first.name, *[x for alias in first.aliases for x in ("--network-alias", alias)]]
     check = service.healthcheck
     if check is not None and check.disable:
         argv.append("--no-healthcheck")
@@ -244,9 +250,36 @@ def exec_(name: str, argv: tuple[str, ...]) -> Argv:
     return ("docker", "exec", name, *argv)
 
 
-def run_replacing(name: str, run_argv: Argv) -> Argv:
-    """`docker run`, after removing a container left under the same name (an interrupted run's)."""
-    return ("sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', name, *run_argv)
+def run_replacing(name: str, run_argv: Argv, connect: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Argv:
+    """`docker run`, after removing a container left under the same name (an interrupted run's); then
+    the service's other networks connected (`connect`: (network, aliases) each)."""
+    if not connect:
+        return ("sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', name, *run_argv)
+    joins = " && ".join(
+        join(("docker", "network", "connect", *[x for a in aliases for x in ("--alias", a)], network, name))
+        for network, aliases in connect
+    )
+    return ("sh", "-c", f'docker rm -f "$0" >/dev/null 2>&1; "$@" && {joins}', name, *run_argv)
+
+
+def connects(service: Service) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The networks after the first, as run_replacing connects them."""
+    return tuple((n.name, tuple(n.aliases)) for n in service.networks[1:])
+
+
+def network_create(
+    name: str, driver: str, internal: bool, labels: dict[str, str], subnet: str | None, gateway: str | None
+) -> Argv:
+    argv = ["docker", "network", "create", "--driver", driver]
+    argv += ["--internal"] if internal else []
+    argv += [x for k, v in sorted(labels.items()) for x in ("--label", f"{k}={v}")]
+    argv += ["--subnet", subnet] if subnet else []
+    argv += ["--gateway", gateway] if gateway else []
+    return (*argv, name)
+
+
+def network_remove(name: str) -> Argv:
+    return ("docker", "network", "rm", name)
 
 
 _LOGS = r"""

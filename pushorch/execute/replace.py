@@ -199,7 +199,7 @@ class Replacer:
             await self._docker(system.parent_dir(path, 0o700), path)
             await self.t.put(content.encode(), path, 0o600, become=a.become)
         # A container left under this name by an interrupted run holds the same spec: replace it.
-        await self._container(docker_cmd.run_replacing(name, a.argv), f"run {name}", timeout=300)
+        await self._container(docker_cmd.run_replacing(name, a.argv, a.connect), f"run {name}", timeout=300)
 
     async def _gate(self, name: str, result: HostResult) -> GateResult:
         gate = self.a.gate

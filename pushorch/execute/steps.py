@@ -42,6 +42,13 @@ async def run_action(action: a.Action, t: Transport) -> None:
             await t.put(action.content.encode(), action.path, 0o640, become=action.become)
         case a.RemoveConsul():
             await _run(t, action, system.remove_file(action.path), action.path)
+        case a.CreateNetwork():
+            argv = docker_cmd.network_create(
+                action.name, action.driver, action.internal, dict(action.labels), action.subnet, action.gateway
+            )
+            await _run(t, action, argv, action.name)
+        case a.RemoveNetwork():
+            await _run(t, action, docker_cmd.network_remove(action.name), action.name)
         case a.WriteKv():
             value = action.value.reveal() if isinstance(action.value, Secret) else action.value
             if not await consul_client.kv_put(t, action.key, value.encode(), action.cas, action.flags):

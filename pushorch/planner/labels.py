@@ -10,6 +10,7 @@ VERSION = "pushorch.version"
 PLAYBOOK = "pushorch.playbook"
 SHAPE = "pushorch.shape"  # the fields a replacement is explained by, as JSON
 CONSUL_FILE = "pushorch.consul-file"
+NETWORK = "pushorch.network"  # on a network pushorch created: its name
 REPLACES = "pushorch.replaces"  # on an instance started because its host was lost: that host
 
 

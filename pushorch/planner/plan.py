@@ -15,10 +15,20 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pushorch.actions import Action, Plan, ReloadConsul, RemoveConsul, RemoveContainer, ReplaceContainer, WriteConsul
+from pushorch.actions import (
+    Action,
+    CreateNetwork,
+    Plan,
+    ReloadConsul,
+    RemoveConsul,
+    RemoveContainer,
+    RemoveNetwork,
+    ReplaceContainer,
+    WriteConsul,
+)
 from pushorch.observed import ObservedHost
 from pushorch.planner.kv import kv_actions
-from pushorch.planner.labels import CONSUL_FILE, PLAYBOOK
+from pushorch.planner.labels import CONSUL_FILE, NETWORK, PLAYBOOK
 from pushorch.planner.placement import Memory, placed
 from pushorch.planner.rollout import rollout
 from pushorch.planner.services import plan_service
@@ -92,6 +102,8 @@ def _host_plan(
     services = [(play, s) for play in host.plays for s in play.services if host.name in placed_on.get(s.name, [])]
     out.extend(docker_engine(host, seen, needed=bool(services)))
     sources = dict(zip((id(p) for p in host.plays), host.sources, strict=True))
+    if seen.docker_running:
+        out.extend(_networks(host, seen, sources, options))
     # Services first: a service being replaced writes its own config files in its rollout (host by
     # host, under its gates), so the host phase leaves those files, and their handlers, alone.
     service_steps: list[Action] = []
@@ -120,6 +132,38 @@ def _host_plan(
         validate = tuple(sorted(consul_dirs)) if seen.consul_binary else ()
         reload = ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent, validate=validate)
         out.append(dataclasses.replace(reload, written=tuple(written)))
+    return out
+
+
+def _networks(host: HostSpec, seen: ObservedHost, sources: dict[int, str], options: Options) -> list[Action]:
+    """The plays' networks created where missing (before any container needs them); with --prune,
+    networks a given playbook created that no play declares any more (a network still in use fails
+    its step, as `docker network rm` refuses it)."""
+    out: list[Action] = []
+    declared: set[str] = set()
+    for play in host.plays:
+        for network in play.networks:
+            if network.name in declared:
+                continue
+            declared.add(network.name)
+            if network.name not in seen.networks:
+                marks = {**network.labels, NETWORK: network.name, PLAYBOOK: sources[id(play)]}
+                out.append(
+                    CreateNetwork(
+                        host.name,
+                        "missing",
+                        name=network.name,
+                        driver=network.driver,
+                        internal=network.internal,
+                        labels=tuple(sorted(marks.items())),
+                        subnet=network.subnet,
+                        gateway=network.gateway,
+                    )
+                )
+    if options.prune:
+        for name, playbook in sorted(seen.networks.items()):
+            if playbook and playbook in options.playbooks and name not in declared:
+                out.append(RemoveNetwork(host.name, "no longer declared (--prune)", name=name))
     return out
 
 

@@ -72,13 +72,17 @@ def plan_service(
         fresh = Instances(serving=[], stopped=[], stale=[], kept=sets.kept)
         out, replace = _replace(host, seen, playbook, service, policy, fresh, digest, lost)
         old_version = sets.serving[0].version
-        return out, dataclasses.replace(replace, reason=again, old_version=old_version, recreate=True, files=files)
+        connect = docker_cmd.connects(service)
+        return out, dataclasses.replace(
+            replace, reason=again, old_version=old_version, recreate=True, files=files, connect=connect
+        )
     if sets.serving:
         return _keep(host, seen, service, policy, sets), None
     if sets.stopped and not sets.stale:
         return _restart(host, seen, service, policy, sets), None
     out, replace = _replace(host, seen, playbook, service, policy, sets, digest, lost)
-    return out, dataclasses.replace(replace, files=files)
+    connect = docker_cmd.connects(service) if replace.argv else ()
+    return out, dataclasses.replace(replace, files=files, connect=connect)
 
 
 def _remove(host: HostSpec, service: Service, reason: str, names: list[str]) -> list[Action]:
