@@ -327,6 +327,9 @@ class Rollout:
     auto_revert: bool = True
     image_repository: str = ""  # once complete: this repository's images no container uses go, ...
     keep_images: int = 2  # ... beyond the newest keep_images
+    depends_on: tuple[str, ...] = ()  # services whose rollouts (in this plan) must complete first
+    hooks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (pre_deploy|post_deploy|on_abort, argv) on the controller
+    hook_timeout: float = 300.0
 
     @property
     def hosts(self) -> list[str]:

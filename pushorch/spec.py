@@ -417,6 +417,18 @@ class ServiceNetwork(Model):
         return {"name": value} if isinstance(value, str) else value
 
 
+class Hooks(Model):
+    """Commands run on the controller around a service's rollout (Kamal's hooks): a list is argv, a
+    string runs through `sh -c`. They get PUSHORCH_SERVICE, PUSHORCH_VERSION, PUSHORCH_FROM_VERSION,
+    PUSHORCH_HOSTS and (after) PUSHORCH_RESULT in their environment; a failing pre_deploy stops the
+    rollout before any host."""
+
+    pre_deploy: list[str] | str | None = None
+    post_deploy: list[str] | str | None = None
+    on_abort: list[str] | str | None = None
+    timeout: Duration = 300.0
+
+
 class Service(Model):
     """A container service: what runs, where, how it is checked, updated and announced."""
 
@@ -458,6 +470,8 @@ class Service(Model):
     # their content joins the spec hash, so a change rolls out under the gates.
     restart_on: list[str] = Field(default_factory=list)
     networks: list[ServiceNetwork] = Field(default_factory=list)  # the first at `docker run`, the rest connected
+    hooks: Hooks | None = None
+    depends_on: list[Name] = Field(default_factory=list)  # services whose rollouts go first (and must pass)
     network_mode: str | None = Field(None, pattern=r"^(host|none|bridge|container:[A-Za-z0-9_.-]+)$")
 
     @model_validator(mode="after")

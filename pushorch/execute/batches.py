@@ -20,6 +20,7 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.errors import PushorchError
 from pushorch.events import Event
 from pushorch.execute.guard import UNGUARDED, Guard
+from pushorch.execute.hooks import run_hook
 from pushorch.execute.replace import HostResult, Replacer, drop_kept
 from pushorch.transport import Transport
 
@@ -62,6 +63,13 @@ async def run_rollout(
     Before each batch the guard confirms the run still holds the fleet lock."""
     report = RolloutReport(rollout.service)
     started = time.monotonic()
+    status = await run_hook(rollout, "pre_deploy", emit)
+    if status:  # nothing was replaced: every host keeps what it runs
+        report.stopped = f"the pre_deploy hook exited {status}: nothing was replaced"
+        report.failed.update({h: f"not updated: {report.stopped}" for h in rollout.hosts})
+        emit(Event("", "stopped", None, f"{rollout.service}: {report.stopped}"))
+        report.wall = time.monotonic() - started
+        return report
     passed: list[tuple[ReplaceContainer, HostResult]] = []  # moved hosts, with what their way back puts back
     total = len(rollout.batches)
     before = failed_before or {}
@@ -111,6 +119,11 @@ async def run_rollout(
         if rollout.image_repository:
             prune = docker_cmd.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
             await asyncio.gather(*(_best_effort(transports[a.host], prune, a.become) for a, _ in passed))
+    # The rollout's outcome is final here (the hook cannot change it; its failure is said, not fatal).
+    outcome = "aborted" if report.aborted else "stopped" if report.stopped else "done"
+    after = await run_hook(rollout, "on_abort" if report.stopped else "post_deploy", emit, outcome)
+    if after:
+        emit(Event("", "progress", None, f"{rollout.service}: the hook after the rollout exited {after}"))
     report.wall = time.monotonic() - started
     return report
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pushorch import actions as a
+from pushorch.actions import Rollout
 from pushorch.errors import PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute.batches import RolloutReport, run_rollout
@@ -51,7 +52,7 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit, gu
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
     # Services are independent: their rollouts run side by side, each batch by batch.
     fallen = {h: e for h, e in done.hosts.items() if e is not None}
-    done.rollouts = list(await asyncio.gather(*(run_rollout(r, standing, emit, fallen, guard) for r in plan.rollouts)))
+    done.rollouts = await _rollouts(plan.rollouts, standing, emit, fallen, guard)
     done.lock_lost = guard.lost() or ""
     for report in done.rollouts:
         for host, error in {**report.failed, **report.unreachable}.items():
@@ -59,6 +60,33 @@ async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit, gu
         for host in report.skipped + report.done:
             done.hosts.setdefault(host, None)
     return done
+
+
+async def _rollouts(
+    rollouts: tuple[Rollout, ...], standing: dict[str, Transport], emit: Emit, fallen: dict[str, str], guard: Guard
+) -> list[RolloutReport]:
+    """Each rollout once its dependencies' rollouts completed (the others side by side); a rollout whose
+    dependency stopped does not start."""
+    finished: dict[str, asyncio.Future[RolloutReport]] = {
+        r.service: asyncio.get_running_loop().create_future() for r in rollouts
+    }
+
+    async def one(rollout: Rollout) -> RolloutReport:
+        for dependency in rollout.depends_on:
+            before = await asyncio.shield(finished[dependency])
+            if before.stopped:
+                report = RolloutReport(rollout.service, skipped=list(rollout.hosts))
+                report.stopped = f"not started: its dependency {dependency} did not complete ({before.stopped})"
+                emit(Event("", "skipped", None, f"{rollout.service}: {report.stopped}"))
+                finished[rollout.service].set_result(report)
+                return report
+        if rollout.depends_on:
+            emit(Event("", "progress", None, f"{rollout.service}: after {', '.join(rollout.depends_on)}"))
+        report = await run_rollout(rollout, standing, emit, fallen, guard)
+        finished[rollout.service].set_result(report)
+        return report
+
+    return list(await asyncio.gather(*(one(r) for r in rollouts)))
 
 
 def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:

@@ -9,6 +9,7 @@ from every file and host is collected and raised together.
 from __future__ import annotations
 
 import difflib
+import graphlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -75,11 +76,39 @@ def load_spec(
     # Render even when the structure check found problems: the per-host pass finds more
     # (undefined variables, missing templates) and repeats of the same problem merge.
     limited = _limit(inventory, limit, problems)
+    problems.extend(_dependency_problems(plays))
     hosts = _render_hosts(inventory, plays, extra, limited, problems)
     if problems:
         raise InputError(_merge_hosts(problems))
     chosen = selection if selection is not None else tags.current
     return inventory, Spec(playbooks=tuple(playbooks), hosts={h: tags.select(s, chosen) for h, s in hosts.items()})
+
+
+def _dependency_problems(plays: list[_PlaySource]) -> list[Problem]:
+    """`depends_on` names a service of the given playbooks, and the dependencies form no cycle."""
+    where: dict[str, tuple[_PlaySource, int]] = {}
+    needs: dict[str, list[str]] = {}
+    for play in plays:
+        for index, service in enumerate(play.raw.get("services") or []):
+            if isinstance(service, dict) and isinstance(service.get("name"), str):
+                where.setdefault(service["name"], (play, index))
+                wanted = service.get("depends_on") or []
+                needs.setdefault(service["name"], []).extend(str(d) for d in wanted if isinstance(wanted, list))
+    problems = []
+
+    def problem(name: str, message: str) -> Problem:
+        play, index = where[name]
+        return play.doc.problem((play.index, "services", index, "depends_on"), message)
+
+    for name, wanted in needs.items():
+        for missing in [d for d in wanted if d not in needs]:
+            problems.append(problem(name, f"depends on {missing!r}, which no play of these playbooks declares"))
+    try:
+        graphlib.TopologicalSorter({n: [d for d in ds if d in needs] for n, ds in needs.items()}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = [str(n) for n in exc.args[1]][::-1]  # graphlib lists it against the arrows
+        problems.append(problem(cycle[0], "depends_on makes a cycle: " + " -> ".join(cycle)))
+    return problems
 
 
 _PER_HOST = re.compile(r"^(?P<text>.*) \((?P<how>[a-z ]*host) (?P<host>[^()]+)\)$")

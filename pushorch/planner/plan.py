@@ -70,6 +70,9 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         play, service, _ = mine[0]
         steps = [r for _, _, r in mine]
         rollouts.append(rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, []))))
+    # A dependency with nothing to roll out this run is already where it should be: nothing to wait for.
+    moving = {r.service for r in rollouts}
+    rollouts = [dataclasses.replace(r, depends_on=tuple(d for d in r.depends_on if d in moving)) for r in rollouts]
     batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
     placement = {name: tuple(hosts) for name, hosts in hosts_of.items()}
     return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes)

@@ -57,4 +57,19 @@ def rollout(service: Service, policy: UpdatePolicy, replacements: list[ReplaceCo
         auto_revert=policy.auto_revert,
         image_repository=repository(service.image),
         keep_images=policy.keep_images,
+        depends_on=tuple(service.depends_on),
+        hooks=hook_argvs(service),
+        hook_timeout=service.hooks.timeout if service.hooks else 300.0,
     )
+
+
+def hook_argvs(service: Service) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The service's hooks as argv: a string runs through `sh -c`."""
+    if service.hooks is None:
+        return ()
+    out = []
+    for kind in ("pre_deploy", "post_deploy", "on_abort"):
+        given = getattr(service.hooks, kind)
+        if given:
+            out.append((kind, ("sh", "-c", given) if isinstance(given, str) else tuple(given)))
+    return tuple(out)

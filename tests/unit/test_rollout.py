@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from pathlib import Path
 from typing import Any
 
 from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
@@ -197,3 +198,38 @@ def test_a_gate_counts_only_its_sleeps_as_waiting_and_its_probes_as_pushorchs_ow
     gate = Gate("http", port=80, interval=1, min_healthy_time=1, deadline=60)
     result = asyncio.run(wait_healthy(slow_probe, gate, clock=lambda: now[0], sleep=sleep))
     assert result.passed and (result.elapsed, result.waited) == (1.5, 1.0)  # two probes, one sleep
+
+
+def test_a_failing_pre_deploy_hook_replaces_nothing_and_post_deploy_gets_the_rollout(tmp_path: Path) -> None:
+    hosts = {"a": _host("a")}
+    failing = (("pre_deploy", ("sh", "-c", "echo checking; exit 4")),)
+    done, events = _run(Rollout("web", ((_replace("a"),),), hooks=failing), hosts)
+    report = done.rollouts[0]  # type: ignore[attr-defined]
+    assert hosts["a"].calls == [] and "pre_deploy hook exited 4" in report.stopped and "a" in report.failed
+    assert "web: hook pre_deploy: checking" in [e.message for e in events]
+    seen = tmp_path / "env"
+    after = (("post_deploy", ("sh", "-c", f"env | grep ^PUSHORCH_ | sort > {seen}")),)
+    done, _ = _run(Rollout("web", ((_replace("a"),),), hooks=after), {"a": _host("a")})
+    assert seen.read_text().splitlines() == [
+        "PUSHORCH_FROM_VERSION=1",
+        "PUSHORCH_HOSTS=a",
+        "PUSHORCH_RESULT=done",
+        "PUSHORCH_SERVICE=web",
+        "PUSHORCH_VERSION=2",
+    ]
+
+
+def test_a_rollout_waits_for_its_dependency_and_does_not_start_when_it_stops() -> None:
+    hosts = {"a": _host("a"), "b": _host("b", new_state="exited")}
+    db = Rollout("db", ((_replace("b", service="db"),),))
+    app = Rollout("app", ((_replace("a", service="app"),),), depends_on=("db",))
+    events: list[Event] = []
+    done = asyncio.run(execute(Plan(rollouts=(app, db)), dict(hosts), events.append))
+    reports = {r.service: r for r in done.rollouts}
+    assert reports["db"].stopped and reports["app"].skipped == ["a"] and hosts["a"].calls == []
+    assert "not started: its dependency db did not complete" in reports["app"].stopped
+    ok = {"a": _host("a"), "b": _host("b")}
+    events = []
+    asyncio.run(execute(Plan(rollouts=(app, db)), dict(ok), events.append))
+    batches = [e.message for e in events if e.status == "batch"]
+    assert batches == ["db: batch 1 of 1: b", "app: batch 1 of 1: a"]  # the dependency first
