@@ -315,6 +315,22 @@ class ReplaceContainer(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class JobRun:
+    """One run of a service's job, on `host`, before the rollout's first batch."""
+
+    host: str
+    name: str
+    argv: tuple[str, ...]
+    env_file: tuple[str, str] | None = None  # (path, content): secrets, never argv
+    timeout: float = 600.0
+    become: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        env_file = [self.env_file[0], REDACTED] if self.env_file else None
+        return {"host": self.host, "name": self.name, "argv": list(self.argv), "env_file": env_file}
+
+
+@dataclass(frozen=True, slots=True)
 class Rollout:
     """One service's replacements in batches: a batch starts only when every gate of the previous passed."""
 
@@ -328,6 +344,7 @@ class Rollout:
     image_repository: str = ""  # once complete: this repository's images no container uses go, ...
     keep_images: int = 2  # ... beyond the newest keep_images
     depends_on: tuple[str, ...] = ()  # services whose rollouts (in this plan) must complete first
+    jobs: tuple[JobRun, ...] = ()  # run once, in order, before the first batch
     hooks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (pre_deploy|post_deploy|on_abort, argv) on the controller
     hook_timeout: float = 300.0
 
@@ -336,8 +353,9 @@ class Rollout:
         return [a.host for batch in self.batches for a in batch]
 
     def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batches"}
-        return {**data, "batches": [[a.to_json() for a in batch] for batch in self.batches]}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("batches", "jobs")}
+        jobs = [j.to_json() for j in self.jobs]
+        return {**data, "jobs": jobs, "batches": [[a.to_json() for a in batch] for batch in self.batches]}
 
 
 @dataclass(frozen=True, slots=True)

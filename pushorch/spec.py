@@ -429,6 +429,15 @@ class Hooks(Model):
     timeout: Duration = 300.0
 
 
+class Job(Model):
+    """A run-once container from the service's new image (a migration): before the rollout's first batch,
+    on one host, with the service's env, secrets, volumes and network. Non-zero aborts the rollout."""
+
+    name: Name
+    command: list[str] | str
+    timeout: Duration = 600.0
+
+
 class Service(Model):
     """A container service: what runs, where, how it is checked, updated and announced."""
 
@@ -471,6 +480,7 @@ class Service(Model):
     restart_on: list[str] = Field(default_factory=list)
     networks: list[ServiceNetwork] = Field(default_factory=list)  # the first at `docker run`, the rest connected
     hooks: Hooks | None = None
+    jobs: list[Job] = Field(default_factory=list)
     depends_on: list[Name] = Field(default_factory=list)  # services whose rollouts go first (and must pass)
     network_mode: str | None = Field(None, pattern=r"^(host|none|bridge|container:[A-Za-z0-9_.-]+)$")
 

@@ -250,6 +250,28 @@ def exec_(name: str, argv: tuple[str, ...]) -> Argv:
     return ("docker", "exec", name, *argv)
 
 
+def job_digest(service: Service) -> str:
+    """What makes the service's jobs run again: its image and the jobs' commands."""
+    jobs = [[j.name, j.command] for j in service.jobs]
+    return hashlib.sha256(json.dumps([service.image, jobs], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def job_run(service: Service, command: list[str] | str, name: str, env_path: str | None) -> Argv:
+    """`docker run --rm` of a job: the service's image, env (secrets by env file), volumes, user and
+    first network; attached, so its output streams and its exit status is the job's."""
+    argv = ["docker", "run", "--rm", "--name", name, "--label", f"pushorch.job={service.name}"]
+    argv += [x for k, v in sorted(service.env.items()) if not isinstance(v, Secret) for x in ("-e", f"{k}={v}")]
+    argv += ["--env-file", env_path] if env_path else []
+    argv += [x for v in service.volumes for x in ("-v", f"{v.source}:{v.target}" + (":ro" if v.read_only else ""))]
+    argv += ["--user", service.user] if service.user else []
+    argv += ["--network", service.network_mode] if service.network_mode else []
+    argv += ["--network", service.networks[0].name] if service.networks else []
+    argv += [x for host, ip in sorted(service.extra_hosts.items()) for x in ("--add-host", f"{host}:{ip}")]
+    argv.append(service.image)
+    argv += command if isinstance(command, list) else ["sh", "-c", command]
+    return tuple(argv)
+
+
 def run_replacing(name: str, run_argv: Argv, connect: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Argv:
     """`docker run`, after removing a container left under the same name (an interrupted run's); then
     the service's other networks connected (`connect`: (network, aliases) each)."""

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from pushorch.actions import ReplaceContainer, Rollout
 from pushorch.commands import docker as docker_cmd
+from pushorch.commands import shell, system
 from pushorch.errors import PushorchError
 from pushorch.events import Event
 from pushorch.execute.guard import UNGUARDED, Guard
@@ -64,8 +65,9 @@ async def run_rollout(
     report = RolloutReport(rollout.service)
     started = time.monotonic()
     status = await run_hook(rollout, "pre_deploy", emit)
-    if status:  # nothing was replaced: every host keeps what it runs
-        report.stopped = f"the pre_deploy hook exited {status}: nothing was replaced"
+    why = f"the pre_deploy hook exited {status}" if status else await _run_jobs(rollout, transports, emit)
+    if why:  # nothing was replaced: every host keeps what it runs
+        report.stopped = f"{why}: nothing was replaced"
         report.failed.update({h: f"not updated: {report.stopped}" for h in rollout.hosts})
         emit(Event("", "stopped", None, f"{rollout.service}: {report.stopped}"))
         report.wall = time.monotonic() - started
@@ -126,6 +128,32 @@ async def run_rollout(
         emit(Event("", "progress", None, f"{rollout.service}: the hook after the rollout exited {after}"))
     report.wall = time.monotonic() - started
     return report
+
+
+async def _run_jobs(rollout: Rollout, transports: Mapping[str, Transport], emit: Emit) -> str:
+    """The rollout's jobs, in order, their output streamed; why the rollout must not go on, or ""."""
+    for job in rollout.jobs:
+        transport = transports.get(job.host)
+        if transport is None:
+            return f"job {job.name}: {job.host} is not reachable"
+        emit(Event(job.host, "progress", None, f"{rollout.service}: job {job.name} on {job.host}"))
+        try:
+            if job.env_file:
+                path, content = job.env_file
+                await transport.run(system.parent_dir(path, 0o700), timeout=30, become=job.become)
+                await transport.put(content.encode(), path, 0o600, become=job.become)
+            argv = shell.bounded(job.argv, job.timeout)
+
+            def line(_: str, text: str, name: str = job.name, host: str = job.host) -> None:
+                emit(Event(host, "progress", None, f"{rollout.service}: job {name}: {text}"))
+
+            status = await transport.stream(argv, line, become=job.become)
+        except PushorchError as exc:
+            return f"job {job.name} on {job.host}: {exc}"
+        if status != 0:
+            late = " (out of time)" if status in shell.DEADLINE_STATUSES else ""
+            return f"job {job.name} on {job.host} exited {status}{late}"
+    return ""
 
 
 async def _best_effort(transport: Transport, argv: tuple[str, ...], become: bool | None) -> None:

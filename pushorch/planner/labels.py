@@ -11,6 +11,7 @@ PLAYBOOK = "pushorch.playbook"
 SHAPE = "pushorch.shape"  # the fields a replacement is explained by, as JSON
 CONSUL_FILE = "pushorch.consul-file"
 NETWORK = "pushorch.network"  # on a network pushorch created: its name
+JOBS = "pushorch.jobs"  # on a service's container: the job digest its jobs ran for (commands/docker.job_digest)
 REPLACES = "pushorch.replaces"  # on an instance started because its host was lost: that host
 
 

@@ -18,17 +18,20 @@ from dataclasses import dataclass, field
 from pushorch.actions import (
     Action,
     CreateNetwork,
+    JobRun,
     Plan,
     ReloadConsul,
     RemoveConsul,
     RemoveContainer,
     RemoveNetwork,
     ReplaceContainer,
+    Rollout,
     WriteConsul,
 )
+from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedHost
 from pushorch.planner.kv import kv_actions
-from pushorch.planner.labels import CONSUL_FILE, NETWORK, PLAYBOOK
+from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK
 from pushorch.planner.placement import Memory, placed
 from pushorch.planner.rollout import rollout
 from pushorch.planner.services import plan_service
@@ -69,13 +72,38 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]
         play, service, _ = mine[0]
         steps = [r for _, _, r in mine]
-        rollouts.append(rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, []))))
+        planned = rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, [])))
+        rollouts.append(dataclasses.replace(planned, jobs=_jobs(spec, observed, service, planned)))
     # A dependency with nothing to roll out this run is already where it should be: nothing to wait for.
     moving = {r.service for r in rollouts}
     rollouts = [dataclasses.replace(r, depends_on=tuple(d for d in r.depends_on if d in moving)) for r in rollouts]
     batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
     placement = {name: tuple(hosts) for name, hosts in hosts_of.items()}
     return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes)
+
+
+def _jobs(spec: Spec, observed: Mapping[str, ObservedHost], service: Service, planned: Rollout) -> tuple[JobRun, ...]:
+    """The service's jobs, on the first host of the first batch, unless a running container says they
+    ran for this image and these commands already (a rollout that completes records it on its containers)."""
+    if not service.jobs or not planned.batches:
+        return ()
+    digest = docker_cmd.job_digest(service)
+    ran = any(
+        c.labels.get(JOBS) == digest
+        for seen in observed.values()
+        for c in seen.containers_of(service.name)
+        if c.running
+    )
+    if ran:
+        return ()
+    first = planned.batches[0][0]
+    runs = []
+    for job in service.jobs:
+        name = f"{service.name}-job-{job.name}-{digest[:8]}"
+        env_file = docker_cmd.env_file(service, name)
+        argv = docker_cmd.job_run(service, job.command, name, env_file and env_file[0])
+        runs.append(JobRun(first.host, job.name, argv, env_file, job.timeout, first.become))
+    return tuple(runs)
 
 
 def _host_batching(spec: Spec, hosts: list[str]) -> tuple[tuple[tuple[str, ...], ...], float | None, bool]:

@@ -180,6 +180,8 @@ def _labels(playbook: str, service: Service, digest: str, lost: str, config: dic
     }
     if lost:
         out[labels.REPLACES] = lost
+    if service.jobs:  # what the next run reads to tell whether its jobs already ran
+        out[labels.JOBS] = docker_cmd.job_digest(service)
     return out
 
 

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from pushorch.actions import Gate, Plan, ReplaceContainer, Rollout
+from pushorch.actions import Gate, JobRun, Plan, ReplaceContainer, Rollout
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import shell
 from pushorch.commands.shell import join
@@ -233,3 +233,16 @@ def test_a_rollout_waits_for_its_dependency_and_does_not_start_when_it_stops() -
     asyncio.run(execute(Plan(rollouts=(app, db)), dict(ok), events.append))
     batches = [e.message for e in events if e.status == "batch"]
     assert batches == ["db: batch 1 of 1: b", "app: batch 1 of 1: a"]  # the dependency first
+
+
+def test_a_failing_job_stops_the_rollout_before_any_replacement() -> None:
+    hosts = {"a": _host("a"), "b": _host("b")}
+    hosts["a"].script.answer(r"docker run --rm --name web-job-migrate", 3, "step 1\nboom\n")
+    job = JobRun("a", "migrate", ("docker", "run", "--rm", "--name", "web-job-migrate", "img:2", "migrate"))
+    rollout = Rollout("web", ((_replace("a"),), (_replace("b"),)), jobs=(job,))
+    done, events = _run(rollout, hosts)
+    report = done.rollouts[0]  # type: ignore[attr-defined]
+    assert "job migrate on a exited 3: nothing was replaced" in report.stopped
+    assert report.failed.keys() == {"a", "b"} and hosts["b"].calls == []
+    assert not any("docker run -d" in c for c in hosts["a"].calls)  # no replacement started
+    assert "web: job migrate: boom" in [e.message for e in events]
