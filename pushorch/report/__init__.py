@@ -244,6 +244,10 @@ def print_plan(plan: Plan, unreachable: dict[str, str]) -> None:
                 else ""
             )
         )
+        if rollout.depends_on:
+            lines.append(f"  after: {', '.join(rollout.depends_on)} (their rollouts complete first)")
+        lines.extend(f"  hook {kind}: {' '.join(argv)[:100]}" for kind, argv in rollout.hooks)
+        lines.extend(f"  job {job.name} on {job.host} (before batch 1)" for job in rollout.jobs)
         for index, batch in enumerate(rollout.batches):
             lines.append(f"  batch {index + 1}:")
             lines.extend(f"    {a.host}: {_SIGNS.get(a.shown_verb, '*')} {a.describe()}" for a in batch)
