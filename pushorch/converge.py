@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pushorch import consul_client, fleetstate, history
+from pushorch import build, consul_client, fleetstate, history
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.consul_lock import ConsulLock
@@ -116,6 +116,8 @@ async def converge(
         try:
             if locking is not None and not check_only:
                 fleet = await take_fleet_lock(locking, transports, shared, emit)
+            if not check_only:  # images built from a context exist before anything ships or pulls them
+                await build.ensure_images(spec, emit)
             keeper = _record_keeper(fleet, locking, transports)
             for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
                 active = {

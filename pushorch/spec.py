@@ -429,6 +429,15 @@ class Hooks(Model):
     timeout: Duration = 300.0
 
 
+class Build(Model):
+    """An image built on the controller from a Docker build context (relative to the playbook): tagged
+    with a digest of the context, so an unchanged context builds nothing and changes nothing."""
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+
+
 class Job(Model):
     """A run-once container from the service's new image (a migration): before the rollout's first batch,
     on one host, with the service's env, secrets, volumes and network. Non-zero aborts the rollout."""
@@ -481,6 +490,7 @@ class Service(Model):
     networks: list[ServiceNetwork] = Field(default_factory=list)  # the first at `docker run`, the rest connected
     hooks: Hooks | None = None
     jobs: list[Job] = Field(default_factory=list)
+    build: Build | None = None  # then `image` is the repository; the tag is ctx-<digest of the context>
     depends_on: list[Name] = Field(default_factory=list)  # services whose rollouts go first (and must pass)
     network_mode: str | None = Field(None, pattern=r"^(host|none|bridge|container:[A-Za-z0-9_.-]+)$")
 
@@ -488,6 +498,11 @@ class Service(Model):
     def _one_network_model(self) -> Service:
         if self.network_mode and self.networks:
             raise ValueError("give networks or network_mode, not both")
+        last = self.image.rsplit("/", 1)[-1]
+        if self.build is not None and "@" in self.image:
+            raise ValueError("with build, image names the repository (pushorch tags it by its context)")
+        if self.build is not None and ":" in last and not last.split(":", 1)[1].startswith("ctx-"):
+            raise ValueError("with build, image names the repository without a tag (pushorch tags it ctx-<digest>)")
         return self
 
     health: Health | None = None

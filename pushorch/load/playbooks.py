@@ -20,7 +20,7 @@ import pydantic
 
 from pushorch.errors import InputError, Problem
 from pushorch.inventory import Inventory
-from pushorch.load import tags
+from pushorch.load import build_context, tags
 from pushorch.load.extravars import parse_extra_vars
 from pushorch.load.inventory import load_inventory
 from pushorch.load.tags import Selection
@@ -82,6 +82,30 @@ def load_spec(
         raise InputError(_merge_hosts(problems))
     chosen = selection if selection is not None else tags.current
     return inventory, Spec(playbooks=tuple(playbooks), hosts={h: tags.select(s, chosen) for h, s in hosts.items()})
+
+
+def _built(play: Play, source: _PlaySource, problems: list[Problem]) -> Play:
+    """Services built from a context: the context made absolute, the image tagged by its digest."""
+    if not any(s.build for s in play.services):
+        return play
+    services = []
+    for index, service in enumerate(play.services):
+        if service.build is None:
+            services.append(service)
+            continue
+        context = os.path.join(source.templar.root, service.build.context)
+        try:
+            digest = build_context.digest(context, service.build.dockerfile, service.build.args)
+        except OSError as exc:
+            where = (source.index, "services", index, "build", "context")
+            problems.append(
+                source.doc.problem(where, f"cannot read the build context {context}: {exc.strerror or exc}")
+            )
+            services.append(service)
+            continue
+        build = service.build.model_copy(update={"context": context})
+        services.append(service.model_copy(update={"image": f"{service.image}:ctx-{digest[:12]}", "build": build}))
+    return play.model_copy(update={"services": services})
 
 
 def _dependency_problems(plays: list[_PlaySource]) -> list[Problem]:
@@ -222,6 +246,7 @@ def _render_hosts(
             rendered = _render_play(source, host, context, problems)
             if rendered is None:
                 continue
+            rendered = _built(rendered, source, problems)
             plays_of_host, files, sources = by_host.setdefault(host, ([], {}, []))
             # Files are keyed by the play's index among this host's plays, as the planner reads them.
             files.update(_render_files(source, len(plays_of_host), rendered, host, context, problems))
