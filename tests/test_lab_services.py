@@ -134,3 +134,42 @@ def test_the_shop_example_networks_options_jobs_config_hooks_and_order(  # type:
     assert result.status == 5, result.out + result.err
     assert "the pre_deploy hook exited 3: nothing was replaced" in result.out
     assert _running(inventory, "shop") == {h: ["v2"] for h in DOCKER_HOSTS}
+
+
+def test_an_image_built_from_a_context_ships_once_and_again_only_when_the_context_changes(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    lab, inventory = lab_inventory
+    port = json.loads((lab.dir / "lab.json").read_text())["registry_port"]
+    context = tmp_path / "motd"
+    context.mkdir()
+    # FROM an image the controller has, COPY only: no RUN step needs a network on these machines.
+    (context / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY motd.txt /www/motd.txt\n")
+    (context / "motd.txt").write_text("first\n")
+    service = {
+        "name": "motd",
+        "image": "lab/motd",
+        "source": "ship",
+        "build": {"context": "motd", "args": {"BASE": f"127.0.0.1:{port}/pushorch/demo-app:v1"}},
+        "ports": [{"host": 18401, "container": 8080}],
+        "stop_timeout": "2s",
+        "health": {"http": {"path": "/health", "port": 8080}, "interval": "200ms"},
+        "update": {"parallelism": 1, "min_healthy_time": "1s", "healthy_deadline": "20s"},
+    }
+    playbook = tmp_path / "motd.yml"
+    playbook.write_text(json.dumps([{"hosts": "lab-1", "services": [service]}]))
+    addresses = _addresses(inventory)
+
+    def motd() -> str:
+        with urllib.request.urlopen(f"http://{addresses['lab-1']}:18401/motd.txt", timeout=2) as reply:
+            return reply.read().decode()
+
+    status, changes, _ = _apply(run_cli, inventory, str(playbook))
+    assert status == 0, changes
+    assert any(c["message"].startswith("built lab/motd:ctx-") for c in changes) and motd() == "first\n"
+    status, changes, _ = _apply(run_cli, inventory, str(playbook))
+    assert status == 0 and changes == [], changes  # nothing built, shipped or replaced
+    (context / "motd.txt").write_text("second\n")
+    status, changes, _ = _apply(run_cli, inventory, str(playbook))
+    assert status == 0, changes
+    assert any(c["message"].startswith("built lab/motd:ctx-") for c in changes) and motd() == "second\n"
