@@ -20,7 +20,7 @@ from tests.test_lab_rollout import _running
 pytestmark = pytest.mark.lab
 
 SHOP = str(ROOT / "playbooks" / "shop.yml")
-PORT = 8090
+PORT = 8095
 
 
 def _addresses(inventory: Path) -> dict[str, str]:
