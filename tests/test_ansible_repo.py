@@ -225,3 +225,19 @@ def test_ansible_cfg_vault_password_file_opens_the_repository(repo: Path, run_cl
     result = run_cli("inventory", "--host", "web1", cwd=repo)  # no -i, no vault option: ansible.cfg says it all
     assert result.status == 0, result.err
     assert json.loads(result.out)["ansible_host"] == "10.0.0.1"
+
+
+def test_ask_vault_pass_reads_the_password_it_asks_for(repo: Path) -> None:
+    """-J asks on the terminal; without one (cron, CI) getpass reads the answer from stdin."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pushorch", "inventory", "-i", "inventory", "--host", "web1", "-J",
+         "--vault-id", f"prod@{repo / 'prod-pw'}"],
+        cwd=repo,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        start_new_session=True,  # no controlling terminal: the prompt falls back to stdin
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ansible_host"] == "10.0.0.1"
