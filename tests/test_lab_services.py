@@ -130,7 +130,8 @@ def test_the_shop_example_networks_options_jobs_config_hooks_and_order(  # type:
     assert all(_get(a, "/health")[0] == 200 for a in addresses.values())
 
     # A failing pre_deploy hook: nothing is replaced anywhere.
-    result = run_cli("apply", "-i", str(inventory), "-e", "shop_pre_deploy=exit 3", "-e", "shop_version=v1", SHOP)
+    failing = json.dumps({"shop_pre_deploy": "exit 3", "shop_version": "v1"})
+    result = run_cli("apply", "-i", str(inventory), "-e", failing, SHOP)
     assert result.status == 5, result.out + result.err
     assert "the pre_deploy hook exited 3: nothing was replaced" in result.out
     assert _running(inventory, "shop") == {h: ["v2"] for h in DOCKER_HOSTS}
