@@ -73,9 +73,23 @@ def _apply(inventory: Path, playbook: Path, version: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--peers", action="store_true", help="pushorch vs Ansible's community.docker, side by side")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    inventory = Lab(default_dir()).up(3, 0, lambda m: print(f"lab: {m}", file=sys.stderr))
+    lab = Lab(default_dir())
+    inventory = lab.up(args.hosts, 0, lambda m: print(f"lab: {m}", file=sys.stderr))
+    if args.peers:
+        from bench.peers import compare
+
+        addresses = [row["address"] for row in lab.status() if row["host"].startswith("lab-")]
+        with tempfile.TemporaryDirectory(prefix="pushorch-peers-") as tmp:
+            text = compare(inventory, sorted(addresses), Path(tmp), args.runs) + "\n\n`python -m bench.rollout --peers"
+            text += f" --hosts {args.hosts} --runs {args.runs}`"
+        print(text)
+        if not args.no_write:
+            write_doc(text, f"peers-{args.hosts}")
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="pushorch-bench-") as tmp:
         for order in ("stop-first", "start-first"):

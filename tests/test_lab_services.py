@@ -84,8 +84,8 @@ def test_the_shop_example_networks_options_jobs_config_hooks_and_order(  # type:
     logged = ("-e", f"shop_hook_log={hook_log}")
     planned = run_cli("plan", "-i", str(inventory), *logged, SHOP)
     assert "after: shop-db" in planned.out and "job migrate on lab-1 (before batch 1)" in planned.out, planned.out
-    status, changes, _ = _apply(run_cli, inventory, *logged, SHOP)
-    assert status == 0, changes
+    status, changes, summary = _apply(run_cli, inventory, *logged, SHOP)
+    assert status == 0, (summary, [c["message"] for c in changes if c["message"]])
     batches = [c["message"] for c in changes if c["status"] == "batch"]
     assert batches[0].startswith("shop-db: batch 1") and any(b.startswith("shop: batch 1") for b in batches)
     assert batches.index(next(b for b in batches if b.startswith("shop:"))) > 0  # the database first
