@@ -22,7 +22,8 @@ from pushorch.lab.shell import LabError, docker, run
 
 SUITE = "bookworm"
 BARE_PACKAGES = ["openssh-server", "iproute2", "procps", "ca-certificates"]
-FULL_PACKAGES = ["docker.io", "python3", "docker-registry"]
+# python3-requests: what Ansible's community.docker modules need on a host (bench/peers.py runs them).
+FULL_PACKAGES = ["docker.io", "python3", "python3-requests", "docker-registry"]
 LABEL = "pushorch.lab=1"
 FILES_MOUNT = "/usr/local/lib/pushorch-lab"
 ENTRY = f"{FILES_MOUNT}/entry.sh"
@@ -99,7 +100,7 @@ def _build(bare: str, full: str, say: Callable[[str], None]) -> None:
         _prepare(root)
         say("image: import bare host image")
         _import(root, bare)
-        say("image: install docker.io, python3, docker-registry")
+        say(f"image: install {', '.join(FULL_PACKAGES)}")
         _chroot_install(root, FULL_PACKAGES)
         say("image: import full host image")
         _import(root, full)
