@@ -140,7 +140,31 @@ def serving(addresses: list[str], port: int, version: str) -> int:
     return count
 
 
-def compare(inventory: Path, addresses: list[str], work: Path, runs: int) -> str:
+ENGINE = r"""
+img=$1; t0=$(date +%s%N)
+docker run -d --name peer-engine-a -p 18095:8080 "$img" >/dev/null
+t1=$(date +%s%N)
+docker stop -t 10 peer-engine-a >/dev/null
+t2=$(date +%s%N)
+docker rm peer-engine-a >/dev/null
+echo $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 ))
+"""
+
+
+def engine_time(container: str, image: str, runs: int = 3) -> float:
+    """The Docker engine's own `docker run -d` + `docker stop` on one lab host, in seconds (median),
+    measured on the host itself: the floor a replacement cannot go under."""
+    totals = []
+    for _ in range(runs):
+        out = subprocess.run(
+            ["docker", "exec", container, "sh", "-c", ENGINE, "engine", image], capture_output=True, text=True
+        ).stdout.split()
+        if len(out) == 2:
+            totals.append((int(out[0]) + int(out[1])) / 1000)
+    return statistics.median(totals) if totals else 0.0
+
+
+def compare(inventory: Path, addresses: list[str], work: Path, runs: int, engine: float = 0.0) -> str:
     tools = {
         "pushorch": (run_pushorch, _pushorch_playbook(work), PUSHORCH_PORT),
         "ansible + community.docker": (run_ansible, _ansible_playbook(work), ANSIBLE_PORT),
@@ -178,6 +202,16 @@ def compare(inventory: Path, addresses: list[str], work: Path, runs: int) -> str
         "",
         f"pushorch / ansible: wall {p['wall'] / a['wall']:.2f}x, CPU {p['cpu'] / a['cpu']:.2f}x,"
         f" beyond the waits {p['beyond'] / a['beyond']:.2f}x.",
+        *(
+            [
+                "",
+                f"The engine's own `docker run -d` + `docker stop` on a lab host: {engine:.2f} s (median of 3,"
+                f" timed on the host); pushorch's time per batch beyond the waits and that:"
+                f" {p['beyond'] / hosts - engine:.2f} s.",
+            ]
+            if engine
+            else []
+        ),
         "",
         "The broken version (its /health never answers 200), rolled by each:",
         "",

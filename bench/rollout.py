@@ -80,11 +80,16 @@ def main() -> None:
     lab = Lab(default_dir())
     inventory = lab.up(args.hosts, 0, lambda m: print(f"lab: {m}", file=sys.stderr))
     if args.peers:
-        from bench.peers import compare
+        from bench.peers import compare, engine_time
 
         addresses = [row["address"] for row in lab.status() if row["host"].startswith("lab-")]
+        registry = next(line.split('"')[3] for line in inventory.read_text().splitlines() if '"lab_registry"' in line)
+        engine = engine_time(lab.container("lab-1"), f"{registry}/pushorch/demo-app:v1")
         with tempfile.TemporaryDirectory(prefix="pushorch-peers-") as tmp:
-            text = compare(inventory, sorted(addresses), Path(tmp), args.runs) + "\n\n`python -m bench.rollout --peers"
+            text = (
+                compare(inventory, sorted(addresses), Path(tmp), args.runs, engine)
+                + "\n\n`python -m bench.rollout --peers"
+            )
             text += f" --hosts {args.hosts} --runs {args.runs}`"
         print(text)
         if not args.no_write:
