@@ -19,20 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushorch.commands import consul as consul_cmd
-from pushorch.errors import CommandFailed, ExitStatus, PushorchError
+from pushorch.errors import CommandFailed, ExitStatus, HostError, PushorchError
 from pushorch.secret import Secret
 from pushorch.transport import Transport
 from pushorch.transport.tls import TlsStream, client_context
 
 
-class ConsulError(PushorchError):
+class ConsulError(HostError):
     """The agent answered a write with an error, or did not answer it: a failed step (exit 5)."""
 
     exit_status = ExitStatus.APPLY_FAILED
-
-    def __init__(self, host: str, message: str) -> None:
-        self.host = host
-        super().__init__(f"{host}: {message}")
 
 
 class ConsulRefused(ConsulError):
@@ -306,9 +302,3 @@ def _entry(raw: dict[str, Any]) -> KvEntry:
         modify_index=int(raw.get("ModifyIndex") or 0),
         session=str(raw.get("Session") or ""),
     )
-
-
-def forget_tokens() -> None:
-    """Drop cached host tokens (tests that change a host's token file)."""
-    _tokens.clear()
-    _contexts.clear()

@@ -87,14 +87,18 @@ class TemplateError(InputError):
     """A Jinja2 template that failed to render for some host."""
 
 
-class TransportError(PushorchError):
-    """A host could not be reached or talked to."""
-
-    exit_status = ExitStatus.UNREACHABLE
+class HostError(PushorchError):
+    """An error on one host: its message starts with the host's name."""
 
     def __init__(self, host: str, message: str) -> None:
         self.host = host
         super().__init__(f"{host}: {message}")
+
+
+class TransportError(HostError):
+    """A host could not be reached or talked to."""
+
+    exit_status = ExitStatus.UNREACHABLE
 
 
 class ConnectError(TransportError):
@@ -105,15 +109,11 @@ class AuthenticationError(TransportError):
     """The host refused every credential offered."""
 
 
-class CommandTimeout(PushorchError):
+class CommandTimeout(HostError):
     """A command did not finish within its timeout. The connection still stands (a lost one is a
     ConnectError), so this is one failed step, undone like any other, not an unreachable host."""
 
     exit_status = ExitStatus.APPLY_FAILED
-
-    def __init__(self, host: str, message: str) -> None:
-        self.host = host
-        super().__init__(f"{host}: {message}")
 
 
 class CommandFailed(PushorchError):

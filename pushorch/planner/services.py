@@ -70,7 +70,7 @@ def plan_service(
     if sets.serving and again:
         # A fresh container under the same name: `docker run` replaces the failing one (no way back to it).
         fresh = Instances(serving=[], stopped=[], stale=[], kept=sets.kept)
-        out, replace = _replace(host, seen, playbook, service, policy, fresh, digest, lost)
+        out, replace = _replace(host, seen, playbook, service, policy, fresh, digest, lost, digests(files))
         old_version = sets.serving[0].version
         connect = docker_cmd.connects(service)
         return out, dataclasses.replace(
@@ -80,7 +80,7 @@ def plan_service(
         return _keep(host, seen, service, policy, sets), None
     if sets.stopped and not sets.stale:
         return _restart(host, seen, service, policy, sets), None
-    out, replace = _replace(host, seen, playbook, service, policy, sets, digest, lost)
+    out, replace = _replace(host, seen, playbook, service, policy, sets, digest, lost, digests(files))
     connect = docker_cmd.connects(service) if replace.argv else ()
     return out, dataclasses.replace(replace, files=files, connect=connect)
 
@@ -117,6 +117,7 @@ def _replace(
     sets: Instances,
     digest: str,
     lost: str,
+    config: dict[str, str],
 ) -> tuple[list[Action], ReplaceContainer]:
     """Start the spec's container (a kept one of this spec, or a new one) in the rollout, replacing `stale`."""
     out: list[Action] = []
@@ -133,13 +134,11 @@ def _replace(
     else:
         name = docker_cmd.container_name(service.name, digest)
         env_file = docker_cmd.env_file(service, name)
-        config = digests(config_files(host, service))
         argv = docker_cmd.run(
             service, name, _labels(playbook, service, digest, lost, config), env_file and env_file[0], dynamic
         )
         reason = f"failover from {lost}" if lost else "not running"
     if sets.stale:
-        config = digests(config_files(host, service))
         reason = "replace: " + _explain(sets.stale[0].labels.get(labels.SHAPE), service, config)
     consul_path, consul_content = consul_definition(host, service, digest)
     fixed = consul_cmd.host_port(service)
