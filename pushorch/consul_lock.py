@@ -19,7 +19,7 @@ from typing import Any
 
 from pushorch import consul_client
 from pushorch.errors import LockHeld, PushorchError
-from pushorch.lock import describe_owner, owner_record
+from pushorch.lock import Renewing, describe_owner, owner_record
 from pushorch.transport import Transport
 
 KEY_PREFIX = "pushorch/locks/"
@@ -32,7 +32,7 @@ def key_for(name: str) -> str:
 
 
 @dataclass
-class ConsulLock:
+class ConsulLock(Renewing):
     host: str  # whose agent is asked (the KV store is the cluster's)
     transport: Transport
     ttl: int
@@ -59,8 +59,7 @@ class ConsulLock:
             started = time.monotonic()
             self.session = await consul_client.session_create(self.transport, f"pushorch {self.name}", ttl, LOCK_DELAY)
             if await consul_client.kv_acquire(self.transport, self.key, value, self.session):
-                self._valid_until = started + ttl
-                self._renewer = asyncio.create_task(self._renew_forever())
+                self._held_since(started)
                 return
             await consul_client.session_destroy(self.transport, self.session)
             self.session = ""
@@ -78,37 +77,23 @@ class ConsulLock:
             return f"nobody: released by {describe_owner(owner)}, within Consul's lock-delay ({LOCK_DELAY}s)"
         return describe_owner(owner) + f" (session {entry.session})"
 
-    async def _renew_forever(self) -> None:
-        while self._lost is None:
-            await asyncio.sleep(max(1.0, self.ttl / 3))
-            await self.confirm()
-
-    async def confirm(self) -> str | None:
-        if self._lost is not None:
-            return self._lost
-        started = time.monotonic()
+    async def _renew(self) -> bool | str:
         try:
             alive = await consul_client.session_renew(self.transport, self.session)
-        except (OSError, TimeoutError, PushorchError):  # a missed renewal is retried; the TTL leaves room
-            return self.lost()
+        except (OSError, TimeoutError, PushorchError):
+            return False
         if alive:
-            self._valid_until = started + self.ttl
-        else:
-            now = ""
-            with contextlib.suppress(OSError, TimeoutError, PushorchError):
-                now = f"; it is now held by {await self.holder()}"
-            self._lost = f"the fleet lock {self.key} in Consul was lost (its session expired or was destroyed{now})"
-        return self.lost()
+            return True
+        now = ""
+        with contextlib.suppress(OSError, TimeoutError, PushorchError):
+            now = f"; it is now held by {await self.holder()}"
+        return f"the fleet lock {self.key} in Consul was lost (its session expired or was destroyed{now})"
 
-    def lost(self) -> str | None:
-        if self._lost is None and self._valid_until and time.monotonic() > self._valid_until:
-            self._lost = f"the fleet lock {self.key} in Consul was not renewed for {self.ttl}s (session may be gone)"
-        return self._lost
+    def _unrenewed(self) -> str:
+        return f"the fleet lock {self.key} in Consul was not renewed for {self.ttl}s (session may be gone)"
 
     async def release(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            self._renewer = None
+        self._stop_renewing()
         if self.session:
             with contextlib.suppress(Exception):  # an unreleased session expires with its TTL
                 await consul_client.kv_release(self.transport, self.key, self.session)

@@ -93,8 +93,57 @@ def owner_record(ttl: int) -> dict[str, Any]:
     }
 
 
+class Renewing:
+    """What both fleet locks share: once held, renewed every third of the TTL; lost when a renewal
+    says so, or when none succeeded for a whole TTL. Subclasses say how to renew and how to name it."""
+
+    ttl: int
+    _renewer: asyncio.Task[None] | None
+    _lost: str | None
+    _valid_until: float  # monotonic: the last successful renewal + ttl
+
+    def _held_since(self, started: float) -> None:
+        self._valid_until = started + self.ttl
+        self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def _renew_forever(self) -> None:
+        while self._lost is None:
+            await asyncio.sleep(max(1.0, self.ttl / 3))
+            await self.confirm()
+
+    async def confirm(self) -> str | None:
+        """Renew now; returns why the lock is lost, or None while it is ours."""
+        if self._lost is not None:
+            return self._lost
+        started = time.monotonic()
+        renewed = await self._renew()
+        if renewed is True:
+            self._valid_until = started + self.ttl
+        elif isinstance(renewed, str):
+            self._lost = renewed
+        return self.lost()
+
+    def lost(self) -> str | None:
+        """Why this run no longer holds the lock (None while it does), without asking anyone."""
+        if self._lost is None and self._valid_until and time.monotonic() > self._valid_until:
+            self._lost = self._unrenewed()
+        return self._lost
+
+    def _stop_renewing(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+
+    async def _renew(self) -> bool | str:
+        """True: renewed; False: this renewal missed (retried; the TTL leaves room); a string: lost, why."""
+        raise NotImplementedError
+
+    def _unrenewed(self) -> str:
+        raise NotImplementedError
+
+
 @dataclass
-class FleetLock:
+class FleetLock(Renewing):
     """The lock directory on `host`; `acquire` waits up to `wait` seconds, then raises LockHeld.
 
     While the run lasts the lock is renewed every third of its TTL. A renewal that finds another
@@ -123,8 +172,7 @@ class FleetLock:
             if done.exit_status == 0:
                 if first == "TAKEN":
                     self.taken_over = _owner(rest)
-                self._valid_until = started + self.ttl
-                self._renewer = asyncio.create_task(self._renew_forever())
+                self._held_since(started)
                 return
             if done.exit_status != 3:
                 raise CommandFailed(self.host, "fleet lock", done.exit_status, done.stderr or done.stdout)
@@ -132,37 +180,23 @@ class FleetLock:
                 raise LockHeld(f"fleet lock on {self.host} is held: {describe(rest)}")
             await asyncio.sleep(1.0)
 
-    async def _renew_forever(self) -> None:
-        while self._lost is None:
-            await asyncio.sleep(max(1.0, self.ttl / 3))
-            await self.confirm()
-
-    async def confirm(self) -> str | None:
-        """Renew now; returns why the lock is lost, or None while it is ours."""
-        if self._lost is not None:
-            return self._lost
-        started = time.monotonic()
+    async def _renew(self) -> bool | str:
         try:
             done = await self.transport.run(lock_cmd.renew(self.token, self.ttl), timeout=30)
-        except Exception:  # a missed renewal is retried; the TTL leaves room
-            done = None
-        if done is not None and done.ok:
-            self._valid_until = started + self.ttl
-        elif done is not None and done.stdout.startswith("LOST"):
+        except Exception:
+            return False
+        if done.ok:
+            return True
+        if done.stdout.startswith("LOST"):
             holder = describe_owner(_owner(done.stdout.partition("\n")[2]))
-            self._lost = f"the fleet lock on {self.host} was taken over by {holder}"
-        return self.lost()
+            return f"the fleet lock on {self.host} was taken over by {holder}"
+        return False
 
-    def lost(self) -> str | None:
-        """Why this run no longer holds the lock (None while it does), without asking the lock host."""
-        if self._lost is None and self._valid_until and time.monotonic() > self._valid_until:
-            self._lost = f"the fleet lock on {self.host} was not renewed for {self.ttl}s (it may have been taken over)"
-        return self._lost
+    def _unrenewed(self) -> str:
+        return f"the fleet lock on {self.host} was not renewed for {self.ttl}s (it may have been taken over)"
 
     async def release(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            self._renewer = None
+        self._stop_renewing()
         with contextlib.suppress(Exception):  # an unreleased lock expires
             await self.transport.run(lock_cmd.release(self.token), timeout=30)
 
