@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from pushorch.lab.cluster import Lab
 from tests.conftest import ROOT
+from tests.harness.sampling import Sampler
 from tests.test_lab_apply import _apply
 from tests.test_lab_faults import _pushorch
 from tests.test_lab_rollout import _running
@@ -66,27 +66,11 @@ def _agent(lab: Lab, host: str, path: str, token: bool = True) -> tuple[int, Any
         return int(code), body.strip()
 
 
-class ProcessWatch:
-    """Every lab host's process list (full command lines), sampled every 0.2 s while a run lasts."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab, self.seen, self._stop = lab, [], threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for host in HOSTS:
-                ps = ["docker", "exec", self.lab.container(host), "ps", "-eo", "args"]
-                self.seen.append(subprocess.run(ps, capture_output=True, text=True).stdout)
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> ProcessWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
+def _process_lists(lab: Lab) -> str:
+    """Every lab host's process list (full command lines)."""
+    argv = ["ps", "-eo", "args"]
+    runs = [subprocess.run(["docker", "exec", lab.container(h), *argv], capture_output=True, text=True) for h in HOSTS]
+    return "".join(r.stdout for r in runs)
 
 
 def _gated(tmp_path: Path, healthy: str = "1s") -> str:
@@ -109,7 +93,7 @@ def test_acl_and_tls_on_apply_gate_and_status(secure_lab, run_cli, tmp_path: Pat
     examples = [str(ROOT / "playbooks" / "seed-nginx.yml"), str(ROOT / "playbooks" / "demo-app.yml")]
     playbook = _gated(tmp_path)
     outputs = []
-    with ProcessWatch(lab) as watch:
+    with Sampler(lambda: _process_lists(lab), 0.2) as watch:
         status, changes, _ = _apply(run_cli, inventory, *examples, playbook)
         assert status == 0, changes
         outputs.append(json.dumps(changes))
@@ -132,7 +116,7 @@ def test_acl_and_tls_on_apply_gate_and_status(secure_lab, run_cli, tmp_path: Pat
         ("sec-web", "registered", "healthy")
     }
     # The token: never on a command line, in pushorch's output, or in what the hosts logged.
-    assert watch.seen and not any(token in ps for ps in watch.seen)
+    assert watch.samples and not any(token in ps for ps in watch.samples)
     assert not any(token in text for text in outputs)
     for host in HOSTS:
         logs = subprocess.run(["docker", "logs", lab.container(host)], capture_output=True, text=True)

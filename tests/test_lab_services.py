@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from pushorch.lab.cluster import Lab
 from tests.conftest import ROOT
+from tests.harness.sampling import Sampler
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _hosts, _sh
 from tests.test_lab_rollout import _running
 
@@ -37,26 +37,9 @@ def _get(address: str, path: str) -> tuple[int, str]:
         return 0, ""
 
 
-class Serving:
-    """How many hosts serve /health at once, sampled every 0.1 s while a rollout runs."""
-
-    def __init__(self, addresses: dict[str, str]) -> None:
-        self.addresses, self.counts = addresses, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.counts.append(sum(_get(a, "/health")[0] == 200 for a in self.addresses.values()))
-            self._stop.wait(0.1)
-
-    def __enter__(self) -> Serving:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+def _serving(addresses: dict[str, str]) -> int:
+    """How many hosts serve /health right now."""
+    return sum(_get(a, "/health")[0] == 200 for a in addresses.values())
 
 
 def _container(lab: Lab, host: str, service: str) -> str:
@@ -116,11 +99,11 @@ def test_the_shop_example_networks_options_jobs_config_hooks_and_order(  # type:
     assert status == 0 and not any("job migrate" in c["message"] for c in changes), changes
 
     # A good config change rolls out host by host: at least n-1 hosts serve all along.
-    with Serving(addresses) as serving:
+    with Sampler(lambda: _serving(addresses), 0.1) as serving:
         status, changes, _ = _apply(run_cli, inventory, "-e", "shop_version=v2", "-e", "shop_revision=2", SHOP)
     assert status == 0, changes
     assert any("config changed (/etc/shop/app.conf)" in json.dumps(c) for c in changes)
-    assert serving.counts and min(serving.counts) >= len(DOCKER_HOSTS) - 1, serving.counts
+    assert serving.samples and min(serving.samples) >= len(DOCKER_HOSTS) - 1, serving.samples
     # A bad one fails the first host's gate, goes back there (old container, old file) and reaches no other.
     status, changes, summary = _apply(run_cli, inventory, "-e", "shop_version=v2", "-e", "shop_mode=bad", SHOP)
     assert status == 6, changes
