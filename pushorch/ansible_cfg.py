@@ -31,7 +31,6 @@ SETTINGS = {
     "ssh_args": ("ssh_connection", "ssh_args", "ANSIBLE_SSH_ARGS"),
     "pipelining": ("ssh_connection", "pipelining", "ANSIBLE_PIPELINING"),
 }
-PATHS = ("private_key_file", "vault_password_file")  # relative to the config file's directory
 TRUE = ("1", "true", "yes", "on", "y", "t")
 
 
@@ -39,6 +38,7 @@ TRUE = ("1", "true", "yes", "on", "y", "t")
 class AnsibleConfig:
     path: str | None = None
     values: dict[str, str] = field(default_factory=dict)
+    from_env: frozenset[str] = frozenset()  # settings an ANSIBLE_* variable gave: their paths are the caller's
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
@@ -51,7 +51,7 @@ class AnsibleConfig:
     def inventory(self) -> list[str]:
         """`inventory` is a comma-separated list of paths, relative to the config file."""
         raw = self.get("inventory") or ""
-        return [self._path(p.strip()) for p in raw.split(",") if p.strip()]
+        return [self._path(p.strip(), "inventory") for p in raw.split(",") if p.strip()]
 
     @property
     def forks(self) -> int | None:
@@ -61,7 +61,7 @@ class AnsibleConfig:
     @property
     def vault_password_files(self) -> list[str]:
         value = self.get("vault_password_file")
-        return [self._path(value)] if value else []
+        return [self._path(value, "vault_password_file")] if value else []
 
     @property
     def vault_identities(self) -> list[str]:
@@ -74,7 +74,7 @@ class AnsibleConfig:
         if self.get("remote_user"):
             out["ansible_user"] = self.get("remote_user")
         if self.get("private_key_file"):
-            out["ansible_ssh_private_key_file"] = self._path(str(self.get("private_key_file")))
+            out["ansible_ssh_private_key_file"] = self._path(str(self.get("private_key_file")), "private_key_file")
         if self.get("host_key_checking") is not None:
             out["host_key_checking"] = bool(self.flag("host_key_checking"))
         if self.get("timeout"):
@@ -89,9 +89,10 @@ class AnsibleConfig:
             out["ansible_ssh_common_args"] = self.get("ssh_args")
         return out
 
-    def _path(self, value: str) -> str:
+    def _path(self, value: str, setting: str) -> str:
+        """A path as the setting means it: relative to the config file, unless the environment gave it."""
         value = os.path.expanduser(value)
-        if os.path.isabs(value) or self.path is None or "," in value:
+        if os.path.isabs(value) or self.path is None or setting in self.from_env:
             return value
         return os.path.join(os.path.dirname(self.path), value)
 
@@ -129,9 +130,7 @@ def load(path: str | None, env: dict[str, str] | None = None) -> AnsibleConfig:
             if parser.has_option(section, key):
                 values[name] = parser.get(section, key).strip()
     from_env = {name: env[var] for name, (_, _, var) in SETTINGS.items() if env.get(var)}
-    # Paths from the environment are the caller's, not the config file's.
-    config = AnsibleConfig(path, values)
-    return AnsibleConfig(path, {**{k: config._path(v) if k in PATHS else v for k, v in values.items()}, **from_env})
+    return AnsibleConfig(path, {**values, **from_env}, frozenset(from_env))
 
 
 _current: list[AnsibleConfig] = []
