@@ -73,7 +73,6 @@ class ObservedHost:
     systemd: bool = False
     docker_installed: bool = False
     docker_running: bool = False
-    docker_version: str = ""
     containers: tuple[ObservedContainer, ...] = ()
     images: Mapping[str, str] = field(default_factory=dict)  # reference -> image id, for the spec's images
     # Docker networks (probed when the host's plays use networks): name -> the playbook that created it

@@ -230,16 +230,19 @@ def load() -> Argv:
     return ("sh", "-c", "gunzip | docker load -q")
 
 
+_ADDRESSES = "{{json .NetworkSettings.Ports}}\n{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+
+
 def state(name: str) -> Argv:
-    """One line: status, restart count and, with a HEALTHCHECK, health (`running 0 healthy`)."""
-    fmt = "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    """First line: status, restart count and, with a HEALTHCHECK, health (`running 0 healthy`); then
+    what `addresses` says, so a gate's first look at a started container is one inspect, not two."""
+    fmt = "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}\n" + _ADDRESSES
     return ("docker", "inspect", "--format", fmt, name)
 
 
 def addresses(name: str) -> Argv:
     """Published ports as JSON, then the container's IP addresses: where a health probe connects."""
-    fmt = "{{json .NetworkSettings.Ports}}\n{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-    return ("docker", "inspect", "--format", fmt, name)
+    return ("docker", "inspect", "--format", _ADDRESSES, name)
 
 
 def logs(name: str, lines: int = 10) -> Argv:
@@ -344,24 +347,25 @@ def exec_in_service(service: str, argv: tuple[str, ...], tty: bool = False) -> A
 _PRUNE = r"""
 svc=$1 keep=$2 repo=$3 keep_images=$4 dry=$5
 say() { if [ "$dry" = 1 ]; then echo "would remove $1 $2"; else echo "removed $1 $2"; fi; }
+# One `docker inspect` for every container (a docker call per container cost a second on a busy host):
+# "FINISHED STATUS IMAGE-ID NAME SERVICE-LABEL" per line.
+info="" gone=""
+ids=$(docker ps -aq)
+[ -z "$ids" ] || info=$(docker inspect --format \
+  '{{.State.FinishedAt}} {{.State.Status}} {{.Image}} {{.Name}} {{index .Config.Labels "pushorch.service"}}' $ids)
 # Stopped containers of the service beyond `keep`, the most recently stopped kept (pushorch's own only).
-gone="" ids=""
-[ "$keep" -lt 0 ] || ids=$(docker ps -aq --filter "label=pushorch.service=$svc" --filter status=exited)
-if [ -n "$ids" ]; then
-  stopped=$(docker inspect --format '{{.State.FinishedAt}} {{.Name}}' $ids | sort -r | cut -d' ' -f2)
-  for name in $(printf '%s\n' $stopped | tail -n +$((keep + 1))); do
-    name=${name#/}; gone="$gone $name"; say container "$name"
+if [ "$keep" -ge 0 ] && [ -n "$info" ]; then
+  for name in $(printf '%s\n' "$info" | awk -v svc="$svc" '$2 == "exited" && $5 == svc' | sort -r |
+      awk '{ sub(/^\//, "", $4); print $4 }' | tail -n +$((keep + 1))); do
+    gone="$gone $name"; say container "$name"
     [ "$dry" = 1 ] || docker rm -f "$name" >/dev/null
   done
 fi
 [ -n "$repo" ] || exit 0
 # Images of the service's repository no container uses (the ones above excepted), beyond the newest keep_images.
-used=""
-for c in $(docker ps -aq); do
-  name=$(docker inspect --format '{{.Name}}' "$c"); name=${name#/}
-  case " $gone " in *" $name "*) continue;; esac
-  used="$used $(docker inspect --format '{{.Image}}' "$c")"
-done
+used=$(printf '%s\n' "$info" | while read -r _ _ image name _; do
+  case " $gone " in *" ${name#/} "*) ;; *) printf '%s ' "$image";; esac
+done)
 docker images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}' "$repo" | tail -n +$((keep_images + 1)) |
 while read -r id ref; do
   case " $used " in *" $id "*) continue;; esac

@@ -42,6 +42,7 @@ class RolloutReport:
     aborted: bool = False  # stopped by failed gates (exit 6)
     wall: float = 0.0
     waiting: float = 0.0  # asleep between health probes and in `delay`s (the longest host of each batch)
+    batches: list[dict[str, float]] = field(default_factory=list)  # each batch's wall and waiting, in order
 
     @property
     def own(self) -> float:
@@ -93,8 +94,11 @@ async def run_rollout(
         label = " (canary)" if rollout.canary and index == _canary_index(rollout) else ""
         hosts = ", ".join(a.host for a in batch)
         emit(Event("", "batch", None, f"{rollout.service}: batch {index + 1} of {total}{label}: {hosts}"))
+        batch_started = time.monotonic()
         results = await asyncio.gather(*(_one(a, transports, emit) for a in batch))
-        report.waiting += max(r.gate_wait for r in results)  # a batch's hosts wait side by side
+        waited = max(r.gate_wait for r in results)  # a batch's hosts wait side by side
+        report.waiting += waited
+        report.batches.append({"wall": round(time.monotonic() - batch_started, 3), "waiting": round(waited, 3)})
         for action, result in zip(batch, results, strict=True):
             if result.status == "done":
                 report.done.append(action.host)

@@ -128,8 +128,11 @@ class Prober:
             done = await self.transport.run(docker_cmd.state(self.container), timeout=30, become=self.become)
         except CommandTimeout:  # dockerd does not answer: not healthy, and the deadline still counts
             return Reading(False, "docker inspect gave no answer")
-        status, _, rest = done.stdout.strip().partition(" ")
+        first, _, addresses = done.stdout.partition("\n")
+        status, _, rest = first.strip().partition(" ")
         count, _, health = rest.partition(" ")
+        if done.ok and status == "running" and self._ips is None:  # ports exist while it runs
+            self._addresses(addresses)
         if not done.ok or status not in ("running", "created", "restarting"):
             return Reading(False, f"container {status or 'gone'}", exited=True)
         restarts = int(count) if count.isdigit() else 0
@@ -150,14 +153,19 @@ class Prober:
                 done = await self.transport.run(docker_cmd.addresses(self.container), timeout=30, become=self.become)
             except CommandTimeout:
                 done = None
-            ports_json, _, ips = done.stdout.partition("\n") if done is not None else ("", "", "")
-            with contextlib.suppress(ValueError):
-                self._published.update(published_ports(json.loads(ports_json or "null")))
-            self._ips = ips.split() if done is not None else None
+            if done is not None:
+                self._addresses(done.stdout)
         ip, _, published = self._published.get(f"{port}/tcp", "").rpartition(":")
         if published.isdigit() and not (direct and self._ips):
             return _loopback(ip), int(published)
         return (self._ips or ["127.0.0.1"])[0], port
+
+    def _addresses(self, out: str) -> None:
+        """Take in `docker_cmd.addresses`' answer: published ports as JSON, then the IPs."""
+        ports_json, _, ips = out.partition("\n")
+        with contextlib.suppress(ValueError):
+            self._published.update(published_ports(json.loads(ports_json or "null")))
+        self._ips = ips.split()
 
     async def _network(self) -> Reading:
         # A tcp check goes to the container itself: Docker's userland proxy accepts on a published port

@@ -110,7 +110,8 @@ def test_rollout_builders() -> None:
     assert argv[argv.index("-p") : argv.index("-p") + 4] == ("-p", "80/tcp", "-p", "127.0.0.1::53/udp")
     assert docker.state("api-1") == (
         "docker", "inspect", "--format",
-        "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", "api-1",
+        "{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}\n"
+        "{{json .NetworkSettings.Ports}}\n{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", "api-1",
     )  # fmt: skip
     assert docker.addresses("api-1") == (
         "docker", "inspect", "--format",

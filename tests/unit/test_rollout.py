@@ -32,7 +32,10 @@ RUN = bounded('sh -c \'docker rm -f "$0" >/dev/null 2>&1; exec "$@"\' web-new do
 STOP_OLD, START_OLD, STOP_NEW = (
     bounded(c) for c in ("docker stop -t 10 web-old", "docker start web-old", "docker stop -t 10 web-new")
 )
-STATE = "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' web-new"
+STATE = (
+    "docker inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}\n"
+    "{{json .NetworkSettings.Ports}}\n{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' web-new"
+)
 
 
 def _replace(host: str, **kw: object) -> ReplaceContainer:
@@ -51,8 +54,8 @@ def _replace(host: str, **kw: object) -> ReplaceContainer:
 
 def _host(name: str, new_state: str = "running") -> FakeTransport:
     script = Script()
-    script.answer(r"docker inspect --format .* web-new$", 0, f"{new_state} \n")
-    script.answer(r"docker inspect --format .* web-old$", 0, "running \n")
+    script.answer(r"(?s)docker inspect --format .* web-new$", 0, f"{new_state} \n")
+    script.answer(r"(?s)docker inspect --format .* web-old$", 0, "running \n")
     script.answer(r"cat -- ", 0, '{"service": {"id": "web-old-def"}}\n')
     return FakeTransport(ConnectionSettings(name=name, address=name), script)
 
