@@ -38,3 +38,12 @@ def test_file_lines() -> None:
 def test_probe_quotes_every_path() -> None:
     argv = probe(["/etc/a b", "/x';rm -rf /;'"], ["img:1"])
     assert argv[:2] == ("sh", "-c") and "'/etc/a b'" in argv[2] and "'/x'\"'\"';rm -rf /;'\"'\"''" in argv[2]
+
+
+def test_a_files_only_probe_forks_only_for_the_files() -> None:
+    """No services and no docker task: no OS, Docker or Consul query is paid on the host."""
+    script = probe(["/etc/app.conf"], [], docker=False)[2]
+    assert "os-release" not in script and "docker" not in script and "/proc/net/tcp" not in script
+    assert "stat -c" in script and "sha256sum" in script
+    seen = parse_probe("h", "==pushorch:files==\n==pushorch:sha256==\n==pushorch:end==\n")
+    assert not seen.docker_installed and not seen.files and seen.os_id == ""
