@@ -2,7 +2,8 @@
 
 pushorch `apply`, ansible-core `ansible-playbook` (file + template, pipelining on) and pyinfra
 (`files.directory` + `files.template`) each converge once, then their **second** run is timed, beside
-the asyncssh floor for the same job (connect, read the file, close). Writes the table into
+the asyncssh floor for the same job (connect, read the file, close) and pushorch `status` of the same
+playbook (the same probe, read-only). Writes the table into
 docs/performance.md between the `apply` markers.
 
     .venv/bin/python -m bench.apply --hosts 100,250 --runs 3
@@ -78,6 +79,16 @@ def write_inputs(server: Sshd, work: Path) -> dict[str, list[str]]:
         "pushorch apply": [
             str(BIN / "pushorch"),
             "apply",
+            "-i",
+            str(inv),
+            "-f",
+            pushorch_forks(len(hosts)),
+            str(work / "pushorch.yml"),
+        ],
+        # The same hosts' probe through `status` (read-only, no lock): what a cron health check pays.
+        "pushorch status": [
+            str(BIN / "pushorch"),
+            "status",
             "-i",
             str(inv),
             "-f",

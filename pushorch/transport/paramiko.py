@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import select
 import socket
@@ -40,7 +41,6 @@ T = TypeVar("T")
 # thread at once, so a longer poll costs nothing but idle CPU.
 paramiko.Transport._active_check_timeout = 2.0  # type: ignore[attr-defined]
 _POOL_KEY = "paramiko-threads"
-_KNOWN_KEY = "paramiko-known-hosts"
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):
@@ -54,6 +54,8 @@ class _Policy(paramiko.MissingHostKeyPolicy):
         if policy == "strict":
             raise paramiko.SSHException("host key is not in known_hosts")
         if policy == "accept-new":
+            if hostkeys.is_known(self.settings, self.address, self.port):  # known, but not with this key
+                raise paramiko.SSHException("known_hosts lists other or revoked keys for this host")
             hostkeys.remember(self.settings, self.address, self.port, f"{key.get_name()} {key.get_base64()}")
 
 
@@ -131,21 +133,12 @@ class ParamikoTransport:
         return client
 
     def _trust(self, client: paramiko.SSHClient, address: str, port: int | None) -> None:
-        """Give the client the known_hosts entries for this host only.
-
-        known_hosts is parsed once per run and shared: paramiko's HostKeys.load takes the logging
-        lock for every line, so 250 threads each loading a 250-line file spent most of their time
-        waiting on that lock (py-spy showed 55% of samples there).
-        """
-        path = hostkeys.known_hosts_path(self.settings)
-        key = f"{_KNOWN_KEY}:{path}"
-        known = self._shared.get(key)
-        if known is None:
-            known = paramiko.HostKeys(path) if os.path.exists(path) else paramiko.HostKeys()
-            self._shared[key] = known
-        for name in (address if port in (None, 22) else f"[{address}]:{port}", address):
-            for keytype, public in (known.lookup(name) or {}).items():
-                client.get_host_keys().add(name, keytype, public)
+        """Give the client the known_hosts keys for this host only, from the file parsed once per run
+        (hostkeys, shared with asyncssh). paramiko's own HostKeys took the logging lock for every line
+        it loaded and searched every entry for every host: at 1,000 hosts, minutes of lock contention."""
+        name = address if port in (None, 22) else f"[{address}]:{port}"
+        for keytype, body in hostkeys.trusted_keys(self.settings, address, port):
+            client.get_host_keys().add(name, keytype, paramiko.PKey.from_type_string(keytype, base64.b64decode(body)))
 
     def _connect_sync(self) -> None:
         s = self.settings
@@ -172,6 +165,8 @@ class ParamikoTransport:
         )
         if isinstance(exc, (socket.timeout, TimeoutError)) or silent:
             return ConnectError(name, f"no SSH answer from {s.address}:{s.port or 22} within {s.connect_timeout:g}s")
+        if isinstance(exc, paramiko.SSHException) and "revoked" in str(exc):
+            return ConnectError(name, hostkeys.refusal_message(s, "the host key has changed or is revoked"))
         if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
             return ConnectError(name, hostkeys.refusal_message(s, "the host key is unknown"))
         if isinstance(exc, paramiko.SSHException):
