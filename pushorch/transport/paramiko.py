@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import select
 import socket
@@ -41,6 +42,9 @@ T = TypeVar("T")
 # thread at once, so a longer poll costs nothing but idle CPU.
 paramiko.Transport._active_check_timeout = 2.0  # type: ignore[attr-defined]
 _POOL_KEY = "paramiko-threads"
+# paramiko logs a failed handshake with its traceback; Python's last-resort handler would print that
+# on stderr (only the reporter prints: every failure reaches it as a TransportError).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):
