@@ -42,24 +42,23 @@ class TimedOut(RuntimeError):
 
 def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> Sample:
     """Run once; wall clock, CPU of the process tree (wait4) and its peak RSS."""
-    started = time.perf_counter()
     # stderr to a file, not a pipe: a tool that writes more than a pipe holds would block until killed.
-    errors = tempfile.TemporaryFile()
-    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - started > timeout:
-            process.kill()
-            os.wait4(process.pid, 0)
-            raise TimedOut(f"{' '.join(argv[:3])}... did not finish within {timeout:g}s")
-        time.sleep(0.005)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    errors.seek(0)
-    stderr = errors.read().decode(errors="replace")
-    errors.close()
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > timeout:
+                process.kill()
+                os.wait4(process.pid, 0)
+                raise TimedOut(f"{' '.join(argv[:3])}... did not finish within {timeout:g}s")
+            time.sleep(0.005)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])}... exited {process.returncode}: {stderr[-800:]}")
     return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
