@@ -168,6 +168,10 @@ def test_stop_first_keeps_two_of_three_available(lab_inventory: tuple[Lab, Path]
     )
     report = summary["rollouts"][0]
     print(f"stop-first 3 hosts: wall {report['wall']}s, waiting {report['waiting']}s, pushorch's own {report['own']}s")
+    # One timing per batch of one host, inside the rollout's own: what bench/peers.py reads.
+    assert len(report["batches"]) == 3, report
+    assert all(0 < b["waiting"] <= b["wall"] for b in report["batches"]), report
+    assert sum(b["wall"] for b in report["batches"]) <= report["wall"] + 0.01, report
 
 
 def test_start_first_keeps_all_three_and_consul_follows_the_new_port(  # type: ignore[no-untyped-def]
