@@ -54,12 +54,12 @@ def trusted_for(settings: ConnectionSettings, address: str, port: int | None) ->
     return _read(known_hosts_path(settings))
 
 
-def trusted_keys(settings: ConnectionSettings, address: str, port: int | None) -> list[tuple[str, str]]:
-    """(key type, base64 body) of every plain host key known_hosts trusts for this host, for transports
-    that verify keys themselves (paramiko); revoked keys and CAs are not among them."""
+def trusted_keys(settings: ConnectionSettings, address: str, port: int | None) -> list[tuple[str, bytes]]:
+    """(key type, public key blob) of every plain host key known_hosts trusts for this host, for
+    transports that verify keys themselves (paramiko); revoked keys and CAs are not among them."""
     host_keys, _, revoked, *_ = _read(known_hosts_path(settings)).match(address, address, port)
-    words = (key.export_public_key("openssh").decode().split()[:2] for key in host_keys if key not in revoked)
-    return list(dict.fromkeys((keytype, body) for keytype, body in words))
+    trusted = ((key.get_algorithm(), key.public_data) for key in host_keys if key not in revoked)
+    return list(dict.fromkeys(trusted))  # a key listed by name and by address comes back twice
 
 
 def remember(settings: ConnectionSettings, address: str, port: int | None, public_key: str) -> None:

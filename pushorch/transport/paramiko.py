@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import select
@@ -47,6 +46,14 @@ _POOL_KEY = "paramiko-threads"
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
+class _Refused(paramiko.SSHException):
+    """The host key policy refused the key; `reason` goes into hostkeys.refusal_message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class _Policy(paramiko.MissingHostKeyPolicy):
     """Unknown host keys: refuse (strict), remember (accept-new) or accept (off)."""
 
@@ -56,10 +63,10 @@ class _Policy(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         policy = self.settings.host_key_checking
         if policy == "strict":
-            raise paramiko.SSHException("host key is not in known_hosts")
+            raise _Refused("the host key is unknown")
         if policy == "accept-new":
             if hostkeys.is_known(self.settings, self.address, self.port):  # known, but not with this key
-                raise paramiko.SSHException("known_hosts lists other or revoked keys for this host")
+                raise _Refused("the host key has changed or is revoked")
             hostkeys.remember(self.settings, self.address, self.port, f"{key.get_name()} {key.get_base64()}")
 
 
@@ -141,8 +148,8 @@ class ParamikoTransport:
         (hostkeys, shared with asyncssh). paramiko's own HostKeys took the logging lock for every line
         it loaded and searched every entry for every host: at 1,000 hosts, minutes of lock contention."""
         name = address if port in (None, 22) else f"[{address}]:{port}"
-        for keytype, body in hostkeys.trusted_keys(self.settings, address, port):
-            client.get_host_keys().add(name, keytype, paramiko.PKey.from_type_string(keytype, base64.b64decode(body)))
+        for keytype, blob in hostkeys.trusted_keys(self.settings, address, port):
+            client.get_host_keys().add(name, keytype, paramiko.PKey.from_type_string(keytype, blob))
 
     def _connect_sync(self) -> None:
         s = self.settings
@@ -169,10 +176,8 @@ class ParamikoTransport:
         )
         if isinstance(exc, (socket.timeout, TimeoutError)) or silent:
             return ConnectError(name, f"no SSH answer from {s.address}:{s.port or 22} within {s.connect_timeout:g}s")
-        if isinstance(exc, paramiko.SSHException) and "revoked" in str(exc):
-            return ConnectError(name, hostkeys.refusal_message(s, "the host key has changed or is revoked"))
-        if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
-            return ConnectError(name, hostkeys.refusal_message(s, "the host key is unknown"))
+        if isinstance(exc, _Refused):
+            return ConnectError(name, hostkeys.refusal_message(s, exc.reason))
         if isinstance(exc, paramiko.SSHException):
             return ConnectError(name, f"SSH connection to {s.address}:{s.port or 22} failed: {exc}")
         if isinstance(exc, OSError):
