@@ -94,16 +94,14 @@ def run_pushorch(inventory: Path, playbook: Path, version: str) -> dict[str, flo
     done, wall, cpu = _timed([*argv, str(playbook)])
     summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
     rollout = (summary.get("rollouts") or [{}])[0]
-    waits = float(rollout.get("waiting", 0.0))
     batches = [b["wall"] - b["waiting"] for b in rollout.get("batches", [])]
-    return {
-        "status": done.returncode,
-        "wall": wall,
-        "cpu": cpu,
-        "waits": waits,
-        "beyond": wall - waits,
-        "batch": statistics.median(batches) if batches else 0.0,
-    }
+    return _result(done.returncode, wall, cpu, float(rollout.get("waiting", 0.0)), batches)
+
+
+def _result(status: int, wall: float, cpu: float, waits: float, batches: list[float]) -> dict[str, float]:
+    """One run of a tool; `batch` is the median batch's time beyond its own waits."""
+    median = statistics.median(batches) if batches else 0.0
+    return {"status": status, "wall": wall, "cpu": cpu, "waits": waits, "beyond": wall - waits, "batch": median}
 
 
 def _seconds(stamp: str) -> float:
@@ -129,14 +127,7 @@ def run_ansible(inventory: Path, playbook: Path, version: str) -> dict[str, floa
         play_waits = sum(_duration(t["task"]) for t in play.get("tasks", []) if t["task"]["name"].startswith(WAITS))
         waits += play_waits
         batches.append(_duration(play["play"]) - play_waits)
-    return {
-        "status": done.returncode,
-        "wall": wall,
-        "cpu": cpu,
-        "waits": waits,
-        "beyond": wall - waits,
-        "batch": statistics.median(batches) if batches else 0.0,
-    }
+    return _result(done.returncode, wall, cpu, waits, batches)
 
 
 WAITS = ("wait until", "stay healthy")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.fanout import ROOT, write_doc
 from pushorch.lab.cluster import Lab, default_dir
+from pushorch.load.inventory import load_inventory
 
 
 def _playbook(work: Path, order: str) -> Path:
@@ -83,7 +84,7 @@ def main() -> None:
         from bench.peers import compare, engine_time
 
         addresses = [row["address"] for row in lab.status() if row["host"].startswith("lab-")]
-        registry = next(line.split('"')[3] for line in inventory.read_text().splitlines() if '"lab_registry"' in line)
+        registry = load_inventory([str(inventory)]).host_vars("lab-1")["lab_registry"]
         engine = engine_time(lab.container("lab-1"), f"{registry}/pushorch/demo-app:v1")
         with tempfile.TemporaryDirectory(prefix="pushorch-peers-") as tmp:
             text = (
