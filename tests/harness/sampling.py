@@ -11,7 +11,8 @@ class Sampler:
     """`with Sampler(probe, 0.1) as s: ...` then `s.samples` holds every probe's result, in order."""
 
     def __init__(self, probe: Callable[[], Any], every: float) -> None:
-        self.probe, self.every, self.samples = probe, every, []  # type: ignore[var-annotated]
+        self.probe, self.every = probe, every
+        self.samples: list[Any] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
