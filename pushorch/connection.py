@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pushorch.consul_agent import ConsulAgent, agent_for
 from pushorch.secret import Secret, plain
+from pushorch.variables import typed
 
 SECRET_VARIABLES = frozenset(
     (
@@ -28,7 +29,6 @@ SECRET_VARIABLES = frozenset(
 )
 
 HostKeyPolicy = Literal["strict", "accept-new", "off"]
-HOST_KEY_POLICIES: tuple[HostKeyPolicy, ...] = ("strict", "accept-new", "off")
 TRANSPORTS = ("asyncssh", "paramiko", "local")
 
 
@@ -74,12 +74,6 @@ class Overrides:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # ansible.cfg's, below every inventory var
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 _FLAG_KEYS = {"-i": "key_file", "-p": "port", "-l": "user", "-F": "ssh_config", "-J": "proxy_jump"}
 
 
@@ -121,35 +115,33 @@ def _common_args(text: str) -> dict[str, Any]:
 
 
 def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides | None = None) -> ConnectionSettings:
-    """Connection settings for one host; raises ValueError naming the bad variable."""
+    """Connection settings for one host; raises ValueError naming the bad variable (VariableError when
+    a variable's value is not of its kind)."""
     o = overrides or Overrides()
     # Every setting but the secret ones is used as given, even when it came from a vault file.
-    variables = {k: v if k in SECRET_VARIABLES else plain(v) for k, v in {**o.defaults, **variables}.items()}
-    common = _common_args(str(variables.get("ansible_ssh_common_args") or ""))
-    common.update(_common_args(str(variables.get("ansible_ssh_extra_args") or "")))
+    merged = {k: v if k in SECRET_VARIABLES else plain(v) for k, v in {**o.defaults, **variables}.items()}
+    v = typed(merged)
+    common = _common_args(str(v.get("ansible_ssh_common_args") or ""))
+    common.update(_common_args(str(v.get("ansible_ssh_extra_args") or "")))
 
     def pick(*candidates: Any) -> Any:
         return next((c for c in candidates if c is not None and c != ""), None)
 
-    port = pick(variables.get("ansible_port"), variables.get("ansible_ssh_port"), common.get("port"))
-    key = pick(o.key_file, variables.get("ansible_ssh_private_key_file"), common.get("key_file"))
-    password = pick(variables.get("ansible_password"), variables.get("ansible_ssh_pass"))
+    port = pick(v.get("ansible_port"), v.get("ansible_ssh_port"), common.get("port"))
+    key = pick(o.key_file, v.get("ansible_ssh_private_key_file"), common.get("key_file"))
+    password = pick(v.get("ansible_password"), v.get("ansible_ssh_pass"))
     policy = pick(
         o.host_key_checking,
-        variables.get("pushorch_host_key_checking"),
-        variables.get("host_key_checking"),
+        v.get("pushorch_host_key_checking"),
+        v.get("host_key_checking"),
         common.get("host_key_checking"),
         "strict",
     )
-    if isinstance(policy, bool):
-        policy = "strict" if policy else "off"
-    if policy not in HOST_KEY_POLICIES:
-        raise ValueError(f"host_key_checking must be one of {', '.join(HOST_KEY_POLICIES)}, got {policy!r}")
-    connection = pick(variables.get("ansible_connection"), "ssh")
+    connection = pick(v.get("ansible_connection"), "ssh")
     transport = pick(
         o.transport if connection != "local" else None,
         "local" if connection == "local" else None,
-        variables.get("pushorch_transport"),
+        v.get("pushorch_transport"),
         "asyncssh",
     )
     if transport not in TRANSPORTS:
@@ -157,41 +149,39 @@ def settings_for(name: str, variables: Mapping[str, Any], overrides: Overrides |
     try:
         port_number = int(port) if port is not None else None
     except (TypeError, ValueError):
-        raise ValueError(f"ansible_port must be a number, got {port!r}") from None
-    known_hosts = pick(o.known_hosts, variables.get("pushorch_known_hosts"), common.get("known_hosts"))
-    method = str(pick(variables.get("ansible_become_method"), "sudo"))
+        raise ValueError(f"ansible_ssh_common_args: port must be a number, got {port!r}") from None
+    known_hosts = pick(o.known_hosts, v.get("pushorch_known_hosts"), common.get("known_hosts"))
+    method = str(pick(v.get("ansible_become_method"), "sudo"))
     if method != "sudo":
         raise ValueError(f"ansible_become_method {method!r} is not supported (pushorch becomes with sudo)")
     become_password = pick(
         o.become_password,
-        variables.get("ansible_become_password"),
-        variables.get("ansible_become_pass"),
-        variables.get("ansible_sudo_pass"),
+        v.get("ansible_become_password"),
+        v.get("ansible_become_pass"),
+        v.get("ansible_sudo_pass"),
     )
     return ConnectionSettings(
         name=name,
-        address=str(pick(variables.get("ansible_host"), variables.get("ansible_ssh_host"), name)),
+        address=str(pick(v.get("ansible_host"), v.get("ansible_ssh_host"), name)),
         port=port_number,
-        user=pick(o.user, variables.get("ansible_user"), variables.get("ansible_ssh_user"), common.get("user")),
+        user=pick(o.user, v.get("ansible_user"), v.get("ansible_ssh_user"), common.get("user")),
         key_files=(os.path.expanduser(str(key)),) if key else (),
         password=password if isinstance(password, Secret) or password is None else Secret(str(password)),
-        proxy_jump=pick(variables.get("pushorch_proxy_jump"), common.get("proxy_jump")),
+        proxy_jump=pick(v.get("pushorch_proxy_jump"), common.get("proxy_jump")),
         known_hosts=os.path.expanduser(str(known_hosts)) if known_hosts else None,
         host_key_checking=policy,
-        ssh_config=pick(o.ssh_config, variables.get("pushorch_ssh_config"), common.get("ssh_config")),
+        ssh_config=pick(o.ssh_config, v.get("pushorch_ssh_config"), common.get("ssh_config")),
         transport=str(transport),
-        connect_timeout=float(
-            pick(o.connect_timeout, variables.get("ansible_timeout"), common.get("connect_timeout"), 10)
-        ),
-        command_timeout=pick(o.command_timeout, variables.get("pushorch_command_timeout")),
+        connect_timeout=float(pick(o.connect_timeout, v.get("ansible_timeout"), common.get("connect_timeout"), 10)),
+        command_timeout=pick(o.command_timeout, v.get("pushorch_command_timeout")),
         # A lost host is noticed after 3 unanswered keepalives (OpenSSH's ServerAliveCountMax default).
-        keepalive=float(pick(variables.get("pushorch_keepalive"), common.get("keepalive"), 15)),
-        become=_bool(pick(o.become, variables.get("ansible_become"), False)),
-        become_user=str(pick(variables.get("ansible_become_user"), "root")),
+        keepalive=float(pick(v.get("pushorch_keepalive"), common.get("keepalive"), 15)),
+        become=bool(pick(o.become, v.get("ansible_become"), False)),
+        become_user=str(pick(v.get("ansible_become_user"), "root")),
         become_password=become_password
         if isinstance(become_password, Secret) or become_password is None
         else Secret(str(become_password)),
-        consul=agent_for(variables),
+        consul=agent_for(v),
     )
 
 

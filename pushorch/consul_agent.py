@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushorch.secret import Secret
+from pushorch.variables import boolean
 
 DEFAULT_ADDR = "http://127.0.0.1:8500"
 VARIABLES = (
@@ -80,7 +81,7 @@ def agent_for(variables: Mapping[str, Any]) -> ConsulAgent:
         cert_file=_path(files["consul_client_cert"]),
         key_file=_path(files["consul_client_key"]),
         server_name=str(get("consul_tls_server_name")) if get("consul_tls_server_name") else None,
-        verify=str(verify).strip().lower() not in ("0", "false", "no", "off") if verify is not None else True,
+        verify=boolean(verify) if verify is not None else True,
     )
 
 

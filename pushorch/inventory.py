@@ -76,6 +76,7 @@ class VarsDir:
 
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    base: str = ""  # the directory holding group_vars/ and host_vars/
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class Inventory:
     hosts: dict[str, Host] = field(default_factory=dict)
     vars_dirs: list[VarsDir] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what ansible-core would warn about, said on stderr
+    sources: list[str] = field(default_factory=list)  # the -i sources, as given
 
     def __post_init__(self) -> None:
         for name in ("all", "ungrouped"):
@@ -194,6 +196,28 @@ class Inventory:
         for vd in self.vars_dirs:
             merged.update(vd.hosts.get(host, {}))
         return merged
+
+    def origin(self, host: str, key: str) -> str:
+        """Where the value host_vars(host)[key] was set, for error messages: the same precedence,
+        highest first."""
+        groups = self.sorted_groups(host)
+        for vd in reversed(self.vars_dirs):
+            if key in vd.hosts.get(host, {}):
+                return f"{vd.base}/host_vars/{host}"
+        inventory = ", ".join(self.sources) or "inventory"
+        if key in self.hosts[host].vars:
+            return inventory
+        for vd in reversed(self.vars_dirs):
+            for g in reversed(groups):
+                if key in vd.groups.get(g, {}):
+                    return f"{vd.base}/group_vars/{g}"
+        for g in reversed(groups):
+            if key in self.groups[g].vars:
+                return f"{inventory} (group {g})"
+        for vd in reversed(self.vars_dirs):
+            if key in vd.groups.get("all", {}):
+                return f"{vd.base}/group_vars/all"
+        return f"{inventory} (group all)"
 
     def group_vars(self, group: str) -> dict[str, Any]:
         """A group's own variables: inventory, then its group_vars files."""

@@ -39,10 +39,21 @@ def check_input(
     quiet: bool = False,
 ) -> Any:
     """Load and render everything (InputError, exit 3, on any problem); says what it checked."""
+    from pushorch.cli.converge_cmds import merge_hosts, variable_problems
+    from pushorch.errors import InputError, Problem
     from pushorch.load.playbooks import load_spec  # pydantic and jinja2 load only when needed
+    from pushorch.variables import VariableError, typed
 
     inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
     warn_inventory(inventory)
+    problems: list[Problem] = []
+    for host, host_spec in spec.hosts.items():
+        try:
+            typed(host_spec.vars)
+        except VariableError as exc:
+            problems.extend(variable_problems(exc, inventory, host, extra_vars))
+    if problems:
+        raise InputError(merge_hosts(problems))
     if not quiet:
         plays = sum(len(h.plays) for h in spec.hosts.values())
         files = sum(len(h.files) for h in spec.hosts.values())

@@ -47,6 +47,7 @@ def _prepare_locked(
     from pushorch.load.playbooks import load_spec
     from pushorch.lock import DEFAULT_TTL, Locking
     from pushorch.planner import Options
+    from pushorch.variables import LOCK_VARIABLES, VariableError, typed
 
     inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
     warn_inventory(inventory)
@@ -56,11 +57,13 @@ def _prepare_locked(
         try:
             settings[name] = settings_for(name, host_spec.vars, overrides)
         except ValueError as exc:
-            problems.append(Problem(f"host {name}", 0, 0, "", str(exc)))
-    from pushorch.secret import plain
-
-    first = next(iter(spec.hosts.values())).vars if spec.hosts else {}
-    variables = {k: plain(v) for k, v in first.items() if k.startswith("pushorch_lock_")}
+            problems.extend(variable_problems(exc, inventory, name, extra_vars))
+    first_host = next(iter(spec.hosts), None)
+    try:
+        variables = typed(spec.hosts[first_host].vars, LOCK_VARIABLES) if first_host else {}
+    except VariableError as exc:
+        problems.extend(variable_problems(exc, inventory, str(first_host), extra_vars))
+        variables = {}
     chosen = variables.get("pushorch_lock_host")
     lock_host = None if chosen in (None, "none") else str(chosen)
     lock_settings = None
@@ -68,23 +71,55 @@ def _prepare_locked(
         if lock_host not in inventory.hosts:
             problems.append(Problem("pushorch_lock_host", 0, 0, "", f"{lock_host!r} is not a host of the inventory"))
         else:
-            lock_settings = settings_for(lock_host, inventory.host_vars(lock_host), overrides)
+            try:
+                lock_settings = settings_for(lock_host, inventory.host_vars(lock_host), overrides)
+            except ValueError as exc:
+                problems.extend(variable_problems(exc, inventory, lock_host, ()))
     if problems:
-        raise InputError(problems)
+        raise InputError(merge_hosts(problems))
     warn_unverified(settings.values())
-    backend = str(variables.get("pushorch_lock_backend") or "mkdir")
-    if backend not in ("mkdir", "consul"):
-        raise InputError([Problem("pushorch_lock_backend", 0, 0, "", f"must be mkdir or consul, got {backend!r}")])
     locking = Locking(
         enabled=chosen != "none",
         host=lock_host,
         settings=lock_settings,
         ttl=int(lock_ttl or variables.get("pushorch_lock_ttl") or DEFAULT_TTL),
         wait=lock_wait,
-        backend=backend,
+        backend=str(variables.get("pushorch_lock_backend") or "mkdir"),
         name=str(variables.get("pushorch_lock_name") or "fleet"),
     )
     return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks)), locking
+
+
+def variable_problems(exc: ValueError, inventory: Any, host: str, extra_vars: tuple[str, ...]) -> list[Problem]:
+    """One Problem per bad variable of a host, located where its value was set (-e or the inventory
+    file), naming the host; other ValueErrors from the settings name the host only."""
+    from pushorch.load.extravars import parse_extra_vars
+    from pushorch.variables import VariableError
+
+    if not isinstance(exc, VariableError):
+        return [Problem(f"host {host}", 0, 0, "", str(exc))]
+    extra, _ = parse_extra_vars(list(extra_vars))
+    return [
+        Problem("-e" if name in extra else inventory.origin(host, name), 0, 0, name, f"{message} (host {host})")
+        for name, message in exc.problems
+    ]
+
+
+def merge_hosts(problems: list[Problem]) -> list[Problem]:
+    """Problems that differ only by the host they end with, '(host X)', as one naming every host."""
+    hosts: dict[Problem, list[str]] = {}
+    for problem in problems:
+        head, sep, tail = problem.message.rpartition(" (host ")
+        key = Problem(problem.path, problem.line, problem.col, problem.key, head) if sep else problem
+        named = hosts.setdefault(key, [])
+        if sep and tail.rstrip(")") not in named:
+            named.append(tail.rstrip(")"))
+    return [
+        Problem(p.path, p.line, p.col, p.key, f"{p.message} ({'host' if len(h) == 1 else 'hosts'} {', '.join(h)})")
+        if h
+        else p
+        for p, h in hosts.items()
+    ]
 
 
 def _status(outcome: Any, pending: bool, detailed: bool) -> int:

@@ -15,7 +15,7 @@ from pushorch.cli.app import (
     target_hosts,
     warn_unverified,
 )
-from pushorch.errors import ExitStatus, InputError, Problem
+from pushorch.errors import ExitStatus, InputError
 
 
 def host_settings(
@@ -26,6 +26,7 @@ def host_settings(
     connection: dict[str, Any],
 ) -> list[Any]:
     """Connection settings of the hosts matching pattern and --limit; warns when keys go unverified."""
+    from pushorch.cli.converge_cmds import merge_hosts, variable_problems
     from pushorch.connection import settings_for
     from pushorch.load.extravars import parse_extra_vars
     from pushorch.load.inventory import load_inventory
@@ -39,9 +40,9 @@ def host_settings(
         try:
             settings.append(settings_for(host, {**inventory.host_vars(host), **extra}, overrides))
         except ValueError as exc:
-            problems.append(Problem(f"host {host}", 0, 0, "", str(exc)))
+            problems.extend(variable_problems(exc, inventory, host, extra_vars))
     if problems:
-        raise InputError(problems)
+        raise InputError(merge_hosts(problems))
     warn_unverified(settings)
     return settings
 

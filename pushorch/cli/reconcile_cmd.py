@@ -70,9 +70,14 @@ def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> t
     inventory = load_inventory(inventory_sources(inventories))
     extra, _ = parse_extra_vars(extra_vars)
     first = sorted(inventory.hosts)[0] if inventory.hosts else None
-    from pushorch.secret import plain
+    from pushorch.cli.converge_cmds import variable_problems
+    from pushorch.errors import InputError
+    from pushorch.variables import LOCK_VARIABLES, VariableError, typed
 
-    variables = {k: plain(v) for k, v in {**(inventory.host_vars(first) if first else {}), **extra}.items()}
+    try:
+        variables = typed({**(inventory.host_vars(first) if first else {}), **extra}, LOCK_VARIABLES)
+    except VariableError as exc:
+        raise InputError(variable_problems(exc, inventory, str(first), extra_vars)) from None
     return str(variables.get("pushorch_lock_backend") or "mkdir"), str(variables.get("pushorch_lock_name") or "fleet")
 
 

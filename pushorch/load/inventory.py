@@ -23,7 +23,7 @@ _IGNORED = re.compile(
 
 def load_inventory(sources: Sequence[str]) -> Inventory:
     """Load every source in order into one inventory; raises InventoryError with all problems."""
-    inventory = Inventory()
+    inventory = Inventory(sources=list(sources))
     problems: list[Problem] = []
     parsed = False
     for source in sources:
@@ -295,7 +295,7 @@ def _yaml_hosts(
 
 def _vars_dir(base: str, inventory: Inventory, problems: list[Problem]) -> VarsDir:
     """group_vars/ and host_vars/ beside one inventory source, for the entities that exist."""
-    found = VarsDir()
+    found = VarsDir(base=os.path.normpath(base))
     for subdir, names, target in (
         ("group_vars", list(inventory.groups), found.groups),
         ("host_vars", list(inventory.hosts), found.hosts),
