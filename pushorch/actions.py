@@ -324,6 +324,7 @@ class JobRun:
     env_file: tuple[str, str] | None = None  # (path, content): secrets, never argv
     timeout: float = 600.0
     become: bool | None = None
+    container: str = ""  # the job's container: removed when the job fails or runs out of time
 
     def to_json(self) -> dict[str, Any]:
         env_file = [self.env_file[0], REDACTED] if self.env_file else None

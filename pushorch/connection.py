@@ -15,18 +15,7 @@ from typing import Any, Literal
 
 from pushorch.consul_agent import ConsulAgent, agent_for
 from pushorch.secret import Secret, plain
-from pushorch.variables import typed
-
-SECRET_VARIABLES = frozenset(
-    (
-        "ansible_password",
-        "ansible_ssh_pass",
-        "ansible_become_password",
-        "ansible_become_pass",
-        "ansible_sudo_pass",
-        "consul_http_token",
-    )
-)
+from pushorch.variables import SECRET_VARIABLES, typed
 
 HostKeyPolicy = Literal["strict", "accept-new", "off"]
 TRANSPORTS = ("asyncssh", "paramiko", "local")

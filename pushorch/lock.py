@@ -28,6 +28,7 @@ from pushorch.connection import ConnectionSettings
 from pushorch.errors import CommandFailed, LockHeld, PushorchError
 from pushorch.fleetstate import FleetState
 from pushorch.transport import Transport
+from pushorch.variables import redacted_argv
 
 DEFAULT_TTL = 900  # seconds; renewed every third of it while the run lasts
 
@@ -61,7 +62,7 @@ class LocalLock:
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n")
+        handle.write(f"pid {os.getpid()} ({' '.join(redacted_argv(sys.argv[:3]))})\n")
         handle.flush()
         self._handle = handle
         return self
@@ -87,7 +88,8 @@ def owner_record(ttl: int) -> dict[str, Any]:
         "controller": socket.gethostname(),
         "pid": os.getpid(),
         "user": getpass.getuser(),
-        "command": " ".join(_command or ["pushorch", *sys.argv[1:]])[:300],
+        # Recorded on hosts and passed on the lock command's argv: no credential's value may be in it.
+        "command": " ".join(redacted_argv(_command or ["pushorch", *sys.argv[1:]]))[:300],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "ttl": ttl,
     }

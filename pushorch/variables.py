@@ -7,10 +7,15 @@ settings, the Consul agent and the fleet lock read their variables only through 
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pushorch.secret import Secret, plain
+import yaml
+
+from pushorch.secret import REDACTED, Secret, plain, scrub
 from pushorch.spec import parse_duration
 
 # Ansible's `boolean()` (module_utils.parsing.convert_bool): what each side accepts, case-insensitive.
@@ -18,6 +23,22 @@ TRUE_WORDS = frozenset(("y", "yes", "on", "1", "true", "t", "1.0"))
 FALSE_WORDS = frozenset(("n", "no", "off", "0", "false", "f", "0.0"))
 
 HOST_KEY_POLICIES = ("strict", "accept-new", "off")
+
+# Variables whose values are secrets wherever they are set: kept as Secrets from the moment they are
+# read, never shown, never recorded. Besides these, any variable named like a credential
+# (`*_password`, `*_pass`, `*_token`, `*_secret`, `*_key` but key files) counts as one when it is
+# given with -e: a command line is recorded on hosts and shown in process lists.
+SECRET_VARIABLES = frozenset(
+    (
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_become_password",
+        "ansible_become_pass",
+        "ansible_sudo_pass",
+        "consul_http_token",
+    )
+)
+_CREDENTIAL_NAME = re.compile(r"(^|_)(password|passwd|pass|token|secret|api_key|private_key)$", re.IGNORECASE)
 
 
 class VariableError(ValueError):
@@ -172,3 +193,67 @@ def typed(variables: Mapping[str, Any], names: tuple[str, ...] | None = None) ->
     if problems:
         raise VariableError(problems)
     return out
+
+
+def is_secret(name: str) -> bool:
+    """Whether a variable given on the command line holds a credential (see SECRET_VARIABLES)."""
+    return name in SECRET_VARIABLES or bool(_CREDENTIAL_NAME.search(name))
+
+
+def secret_extra_vars(extra: dict[str, Any]) -> dict[str, Any]:
+    """Extra vars with every credential's string value made a Secret (redacted in all output)."""
+    return {k: Secret(v) if isinstance(v, str) and is_secret(k) else v for k, v in extra.items()}
+
+
+_EXTRA_OPTIONS = ("-e", "--extra-vars")
+
+
+def redacted_argv(args: list[str]) -> list[str]:
+    """A command line fit to be recorded (history, lock owners, process lists): the value of every
+    credential given with -e replaced by the redaction marker, and every secret this process knows
+    scrubbed from the rest."""
+    out: list[str] = []
+    expect_value = False
+    for arg in args:
+        if expect_value:
+            out.append(_redacted_extra(arg))
+            expect_value = False
+            continue
+        if arg == "--":
+            out.extend(scrub(a) for a in args[len(out) :])
+            return out
+        expect_value = arg in _EXTRA_OPTIONS
+        for option in _EXTRA_OPTIONS:
+            glued = option + ("=" if option.startswith("--") else "")
+            if arg.startswith(glued) and arg != option:
+                arg = glued + _redacted_extra(arg[len(glued) :])
+                break
+        out.append(scrub(arg))
+    return out
+
+
+def _redacted_extra(value: str) -> str:
+    """One -e value with its credentials' values redacted: `k=v ...`, a JSON/YAML mapping, or @file."""
+    text = value.strip()
+    if text.startswith("@"):
+        return scrub(value)
+    if text.startswith(("{", "[")):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return REDACTED  # unreadable: nothing of it is recorded
+        return scrub(json.dumps(_redacted_data(data), separators=(",", ":")))
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        return REDACTED
+    pairs = [token.partition("=") for token in tokens]
+    return scrub(shlex.join(f"{k}={REDACTED}" if eq and is_secret(k) else k + eq + v for k, eq, v in pairs))
+
+
+def _redacted_data(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: REDACTED if is_secret(str(k)) else _redacted_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_redacted_data(v) for v in data]
+    return data

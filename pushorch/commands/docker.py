@@ -275,6 +275,21 @@ def job_run(service: Service, command: list[str] | str, name: str, env_path: str
     return tuple(argv)
 
 
+# A job past its deadline: killing the `docker run` that attached to it leaves the container running
+# its command, so the container is removed too. Without `timeout` on the host the job runs unbounded
+# there (the controller still removes it once the job is reported failed).
+_BOUNDED_JOB = (
+    'n=$0 t=$1; shift; if command -v timeout >/dev/null 2>&1; then timeout -s KILL "$t" "$@"; else "$@"; fi; s=$?; '
+    'if [ "$s" -eq 124 ] || [ "$s" -eq 137 ]; then docker rm -f "$n" >/dev/null 2>&1; fi; exit "$s"'
+)
+
+
+def bounded_job(run_argv: Argv, name: str, seconds: float) -> Argv:
+    """A job's `docker run` (container `name`), stopped and removed on the host after `seconds`;
+    exits 137 then (shell.DEADLINE_STATUSES)."""
+    return ("sh", "-c", _BOUNDED_JOB, name, f"{max(1, round(seconds))}", *run_argv)
+
+
 def run_replacing(name: str, run_argv: Argv, connect: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Argv:
     """`docker run`, after removing a container left under the same name (an interrupted run's); then
     the service's other networks connected (`connect`: (network, aliases) each)."""

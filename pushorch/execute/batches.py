@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from pushorch.actions import ReplaceContainer, Rollout
+from pushorch.actions import JobRun, ReplaceContainer, Rollout
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import shell, system
 from pushorch.errors import PushorchError
@@ -141,22 +141,34 @@ async def _run_jobs(rollout: Rollout, transports: Mapping[str, Transport], emit:
         if transport is None:
             return f"job {job.name}: {job.host} is not reachable"
         emit(Event(job.host, "progress", None, f"{rollout.service}: job {job.name} on {job.host}"))
-        try:
-            if job.env_file:
-                path, content = job.env_file
-                await transport.run(system.parent_dir(path, 0o700), timeout=30, become=job.become)
-                await transport.put(content.encode(), path, 0o600, become=job.become)
-            argv = shell.bounded(job.argv, job.timeout)
+        why = await _run_job(job, transport, rollout.service, emit)
+        if why:
+            # A failed job leaves no container behind: one killed at its deadline on the host is
+            # already gone; this catches the rest (no `timeout` there, a connection that dropped).
+            if job.container:
+                await _best_effort(transport, docker_cmd.remove(job.container), job.become)
+            return why
+    return ""
 
-            def line(_: str, text: str, name: str = job.name, host: str = job.host) -> None:
-                emit(Event(host, "progress", None, f"{rollout.service}: job {name}: {text}"))
 
-            status = await transport.stream(argv, line, become=job.become)
-        except PushorchError as exc:
-            return f"job {job.name} on {job.host}: {exc}"
-        if status != 0:
-            late = " (out of time)" if status in shell.DEADLINE_STATUSES else ""
-            return f"job {job.name} on {job.host} exited {status}{late}"
+async def _run_job(job: JobRun, transport: Transport, service: str, emit: Emit) -> str:
+    try:
+        if job.env_file:
+            path, content = job.env_file
+            await transport.run(system.parent_dir(path, 0o700), timeout=30, become=job.become)
+            await transport.put(content.encode(), path, 0o600, become=job.become)
+
+        def line(_: str, text: str, name: str = job.name, host: str = job.host) -> None:
+            emit(Event(host, "progress", None, f"{service}: job {name}: {text}"))
+
+        status = await transport.stream(job.argv, line, become=job.become)
+    except PushorchError as exc:
+        return f"job {job.name} on {job.host}: {exc}"
+    if status != 0:
+        late = (
+            f" (out of time after {job.timeout:g}s: stopped and removed)" if status in shell.DEADLINE_STATUSES else ""
+        )
+        return f"job {job.name} on {job.host} exited {status}{late}"
     return ""
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pushorch.errors import Problem
 from pushorch.load.yamlfile import load_yaml, parse_yaml
+from pushorch.variables import secret_extra_vars
 
 
 def parse_extra_vars(items: list[str] | tuple[str, ...]) -> tuple[dict[str, Any], list[Problem]]:
@@ -43,4 +44,5 @@ def parse_extra_vars(items: list[str] | tuple[str, ...]) -> tuple[dict[str, Any]
                     problems.append(Problem(where, 0, 0, "", f"expected key=value, got {token!r}"))
                     continue
                 merged[key] = value
-    return merged, problems
+    # A credential typed on the command line is a Secret from here on: redacted wherever it shows.
+    return secret_extra_vars(merged), problems

@@ -101,8 +101,10 @@ def _jobs(spec: Spec, observed: Mapping[str, ObservedHost], service: Service, pl
     for job in service.jobs:
         name = f"{service.name}-job-{job.name}-{digest[:8]}"
         env_file = docker_cmd.env_file(service, name)
-        argv = docker_cmd.job_run(service, job.command, name, env_file and env_file[0])
-        runs.append(JobRun(first.host, job.name, argv, env_file, job.timeout, first.become))
+        argv = docker_cmd.bounded_job(
+            docker_cmd.job_run(service, job.command, name, env_file and env_file[0]), name, job.timeout
+        )
+        runs.append(JobRun(first.host, job.name, argv, env_file, job.timeout, first.become, name))
     return tuple(runs)
 
 

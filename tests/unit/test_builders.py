@@ -214,3 +214,24 @@ def test_docker_run_options_map_to_their_flags_and_join_the_hash() -> None:
     assert "cap_add" not in docker.shape(plain) and "read_only" in docker.shape(given)
     off = Service.model_validate({"name": "a", "image": "r/a:1", "healthcheck": {"disable": True}})
     assert "--no-healthcheck" in docker.run(off, "a-x", {}, None)
+
+
+def test_a_bounded_job_removes_its_container_at_the_deadline() -> None:
+    argv = docker.bounded_job(("docker", "run", "--rm", "--name", "web-job-m", "img", "migrate"), "web-job-m", 2.6)
+    assert argv[:2] == ("sh", "-c") and argv[3:] == (
+        "web-job-m", "3", "docker", "run", "--rm", "--name", "web-job-m", "img", "migrate"
+    )  # fmt: skip
+    assert 'timeout -s KILL "$t" "$@"' in argv[2] and 'docker rm -f "$n"' in argv[2]
+
+
+def test_a_bounded_job_in_a_real_shell_exits_137_and_names_what_it_removes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+
+    # A `docker` on PATH that records what it is asked: the job's run sleeps, the removal is logged.
+    (tmp_path / "docker").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/calls\n[ "$1" = run ] && exec sleep 30\n')
+    (tmp_path / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(docker.bounded_job(("docker", "run", "img"), "j-1", 1), env=env, timeout=20)
+    assert done.returncode == 137
+    assert (tmp_path / "calls").read_text().splitlines() == ["run img", "rm -f j-1"]

@@ -32,3 +32,27 @@ def test_scrub_prefers_the_longest_value_and_leaves_short_ones() -> None:
     Secret("abcd")
     Secret("no")  # too short to scrub: it would mangle ordinary words
     assert scrub("x abcd-efgh-long y abcd z no") == f"x {REDACTED} y {REDACTED} z no"
+
+
+def test_a_recorded_command_line_carries_no_credential_given_with_e() -> None:
+    from pushorch.variables import redacted_argv
+
+    Secret("known-vault-value-1")
+    argv = [
+        "pushorch", "apply", "-e", "consul_http_token=t0k-1 v=v2", "--extra-vars", '{"ansible_become_password": "b", "n": 1}',
+        "-edb_password=p4ss", "--extra-vars=api_token=zz", "-e", "@vars.yml", "-e", "x=known-vault-value-1", "pb.yml",
+    ]  # fmt: skip
+    assert redacted_argv(argv) == [
+        "pushorch", "apply", "-e", f"'consul_http_token={REDACTED}' v=v2", "--extra-vars",
+        f'{{"ansible_become_password":"{REDACTED}","n":1}}', f"-e'db_password={REDACTED}'",
+        f"--extra-vars='api_token={REDACTED}'", "-e", "@vars.yml", "-e", f"x={REDACTED}", "pb.yml",
+    ]  # fmt: skip
+    assert redacted_argv(["pushorch", "apply", "-e", "{not yaml: [", "p.yml"])[3] == REDACTED
+
+
+def test_credentials_given_with_e_are_secrets_from_the_start() -> None:
+    from pushorch.load.extravars import parse_extra_vars
+
+    extra, problems = parse_extra_vars(["consul_http_token=abcd-1 ansible_become_pass=efgh-2 v=v2"])
+    assert not problems and extra["v"] == "v2"
+    assert extra["consul_http_token"] == Secret("abcd-1") and extra["ansible_become_pass"] == Secret("efgh-2")

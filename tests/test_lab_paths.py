@@ -1,0 +1,86 @@
+"""Promises on the paths nobody walks, tried on the lab as an operator would: values typed with -e,
+credentials on the command line, a job past its deadline, a limited run, a config file put back."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pushorch.lab.cluster import Lab
+from tests.test_lab_apply import DOCKER_HOSTS, _apply, _sh
+from tests.test_lab_rollout import _playbook, _running
+
+pytestmark = pytest.mark.lab
+
+
+def _with(path: str, **service: object) -> str:
+    plays = json.loads(Path(path).read_text())
+    plays[0]["services"][0].update(service)
+    Path(path).write_text(json.dumps(plays))
+    return path
+
+
+def test_a_job_past_its_deadline_is_stopped_and_removed_on_the_host(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _with(
+        _playbook(tmp_path, "late-job", 18201),
+        jobs=[{"name": "slow", "command": ["sh", "-c", "echo started; exec sleep 300"], "timeout": "3s"}],
+    )
+    # -e values are strings, as in Ansible: a timeout typed on the command line bounds commands.
+    status, changes, summary = _apply(run_cli, inventory, "-e", "pushorch_command_timeout=120", playbook)
+    assert status == 5, (changes, summary)
+    assert "job slow on lab-1 exited 137 (out of time after 3s: stopped and removed)" in json.dumps(summary), summary
+    # Nothing replaced, and no container of the job is left running its command.
+    assert _running(inventory, "late-job") == {h: [] for h in DOCKER_HOSTS}
+    left = _sh(inventory, "docker ps -a --filter label=pushorch.job=late-job --format '{{.Names}} {{.State}}'")
+    assert left == {h: "" for h in DOCKER_HOSTS}, left
+    assert _sh(inventory, "ps -eo args | grep -c '^sleep 300' || true", "lab-1") == {"lab-1": "0\n"}
+    # The next run with a job that fits converges.
+    _with(playbook, jobs=[{"name": "slow", "command": ["sh", "-c", "echo quick"], "timeout": "30s"}])
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    assert _running(inventory, "late-job") == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
+def test_credentials_given_with_e_reach_no_host_record_process_list_or_json(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    token, become_pw, api_token = "tok-3c0ffee-lab-21", "bpw-9d1e-lab-21", "api-77ab-lab-21"
+    playbook = _playbook(tmp_path, "cred-a", 18202, min_healthy_time="2s")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def sample() -> None:  # every host's process list, as often as SSH allows, while the run lasts
+        while not stop.is_set():
+            seen.extend(_sh(inventory, "ps -eo args").values())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = run_cli(
+            "apply", "-i", str(inventory), "--json", "-e", "v=v2",
+            "-e", f"consul_http_token={token} ansible_become_password={become_pw}",
+            "-e", json.dumps({"deploy_api_token": api_token}), playbook,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        sampler.join()
+    assert result.status == 0, result.out + result.err
+    assert _running(inventory, "cred-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+    assert len(seen) >= 3 and any("pushorch-lock" in s or "docker" in s for s in seen)
+    records = _sh(
+        inventory, "cat /var/lib/pushorch/* /var/lib/pushorch/*/* 2>/dev/null; cat /etc/pushorch/env/* 2>/dev/null"
+    )
+    history = _sh(inventory, "cat /var/lib/pushorch/history.jsonl")
+    assert all("consul_http_token=********" in text for text in history.values()), history
+    for secret in (token, become_pw, api_token):
+        assert not any(secret in text for text in records.values()), secret
+        assert not any(secret in text for text in seen), secret
+        assert secret not in result.out and secret not in result.err
