@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -699,6 +699,9 @@ class Spec:
 
     playbooks: tuple[str, ...]
     hosts: Mapping[str, HostSpec]
+    # Hosts the plays target that --limit left out: nothing is done to them, but placement counts
+    # the instances they run (a limit restricts what changes, never what placement knows).
+    outside: Mapping[str, HostSpec] = field(default_factory=dict)
 
 
 def schema_keys(model: type[BaseModel] = Play, seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -706,9 +709,9 @@ def schema_keys(model: type[BaseModel] = Play, seen: set[type[BaseModel]] | None
     seen = seen if seen is not None else set()
     seen.add(model)
     keys: set[str] = set()
-    for name, field in model.model_fields.items():
-        keys.add(field.alias or name)
-        for sub in _models_in(field.annotation):
+    for name, info in model.model_fields.items():
+        keys.add(info.alias or name)
+        for sub in _models_in(info.annotation):
             if sub not in seen:
                 keys |= schema_keys(sub, seen)
     return keys

@@ -83,3 +83,24 @@ def test_credentials_given_with_e_reach_no_host_record_process_list_or_json(  # 
         assert not any(secret in text for text in records.values()), secret
         assert not any(secret in text for text in seen), secret
         assert secret not in result.out and secret not in result.err
+
+
+def test_a_limited_run_never_starts_more_than_replicas(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _with(_playbook(tmp_path, "lim-a", 18203), replicas=2)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    placed = sorted(h for h, versions in _running(inventory, "lim-a").items() if versions)
+    assert len(placed) == 2
+    outside = placed[-1]
+    planned = run_cli("plan", "-i", str(inventory), "-l", f"all:!{outside}", "-e", "v=v2", playbook)
+    assert planned.status == 0, planned.err
+    assert f"{outside}: lim-a: outside --limit, counted as running it" in planned.out, planned.out
+    status, changes, _ = _apply(run_cli, inventory, "-l", f"all:!{outside}", "-e", "v=v2", playbook)
+    assert status == 0, changes
+    # The in-scope instance moved to v2; the one outside the limit was left alone; still two in all.
+    running = _running(inventory, "lim-a")
+    assert {h: v for h, v in running.items() if v} == {placed[0]: ["v2"], outside: ["v1"]}, running
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    assert {h: v for h, v in _running(inventory, "lim-a").items() if v} == {h: ["v2"] for h in placed}

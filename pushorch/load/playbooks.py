@@ -50,6 +50,11 @@ class _PlaySource:
     templar: Templar
     vars_files: dict[str, Any]
 
+    @property
+    def has_replicas(self) -> bool:
+        services = self.raw.get("services")
+        return isinstance(services, list) and any(isinstance(s, dict) and "replicas" in s for s in services)
+
 
 def load_spec(
     inventory_sources: Sequence[str],
@@ -80,8 +85,17 @@ def load_spec(
     hosts = _render_hosts(inventory, plays, extra, limited, problems)
     if problems:
         raise InputError(_merge_hosts(problems))
+    # Hosts outside --limit, rendered for placement only: their problems are not this run's.
+    outside = {}
+    if limited is not None and any(source.has_replicas for source in plays):
+        others = set(inventory.hosts) - limited
+        outside = _render_hosts(inventory, plays, extra, others, []) if others else {}
     chosen = selection if selection is not None else tags.current
-    return inventory, Spec(playbooks=tuple(playbooks), hosts={h: tags.select(s, chosen) for h, s in hosts.items()})
+    return inventory, Spec(
+        playbooks=tuple(playbooks),
+        hosts={h: tags.select(s, chosen) for h, s in hosts.items()},
+        outside=outside,
+    )
 
 
 def _built(play: Play, source: _PlaySource, problems: list[Problem]) -> Play:

@@ -102,20 +102,36 @@ def placed(spec: Spec, observed: Mapping[str, ObservedHost], memory: Memory) -> 
     """
     services: dict[str, Service] = {}
     declared: dict[str, list[str]] = {}
-    for name, host in spec.hosts.items():
+    outside: set[str] = set()
+    for name, host in [*spec.hosts.items(), *spec.outside.items()]:
         for play in host.plays:
             for service in play.services:
                 services.setdefault(service.name, service)
                 if _eligible(service, host):
                     declared.setdefault(service.name, []).append(name)
-    return {name: _place(services[name], hosts, observed, memory) for name, hosts in declared.items()}
+                    if name in spec.outside:
+                        outside.add(name)
+    return {
+        name: _place(services[name], hosts, observed, memory, outside)
+        for name, hosts in declared.items()
+        if any(h not in outside for h in hosts)
+    }
 
 
-def _place(service: Service, hosts: list[str], observed: Mapping[str, ObservedHost], memory: Memory) -> Placed:
+def _place(
+    service: Service,
+    hosts: list[str],
+    observed: Mapping[str, ObservedHost],
+    memory: Memory,
+    outside: set[str] = frozenset(),  # type: ignore[assignment]
+) -> Placed:
     name, fleet = service.name, memory.fleet
-    seen = {h: observed.get(h) for h in hosts}
-    up = [h for h in hosts if (o := seen[h]) is None or (o.reachable and not o.error)]
-    held, notes = _held(service, [h for h in hosts if h not in up], hosts, memory)
+    frozen, notes = _outside(service, hosts, outside, memory)
+    inside = [h for h in hosts if h not in outside]
+    seen = {h: observed.get(h) for h in inside}
+    up = [h for h in inside if (o := seen[h]) is None or (o.reachable and not o.error)]
+    held, held_notes = _held(service, [h for h in inside if h not in up], hosts, memory)
+    notes.update(held_notes)
     failed = {h for h in up if _failed_past_grace(service, seen[h], memory.now)}
     recreate: dict[str, str] = {}
     for host in up:
@@ -124,12 +140,28 @@ def _place(service: Service, hosts: list[str], observed: Mapping[str, ObservedHo
             failed.add(host)
         elif verdict:
             recreate[host] = verdict
-    eligible = [h for h in hosts if (h in up and h not in failed) or h in held]
-    running = [h for h in eligible if h in held or any(c.running for c in _of(seen[h], name))]
+    eligible = [h for h in hosts if (h in up and h not in failed) or h in held or h in frozen]
+    running = [h for h in eligible if h in held or h in frozen or any(c.running for c in _of(seen[h], name))]
     taken = {c.labels.get(REPLACES, "") for h in up for c in _of(seen[h], name) if c.running} - {""}
     candidates = Candidates(name, service.replicas, hosts, eligible, running, taken, service.failover.failback)
     chosen, moves = place_with_failover(candidates)
+    # Nothing is done on a host outside --limit: it is not a fill, and no instance moves for it.
+    moves = {new: lost for new, lost in moves.items() if lost not in outside}
     return Placed(chosen, moves, {h: r for h, r in recreate.items() if h in chosen}, notes)
+
+
+def _outside(service: Service, hosts: list[str], outside: set[str], memory: Memory) -> tuple[set[str], dict[str, str]]:
+    """Hosts outside --limit that run the service, as far as this run can know without touching
+    them: the fleet record's last placement, or (no record of the service) where rendezvous puts it."""
+    mine = [h for h in hosts if h in outside]
+    if not mine or service.replicas is None:
+        return set(), {}
+    recorded = memory.fleet.placed.get(service.name)
+    ran = set(recorded) if recorded is not None else set(place(service.name, hosts, service.replicas))
+    why = "the fleet record" if recorded is not None else "rendezvous, no fleet record"
+    frozen = {h for h in mine if h in ran}
+    notes = {h: f"{service.name}: outside --limit, counted as running it ({why}): not touched" for h in sorted(frozen)}
+    return frozen, notes
 
 
 def _held(

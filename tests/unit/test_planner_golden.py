@@ -115,7 +115,7 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     for name, text in (data.get("templates") or {}).items():
         (tmp_path / "templates").mkdir(exist_ok=True)
         (tmp_path / "templates" / name).write_text(text)
-    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")])
+    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")], limit=data.get("limit"))
     observed = {name: _observed(spec, name, raw or {}) for name, raw in data["observed"].items()}
     given = data.get("options") or {}
     memory = Memory(
