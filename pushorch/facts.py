@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
-from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
+from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost, SavedFile
 
 
 def sections(output: str) -> dict[str, list[str]]:
@@ -113,3 +115,18 @@ def parse_probe(host: str, output: str) -> ObservedHost:
 
 def unreachable(host: str, error: str) -> ObservedHost:
     return ObservedHost(name=host, reachable=False, error=error)
+
+
+def saved_file(path: str, output: str) -> SavedFile:
+    """files.read_back's answer -> the file as it was; raises ValueError when it cannot be read back."""
+    head, _, body = output.partition("\n")
+    if head.strip() == "absent":
+        return SavedFile(path, None)
+    fields = head.split()
+    if len(fields) != 3 or not all(f.isdigit() for f in fields):
+        raise ValueError(f"{path}: unexpected answer {head[:80]!r}")
+    try:
+        data = base64.b64decode("".join(body.split()), validate=True)
+    except binascii.Error:
+        raise ValueError(f"{path}: its content could not be read back") from None
+    return SavedFile(path, data, fields[0], fields[1], fields[2])

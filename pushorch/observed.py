@@ -88,3 +88,14 @@ class ObservedHost:
 
     def containers_of(self, service: str) -> list[ObservedContainer]:
         return [c for c in self.containers if c.service == service]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFile:
+    """A file as it was before a rollout wrote it: what a revert puts back, byte for byte."""
+
+    path: str
+    data: bytes | None  # None: it did not exist (a revert removes it)
+    mode: str = "644"  # octal, as stat prints it
+    uid: str = "0"
+    gid: str = "0"

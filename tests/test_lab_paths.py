@@ -104,3 +104,50 @@ def test_a_limited_run_never_starts_more_than_replicas(  # type: ignore[no-untyp
     assert {h: v for h, v in running.items() if v} == {placed[0]: ["v2"], outside: ["v1"]}, running
     assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
     assert {h: v for h, v in _running(inventory, "lim-a").items() if v} == {h: ["v2"] for h in placed}
+
+
+def _config_playbook(tmp_path: Path, service: str, port: int) -> str:
+    """The demo app with a config file under its bind mount: the file rolls out with the release."""
+    path = _with(_playbook(tmp_path, service, port), volumes=[f"/etc/{service}:/etc/{service}:ro"])
+    plays = json.loads(Path(path).read_text())
+    plays[0]["vars"]["conf"] = "one"
+    plays[0]["tasks"] = [{"name": "conf", "copy": {"dest": f"/etc/{service}/app.conf", "content": "{{ conf }}\n"}}]
+    Path(path).write_text(json.dumps(plays))
+    return path
+
+
+def test_a_reverted_config_file_gets_its_exact_bytes_mode_and_owner_back(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _config_playbook(tmp_path, "cfgrev", 18204)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    conf = "/etc/cfgrev/app.conf"
+    # An operator's file: binary, not valid UTF-8, mode 0640, owned by nobody.
+    _sh(
+        inventory,
+        f"printf '\\377\\000\\376bin\\n\\200' > {conf} && chmod 0640 {conf} && chown 65534:65534 {conf}",
+        "lab-1",
+    )
+    before = _sh(inventory, f"sha256sum < {conf}; stat -c '%a %u %g' {conf}", "lab-1")["lab-1"]
+    status, _, summary = _apply(run_cli, inventory, "-e", "v=v2", "-e", "conf=two", "-e", "bad_host=lab-1", playbook)
+    assert status == 6, summary
+    assert _sh(inventory, f"sha256sum < {conf}; stat -c '%a %u %g' {conf}", "lab-1")["lab-1"] == before
+    assert _running(inventory, "cfgrev") == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
+def test_a_config_file_that_cannot_be_read_back_keeps_the_rollout_off_its_host(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _config_playbook(tmp_path, "cfgbad", 18205)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    conf = "/etc/cfgbad/app.conf"
+    _sh(inventory, f"rm -f {conf} && mkdir {conf} && echo keep > {conf}/inside", "lab-2")
+    status, _, summary = _apply(run_cli, inventory, "-e", "v=v2", "-e", "conf=two", playbook)
+    assert status == 6, summary
+    assert "not started" in summary["failed"]["lab-2"] and conf in summary["failed"]["lab-2"], summary
+    # lab-2 was not touched: the old container serves, the directory and what it holds are still there.
+    assert _running(inventory, "cfgbad")["lab-2"] == ["v1"]
+    assert _sh(inventory, f"cat {conf}/inside", "lab-2") == {"lab-2": "keep\n"}
+    assert {h: v for h, v in _running(inventory, "cfgbad").items()} == {h: ["v1"] for h in DOCKER_HOSTS}

@@ -19,3 +19,16 @@ def put(path: str, mode: int, token: str) -> Argv:
         f"umask 077 && cat > {quote(temp)} && chmod {mode:04o} {quote(temp)} && mv -f {quote(temp)} {quote(path)}"
         f" || {{ rc=$?; rm -f {quote(temp)}; exit $rc; }}"
     )
+
+
+def read_back(path: str) -> Argv:
+    """What a revert needs to put `path` back exactly: `absent`, or its mode, uid and gid on one line
+    and its bytes in base64 after it. Fails (non-zero) when it exists but cannot be read."""
+    return (
+        "sh",
+        "-c",
+        'if [ ! -e "$0" ] && [ ! -L "$0" ]; then echo absent; exit 0; fi; '
+        '[ -f "$0" ] || { echo "not a regular file" >&2; exit 4; }; '
+        'stat -c "%a %u %g" -- "$0" && base64 < "$0"',
+        path,
+    )

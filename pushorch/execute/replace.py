@@ -15,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pushorch import consul_client
+from pushorch import consul_client, facts
 from pushorch.actions import ReplaceContainer, WriteFile
 from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
+from pushorch.commands import files as files_cmd
 from pushorch.commands import shell, system
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.execute.health import GateResult, Prober, wait_healthy
+from pushorch.observed import SavedFile
 from pushorch.transport import Transport
 from pushorch.transport.base import Result, time_limit, timeout_message
 
@@ -34,7 +36,7 @@ class HostResult:
     message: str = ""
     gate_wait: float = 0.0  # asleep between health probes (probes themselves are pushorch's own time)
     saved: str = ""
-    saved_files: tuple[tuple[str, str | None], ...] = ()  # config files as they were (None: absent)
+    saved_files: tuple[SavedFile, ...] = ()  # config files as they were, read before any change
 
 
 Progress = Callable[[str], None]
@@ -57,6 +59,14 @@ class Replacer:
         result = HostResult("done")
         if self.a.restart:
             return await self._restart(result)
+        try:
+            # Before anything changes: what the way back must put back. A file that cannot be read
+            # back exactly would be lost by a revert, so the host is not touched at all.
+            result.saved_files = await self._save_config()
+        except TransportError as exc:
+            return HostResult("unreachable", str(exc))
+        except (PushorchError, ValueError) as exc:
+            return HostResult("failed", f"{self.a.service} {self.a.version}: not started: {exc}")
         try:
             if self.a.order == "start-first" and self.a.old:
                 result.saved = await self._read_definition()
@@ -149,7 +159,7 @@ class Replacer:
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
 
-    async def revert(self, saved: str, saved_files: tuple[tuple[str, str | None], ...] = ()) -> HostResult:
+    async def revert(self, saved: str, saved_files: tuple[SavedFile, ...] = ()) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
         result = HostResult("done", saved=saved, saved_files=saved_files)
         try:
@@ -228,25 +238,32 @@ class Replacer:
         if self.a.consul_path and result.saved:
             await self._write_definition(await self._ported(result.saved, old))
 
-    async def _write_config(self, result: HostResult) -> None:
-        """The service's config files, each read first (what the way back puts back) then written."""
+    async def _save_config(self) -> tuple[SavedFile, ...]:
+        """The service's config files as they are: bytes, mode and owner (or absent)."""
         saved = []
         for f in self.a.files:
-            done = await self.t.run(("sh", "-c", '[ -e "$0" ] || exit 3; cat -- "$0"', f.path), become=f.become)
-            saved.append((f.path, done.stdout if done.ok else None))
-        result.saved_files = tuple(saved)
+            done = await self.t.run(files_cmd.read_back(f.path), timeout=60, become=f.become)
+            done.check(f"read {f.path} to keep it for the way back")
+            saved.append(facts.saved_file(f.path, done.stdout))
+        return tuple(saved)
+
+    async def _write_config(self, result: HostResult) -> None:
+        """The service's config files (saved before the replacement began: what the way back puts back)."""
         for f in self.a.files:
             await self._put(f.path, f.content, f)
         if self.a.files:
             self.progress(f"config: {', '.join(f.path for f in self.a.files)}")
 
-    async def _restore_config(self, saved: tuple[tuple[str, str | None], ...]) -> None:
+    async def _restore_config(self, saved: tuple[SavedFile, ...]) -> None:
+        """Each file back as it was: the same bytes, mode and owner; removed if it did not exist."""
         by_path = {f.path: f for f in self.a.files}
-        for path, content in saved:
-            if content is None:
-                await self._docker(system.remove_file(path), path)
-            else:
-                await self._put(path, content, by_path[path])
+        for old in saved:
+            become = by_path[old.path].become if old.path in by_path else self.a.become
+            if old.data is None:
+                await self._docker(system.remove_file(old.path), old.path)
+                continue
+            await self.t.put(old.data, old.path, int(old.mode, 8), become=become)
+            await self._docker(("chown", f"{old.uid}:{old.gid}", "--", old.path), old.path)
 
     async def _put(self, path: str, content: str, f: WriteFile) -> None:
         try:

@@ -47,3 +47,38 @@ def test_a_files_only_probe_forks_only_for_the_files() -> None:
     assert "stat -c" in script and "sha256sum" in script
     seen = parse_probe("h", "==pushorch:files==\n==pushorch:sha256==\n==pushorch:end==\n")
     assert not seen.docker_installed and not seen.files and seen.os_id == ""
+
+
+def test_a_file_read_back_keeps_its_exact_bytes_mode_and_owner() -> None:
+    import base64
+
+    import pytest
+
+    from pushorch.facts import saved_file
+    from pushorch.observed import SavedFile
+
+    data = b"\xff\x00\xfebin\n\x80"
+    answer = "640 65534 65534\n" + base64.encodebytes(data).decode()
+    assert saved_file("/etc/a", answer) == SavedFile("/etc/a", data, "640", "65534", "65534")
+    assert saved_file("/etc/a", "absent\n") == SavedFile("/etc/a", None)
+    with pytest.raises(ValueError, match="unexpected answer"):
+        saved_file("/etc/a", "")
+    with pytest.raises(ValueError, match="could not be read back"):
+        saved_file("/etc/a", "644 0 0\n!!notbase64")
+
+
+def test_read_back_in_a_real_shell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+
+    from pushorch.commands.files import read_back
+    from pushorch.facts import saved_file
+
+    target = tmp_path / "f"
+    target.write_bytes(b"\x00\x01\xffx" * 100)
+    os.chmod(target, 0o604)
+    done = subprocess.run(read_back(str(target)), capture_output=True, text=True, check=True)
+    saved = saved_file(str(target), done.stdout)
+    assert (saved.data, saved.mode, saved.uid) == (target.read_bytes(), "604", str(os.getuid()))
+    assert subprocess.run(read_back(str(tmp_path / "none")), capture_output=True, text=True).stdout == "absent\n"
+    assert subprocess.run(read_back(str(tmp_path)), capture_output=True, text=True).returncode == 4
