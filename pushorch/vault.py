@@ -75,7 +75,7 @@ def decrypt(envelope: str, secrets: Sequence[VaultSecret]) -> str:
         raise VaultError("damaged vault envelope (not the hex ansible-vault writes)") from None
     ordered = sorted(secrets, key=lambda s: s.label != label)  # the named vault id first
     for secret in ordered:
-        plain = _open(secret.password.reveal().encode(), salt, expected, ciphertext)
+        plain = _open(secret.password.reveal().encode("utf-8", "surrogateescape"), salt, expected, ciphertext)
         if plain is not None:
             return plain.decode("utf-8")
     which = f" (vault id {label!r})" if label else ""

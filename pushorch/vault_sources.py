@@ -12,8 +12,10 @@ PASSWORD_COMMAND_TIMEOUT = 30.0
 
 
 def secret_from(source: str, label: str = "default", prompt: bool = False) -> VaultSecret:
-    """A password from a file (its first line), an executable (its stdout; `--vault-id` passes the
-    label as `--vault-id LABEL` when it is a client script), or the terminal (`prompt`)."""
+    """A password from a file (all of it, surrounding whitespace stripped), an executable (its stdout
+    less surrounding CR/LF; `--vault-id` passes the label as `--vault-id LABEL` when it is a client
+    script), or the terminal (`prompt`): exactly what ansible-core's FileVaultSecret and
+    ScriptVaultSecret read, so a password with inner newlines or spaces opens the same vaults."""
     if prompt or source == "prompt":
         import getpass
 
@@ -32,11 +34,12 @@ def secret_from(source: str, label: str = "default", prompt: bool = False) -> Va
             raise VaultError(f"vault password script {source}: {type(exc).__name__}") from None
         if done.returncode != 0:
             raise VaultError(f"vault password script {source} exited {done.returncode}")
-        text = done.stdout.decode("utf-8", "replace")
+        raw = done.stdout.strip(b"\r\n")
     else:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    password = text.strip("\r\n").splitlines()[0] if text.strip("\r\n") else ""
+        with open(path, "rb") as handle:
+            raw = handle.read().strip().strip(b"\r\n")
+    # Bytes that are not UTF-8 survive the round trip to the key derivation (surrogateescape).
+    password = raw.decode("utf-8", "surrogateescape")
     if not password:
         raise VaultError(f"vault password file {source} is empty")
     return VaultSecret(label, Secret(password))

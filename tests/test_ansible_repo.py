@@ -241,3 +241,27 @@ def test_ask_vault_pass_reads_the_password_it_asks_for(repo: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ansible_host"] == "10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["line one\nline two\n", "  padded password \n\n", "first\r\n\r\nthird line\t\n"],
+    ids=["multi-line", "surrounding-spaces", "crlf-and-tabs"],
+)
+def test_a_vault_password_file_is_read_whole_as_ansible_core_reads_it(tmp_path: Path, run_cli, content: str) -> None:  # type: ignore[no-untyped-def]
+    """Differential: ansible-vault encrypts with the file; pushorch must open what it encrypted, and
+    must not open it with the first line alone."""
+    (tmp_path / "pw").write_text(content)
+    (tmp_path / "first-line").write_text(content.splitlines()[0] + "\n")
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    (inv / "hosts").write_text("[web]\nweb1 ansible_host=10.9.9.9\n")
+    _encrypt(inv / "hosts", "--vault-password-file", str(tmp_path / "pw"))
+    result = run_cli("inventory", "-i", str(inv), "--host", "web1", "--vault-password-file", str(tmp_path / "pw"))
+    assert result.status == 0, result.err
+    assert json.loads(result.out)["ansible_host"] == "10.9.9.9"
+    if content.strip().strip("\r\n") != content.splitlines()[0].strip():
+        wrong = run_cli(
+            "inventory", "-i", str(inv), "--host", "web1", "--vault-password-file", str(tmp_path / "first-line")
+        )
+        assert wrong.status == 3, wrong.out
