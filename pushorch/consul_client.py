@@ -210,7 +210,10 @@ async def service_status(transport: Transport, service_id: str, timeout: float) 
 async def passing_ids(transport: Transport, name: str, timeout: float = 5.0) -> set[str]:
     """Service IDs of `name` whose checks all pass, cluster-wide, as this host's agent sees the catalog."""
     reply = await request(transport, "GET", f"/v1/health/service/{name}?passing", timeout=timeout)
-    entries = reply.json([]) if reply.status == 200 else []
+    if reply.status != 200:
+        # Unknown is not "none passing": the caller must not act as if the catalog were empty.
+        raise ConsulError(transport.settings.name, f"consul health of {name}: HTTP {reply.status}")
+    entries = reply.json([])
     return {str((e.get("Service") or {}).get("ID", "")) for e in entries if isinstance(e, dict)} - {""}
 
 

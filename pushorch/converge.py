@@ -224,8 +224,11 @@ async def _memory(
     if previous.known:
         failing, passing = await health_of_movable(spec, observed, active)
         fleet = fleetstate.observe(previous, scope=spec.hosts, unreachable=lost, failing=failing, healthy=passing)
-    partitioned = await passing_in_consul(spec, observed, active, lost)
-    return Memory(now=time.time(), fleet=fleet, partitioned=partitioned, read_at=time.monotonic()), previous
+    consul = await passing_in_consul(spec, observed, active, lost)
+    memory = Memory(
+        now=time.time(), fleet=fleet, partitioned=consul.passing, unwitnessed=consul.unknown, read_at=time.monotonic()
+    )
+    return memory, previous
 
 
 async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory: Memory, keeper: Transport) -> Memory:

@@ -4,13 +4,16 @@ credentials on the command line, a job past its deadline, a limited run, a confi
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from pushorch.lab.cluster import Lab
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _sh
+from tests.test_lab_faults import _reconcile
 from tests.test_lab_rollout import _playbook, _running
 
 pytestmark = pytest.mark.lab
@@ -151,3 +154,31 @@ def test_a_config_file_that_cannot_be_read_back_keeps_the_rollout_off_its_host( 
     assert _running(inventory, "cfgbad")["lab-2"] == ["v1"]
     assert _sh(inventory, f"cat {conf}/inside", "lab-2") == {"lab-2": "keep\n"}
     assert {h: v for h, v in _running(inventory, "cfgbad").items()} == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
+def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    lab, inventory = lab_inventory
+    playbook = _with(_playbook(tmp_path, "wit-a", 18206), replicas=2, failover={"after": "3s"})
+    assert _reconcile(run_cli, inventory, playbook).status == 0
+    placed = sorted(h for h, versions in _running(inventory, "wit-a").items() if versions)
+    victim = next(h for h in placed if h != "lab-1")  # lab-1 keeps the fleet record
+    spare = next(h for h in DOCKER_HOSTS if h not in placed)
+    witnesses = [h for h in DOCKER_HOSTS if h != victim]
+    # Consul degraded: the agents of every host the controller can reach are gone (the binary stays).
+    _sh(inventory, "pkill -f consul_standin.py; sleep 0.5", ",".join(witnesses))
+    subprocess.run(["docker", "pause", lab.container(victim)], check=True, capture_output=True)
+    try:
+        assert _reconcile(run_cli, inventory, "-T", "2", playbook).status == 4  # the clock starts
+        time.sleep(4)
+        held = _reconcile(run_cli, inventory, "-T", "2", playbook)
+        assert held.status == 4, held.out + held.err
+        assert f"{victim}: wit-a: unreachable for" in held.err and "witness unavailable" in held.err, held.err
+        assert _running(inventory, "wit-a", f"docker:!{victim}")[spare] == []  # not moved on "unknown"
+    finally:
+        subprocess.run(["docker", "unpause", lab.container(victim)], check=True, capture_output=True)
+        start = 'd=$(dirname "$(readlink /usr/local/bin/consul)"); python3 "$d/consul_standin.py" >/dev/null 2>&1 &'
+        _sh(inventory, f"{start} sleep 1", ",".join(witnesses))
+    assert _reconcile(run_cli, inventory, playbook).status == 0
+    assert sorted(h for h, v in _running(inventory, "wit-a").items() if v) == placed

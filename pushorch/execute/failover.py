@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from pushorch import consul_client
 from pushorch.commands.consul import service_id
+from pushorch.errors import PushorchError
 from pushorch.execute.health import Prober, Reading
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.rollout import gate_for
@@ -50,22 +52,49 @@ async def health_of_movable(
     return failing, passing
 
 
+# Agents asked, at most, before a service's witness counts as unavailable (each has its own timeout).
+WITNESSES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ConsulView:
+    """What Consul said about the unreachable hosts' instances."""
+
+    passing: frozenset[tuple[str, str]] = frozenset()  # (service, host): still passing: not moved
+    unknown: frozenset[tuple[str, str]] = frozenset()  # no agent could answer: not moved either
+
+
 async def passing_in_consul(
     spec: Spec, observed: Mapping[str, ObservedHost], transports: Mapping[str, Transport], unreachable: set[str]
-) -> frozenset[tuple[str, str]]:
-    """(service, unreachable host) pairs whose instance another host's agent still reports passing."""
+) -> ConsulView:
+    """Ask reachable hosts' agents (up to WITNESSES, in name order, until one answers) whether the
+    unreachable hosts' instances pass. Consul degraded (timeouts, TLS errors, 5xx, a refused token)
+    is exactly when moving would be wrong, so a service no agent answers for is `unknown`, not moved.
+    Where no reachable host runs or carries Consul at all there is no witness to ask, and nothing waits."""
     if not unreachable:
-        return frozenset()
-    witness = next((h for h, o in sorted(observed.items()) if h in transports and o.consul_agent and not o.error), None)
-    if witness is None:
-        return frozenset()
-    found: set[tuple[str, str]] = set()
+        return ConsulView()
+    usable = [h for h, o in sorted(observed.items()) if h in transports and o.reachable and not o.error]
+    agents = [h for h in usable if observed[h].consul_agent]
+    consul_here = bool(agents) or any(observed[h].consul_binary for h in usable)
+    passing: set[tuple[str, str]] = set()
+    unknown: set[tuple[str, str]] = set()
     for service in movable(spec).values():
-        if service.consul is None or not service.consul.enabled:
+        if service.consul is None or not service.consul.enabled or not consul_here:
             continue
+        mine = {(service.name, h) for h in unreachable}
+        ids = await _ask_witnesses(agents[:WITNESSES], transports, service.consul.name or service.name)
+        if ids is None:
+            unknown |= mine
+        else:
+            passing.update((service.name, h) for h in unreachable if service_id(service.name, h) in ids)
+    return ConsulView(frozenset(passing), frozenset(unknown))
+
+
+async def _ask_witnesses(witnesses: list[str], transports: Mapping[str, Transport], name: str) -> set[str] | None:
+    """The passing IDs of `name` from the first witness that answers; None when none could."""
+    for witness in witnesses:
         try:
-            ids = await consul_client.passing_ids(transports[witness], service.consul.name or service.name)
-        except (OSError, TimeoutError):
+            return await consul_client.passing_ids(transports[witness], name)
+        except (PushorchError, OSError, TimeoutError, ValueError):
             continue
-        found.update((service.name, h) for h in unreachable if service_id(service.name, h) in ids)
-    return frozenset(found)
+    return None

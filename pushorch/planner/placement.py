@@ -84,6 +84,7 @@ class Memory:
     now: float | None = None  # controller's epoch seconds (Docker's FinishedAt is compared to it)
     fleet: FleetState = field(default_factory=FleetState)
     partitioned: frozenset[tuple[str, str]] = frozenset()  # (service, host): unreachable, passing in Consul
+    unwitnessed: frozenset[tuple[str, str]] = frozenset()  # (service, host): unreachable, no agent could say
     read_at: float = 0.0  # monotonic time the fleet record was read (its clock moves on from fleet.now)
 
 
@@ -187,6 +188,10 @@ def _held(
         if (service.name, host) in memory.partitioned:
             held.add(host)
             notes[host] = f"{service.name}: unreachable from here, but its instance passes in Consul: not moved"
+        elif (service.name, host) in memory.unwitnessed and service.failover.enabled and gone_for >= after:
+            held.add(host)
+            why = "witness unavailable (no Consul agent answered): not moved"
+            notes[host] = f"{service.name}: unreachable for {gone_for:.0f}s; {why}"
         elif not service.failover.enabled or not fleet.known or gone_for < after:
             held.add(host)
             if service.failover.enabled:

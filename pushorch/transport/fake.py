@@ -18,10 +18,39 @@ class Script:
 
     answers: list[tuple[str, int, str, str]] = field(default_factory=list)
     unreachable: bool = False
+    http: list[tuple[str, int, str]] = field(default_factory=list)  # (request-line regex, status, body)
 
     def answer(self, pattern: str, exit_status: int = 0, stdout: str = "", stderr: str = "") -> Script:
         self.answers.append((pattern, exit_status, stdout, stderr))
         return self
+
+    def serve(self, pattern: str, status: int, body: str = "") -> Script:
+        """An HTTP reply through open_tcp for requests whose first line matches (Consul agent calls)."""
+        self.http.append((pattern, status, body))
+        return self
+
+
+class _HttpStream:
+    """One scripted HTTP/1.0 exchange: the request is read whole, the first matching reply sent."""
+
+    def __init__(self, transport: FakeTransport) -> None:
+        self.transport, self.reply = transport, b""
+
+    async def write(self, data: bytes) -> None:
+        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        self.transport.calls.append(f"http {line}")
+        for pattern, status, body in self.transport.script.http:
+            if re.search(pattern, line):
+                self.reply = f"HTTP/1.0 {status} X\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+                return
+        self.reply = b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    async def read(self, n: int = -1) -> bytes:
+        out, self.reply = (self.reply, b"") if n < 0 else (self.reply[:n], self.reply[n:])
+        return out
+
+    async def close(self) -> None:
+        return None
 
 
 class FakeTransport:
@@ -73,6 +102,8 @@ class FakeTransport:
         return result.exit_status
 
     async def open_tcp(self, host: str, port: int) -> TcpStream:
+        if self.script.http:
+            return _HttpStream(self)
         raise ConnectionRefusedError(f"{self.settings.name}: fake transport has no TCP ({host}:{port})")
 
     async def close(self) -> None:

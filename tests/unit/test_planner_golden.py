@@ -124,6 +124,7 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
         if "fleet" in given
         else FleetState(),
         partitioned=frozenset(tuple(p) for p in given.get("partitioned") or []),
+        unwitnessed=frozenset(tuple(p) for p in given.get("unwitnessed") or []),
     )
     options = Options(prune=bool(given.get("prune")), playbooks=("p.yml",), memory=memory)
     result = plan(spec, observed, options)
