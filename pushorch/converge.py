@@ -18,7 +18,7 @@ from pushorch.errors import ConnectError, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
 from pushorch.execute.batches import RolloutReport
-from pushorch.execute.failover import health_of_movable, passing_in_consul
+from pushorch.execute.failover import continuity_window, health_of_movable, passing_in_consul
 from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
@@ -223,7 +223,14 @@ async def _memory(
     fleet = previous
     if previous.known:
         failing, passing = await health_of_movable(spec, observed, active)
-        fleet = fleetstate.observe(previous, scope=spec.hosts, unreachable=lost, failing=failing, healthy=passing)
+        fleet = fleetstate.observe(
+            previous,
+            scope=spec.hosts,
+            unreachable=lost,
+            failing=failing,
+            healthy=passing,
+            window=continuity_window(spec),
+        )
     consul = await passing_in_consul(spec, observed, active, lost)
     memory = Memory(
         now=time.time(), fleet=fleet, partitioned=consul.passing, unwitnessed=consul.unknown, read_at=time.monotonic()

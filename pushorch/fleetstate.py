@@ -6,27 +6,38 @@ failing that long. Any controller (a laptop, either of two cron boxes) reads the
 clock that measures "how long" is the lock host's, read together with the record.
 
     unreachable   host -> since when no run could reach it
-    failing       "service@host" -> since when its running instance fails its check, and when it
-                  was replaced in place (0: not yet; the clock then starts again for the fresh
-                  container); dropped once seen healthy, or an hour after a replacement that did
-                  not help (the host may run the service again after that)
+    confirmed     host -> the last run that found it unreachable (the proof of continuity)
+    failing       "service@host" -> since when its running instance fails its check, when a run last
+                  saw it failing, and when it was replaced in place (0: not yet; the clock then
+                  starts again for the fresh container); dropped once seen healthy, or an hour after
+                  a replacement that did not help (the host may run the service again after that)
     placed        service -> the hosts that ran it at the last run (what an unreachable host held)
+
+"Without a break" needs proof: a duration only goes on when every run since it began had the host
+in its scope and found it unreachable (a run limited to other hosts says nothing about it: its
+confirmation is dropped), and the last confirmation is at most the window old: failover.after, but
+never less than PROOF_WINDOW, so a cron interval longer than `failover.after` still moves instances.
+A record that sat on a former lock host while another host kept the lock is older than that and
+proves nothing: every duration starts again. Failover is delayed by missing proof, never hastened.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 # How long a host stays out of a service's placement after replacing in place did not make it healthy.
 FAILED_HOST_MEMORY = 3600.0
+# The least age a confirmation may have and still prove continuity (cron runs every few minutes).
+PROOF_WINDOW = 600.0
 
 
 @dataclass(frozen=True, slots=True)
 class Failing:
     since: float
     replaced: float = 0.0  # when it was replaced in place; 0: not yet
+    seen: float = 0.0  # the last run that saw it failing; 0: unknown (an older record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,7 @@ class FleetState:
     unreachable: Mapping[str, float] = field(default_factory=dict)
     failing: Mapping[str, Failing] = field(default_factory=dict)
     placed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    confirmed: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -51,7 +63,10 @@ class FleetState:
     def to_json(self) -> str:
         data = {
             "unreachable": dict(sorted(self.unreachable.items())),
-            "failing": {k: {"since": f.since, "replaced": f.replaced} for k, f in sorted(self.failing.items())},
+            "confirmed": dict(sorted(self.confirmed.items())),
+            "failing": {
+                k: {"since": f.since, "replaced": f.replaced, "seen": f.seen} for k, f in sorted(self.failing.items())
+            },
             "placed": {s: list(h) for s, h in sorted(self.placed.items())},
         }
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
@@ -75,7 +90,7 @@ def parse(text: str) -> FleetState:
     if not isinstance(data, dict):
         data = {}
     failing = {
-        str(k): Failing(float(v.get("since", now)), float(v.get("replaced", 0.0)))
+        str(k): Failing(float(v.get("since", now)), float(v.get("replaced", 0.0)), float(v.get("seen", 0.0)))
         for k, v in (data.get("failing") or {}).items()
         if isinstance(v, dict)
     }
@@ -84,6 +99,7 @@ def parse(text: str) -> FleetState:
         unreachable={str(h): float(t) for h, t in (data.get("unreachable") or {}).items()},
         failing=failing,
         placed={str(s): tuple(str(h) for h in hosts) for s, hosts in (data.get("placed") or {}).items()},
+        confirmed={str(h): float(t) for h, t in (data.get("confirmed") or {}).items()},
     )
 
 
@@ -94,16 +110,28 @@ def observe(
     unreachable: Iterable[str],
     failing: Iterable[tuple[str, str]],
     healthy: Iterable[tuple[str, str]],
+    window: Callable[[str], float] = lambda _: float("inf"),
 ) -> FleetState:
     """The record after this run's observation of the hosts in `scope` (others keep what they had).
+    `window(name)`: how old the last confirmation of a host's (or of "service@host"'s) entry may be
+    for its duration to go on (at least PROOF_WINDOW); an older one starts again now.
 
-    Worked example, failover.after 60: lab-2 first unreachable at 1000 -> {lab-2: 1000}; at 1030 still
-    unreachable -> still 1000 (30 s); reachable at 1050 -> dropped; unreachable again at 1100 -> 1100.
+    Worked example, window 600: lab-2 first unreachable at 1000 -> {lab-2: 1000}; at 1300 still
+    unreachable -> still 1000 (300 s); reachable at 1350 -> dropped; unreachable again at 1400 ->
+    1400. A run at 1500 limited to other hosts keeps {lab-2: 1400} but drops its confirmation, so
+    lab-2 unreachable at 1560 -> 1560, not 1400. With no run from 1560 to 2400 (840 s > 600):
+    unreachable at 2400 -> 2400.
     """
     now, scope = previous.now, set(scope)
     lost = set(unreachable) & scope
     kept_lost = {h: t for h, t in previous.unreachable.items() if h not in scope}
-    kept_lost.update({h: previous.unreachable.get(h, now) for h in lost})
+    confirmed: dict[str, float] = {}  # hosts outside this run's scope lose theirs: nothing proves they stayed away
+    for host in lost:
+        last = previous.confirmed.get(host)
+        went = previous.unreachable.get(host)
+        continuous = went is not None and last is not None and now - last <= max(window(host), PROOF_WINDOW)
+        kept_lost[host] = went if continuous and went is not None else now
+        confirmed[host] = now
     failing_now = {key(s, h) for s, h in failing}
     healthy_now = {key(s, h) for s, h in healthy}
     failing_map: dict[str, Failing] = {}
@@ -114,10 +142,13 @@ def observe(
         if entry.replaced and now - entry.replaced < FAILED_HOST_MEMORY:
             failing_map[name] = entry  # replaced in place and moved away: keep the host out a while
         elif host not in scope or host in lost:
-            failing_map[name] = entry  # not seen this run: nothing new is known
+            failing_map[name] = replace(entry, seen=0.0)  # not seen this run: nothing proves it went on
     for name in failing_now:
-        failing_map[name] = previous.failing.get(name) or Failing(since=now)
-    return replace(previous, unreachable=kept_lost, failing=failing_map)
+        old = previous.failing.get(name)
+        proven = old is not None and (old.replaced or (old.seen and now - old.seen <= max(window(name), PROOF_WINDOW)))
+        # New, or its last sighting too old to prove it went on failing: the clock starts now.
+        failing_map[name] = replace(old, seen=now) if old is not None and proven else Failing(since=now, seen=now)
+    return replace(previous, unreachable=kept_lost, failing=failing_map, confirmed=confirmed)
 
 
 def replaced(previous: FleetState, pairs: Iterable[tuple[str, str]], now: float) -> FleetState:
@@ -125,7 +156,7 @@ def replaced(previous: FleetState, pairs: Iterable[tuple[str, str]], now: float)
     failing time starts there."""
     failing = dict(previous.failing)
     for service, host in pairs:
-        failing[key(service, host)] = Failing(since=now, replaced=now)
+        failing[key(service, host)] = Failing(since=now, replaced=now, seen=now)
     return replace(previous, failing=failing)
 
 

@@ -182,3 +182,36 @@ def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-unt
         _sh(inventory, f"{start} sleep 1", ",".join(witnesses))
     assert _reconcile(run_cli, inventory, playbook).status == 0
     assert sorted(h for h, v in _running(inventory, "wit-a").items() if v) == placed
+
+
+def test_failover_memory_needs_proof_that_the_absence_went_on(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """A host recorded unreachable, back while only limited runs saw the fleet, then paused again: its
+    stretch starts again, so the very next reconcile does not move its instance ("delayed, never hastened")."""
+    lab, inventory = lab_inventory
+    playbook = _with(_playbook(tmp_path, "mem-a", 18207), replicas=2, failover={"after": "5s"})
+    assert _reconcile(run_cli, inventory, playbook).status == 0
+    placed = sorted(h for h, versions in _running(inventory, "mem-a").items() if versions)
+    victim = next(h for h in placed if h != "lab-1")  # lab-1 keeps the fleet record
+    spare = next(h for h in DOCKER_HOSTS if h not in placed)
+    pause, unpause = (["docker", verb, lab.container(victim)] for verb in ("pause", "unpause"))
+    subprocess.run(pause, check=True, capture_output=True)
+    try:
+        assert _reconcile(run_cli, inventory, "-T", "2", playbook).status == 4  # recorded unreachable
+    finally:
+        subprocess.run(unpause, check=True, capture_output=True)
+    time.sleep(6)  # back, but only seen by runs limited to the other hosts: the entry is kept, unconfirmed
+    assert _reconcile(run_cli, inventory, "-l", f"all:!{victim}", playbook).status == 0
+    record = json.loads(_sh(inventory, "cat /var/lib/pushorch/fleet.json", "lab-1")["lab-1"])
+    assert victim in record["unreachable"], record
+    subprocess.run(pause, check=True, capture_output=True)
+    try:
+        again = _reconcile(run_cli, inventory, "-T", "2", playbook)
+        assert again.status == 4 and f"{victim}: mem-a: unreachable for 0s" in again.err, again.out + again.err
+        assert "failover from" not in again.out
+        assert _running(inventory, "mem-a", f"docker:!{victim}")[spare] == []
+    finally:
+        subprocess.run(unpause, check=True, capture_output=True)
+    assert _reconcile(run_cli, inventory, playbook).status == 0
+    assert sorted(h for h, v in _running(inventory, "mem-a").items() if v) == placed

@@ -99,6 +99,13 @@ def test_a_paused_host_moves_only_after_failover_after_without_a_break(  # type:
         moved = _reconcile(run_cli, inventory, "-T", "2", playbook)
         assert moved.status == 4 and f"failover from {victim}" in moved.out, moved.out + moved.err
         assert _running(inventory, "pause-a", f"docker:!{victim}")[spare] == ["v1"]
+        # The move came only once failover.after had passed on the record's clock (the lock host's):
+        # the stretch began at the first run that found the victim gone, confirmed by every run since.
+        # (Lab hosts are containers of one machine: one clock for the record and the new container.)
+        record = json.loads(_sh(inventory, "cat /var/lib/pushorch/fleet.json", "lab-1")["lab-1"])
+        started = _sh(inventory, "date -d \"$(docker inspect -f '{{.Created}}' $(docker ps -q "
+                      "--filter label=pushorch.service=pause-a))\" +%s", spare)[spare]  # fmt: skip
+        assert float(started) - record["unreachable"][victim] >= 6, (record, started)
     finally:
         subprocess.run(["docker", "unpause", lab.container(victim)], check=True, capture_output=True)
     back = _reconcile(run_cli, inventory, playbook)

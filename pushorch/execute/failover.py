@@ -4,7 +4,7 @@ unreachable hosts, whether another host's Consul agent still sees their instance
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pushorch import consul_client
@@ -21,6 +21,26 @@ def movable(spec: Spec) -> dict[str, Service]:
     """Services whose instances failover may move: `replicas` set and failover on."""
     found = {s.name: s for h in spec.hosts.values() for p in h.plays for s in p.services}
     return {n: s for n, s in found.items() if s.replicas is not None and s.failover.enabled}
+
+
+def continuity_window(spec: Spec) -> Callable[[str], float]:
+    """For the fleet record: how old an entry's last confirmation may be for its duration to go on.
+    "service@host": that service's failover.after; a host: the smallest failover.after of the movable
+    services it may run (the strictest proof wins: failover is delayed, never hastened)."""
+    services = movable(spec)
+    smallest = min((s.failover.after for s in services.values()), default=0.0)
+    per_host = {
+        name: min((s.failover.after for p in host.plays for s in p.services if s.name in services), default=smallest)
+        for name, host in spec.hosts.items()
+    }
+
+    def window(name: str) -> float:
+        service, at, host = name.rpartition("@")
+        if at:
+            return services[service].failover.after if service in services else smallest
+        return per_host.get(host, smallest)
+
+    return window
 
 
 async def instance_health(service: Service, host: str, transport: Transport, container: ObservedContainer) -> Reading:
