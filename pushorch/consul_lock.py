@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pushorch import consul_client
 from pushorch.errors import LockHeld, PushorchError
-from pushorch.lock import Renewing, describe_owner, owner_record
+from pushorch.fleetstate import FleetState
+from pushorch.lock import Renewing, Stamp, describe_owner, owner_record, stamp, write_state
 from pushorch.transport import Transport
 
 KEY_PREFIX = "pushorch/locks/"
@@ -40,9 +42,10 @@ class ConsulLock(Renewing):
     name: str = "fleet"
     taken_over: dict[str, Any] | None = None  # never: Consul frees an expired lock itself
     session: str = ""
+    clock: Callable[[], Stamp] = stamp
     _renewer: asyncio.Task[None] | None = None
     _lost: str | None = None
-    _valid_until: float = 0.0
+    _valid_until: Stamp = (0.0, 0.0)
     _owner: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -56,7 +59,7 @@ class ConsulLock(Renewing):
         value = json.dumps(self._owner, sort_keys=True).encode()
         deadline = time.monotonic() + self.wait
         while True:
-            started = time.monotonic()
+            started = self.clock()
             self.session = await consul_client.session_create(self.transport, f"pushorch {self.name}", ttl, LOCK_DELAY)
             if await consul_client.kv_acquire(self.transport, self.key, value, self.session):
                 self._held_since(started)
@@ -91,6 +94,11 @@ class ConsulLock(Renewing):
 
     def _unrenewed(self) -> str:
         return f"the fleet lock {self.key} in Consul was not renewed for {self.ttl}s (session may be gone)"
+
+    async def _put_record(self, state: FleetState) -> bool:
+        """On the host whose agent holds the session (confirmed just before by write_record)."""
+        await write_state(self.transport, state)
+        return True
 
     async def release(self) -> None:
         self._stop_renewing()

@@ -23,7 +23,7 @@ from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
 from pushorch.fleetstate import FleetState
-from pushorch.lock import FleetLock, Locking, owner_record, read_state, write_state
+from pushorch.lock import FleetLock, Locking, owner_record, read_state
 from pushorch.observe import observe, observe_kv
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan
@@ -143,7 +143,7 @@ async def converge(
                     remembered = fleetstate.with_placement(memory.fleet, current.placed)
                     # Written under the lock, and only when it changed: a converged cron run writes nothing.
                     if fleet is not None and remembered.known and remembered.to_json() != recorded.to_json():
-                        await write_state(fleet.transport, remembered)
+                        await fleet.write_record(remembered)
                 outcome.last_plan = current
                 if diff:
                     await _diffs(current, active, emit)
@@ -169,7 +169,7 @@ async def converge(
                 results = await execute(current, active, record, fleet or UNGUARDED)
                 await _write_history(outcome.events[first_event:], active)
                 if fleet is not None and memory.fleet.known:
-                    memory = await _replaced_in_place(current, results.rollouts, memory, fleet.transport)
+                    memory = await _replaced_in_place(current, results.rollouts, memory, fleet)
                 outcome.rollouts.extend(results.rollouts)
                 outcome.lock_lost = results.lock_lost
                 for host, problem in results.hosts.items():
@@ -238,7 +238,9 @@ async def _memory(
     return memory, previous
 
 
-async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory: Memory, keeper: Transport) -> Memory:
+async def _replaced_in_place(
+    current: Plan, reports: list[RolloutReport], memory: Memory, keeper: FleetLock | ConsulLock
+) -> Memory:
     """Remember the instances this pass replaced in place: if they fail again, failover moves them."""
     tried = {h for r in reports for h in [*r.done, *r.failed]}
     pairs = {
@@ -247,7 +249,7 @@ async def _replaced_in_place(current: Plan, reports: list[RolloutReport], memory
     if not pairs:
         return memory
     fleet = fleetstate.replaced(memory.fleet, pairs, memory.fleet.now + time.monotonic() - memory.read_at)
-    await write_state(keeper, fleet)
+    await keeper.write_record(fleet)  # nothing once the lock is lost
     return replace(memory, fleet=fleet)
 
 

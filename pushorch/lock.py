@@ -17,6 +17,7 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,17 +96,29 @@ def owner_record(ttl: int) -> dict[str, Any]:
     }
 
 
+Stamp = tuple[float, float]  # (monotonic, wall-clock) seconds
+
+
+def stamp() -> Stamp:
+    """Both clocks: monotonic stops while a laptop sleeps, the wall clock does not (and may jump);
+    a lock's TTL has passed when either says so."""
+    return time.monotonic(), time.time()
+
+
 class Renewing:
     """What both fleet locks share: once held, renewed every third of the TTL; lost when a renewal
-    says so, or when none succeeded for a whole TTL. Subclasses say how to renew and how to name it."""
+    says so, or when none succeeded for a whole TTL on either clock (a controller that slept through
+    its TTL acts on nothing before it has renewed: it stops). Subclasses say how to renew and how to
+    name it, and how to write the fleet record beside it."""
 
     ttl: int
+    clock: Callable[[], Stamp]
     _renewer: asyncio.Task[None] | None
     _lost: str | None
-    _valid_until: float  # monotonic: the last successful renewal + ttl
+    _valid_until: Stamp  # the last successful renewal + ttl, on both clocks
 
-    def _held_since(self, started: float) -> None:
-        self._valid_until = started + self.ttl
+    def _held_since(self, started: Stamp) -> None:
+        self._valid_until = (started[0] + self.ttl, started[1] + self.ttl)
         self._renewer = asyncio.create_task(self._renew_forever())
 
     async def _renew_forever(self) -> None:
@@ -114,22 +127,41 @@ class Renewing:
             await self.confirm()
 
     async def confirm(self) -> str | None:
-        """Renew now; returns why the lock is lost, or None while it is ours."""
-        if self._lost is not None:
+        """Renew now; returns why the lock is lost, or None while it is ours. A lock whose TTL passed
+        since the last renewal stays lost even when this renewal would succeed: another run may
+        have held it in between."""
+        if self.lost() is not None:
             return self._lost
-        started = time.monotonic()
+        started = self.clock()
         renewed = await self._renew()
-        if renewed is True:
-            self._valid_until = started + self.ttl
+        if renewed is True and self.lost() is None:
+            self._valid_until = (started[0] + self.ttl, started[1] + self.ttl)
         elif isinstance(renewed, str):
             self._lost = renewed
         return self.lost()
 
     def lost(self) -> str | None:
         """Why this run no longer holds the lock (None while it does), without asking anyone."""
-        if self._lost is None and self._valid_until and time.monotonic() > self._valid_until:
-            self._lost = self._unrenewed()
+        if self._lost is None and self._valid_until[0]:
+            mono, wall = self.clock()
+            if mono > self._valid_until[0]:
+                self._lost = self._unrenewed()
+            elif wall > self._valid_until[1]:
+                since = wall - self._valid_until[1] + self.ttl
+                self._lost = (
+                    f"{self._unrenewed()}: {since:.0f}s passed on the wall clock (was this controller suspended?)"
+                )
         return self._lost
+
+    async def write_record(self, state: FleetState) -> bool:
+        """The fleet record, written only while this run holds the lock (confirmed first); after a
+        loss nothing is written. True when written."""
+        if await self.confirm() is not None:
+            return False
+        return await self._put_record(state)
+
+    async def _put_record(self, state: FleetState) -> bool:
+        raise NotImplementedError
 
     def _stop_renewing(self) -> None:
         if self._renewer is not None:
@@ -160,15 +192,16 @@ class FleetLock(Renewing):
     wait: float = 0.0
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     taken_over: dict[str, Any] | None = None
+    clock: Callable[[], Stamp] = stamp
     _renewer: asyncio.Task[None] | None = None
     _lost: str | None = None
-    _valid_until: float = 0.0  # monotonic: the last successful renewal + ttl
+    _valid_until: Stamp = (0.0, 0.0)
 
     async def acquire(self) -> None:
         owner = json.dumps(owner_record(self.ttl), sort_keys=True)
         deadline = time.monotonic() + self.wait
         while True:
-            started = time.monotonic()
+            started = self.clock()
             done = await self.transport.run(lock_cmd.acquire(owner, self.token, self.ttl), timeout=30)
             first, _, rest = done.stdout.partition("\n")
             if done.exit_status == 0:
@@ -196,6 +229,19 @@ class FleetLock(Renewing):
 
     def _unrenewed(self) -> str:
         return f"the fleet lock on {self.host} was not renewed for {self.ttl}s (it may have been taken over)"
+
+    async def _put_record(self, state: FleetState) -> bool:
+        """On the lock host, only if the lock directory still holds this run's token (checked there,
+        in the same command that writes)."""
+        try:
+            done = await self.transport.run(
+                lock_cmd.write_state(self.token), stdin=state.to_json().encode(), timeout=30
+            )
+        except PushorchError:
+            return False  # a record not written makes the next run wait longer, no worse
+        if done.stdout.startswith("LOST"):
+            self._lost = f"the fleet lock on {self.host} was taken over before the fleet record was written"
+        return done.ok
 
     async def release(self) -> None:
         self._stop_renewing()

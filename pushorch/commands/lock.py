@@ -48,6 +48,12 @@ if [ -n "$token" ] && [ "$(cat "$d/token" 2>/dev/null)" != "$token" ]; then echo
 rm -rf "$d" && echo RELEASED
 """
 
+_WRITE_STATE = r"""
+d=$1 token=$2 f=$3
+[ "$(cat "$d/token" 2>/dev/null)" = "$token" ] || { echo LOST; exit 3; }
+umask 022 && cat > "$f.new" && mv -f "$f.new" "$f" && echo WRITTEN
+"""
+
 _STATUS = r"""
 d=$1
 [ -d "$d" ] || { echo FREE; exit 0; }
@@ -73,6 +79,11 @@ def release(token: str = "", directory: str = LOCK_DIR) -> Argv:
 
 def status(directory: str = LOCK_DIR) -> Argv:
     return ("sh", "-c", _STATUS, "pushorch-lock", directory)
+
+
+def write_state(token: str, directory: str = LOCK_DIR, path: str = STATE_FILE) -> Argv:
+    """stdin -> the fleet record, only while the lock directory holds `token`: exit 3 (LOST) otherwise."""
+    return ("sh", "-c", _WRITE_STATE, "pushorch-lock", directory, token, path)
 
 
 def read_state(path: str = STATE_FILE) -> Argv:

@@ -65,8 +65,11 @@ async def run_rollout(
     Before each batch the guard confirms the run still holds the fleet lock."""
     report = RolloutReport(rollout.service)
     started = time.monotonic()
-    status = await run_hook(rollout, "pre_deploy", emit)
-    why = f"the pre_deploy hook exited {status}" if status else await _run_jobs(rollout, transports, emit)
+    # A pre_deploy hook or a job (a migration) changes things too: the lock is confirmed before them.
+    why = (await guard.confirm() or "") if dict(rollout.hooks).get("pre_deploy") or rollout.jobs else ""
+    if not why:
+        status = await run_hook(rollout, "pre_deploy", emit)
+        why = f"the pre_deploy hook exited {status}" if status else await _run_jobs(rollout, transports, emit)
     if why:  # nothing was replaced: every host keeps what it runs
         report.stopped = f"{why}: nothing was replaced"
         report.failed.update({h: f"not updated: {report.stopped}" for h in rollout.hosts})
