@@ -102,10 +102,9 @@ def test_drain_delay_sends_no_request_to_an_instance_that_is_stopping(  # type: 
     undrained_playbook = _consul_checked(tmp_path, "dr-a", 18140, drain_delay="0s")
     with Client(inventory, "dr-a") as undrained:
         assert _apply(run_cli, inventory, undrained_playbook)[0] == 0
-    print(
-        f"stop-first over 3 hosts, a client refreshing from Consul every 0.5 s: drain_delay 1s -> "
-        f"{drained.failed} of {drained.sent} requests failed; drain_delay 0 -> {undrained.failed} of {undrained.sent}"
-    )
+    # The same rollout without the delay does send requests to instances that are stopping: the
+    # delay is what made the difference, not a client too slow to notice.
+    assert undrained.sent > 50 and undrained.failed > 0, (undrained.sent, undrained.failed)
 
 
 def _maintenance_checks(inventory: Path, host: str) -> dict[str, Any]:
