@@ -225,14 +225,16 @@ class DeleteKv(Action):
 
 @dataclass(frozen=True, slots=True)
 class ReloadConsul(Action):
-    binary: bool = True  # `consul reload` (only the binary answers); else the agent's API
-    validate: tuple[str, ...] = ()  # config dirs `consul validate` checks first (the host has the binary)
+    # `consul reload` (only the binary answers); else the agent's API. Either way the agent validates
+    # what it loads and refuses the reload (HTTP 500) when a definition is bad: the only validation
+    # Consul offers for a directory of service definitions (`consul validate` checks a whole agent
+    # configuration; docs/consul.md).
+    binary: bool = True
     written: tuple[str, ...] = ()  # definitions this run wrote: removed again if the reload fails
     verb: ClassVar[str] = "reload"
 
     def subject(self) -> str:
-        how = [*([] if self.binary else ["agent API"]), *(["validated"] if self.validate else [])]
-        return "consul" + (f" ({', '.join(how)})" if how else "")
+        return "consul" + ("" if self.binary else " (agent API)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +286,6 @@ class ReplaceContainer(Action):
     consul_path: str = ""  # "" = no Consul definition
     consul_content: str = ""
     consul_reload: ReloadMode = ""
-    consul_validate: bool = False  # `consul validate` the definition's dir before each reload
     dynamic_port: tuple[int, int] | None = None  # start-first: (spec host port, container port) to look up
     stop_timeout: int = 10
     drop: tuple[str, ...] = ()  # kept containers beyond `keep`, removed once the new one passes

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushorch.commands import consul as consul_cmd
-from pushorch.errors import CommandFailed, ExitStatus, HostError, PushorchError
+from pushorch.errors import ExitStatus, HostError, PushorchError
 from pushorch.secret import Secret
 from pushorch.transport import Transport
 from pushorch.transport.tls import TlsStream, client_context
@@ -148,21 +148,23 @@ async def _write(transport: Transport, method: str, path: str, what: str, body: 
     return reply
 
 
-async def validate(transport: Transport, config_dir: str, become: bool | None) -> None:
-    """`consul validate DIR` (run where the host has the binary): a broken definition fails its step
-    before the agent is asked to load it."""
-    done = await transport.run(consul_cmd.validate(config_dir), timeout=60, become=become)
-    if not done.ok:
-        what = f"consul validate {config_dir}"
-        raise CommandFailed(transport.settings.name, what, done.exit_status, done.stderr or done.stdout)
-
-
 async def reload(transport: Transport, binary: bool, become: bool | None) -> None:
     """The agent's reload endpoint, or `consul reload` where only the binary answers."""
     if binary:
+        agent = transport.settings.consul
+        if agent.cert_file:
+            raise ConsulError(
+                transport.settings.name,
+                "consul reload: the CLI on the host cannot present the controller's client certificate; "
+                "the agent must answer on its API (consul_http_addr)",
+            )
         token = await _token(transport)
         stdin = (token.reveal() + "\n").encode() if token is not None else b"\n"
-        done = await transport.run(consul_cmd.reload(), stdin=stdin, timeout=60, become=become)
+        if agent.ca_file:
+            with open(agent.ca_file, "rb") as handle:  # the CA is the controller's: sent, not assumed there
+                stdin += handle.read()
+        argv = consul_cmd.reload(agent.address, agent.server_name, agent.verify)
+        done = await transport.run(argv, stdin=stdin, timeout=60, become=become)
         done.check("consul reload")
         return
     await _write(transport, "PUT", "/v1/agent/reload", "consul reload (agent API)")

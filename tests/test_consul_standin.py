@@ -202,3 +202,41 @@ def test_pushorch_client_refused_token_is_a_clear_error(agent: dict[str, object]
     plain = _transport(agent, consul_http_addr=f"127.0.0.1:{agent['https']}", consul_http_token=Secret(TOKEN))
     with pytest.raises(consul_client.ConsulError, match="did not answer"):
         asyncio.run(consul_client.reload(plain, binary=False, become=None))  # http to an https port
+
+
+def test_the_cli_shim_validates_a_whole_agent_configuration_as_consul_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """command/validate/validate.go builds the files given as one agent configuration
+    (config.NewBuilder + BuildAndValidate): a directory of service definitions alone has no data_dir."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    shim = [sys.executable, str(ROOT / "pushorch" / "lab" / "files" / "consul"), "validate"]
+    services = tmp_path / "consul.d"
+    services.mkdir()
+    (services / "pushorch-web.json").write_text('{"service": {"name": "web", "port": 80}}')
+    refused = subprocess.run([*shim, str(services)], capture_output=True, text=True)
+    assert refused.returncode == 1 and "Config validation failed: data_dir cannot be empty" in refused.stderr
+    (tmp_path / "agent.json").write_text('{"data_dir": "/opt/consul"}')
+    accepted = subprocess.run([*shim, str(tmp_path / "agent.json"), str(services)], capture_output=True, text=True)
+    assert accepted.returncode == 0 and "Configuration is valid!" in accepted.stdout
+
+
+def test_a_reload_the_agent_cannot_build_changes_nothing(agent: dict[str, object]) -> None:
+    """agent/agent.go ReloadConfig builds the new configuration before applying any of it, and
+    agent_endpoint.go AgentReload returns its error (HTTP 500): the services loaded before stay."""
+    c = _client(agent)
+    directory = agent["dir"]
+    assert isinstance(directory, Path)
+    (directory / "good.json").write_text('{"service": {"name": "kept", "port": 81}}')
+    c.agent.reload()
+    assert "kept" in c.agent.services()
+    (directory / "bad.json").write_text("{")
+    (directory / "good.json").write_text('{"service": {"name": "replacement", "port": 82}}')
+    with pytest.raises(consul.ConsulException, match="500"):
+        c.agent.reload()
+    assert "kept" in c.agent.services() and "replacement" not in c.agent.services()
+    (directory / "bad.json").unlink()
+    (directory / "good.json").unlink()
+    c.agent.reload()

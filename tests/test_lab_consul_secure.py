@@ -280,12 +280,12 @@ def test_kv_configuration_check_and_set_only_what_changed_and_prune(  # type: ig
     assert set(_kv(lab, "kv-app/")) == {"kv-app/greeting", "kv-app/port"}
 
 
-def test_consul_validate_refuses_a_broken_config_dir_and_the_next_run_converges(  # type: ignore[no-untyped-def]
+def test_a_config_dir_the_agent_refuses_to_load_fails_the_reload_and_the_next_run_converges(  # type: ignore[no-untyped-def]
     secure_lab, run_cli, tmp_path: Path
 ) -> None:
-    """The hosts have a `consul` binary: `consul validate` runs before each reload. A broken file in
-    lab-1's config dir fails that host's step (the agent is not asked to load it) and leaves no
-    definition behind that the next run would take for done."""
+    """The agent validates what it loads (Consul's reload builds the whole configuration first and
+    answers 500 when it cannot): a broken file in lab-1's config dir fails that host's reload, and the
+    definition pushorch wrote goes again, so the next run does not take it for done."""
     lab, inventory, _ = secure_lab
     service = {"name": "val-app", "image": "{{ lab_registry }}/pushorch/demo-app:v1", "consul": {"port": 18301}}
     playbook = tmp_path / "val-app.yml"
@@ -294,7 +294,8 @@ def test_consul_validate_refuses_a_broken_config_dir_and_the_next_run_converges(
     subprocess.run(["docker", "exec", lab.container("lab-1"), "sh", "-c", f"echo '{{' > {broken}"], check=True)
     status, changes, summary = _apply(run_cli, inventory, str(playbook))
     assert status == 6, changes  # the rollout's first batch (lab-1) failed: it stops there
-    assert "consul validate /etc/consul.d" in summary["failed"]["lab-1"], summary
+    assert "consul reload (agent API): HTTP 500" in summary["failed"]["lab-1"], summary
+    assert "zz-broken.json" in summary["failed"]["lab-1"], summary
     running = _running(inventory, "val-app")
     assert running["lab-1"] == []  # lab-1 back to where it was (no instance); lab-2 one version or none
     assert running["lab-2"] in ([], ["v1"])
@@ -310,3 +311,22 @@ def test_consul_validate_refuses_a_broken_config_dir_and_the_next_run_converges(
     assert _running(inventory, "val-app") == {"lab-1": ["v1"], "lab-2": ["v1"]}
     for host in HOSTS:
         assert f"val-app-{host}" in _agent(lab, host, "/v1/agent/services")[1]
+
+
+def test_the_cli_reload_reaches_the_agent_pushorch_was_told_about(  # type: ignore[no-untyped-def]
+    secure_lab, run_cli, tmp_path: Path
+) -> None:
+    """`consul.reload: binary` runs `consul reload` on the host: it gets the agent's address (HTTPS
+    only, 8501), the controller's CA and the ACL token from pushorch, none of them on its argv."""
+    lab, inventory, _ = secure_lab
+    service = {
+        "name": "cli-app",
+        "image": "{{ lab_registry }}/pushorch/demo-app:v1",
+        "consul": {"port": 18302, "reload": "binary"},
+    }
+    playbook = tmp_path / "cli-app.yml"
+    playbook.write_text(json.dumps([{"hosts": "docker", "services": [service]}]))
+    status, changes, summary = _apply(run_cli, inventory, str(playbook))
+    assert status == 0, (changes, summary)
+    for host in HOSTS:
+        assert "cli-app-" + host in _agent(lab, host, "/v1/agent/services")[1]

@@ -93,15 +93,20 @@ def take_definition(path: str) -> Argv:
     return ("sh", "-c", 'cat -- "$0" 2>/dev/null; rm -f -- "$0"', path)
 
 
-def reload() -> Argv:
-    """`consul reload` with the ACL token read from stdin (one line; empty: none), never from argv."""
-    script = (
-        'IFS= read -r t || :; if [ -n "$t" ]; then CONSUL_HTTP_TOKEN=$t; export CONSUL_HTTP_TOKEN; fi;'
-        " exec consul reload"
-    )
-    return ("sh", "-c", script)
+# stdin: the ACL token's line (empty: none), then the CA bundle (PEM; may be empty), kept in a private
+# temporary file for CONSUL_CACERT while `consul reload` runs. The token never reaches argv.
+_RELOAD = (
+    'IFS= read -r t || :; if [ -n "$t" ]; then CONSUL_HTTP_TOKEN=$t; export CONSUL_HTTP_TOKEN; fi; '
+    "CONSUL_HTTP_ADDR=$1; export CONSUL_HTTP_ADDR; "
+    'if [ -n "$2" ]; then CONSUL_TLS_SERVER_NAME=$2; export CONSUL_TLS_SERVER_NAME; fi; '
+    'if [ "$3" = 0 ]; then CONSUL_HTTP_SSL_VERIFY=false; export CONSUL_HTTP_SSL_VERIFY; fi; '
+    'ca=$(umask 077 && mktemp) || exit 1; cat > "$ca"; '
+    'if [ -s "$ca" ]; then CONSUL_CACERT=$ca; export CONSUL_CACERT; fi; '
+    'consul reload; s=$?; rm -f "$ca"; exit $s'
+)
 
 
-def validate(config_dir: str) -> Argv:
-    """`consul validate DIR`: offline, needs no agent and no token."""
-    return ("consul", "validate", config_dir)
+def reload(address: str, server_name: str | None = None, verify: bool = True) -> Argv:
+    """`consul reload` against the agent the host's consul_* variables name (the CLI reads the same
+    CONSUL_* environment as the agent's other clients); token and CA on stdin."""
+    return ("sh", "-c", _RELOAD, "consul-reload", address, server_name or "", "1" if verify else "0")

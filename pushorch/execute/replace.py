@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -318,8 +317,6 @@ class Replacer:
 
     async def _reload(self) -> None:
         if self.a.consul_reload:
-            if self.a.consul_validate:
-                await consul_client.validate(self.t, posixpath.dirname(self.a.consul_path), self.a.become)
             await consul_client.reload(self.t, self.a.consul_reload == "binary", self.a.become)
 
     async def _discard(self, name: str) -> None:

@@ -63,11 +63,9 @@ async def run_action(action: a.Action, t: Transport) -> None:
 
 
 async def _reload_consul(action: a.ReloadConsul, t: Transport) -> None:
-    """Validate, then reload. When either fails, the definitions this run wrote go again: the agent
-    never loaded them, and a file left in place would look done to the next run's plan."""
+    """Reload: the agent validates what it loads. When it refuses, the definitions this run wrote go
+    again: the agent never loaded them, and a file left in place would look done to the next run's plan."""
     try:
-        for config_dir in action.validate:
-            await consul_client.validate(t, config_dir, action.become)
         await consul_client.reload(t, action.binary, action.become)
     except PushorchError:
         if action.written:

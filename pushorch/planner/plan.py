@@ -11,7 +11,6 @@ the next pass, once the probe can see them (apply is level-based).
 from __future__ import annotations
 
 import dataclasses
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -156,14 +155,12 @@ def _host_plan(
     replacements.extend(mine)
     out.extend(service_steps)
     written = [a.path for a in service_steps if isinstance(a, WriteConsul)]
-    consul_dirs = {posixpath.dirname(path) for path in written}
     removals = _removals(host, seen, {s.name for _, s in services}, declared, options)
-    consul_dirs |= {posixpath.dirname(a.path) for a in removals if isinstance(a, RemoveConsul)}
+    changed = bool(written) or any(isinstance(a, RemoveConsul) for a in removals)
     out.extend(removals)
     # With neither a binary nor an agent there is nothing to reload: an agent started later reads the dir.
-    if consul_dirs and (seen.consul_binary or seen.consul_agent):
-        validate = tuple(sorted(consul_dirs)) if seen.consul_binary else ()
-        reload = ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent, validate=validate)
+    if changed and (seen.consul_binary or seen.consul_agent):
+        reload = ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent)
         out.append(dataclasses.replace(reload, written=tuple(written)))
     return out
 

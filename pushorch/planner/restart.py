@@ -52,7 +52,6 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
                         consul_path=path,
                         consul_content=content,
                         consul_reload=reload_mode(seen, declared) if path else "",
-                        consul_validate=seen.consul_binary and bool(path),
                         stop_timeout=int(declared.stop_timeout),
                         restart=True,
                         drain=policy.drain,

@@ -157,7 +157,6 @@ def _replace(
         consul_path=consul_path,
         consul_content=consul_content,
         consul_reload=reload_mode(seen, service) if consul_path else "",
-        consul_validate=seen.consul_binary and bool(consul_path),
         dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
         stop_timeout=int(service.stop_timeout),
         drop=tuple(sets.beyond_keep(policy.keep)),

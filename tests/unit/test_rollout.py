@@ -20,7 +20,7 @@ from pushorch.transport.fake import FakeTransport, Script
 
 INSTANT = Gate("running", min_healthy_time=0, deadline=10)
 CONSUL = "/etc/consul.d/pushorch-web.json"
-RELOAD = join(consul_cmd.reload())
+RELOAD = join(consul_cmd.reload("http://127.0.0.1:8500"))
 
 
 def bounded(command: str, seconds: int = 120) -> str:

@@ -187,19 +187,26 @@ def public(service: dict) -> dict:
 
 
 def load_config_dir() -> list[str]:
-    """Re-read the config dir: file-defined services replace the previous file-defined ones."""
+    """Re-read the config dir: file-defined services replace the previous file-defined ones. As
+    Consul's agent (agent/agent.go ReloadConfig: the new configuration is built and validated before
+    anything is applied), a bad file changes nothing: the reload fails and the agent keeps what it had."""
     errors, found = [], {}
     for path in sorted(glob.glob(os.path.join(CONFIG_DIR, "*.json"))):
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
-        except (OSError, ValueError) as exc:
-            errors.append(f"{path}: {exc}")
+            entries = ([data["service"]] if "service" in data else []) + list(data.get("services", []))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            errors.append(f"Error decoding '{path}': {exc}")
             continue
-        entries = ([data["service"]] if "service" in data else []) + list(data.get("services", []))
         for entry in entries:
+            if not isinstance(entry, dict) or not entry.get("name"):
+                errors.append(f"Failed reloading services: {path}: a service definition needs a name")
+                continue
             service = normalise(entry, "file")
             found[service["id"]] = service
+    if errors:
+        return errors
     with LOCK:
         for sid in [s for s, v in SERVICES.items() if v["source"] == "file" and s not in found]:
             SERVICES.pop(sid)
