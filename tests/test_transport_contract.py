@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -318,6 +319,74 @@ def test_become_with_a_sudo_password(sshd: Sshd, kind: str, become_users: dict[s
     without = replace(right, become_password=None)
     with pytest.raises(BecomeFailed, match="sudo needs a password for pushorch-pwsudo"):
         run(go(without))
+
+
+@pytest.fixture(scope="module")
+def bash_as_sh_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """A host where `sh` is bash (RHEL, Fedora): bash execs a script's last command, so a process
+    started there has another parent than the script's earlier commands."""
+    import tempfile
+
+    bin_dir = Path(tempfile.mkdtemp(prefix="pushorch-bash-sh-"))
+    bin_dir.chmod(0o755)  # the test users must reach it
+    (bin_dir / "sh").symlink_to("/bin/bash")
+    server = Sshd(
+        tmp_path_factory.mktemp("bash-sh"), 1, extra_config=f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin\n"
+    ).start()
+    yield server
+    server.stop()
+    shutil.rmtree(bin_dir)
+
+
+@pytest.fixture
+def sudo_without_cache(become_users: dict[str, bool]) -> Iterator[None]:
+    """sudoers with timestamp_timeout=0 for the password user: sudo caches no credential at all."""
+    rule = Path("/etc/sudoers.d/pushorch-tests-nocache")
+    rule.write_text("Defaults:pushorch-pwsudo timestamp_timeout=0\n")
+    rule.chmod(0o440)
+    try:
+        yield
+    finally:
+        rule.unlink()
+
+
+def _as_root_with_password(server: Sshd, kind: str) -> tuple[str, str, str]:
+    """id, a file put through sudo and read back, and what a command reads on its stdin after the
+    password, as pushorch-pwsudo with its sudo password."""
+    which = settings(
+        server, transport=kind, user="pushorch-pwsudo", become=True, become_password=Secret(SUDO_USER_PASSWORD)
+    )
+
+    async def go() -> tuple[str, str, str]:
+        t = await connected(which)
+        try:
+            who = (await t.run(["id", "-un"])).check().stdout.strip()
+            await t.put(b"first\nsecond\n", "/tmp/pushorch-pwsudo-nocache", 0o600)
+            back = (await t.run(["cat", "/tmp/pushorch-pwsudo-nocache"])).check().stdout
+            fed = (await t.run(["cat"], stdin=b"own input\n")).check().stdout
+            return who, back, fed
+        finally:
+            await t.close()
+
+    return run(go())
+
+
+def test_sudo_with_a_password_needs_no_credential_cache(
+    sshd: Sshd, kind: str, become_users: dict[str, bool], sudo_without_cache: None
+) -> None:
+    assert _as_root_with_password(sshd, kind) == ("root", "first\nsecond\n", "own input\n")
+
+
+def test_sudo_with_a_password_where_sh_is_bash(bash_as_sh_sshd: Sshd, kind: str, become_users: dict[str, bool]) -> None:
+    async def shell_of_sh() -> str:
+        t = await connected(settings(bash_as_sh_sshd, transport=kind, user="pushorch-pwsudo"))
+        try:
+            return (await t.run(["sh", "-c", "echo ${BASH_VERSION:+bash}"])).check().stdout.strip()
+        finally:
+            await t.close()
+
+    assert run(shell_of_sh()) == "bash"  # the host is what the test says it is
+    assert _as_root_with_password(bash_as_sh_sshd, kind) == ("root", "first\nsecond\n", "own input\n")
 
 
 def test_hundred_hosts_at_once(tmp_path: Path, kind: str) -> None:

@@ -42,23 +42,34 @@ def become(argv: Argv, user: str = "root") -> Argv:
     return (*prefix, "--", *argv)
 
 
-# The become wrapper's exit status and message when sudo refuses the password (check_become reads them).
-PASSWORD_REFUSED_STATUS = 126
-PASSWORD_REFUSED = "pushorch: sudo refused the become password"
-_WITH_PASSWORD = (
-    # The password is the first line of stdin; `read` takes exactly that line and leaves the rest for
-    # the command. sudo checks it (-v: validate only, from a one-line pipe, so a wrong password ends
-    # at EOF instead of waiting) and the command runs on the credentials sudo just cached, as a child
-    # of this same shell. printf is a shell builtin: the password is in no process's arguments.
-    'IFS= read -r p; printf "%s\\n" "$p" | sudo -S -p "" -v 2>/dev/null || '
-    '{ echo "' + PASSWORD_REFUSED + '" >&2; exit ' + str(PASSWORD_REFUSED_STATUS) + "; }; "
-    'p=; sudo -n -u "$0" -- "$@"'
+# sudo with a password, in ONE sudo call that needs no credential cache (sudo's cache is keyed to the
+# parent process and the terminal: it misses where /bin/sh is bash, which execs a script's last
+# command, and under `timestamp_timeout=0`). stdin: the password's line, then SYNC_LINES lines of
+# BECOME_SYNC, then the command's own input. `sudo -S -p ''` reads the password line byte by byte
+# when it asks for one (and nothing when it does not: NOPASSWD, a cached credential); the inner
+# shell, already the target user, skips the password line if sudo left it, then the sync lines, and
+# execs the command on exactly its own input. A wrong password makes sudo retry on the sync lines
+# (passwd_tries, 3 by default) and give up before it reaches the command's input.
+BECOME_SYNC = "--pushorch-become-sync--"
+SYNC_LINES = 3
+PASSWORD_REFUSED_STATUS = 1  # sudo's own status when it gives up: check_become reads its message
+PASSWORD_REFUSED = "incorrect password attempt"
+BECOME_SYNC_LOST = 125  # the inner shell did not find the sync lines where they belong
+_SYNCED = (
+    'n=$0; IFS= read -r l || exit 125; [ "$l" = "$n" ] || { IFS= read -r l && [ "$l" = "$n" ]; } || exit 125; '
+    + " ".join(['IFS= read -r l && [ "$l" = "$n" ] || exit 125;'] * (SYNC_LINES - 1))
+    + ' l=; exec "$@"'
 )
 
 
 def become_with_password(argv: Argv, user: str = "root") -> Argv:
-    """Run argv through sudo with the become password on the first line of stdin (never in argv)."""
-    return ("sh", "-c", _WITH_PASSWORD, user, *argv)
+    """Run argv through sudo with the become password on the first line of stdin (never in argv);
+    `password_input` is what goes before the command's own stdin."""
+    return ("sudo", "-S", "-p", "", "-u", user, "--", "sh", "-c", _SYNCED, BECOME_SYNC, *argv)
+
+
+def password_input(password: str) -> bytes:
+    return (password + "\n" + (BECOME_SYNC + "\n") * SYNC_LINES).encode()
 
 
 # What `bounded` exits with when the host ended the command at its deadline (coreutils and busybox).

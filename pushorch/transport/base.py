@@ -9,12 +9,14 @@ from typing import Any, Protocol
 
 from pushorch.commands import files
 from pushorch.commands.shell import (
+    BECOME_SYNC_LOST,
     PASSWORD_REFUSED,
     PASSWORD_REFUSED_STATUS,
     Argv,
     become,
     become_with_password,
     join,
+    password_input,
 )
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import BecomeFailed, CommandFailed
@@ -137,7 +139,7 @@ def password_line(settings: ConnectionSettings, become_flag: bool | None) -> byt
     """What goes to the command's stdin before its own input: the become password's line, or nothing."""
     wanted = settings.become if become_flag is None else become_flag
     if wanted and settings.become_password is not None:
-        return settings.become_password.reveal().encode() + b"\n"
+        return password_input(settings.become_password.reveal())
     return b""
 
 
@@ -159,10 +161,13 @@ def stdin_for(settings: ConnectionSettings, stdin: bytes | None, become_flag: bo
 def check_become(settings: ConnectionSettings, result: Result, become_flag: bool | None) -> Result:
     """Turn sudo's 'password required' into a clear error naming the host."""
     wanted = settings.become if become_flag is None else become_flag
-    if wanted and result.exit_status == PASSWORD_REFUSED_STATUS and PASSWORD_REFUSED in result.stderr:
+    with_password = wanted and settings.become_password is not None
+    if with_password and result.exit_status == PASSWORD_REFUSED_STATUS and PASSWORD_REFUSED in result.stderr:
         raise BecomeFailed(
             settings.name, f"become: sudo refused the become password for {settings.user or 'this user'}"
         )
+    if with_password and result.exit_status == BECOME_SYNC_LOST and not result.stdout:
+        raise BecomeFailed(settings.name, "become: the password exchange with sudo went wrong (sync lines missing)")
     if wanted and result.exit_status == 127 and "sudo" in result.stderr and "not found" in result.stderr:
         raise BecomeFailed(settings.name, "become: sudo is not installed on this host")
     if wanted and result.exit_status == 1 and any(s in result.stderr for s in _SUDO_NEEDS_PASSWORD):

@@ -235,3 +235,27 @@ def test_a_bounded_job_in_a_real_shell_exits_137_and_names_what_it_removes(tmp_p
     done = subprocess.run(docker.bounded_job(("docker", "run", "img"), "j-1", 1), env=env, timeout=20)
     assert done.returncode == 137
     assert (tmp_path / "calls").read_text().splitlines() == ["run img", "rm -f j-1"]
+
+
+def test_become_with_a_password_is_one_sudo_and_the_sync_lines() -> None:
+    from pushorch.commands import shell
+
+    argv = shell.become_with_password(("id", "-un"), "app")
+    assert argv[:9] == ("sudo", "-S", "-p", "", "-u", "app", "--", "sh", "-c")
+    assert argv[10:] == (shell.BECOME_SYNC, "id", "-un")
+    assert shell.password_input("pw 1") == b"pw 1\n" + (shell.BECOME_SYNC.encode() + b"\n") * 3
+
+
+def test_the_sync_wrapper_gives_the_command_exactly_its_own_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The inner shell of become_with_password, run without sudo: whether sudo took the password
+    line (as when it asks) or left it (NOPASSWD), the command reads only what follows the sync lines."""
+    import subprocess
+
+    from pushorch.commands import shell
+
+    inner = shell.become_with_password(("cat",))[8:]  # sh -c SCRIPT SYNC cat
+    sync = (shell.BECOME_SYNC + "\n") * 3
+    for stdin in (sync + "data\n", "the-password\n" + sync + "data\n"):
+        assert subprocess.run(inner, input=stdin, capture_output=True, text=True).stdout == "data\n"
+    lost = subprocess.run(inner, input="the-password\nsomething else\n", capture_output=True, text=True)
+    assert lost.returncode == shell.BECOME_SYNC_LOST and lost.stdout == ""
