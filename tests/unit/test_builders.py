@@ -253,7 +253,7 @@ def test_the_sync_wrapper_gives_the_command_exactly_its_own_input(tmp_path) -> N
 
     from pushorch.commands import shell
 
-    inner = shell.become_with_password(("cat",))[8:]  # sh -c SCRIPT SYNC cat
+    inner = shell.become_with_password(("cat",))[7:]  # sh -c SCRIPT SYNC cat
     sync = (shell.BECOME_SYNC + "\n") * 3
     for stdin in (sync + "data\n", "the-password\n" + sync + "data\n"):
         assert subprocess.run(inner, input=stdin, capture_output=True, text=True).stdout == "data\n"
