@@ -18,19 +18,39 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushorch import consul_client
+from pushorch import consul_client, fleetstate
 from pushorch.errors import LockHeld, PushorchError
 from pushorch.fleetstate import FleetState
-from pushorch.lock import Renewing, Stamp, describe_owner, owner_record, stamp, write_state
+from pushorch.lock import Renewing, Stamp, describe_owner, owner_record, stamp
 from pushorch.transport import Transport
 
 KEY_PREFIX = "pushorch/locks/"
+RECORD_PREFIX = "pushorch/fleet/"  # the fleet record beside the lock: one memory for every controller
 MIN_TTL, MAX_TTL = 10, 86400  # Consul's bounds for a session TTL
 LOCK_DELAY = 15  # Consul's default: after an invalidation, the key waits this long for a new holder
 
 
 def key_for(name: str) -> str:
     return KEY_PREFIX + name
+
+
+def record_key(name: str) -> str:
+    return RECORD_PREFIX + name
+
+
+async def read_record(transport: Transport, name: str) -> tuple[FleetState, int]:
+    """The fleet record from the KV store (whichever agent is asked, the store is the cluster's) with
+    the asked host's clock, and its ModifyIndex for the check-and-set write (0: none yet). A record
+    that cannot be read is no record: nothing moves on what is not known."""
+    try:
+        clock = await transport.run(("date", "+%s"), timeout=30)
+        entry = await consul_client.kv_get(transport, record_key(name))
+    except (OSError, TimeoutError, PushorchError):
+        return FleetState(), 0
+    if not clock.ok:
+        return FleetState(), 0
+    body = entry.value.decode("utf-8", "replace") if entry is not None else ""
+    return fleetstate.parse(f"{clock.stdout.strip()}\n{body}"), entry.modify_index if entry is not None else 0
 
 
 @dataclass
@@ -47,6 +67,7 @@ class ConsulLock(Renewing):
     _lost: str | None = None
     _valid_until: Stamp = (0.0, 0.0)
     _owner: dict[str, Any] = field(default_factory=dict)
+    _record_index: int = 0  # the record's ModifyIndex as this run read it (check-and-set)
 
     @property
     def key(self) -> str:
@@ -95,9 +116,21 @@ class ConsulLock(Renewing):
     def _unrenewed(self) -> str:
         return f"the fleet lock {self.key} in Consul was not renewed for {self.ttl}s (session may be gone)"
 
+    async def read_record(self) -> FleetState:
+        state, self._record_index = await read_record(self.transport, self.name)
+        return state
+
     async def _put_record(self, state: FleetState) -> bool:
-        """On the host whose agent holds the session (confirmed just before by write_record)."""
-        await write_state(self.transport, state)
+        """In the KV store beside the lock, check-and-set on the index this run read: a record someone
+        else wrote since is not overwritten (confirmed just before by write_record)."""
+        key = record_key(self.name)
+        try:
+            if not await consul_client.kv_put(self.transport, key, state.to_json().encode(), cas=self._record_index):
+                return False
+            entry = await consul_client.kv_get(self.transport, key)
+        except (OSError, TimeoutError, PushorchError):
+            return False
+        self._record_index = entry.modify_index if entry is not None else self._record_index
         return True
 
     async def release(self) -> None:

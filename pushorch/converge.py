@@ -14,6 +14,7 @@ from pushorch import build, consul_client, fleetstate, history
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
 from pushorch.consul_lock import ConsulLock
+from pushorch.consul_lock import read_record as read_consul_record
 from pushorch.errors import ConnectError, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
@@ -118,7 +119,6 @@ async def converge(
                 fleet = await take_fleet_lock(locking, transports, shared, emit)
             if not check_only:  # images built from a context exist before anything ships or pulls them
                 await build.ensure_images(spec, emit)
-            keeper = _record_keeper(fleet, locking, transports)
             for _ in range(MAX_PASSES + 1):  # the last pass only observes: did it converge?
                 active = {
                     h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable
@@ -134,7 +134,8 @@ async def converge(
                 if respec is not None and outcome.passes == 0:
                     spec = respec(observed)
                 if outcome.passes == 0:
-                    memory, recorded = await _memory(spec, observed, active, set(outcome.unreachable), keeper)
+                    stored = await _read_record(fleet, locking, transports)
+                    memory, recorded = await _memory(spec, observed, active, set(outcome.unreachable), stored)
                 current = planner(spec, observed, replace(options or Options(), memory=memory))
                 if outcome.passes == 0:
                     outcome.first_plan = current
@@ -199,14 +200,20 @@ async def _write_history(events: list[Event], transports: Mapping[str, Transport
     await asyncio.gather(*(one(h) for h in lines if h in transports))
 
 
-def _record_keeper(
+async def _read_record(
     fleet: FleetLock | ConsulLock | None, locking: Locking | None, transports: Mapping[str, Transport]
-) -> Transport | None:
-    """The fleet record lives on the lock host: written under the lock, read by plan and --check too."""
+) -> FleetState:
+    """The fleet record lives beside the lock (the lock host's file, or with the consul backend the KV
+    store): written under the lock, read the same way by plan and --check without it."""
     if fleet is not None:
-        return fleet.transport
+        return await fleet.read_record()
     host = locking.pick(list(transports)) if locking is not None else None
-    return transports.get(host) if host is not None else None
+    transport = transports.get(host) if host is not None else None
+    if transport is None or locking is None:
+        return FleetState()
+    if locking.backend == "consul":
+        return (await read_consul_record(transport, locking.name))[0]
+    return await read_state(transport)
 
 
 async def _memory(
@@ -214,12 +221,11 @@ async def _memory(
     observed: Mapping[str, ObservedHost],
     active: Mapping[str, Transport],
     lost: set[str],
-    keeper: Transport | None,
+    previous: FleetState,
 ) -> tuple[Memory, FleetState]:
     """What failover knows at this run's start: the fleet record updated with this observation
     (unreachable hosts, failing instances) and Consul's view of the unreachable hosts' instances;
     and the record as it was read."""
-    previous = await read_state(keeper) if keeper is not None else FleetState()
     fleet = previous
     if previous.known:
         failing, passing = await health_of_movable(spec, observed, active)

@@ -230,6 +230,9 @@ class FleetLock(Renewing):
     def _unrenewed(self) -> str:
         return f"the fleet lock on {self.host} was not renewed for {self.ttl}s (it may have been taken over)"
 
+    async def read_record(self) -> FleetState:
+        return await read_state(self.transport)
+
     async def _put_record(self, state: FleetState) -> bool:
         """On the lock host, only if the lock directory still holds this run's token (checked there,
         in the same command that writes)."""
@@ -304,6 +307,11 @@ class Locking:
     name: str = "fleet"  # the consul backend's key: pushorch/locks/NAME
 
     def pick(self, reachable: list[str]) -> str | None:
+        """The lock host. With the consul backend it is only the agent asked (the KV store is the
+        cluster's): when the named one is away, the first reachable host's agent serves."""
         if not self.enabled:
             return None
-        return self.host or (sorted(reachable)[0] if reachable else None)
+        first = sorted(reachable)[0] if reachable else None
+        if self.backend == "consul" and self.host is not None and self.host not in reachable:
+            return first
+        return self.host or first

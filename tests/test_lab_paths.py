@@ -215,3 +215,47 @@ def test_failover_memory_needs_proof_that_the_absence_went_on(  # type: ignore[n
         subprocess.run(unpause, check=True, capture_output=True)
     assert _reconcile(run_cli, inventory, playbook).status == 0
     assert sorted(h for h, v in _running(inventory, "mem-a").items() if v) == placed
+
+
+def _service_placed_on(host: str, prefix: str) -> str:
+    """A service name whose two replicas rendezvous puts on `host` (among the lab's Docker hosts)."""
+    from pushorch.planner.placement import place
+
+    return next(f"{prefix}{i}" for i in range(100) if host in place(f"{prefix}{i}", DOCKER_HOSTS, 2))
+
+
+def test_with_the_consul_lock_backend_every_controller_reads_one_fleet_record(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Two controllers (cron boxes) that ask different agents for the Consul lock share the fleet
+    record through the KV store: the second one knows how long lab-2 has been away."""
+    lab, inventory = lab_inventory
+    name = _service_placed_on("lab-2", "kvmem-")
+    playbook = _with(_playbook(tmp_path, name, 18208), replicas=2, failover={"after": "5s"})
+    via = {h: ("-e", "pushorch_lock_backend=consul", "-e", f"pushorch_lock_host={h}") for h in DOCKER_HOSTS}
+    assert _reconcile(run_cli, inventory, *via["lab-3"], playbook).status == 0
+    placed = sorted(h for h, versions in _running(inventory, name).items() if versions)
+    assert "lab-2" in placed
+    spare = next(h for h in DOCKER_HOSTS if h not in placed)
+    subprocess.run(["docker", "pause", lab.container("lab-2")], check=True, capture_output=True)
+    try:
+        first = _reconcile(run_cli, inventory, "-T", "2", *via["lab-3"], playbook)  # controller A
+        assert first.status == 4, first.err
+        record = json.loads(_kv_record(inventory))  # in Consul's KV store, beside the lock
+        assert "lab-2" in record["unreachable"], record
+        time.sleep(6)
+        moved = _reconcile(run_cli, inventory, "-T", "2", *via["lab-1"], playbook)  # controller B
+        assert moved.status == 4 and "failover from lab-2" in moved.out, moved.out + moved.err
+        assert _running(inventory, name, "docker:!lab-2")[spare] == ["v1"]
+    finally:
+        subprocess.run(["docker", "unpause", lab.container("lab-2")], check=True, capture_output=True)
+    assert _reconcile(run_cli, inventory, *via["lab-1"], playbook).status == 0
+    assert _running(inventory, name)["lab-2"] == []  # its stale instance went: never twice
+
+
+def _kv_record(inventory: Path) -> str:
+    from tests.test_lab_apply import _http_through_ssh
+
+    status, body = _http_through_ssh(inventory, "lab-1", 8500, "/v1/kv/pushorch/fleet/fleet?raw")
+    assert status == 200, body
+    return body.decode()
