@@ -47,7 +47,7 @@ def test_exec_bad_inventory_exits_3_without_connecting(tmp_path: Path, run_cli) 
     (tmp_path / "inv.ini").write_text("[web]\nw1 ansible_host=127.0.1.1 ansible_port=notaport\n")
     result = run_cli("exec", "-i", str(tmp_path / "inv.ini"), "all", "--", "true")
     assert result.status == 3
-    assert "host w1: ansible_port must be a number, got 'notaport'" in result.err
+    assert "inv.ini: ansible_port: 'notaport' is not a whole number (host w1)" in result.err
 
 
 def test_exec_limit_from_file_and_bad_regex(sshd: Sshd, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
