@@ -262,6 +262,9 @@ def _yaml_group(
         elif key == "children":
             for child, child_body in value.items():
                 _yaml_group(doc, inventory, str(child), child_body, (*where, child), problems)
+                if str(child) not in inventory.groups:  # skipped above: ansible-core fails the source here
+                    problems.append(doc.problem((*where, child), f"{child} is not a known host nor group"))
+                    continue
                 try:
                     inventory.add_child(name, str(child))
                 except ValueError as exc:

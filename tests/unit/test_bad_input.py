@@ -228,6 +228,15 @@ case(
     ],
 )
 
+case(
+    # Found by the hypothesis fuzzer: a child group skipped for its body (not a mapping) was still
+    # made a child, an internal error (KeyError). ansible-core fails the source there too.
+    "yaml_child_group_not_a_mapping",
+    {"inv.yml": "all:\n  children:\n    web:\n      children:\n        db: [a, b]\n"},
+    ["inventory", "-i", "inv.yml", "--list"],
+    ["inv.yml:5:9: all.children.web.children.db: db is not a known host nor group"],
+)
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
