@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from bench.fanout import ROOT, write_doc
+from pushorch.ansible.load_inventory import load_inventory
 from pushorch.lab.cluster import Lab, default_dir
-from pushorch.load.inventory import load_inventory
 
 
 def _playbook(work: Path, order: str) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pushorch.consul_agent import ConsulAgent, agent_for
+from pushorch.consul.settings import ConsulAgent, agent_for
 from pushorch.secret import Secret, plain
 from pushorch.variables import SECRET_VARIABLES, typed
 

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pushorch import build, consul_client, fleetstate, history
+from pushorch import build
 from pushorch.actions import Plan, WriteConsul, WriteFile
 from pushorch.connection import ConnectionSettings
-from pushorch.consul_lock import ConsulLock
-from pushorch.consul_lock import read_record as read_consul_record
+from pushorch.consul import client as consul_client
+from pushorch.consul.lock import ConsulLock
+from pushorch.consul.lock import read_record as read_consul_record
 from pushorch.errors import ConnectError, PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
@@ -23,8 +24,10 @@ from pushorch.execute.failover import continuity_window, health_of_movable, pass
 from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS, close_shared
-from pushorch.fleetstate import FleetState
-from pushorch.lock import FleetLock, Locking, owner_record, read_state
+from pushorch.fleet import history
+from pushorch.fleet import record as fleetstate
+from pushorch.fleet.lock import FleetLock, Locking, owner_record, read_state
+from pushorch.fleet.record import FleetState
 from pushorch.observe import observe, observe_kv
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 
-from pushorch import consul_client
 from pushorch.commands.probe import for_host
+from pushorch.consul import client as consul_client
 from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
 from pushorch.facts import parse_probe, unreachable
 from pushorch.observed import ObservedHost, ObservedKey

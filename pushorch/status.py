@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from pushorch import consul_client
 from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, WriteConsul
-from pushorch.commands import consul as consul_cmd
 from pushorch.connection import ConnectionSettings
+from pushorch.consul import client as consul_client
+from pushorch.consul import commands as consul_cmd
 from pushorch.converge import connected, observe_all
-from pushorch.execute.failover import instance_health
+from pushorch.execute.health import instance_health
 from pushorch.fanout import DEFAULT_FORKS
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import Options, plan

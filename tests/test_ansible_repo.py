@@ -131,7 +131,7 @@ def test_vaulted_vars_files_and_inline_secrets_in_a_playbook_stay_secret(tmp_pat
     assert result.status == 0, result.err
     assert "hunter2-vars-file" not in result.out + result.err and "inline-token-77" not in result.out + result.err
     # What the hosts would get: the decrypted values, as secrets (so env goes to a 0600 env file).
-    from pushorch import vault
+    from pushorch.ansible import vault
     from pushorch.load.playbooks import load_spec
     from pushorch.secret import Secret
 
@@ -161,7 +161,7 @@ def test_secret_cmd_reads_a_command_and_hides_its_stderr(tmp_path: Path, run_cli
 
 
 def test_ansible_cfg_is_found_and_read_like_ansible(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    from pushorch import ansible_cfg
+    from pushorch.ansible import config as ansible_cfg
 
     (tmp_path / "hosts").write_text("[web]\nw1\nw2 ansible_user=deploy2\n")
     (tmp_path / "keys").mkdir()

@@ -21,9 +21,9 @@ from pathlib import Path
 import consul
 import pytest
 
-from pushorch import consul_client
 from pushorch.connection import ConnectionSettings
-from pushorch.consul_agent import agent_for
+from pushorch.consul import client as consul_client
+from pushorch.consul.settings import agent_for
 from pushorch.lab import tlsgen
 from pushorch.lab.image import files_dir
 from pushorch.secret import Secret

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from pushorch.ansible.load_inventory import load_inventory
 from pushorch.connection import settings_for
 from pushorch.fanout import run_everywhere
 from pushorch.lab.cluster import Lab
-from pushorch.load.inventory import load_inventory
 from pushorch.transport import open_transport
 from tests.conftest import start_lab
 
@@ -37,7 +37,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path]]:
 
 
 def _settings(inventory: Path, pattern: str = "all"):  # type: ignore[no-untyped-def]
-    from pushorch.patterns import select
+    from pushorch.ansible.patterns import select
 
     inv = load_inventory([str(inventory)])
     return [settings_for(h, inv.host_vars(h)) for h in select(inv, pattern)]

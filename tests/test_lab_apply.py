@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from pushorch.ansible.load_inventory import load_inventory
 from pushorch.connection import settings_for
 from pushorch.fanout import run_everywhere
 from pushorch.lab.cluster import Lab
-from pushorch.load.inventory import load_inventory
 from pushorch.transport import open_transport
 from tests.conftest import FIXTURES, ROOT
 
@@ -24,7 +24,7 @@ DOCKER_HOSTS = ("lab-1", "lab-2", "lab-3")
 
 
 def _hosts(inventory: Path, pattern: str = "docker") -> list:  # type: ignore[type-arg]
-    from pushorch.patterns import select
+    from pushorch.ansible.patterns import select
 
     inv = load_inventory([str(inventory)])
     return [settings_for(h, inv.host_vars(h)) for h in select(inv, pattern)]

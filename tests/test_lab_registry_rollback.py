@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pushorch.ansible.load_inventory import load_inventory
 from pushorch.lab.cluster import Lab
-from pushorch.load.inventory import load_inventory
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _http_through_ssh, _sh
 from tests.test_lab_rollout import _playbook, _running
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from pushorch.inventory import Inventory
+    from pushorch.ansible.inventory import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,14 +40,16 @@ def inventory_option(func: F) -> F:
 def _vault_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
     """Eager, so it runs first: the run's vault passwords start from these files (or
     ANSIBLE_VAULT_PASSWORD_FILE, or ansible.cfg's vault_password_file)."""
-    from pushorch import ansible_cfg, vault, vault_sources
+    from pushorch.ansible import config as ansible_cfg
+    from pushorch.ansible import vault, vault_sources
 
     files = list(value) or ansible_cfg.current().vault_password_files
     vault.use_secrets([_vault_secret(vault_sources.secret_from, "--vault-password-file", f) for f in files])
 
 
 def _vault_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
-    from pushorch import ansible_cfg, vault, vault_sources
+    from pushorch.ansible import config as ansible_cfg
+    from pushorch.ansible import vault, vault_sources
 
     for given in value or ansible_cfg.current().vault_identities:
         label, source = vault.parse_vault_id(given)
@@ -55,14 +57,14 @@ def _vault_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...
 
 
 def _ask_vault(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    from pushorch import vault, vault_sources
+    from pushorch.ansible import vault, vault_sources
 
     if value:
         vault.use_secrets([*vault.given(), vault_sources.secret_from("prompt", prompt=True)])
 
 
 def _vault_secret(read: Callable[..., Any], option: str, *args: str) -> Any:
-    from pushorch import vault
+    from pushorch.ansible import vault
     from pushorch.errors import InputError, Problem
 
     try:
@@ -72,7 +74,7 @@ def _vault_secret(read: Callable[..., Any], option: str, *args: str) -> Any:
 
 
 def _set_tags(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
-    from pushorch.load import tags
+    from pushorch.ansible import tags
 
     given = tags.split(value)
     if param.name == "tags":
@@ -132,7 +134,7 @@ def vault_options(func: F) -> F:
 
 def inventory_sources(given: tuple[str, ...]) -> list[str]:
     """The -i sources, with Vagrant projects (a dir with a Vagrantfile, or vagrant:DIR) resolved."""
-    from pushorch import ansible_cfg
+    from pushorch.ansible import config as ansible_cfg
     from pushorch.vagrant import is_vagrant_source, vagrant_inventory
 
     sources = list(given) or [s for s in os.environ.get("PUSHORCH_INVENTORY", "").split(os.pathsep) if s]
@@ -145,8 +147,8 @@ def inventory_sources(given: tuple[str, ...]) -> list[str]:
 
 def target_hosts(inventory: Inventory, pattern: str, limit: str | None) -> list[str]:
     """Hosts matching pattern and --limit (both may use @file); bad patterns are input errors."""
+    from pushorch.ansible.patterns import select
     from pushorch.errors import InputError, Problem
-    from pushorch.patterns import select
 
     def read(path: str) -> str:
         with open(path, encoding="utf-8") as handle:
@@ -166,7 +168,7 @@ def target_hosts(inventory: Inventory, pattern: str, limit: str | None) -> list[
 
 def config() -> Any:
     """ansible.cfg (and ANSIBLE_* variables) as this run reads them; a file that cannot be read is bad input."""
-    from pushorch import ansible_cfg
+    from pushorch.ansible import config as ansible_cfg
     from pushorch.errors import InputError, Problem
 
     try:
@@ -290,6 +292,21 @@ def warn_inventory(inventory: Any) -> None:
 
     for line in inventory.warnings:
         print_error_line(f"[WARNING]: {line}")
+
+
+def missing_controller_files(settings: Iterable[Any]) -> list[Any]:
+    """The Consul TLS files the hosts' settings name on the controller that do not exist (read here:
+    the settings themselves are computed without touching the disk); Problems, one per file and host."""
+    from pushorch.errors import Problem
+
+    problems = []
+    for s in settings:
+        named = {"consul_cacert": s.consul.ca_file, "consul_client_cert": s.consul.cert_file}
+        named["consul_client_key"] = s.consul.key_file
+        for name, path in named.items():
+            if path and not os.path.isfile(path):
+                problems.append(Problem(f"host {s.name}", 0, 0, "", f"{name}: no such file on the controller: {path}"))
+    return problems
 
 
 def warn_unverified(settings: Iterable[Any]) -> None:

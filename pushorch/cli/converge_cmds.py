@@ -14,6 +14,7 @@ from pushorch.cli.app import (
     inventory_sources,
     lock_options,
     make_overrides,
+    missing_controller_files,
     tag_options,
     warn_inventory,
     warn_unverified,
@@ -44,8 +45,8 @@ def _prepare_locked(
     """Spec, connection settings (warning when host keys go unverified), planner options and the
     fleet Locking (from pushorch_lock_* vars and the lock options)."""
     from pushorch.connection import settings_for
+    from pushorch.fleet.lock import DEFAULT_TTL, Locking
     from pushorch.load.playbooks import load_spec
-    from pushorch.lock import DEFAULT_TTL, Locking
     from pushorch.planner import Options
     from pushorch.variables import LOCK_VARIABLES, VariableError, typed
 
@@ -75,6 +76,7 @@ def _prepare_locked(
                 lock_settings = settings_for(lock_host, inventory.host_vars(lock_host), overrides)
             except ValueError as exc:
                 problems.extend(variable_problems(exc, inventory, lock_host, ()))
+    problems.extend(missing_controller_files([*settings.values(), *([lock_settings] if lock_settings else [])]))
     if problems:
         raise InputError(merge_hosts(problems))
     warn_unverified(settings.values())
@@ -138,7 +140,7 @@ def local_lock(lock_file: str | None, locking: Any, skip: bool = False) -> conte
     """The local flock every mutating command holds (none for --check, --dry-run)."""
     from pathlib import Path
 
-    from pushorch.lock import LocalLock, default_lock_file
+    from pushorch.fleet.lock import LocalLock, default_lock_file
 
     if skip:
         return contextlib.nullcontext()
@@ -274,7 +276,7 @@ def apply(
     """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
     from dataclasses import replace
 
-    from pushorch.load import tags
+    from pushorch.ansible import tags
     from pushorch.report import ApplyReporter, print_plan
 
     done = offline(inventories, playbooks, extra_vars, limit, list_hosts, syntax_check)

@@ -12,6 +12,7 @@ from pushorch.cli.app import (
     host_options,
     inventory_sources,
     make_overrides,
+    missing_controller_files,
     target_hosts,
     warn_unverified,
 )
@@ -26,10 +27,10 @@ def host_settings(
     connection: dict[str, Any],
 ) -> list[Any]:
     """Connection settings of the hosts matching pattern and --limit; warns when keys go unverified."""
+    from pushorch.ansible.load_inventory import load_inventory
     from pushorch.cli.converge_cmds import merge_hosts, variable_problems
     from pushorch.connection import settings_for
     from pushorch.load.extravars import parse_extra_vars
-    from pushorch.load.inventory import load_inventory
 
     inventory = load_inventory(inventory_sources(inventories))
     extra, problems = parse_extra_vars(extra_vars)
@@ -41,6 +42,7 @@ def host_settings(
             settings.append(settings_for(host, {**inventory.host_vars(host), **extra}, overrides))
         except ValueError as exc:
             problems.extend(variable_problems(exc, inventory, host, extra_vars))
+    problems.extend(missing_controller_files(settings))
     if problems:
         raise InputError(merge_hosts(problems))
     warn_unverified(settings)

@@ -27,9 +27,9 @@ def history(
     **connection: Any,
 ) -> int:
     """Every service change made on the inventory's hosts (or SERVICE's), oldest first."""
-    from pushorch import history as history_log
     from pushorch.cli.exec_cmd import host_settings
     from pushorch.fanout import run_everywhere
+    from pushorch.fleet import history as history_log
     from pushorch.report import print_json_lines, print_table, warn_line
 
     settings = host_settings(inventories, "all", limit, extra_vars, connection)

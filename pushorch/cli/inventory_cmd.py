@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pushorch import inventory_export
+from pushorch.ansible import export as inventory_export
+from pushorch.ansible.load_inventory import load_inventory
 from pushorch.cli.app import inventory_option, inventory_sources, limit_option, target_hosts, warn_inventory
 from pushorch.errors import InventoryError, Problem
-from pushorch.load.inventory import load_inventory
 from pushorch.report import print_json, print_text
 
 

@@ -60,9 +60,13 @@ def _docker_style(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
-    from pushorch import ansible_cfg, inventory_script, secret_command
-    from pushorch.load import inventory, tags, yamlfile
-    from pushorch.lock import set_command
+    from pushorch import secret_command
+    from pushorch.ansible import config as ansible_cfg
+    from pushorch.ansible import load_inventory as inventory
+    from pushorch.ansible import scripts as inventory_script
+    from pushorch.ansible import tags
+    from pushorch.fleet.lock import set_command
+    from pushorch.load import yamlfile
 
     args = list(sys.argv[1:] if argv is None else argv)
     set_command(args)

@@ -30,11 +30,11 @@ def maintenance(
     """Put SERVICE's instances in (enable) or out of (disable) Consul maintenance mode, host by host."""
     from datetime import UTC, datetime
 
-    from pushorch import consul_client
     from pushorch.cli.converge_cmds import _service_command, service_hosts
-    from pushorch.commands import consul as consul_cmd
+    from pushorch.consul import client as consul_client
+    from pushorch.consul import commands as consul_cmd
     from pushorch.converge import connected
-    from pushorch.lock import owner_record
+    from pushorch.fleet.lock import owner_record
     from pushorch.report import LogPrinter, warn_line
 
     spec, settings, _, _, service = _service_command(

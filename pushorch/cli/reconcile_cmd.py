@@ -63,9 +63,9 @@ def lock() -> None:
 
 def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> tuple[str, str]:
     """(pushorch_lock_backend, pushorch_lock_name) as the inventory's `all` group and -e set them."""
+    from pushorch.ansible.load_inventory import load_inventory
     from pushorch.cli.app import inventory_sources
     from pushorch.load.extravars import parse_extra_vars
-    from pushorch.load.inventory import load_inventory
 
     inventory = load_inventory(inventory_sources(inventories))
     extra, _ = parse_extra_vars(extra_vars)
@@ -83,7 +83,7 @@ def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> t
 
 def _consul_lock(settings: list[Any], forks: int, name: str, release: bool) -> int:
     """The Consul lock's holder (or break it), through the first host whose agent answers."""
-    from pushorch import consul_lock
+    from pushorch.consul import lock as consul_lock
     from pushorch.converge import connected
     from pushorch.report import print_text
 
@@ -120,9 +120,9 @@ def lock_status(
     **connection: Any,
 ) -> int:
     """Which hosts matching PATTERN hold a fleet lock, who owns it and when it expires."""
-    from pushorch.commands import lock as lock_cmd
     from pushorch.fanout import run_everywhere
-    from pushorch.lock import describe
+    from pushorch.fleet import commands as lock_cmd
+    from pushorch.fleet.lock import describe
     from pushorch.report import print_text
 
     settings = host_settings(inventories, pattern, limit, extra_vars, connection)
@@ -149,8 +149,8 @@ def lock_release(
     inventories: tuple[str, ...], extra_vars: tuple[str, ...], host: str, forks: int, **connection: Any
 ) -> int:
     """Break the fleet lock on HOST, whoever holds it (see `lock status` first)."""
-    from pushorch.commands import lock as lock_cmd
     from pushorch.fanout import run_everywhere
+    from pushorch.fleet import commands as lock_cmd
     from pushorch.report import print_text
 
     settings = host_settings(inventories, host, None, extra_vars, connection)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pushorch.commands import consul as consul_cmd
 from pushorch.commands.shell import Argv, quote, sh
-from pushorch.consul_agent import agent_port
+from pushorch.consul import commands as consul_cmd
+from pushorch.consul.settings import agent_port
 from pushorch.spec import HostSpec
 
 MARK = "==pushorch:{}=="

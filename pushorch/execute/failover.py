@@ -7,13 +7,12 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pushorch import consul_client
-from pushorch.commands.consul import service_id
+from pushorch.consul import client as consul_client
+from pushorch.consul.commands import service_id
 from pushorch.errors import PushorchError
-from pushorch.execute.health import Prober, Reading
-from pushorch.observed import ObservedContainer, ObservedHost
-from pushorch.planner.rollout import gate_for
-from pushorch.spec import Service, Spec, UpdatePolicy
+from pushorch.execute.health import Reading, instance_health
+from pushorch.observed import ObservedHost
+from pushorch.spec import Service, Spec
 from pushorch.transport import Transport
 
 
@@ -41,15 +40,6 @@ def continuity_window(spec: Spec) -> Callable[[str], float]:
         return per_host.get(host, smallest)
 
     return window
-
-
-async def instance_health(service: Service, host: str, transport: Transport, container: ObservedContainer) -> Reading:
-    """One probe of the service's check, as its gate makes it (Docker's own health without a check)."""
-    if service.health is None:
-        unhealthy = container.health == "unhealthy"
-        return Reading(not unhealthy, f"docker health {container.health or 'none'}")
-    gate = gate_for(service, UpdatePolicy(), host)
-    return await Prober(transport, container.name, gate, published=container.ports).check()
 
 
 async def health_of_movable(

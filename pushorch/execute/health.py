@@ -14,11 +14,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from pushorch import consul_client
 from pushorch.actions import Gate
 from pushorch.commands import docker as docker_cmd
+from pushorch.consul import client as consul_client
 from pushorch.errors import CommandTimeout
 from pushorch.facts import published_ports
+from pushorch.observed import ObservedContainer
+from pushorch.planner.rollout import gate_for
+from pushorch.spec import Service, UpdatePolicy
 from pushorch.transport import Transport
 from pushorch.transport.base import TcpStream
 
@@ -215,3 +218,12 @@ def _http_reading(reply: bytes, gate: Gate) -> Reading:
         return Reading(False, "no HTTP answer")
     code = int(parts[1])
     return Reading(code in gate.expect, f"HTTP {code}")
+
+
+async def instance_health(service: Service, host: str, transport: Transport, container: ObservedContainer) -> Reading:
+    """One probe of the service's check, as its gate makes it (Docker's own health without a check)."""
+    if service.health is None:
+        unhealthy = container.health == "unhealthy"
+        return Reading(not unhealthy, f"docker health {container.health or 'none'}")
+    gate = gate_for(service, UpdatePolicy(), host)
+    return await Prober(transport, container.name, gate, published=container.ports).check()

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pushorch import consul_client, facts
+from pushorch import facts
 from pushorch.actions import ReplaceContainer, WriteFile
-from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import files as files_cmd
 from pushorch.commands import shell, system
+from pushorch.consul import client as consul_client
+from pushorch.consul import commands as consul_cmd
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.observed import SavedFile

@@ -7,9 +7,9 @@ import contextlib
 import subprocess
 
 from pushorch import actions as a
-from pushorch import consul_client
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import system
+from pushorch.consul import client as consul_client
 from pushorch.errors import CommandFailed, PushorchError
 from pushorch.secret import Secret
 from pushorch.transport import Transport

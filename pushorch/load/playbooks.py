@@ -18,14 +18,15 @@ from typing import Any
 
 import pydantic
 
+from pushorch.ansible import tags
+from pushorch.ansible.inventory import Inventory
+from pushorch.ansible.load_inventory import load_inventory
+from pushorch.ansible.patterns import select
+from pushorch.ansible.tags import Selection
 from pushorch.errors import InputError, Problem
-from pushorch.inventory import Inventory
-from pushorch.load import build_context, tags
+from pushorch.load import build_context
 from pushorch.load.extravars import parse_extra_vars
-from pushorch.load.inventory import load_inventory
-from pushorch.load.tags import Selection
 from pushorch.load.yamlfile import Document, KeyPath, load_yaml
-from pushorch.patterns import select
 from pushorch.spec import HostSpec, Play, Spec, schema_keys
 from pushorch.templates import (
     LazyHostvars,

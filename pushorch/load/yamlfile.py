@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pushorch import vault
+from pushorch.ansible import vault
 from pushorch.errors import Problem
 from pushorch.secret import Secret, VaultValue, secret_leaves
 

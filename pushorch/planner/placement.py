@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pushorch.fleetstate import FleetState
+from pushorch.fleet.record import FleetState
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.labels import REPLACES
 from pushorch.spec import HostSpec, Service, Spec

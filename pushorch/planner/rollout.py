@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pushorch.actions import Gate, ReplaceContainer, Rollout
-from pushorch.commands.consul import service_id
 from pushorch.commands.docker import repository
+from pushorch.consul.commands import service_id
 from pushorch.spec import Service, UpdatePolicy
 
 

@@ -23,8 +23,8 @@ from pushorch.actions import (
     ShipImage,
     WriteConsul,
 )
-from pushorch.commands import consul as consul_cmd
 from pushorch.commands import docker as docker_cmd
+from pushorch.consul import commands as consul_cmd
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import labels
 from pushorch.planner.config import config_files, digests

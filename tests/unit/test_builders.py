@@ -6,8 +6,9 @@ import json
 import shlex
 import subprocess
 
-from pushorch.commands import consul, docker, files, shell, system
+from pushorch.commands import docker, files, shell, system
 from pushorch.commands.shell import become, join, quote
+from pushorch.consul import commands as consul
 from pushorch.secret import Secret
 from pushorch.spec import Service
 

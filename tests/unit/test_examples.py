@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pushorch.load.inventory import load_inventory
+from pushorch.ansible.load_inventory import load_inventory
 from pushorch.load.playbooks import load_spec
 from pushorch.spec import schema_keys
 from tests.conftest import ROOT

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pushorch import fleetstate
-from pushorch.fleetstate import Failing, FleetState
+from pushorch.fleet import record as fleetstate
+from pushorch.fleet.record import Failing, FleetState
 
 
 def _at(now: float, state: FleetState) -> FleetState:

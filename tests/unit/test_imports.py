@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pushorch"
-PURE = (
+PURE = (  # packages and modules, relative to pushorch
     "spec",
     "load",
     "observed",
@@ -16,12 +16,23 @@ PURE = (
     "planner",
     "errors",
     "events",
-    "inventory",
-    "patterns",
     "secret",
     "templates",
-    "inventory_export",
-    "fleetstate",
+    "variables",
+    "connection",
+    "ansible.inventory",
+    "ansible.load_inventory",
+    "ansible.ini",
+    "ansible.hostnames",
+    "ansible.tags",
+    "ansible.patterns",
+    "ansible.export",
+    "ansible.vault",
+    "consul.settings",
+    "consul.commands",
+    "fleet.record",
+    "fleet.commands",
+    "fleet.history",
 )
 FORBIDDEN_IN_PURE = (
     "click",
@@ -60,7 +71,8 @@ MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
 def _is_pure(name: str) -> bool:
-    return name.split(".")[1] in PURE if name.count(".") >= 1 else False
+    relative = name.removeprefix("pushorch.")
+    return any(relative == p or relative.startswith(p + ".") for p in PURE)
 
 
 def _transitive(name: str, seen: set[str] | None = None) -> set[str]:

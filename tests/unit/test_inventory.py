@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pushorch.load.hostnames import expand_host
-from pushorch.load.inventory import load_inventory
-from pushorch.patterns import select
+from pushorch.ansible.hostnames import expand_host
+from pushorch.ansible.load_inventory import load_inventory
+from pushorch.ansible.patterns import select
 from tests.conftest import FIXTURES
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pushorch.commands import lock as lock_cmd
 from pushorch.errors import LockHeld
-from pushorch.lock import LocalLock, describe
+from pushorch.fleet import commands as lock_cmd
+from pushorch.fleet.lock import LocalLock, describe
 
 
 def _sh(argv: tuple[str, ...]) -> tuple[int, str]:

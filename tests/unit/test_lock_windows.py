@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 from pushorch.actions import JobRun, Plan, Rollout
-from pushorch.commands import lock as lock_cmd
 from pushorch.connection import ConnectionSettings
 from pushorch.execute import execute
-from pushorch.fleetstate import FleetState
-from pushorch.lock import FleetLock
+from pushorch.fleet import commands as lock_cmd
+from pushorch.fleet.lock import FleetLock
+from pushorch.fleet.record import FleetState
 from pushorch.transport.fake import FakeTransport, Script
 from tests.unit.test_executor import TakenOver
 from tests.unit.test_rollout import _host, _replace

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from pushorch import fleetstate
 from pushorch.actions import Action
 from pushorch.commands import docker as docker_cmd
-from pushorch.fleetstate import FleetState
+from pushorch.fleet import record as fleetstate
+from pushorch.fleet.record import FleetState
 from pushorch.load.playbooks import load_spec
 from pushorch.load.yamlfile import load_yaml
 from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pushorch.actions import Gate, JobRun, Plan, ReplaceContainer, Rollout
-from pushorch.commands import consul as consul_cmd
 from pushorch.commands import shell
 from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
+from pushorch.consul import commands as consul_cmd
 from pushorch.events import Event
 from pushorch.execute import execute
 from pushorch.execute.batches import run_rollout

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pushorch.ansible.tags import Selection
 from pushorch.load.playbooks import load_spec
-from pushorch.load.tags import Selection
 
 PLAYBOOK = """
 - hosts: web

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushorch import consul_client, fleetstate
+from pushorch.consul import client as consul_client
 from pushorch.errors import LockHeld, PushorchError
-from pushorch.fleetstate import FleetState
-from pushorch.lock import Renewing, Stamp, describe_owner, owner_record, stamp
+from pushorch.fleet import record as fleetstate
+from pushorch.fleet.lock import Renewing, Stamp, describe_owner, owner_record, stamp
+from pushorch.fleet.record import FleetState
 from pushorch.transport import Transport
 
 KEY_PREFIX = "pushorch/locks/"

@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from pushorch.commands import consul as consul_cmd
+from pushorch.consul import commands as consul_cmd
 from pushorch.errors import ExitStatus, HostError, PushorchError
 from pushorch.secret import Secret
 from pushorch.transport import Transport

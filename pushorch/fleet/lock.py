@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from pushorch import fleetstate
-from pushorch.commands import lock as lock_cmd
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import CommandFailed, LockHeld, PushorchError
-from pushorch.fleetstate import FleetState
+from pushorch.fleet import commands as lock_cmd
+from pushorch.fleet import record as fleetstate
+from pushorch.fleet.record import FleetState
 from pushorch.transport import Transport
 from pushorch.variables import redacted_argv
 

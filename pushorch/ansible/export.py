@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pushorch.inventory import INTERNAL_VARS, Inventory
+from pushorch.ansible.inventory import INTERNAL_VARS, Inventory
 from pushorch.secret import redact
 
 

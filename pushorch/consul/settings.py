@@ -65,9 +65,6 @@ def agent_for(variables: Mapping[str, Any]) -> ConsulAgent:
     scheme, host, port = parse_addr(get("consul_http_addr"))
     token = get("consul_http_token")
     files = {name: get(name) for name in ("consul_cacert", "consul_client_cert", "consul_client_key")}
-    for name, path in files.items():
-        if path is not None and not os.path.isfile(os.path.expanduser(str(path))):
-            raise ValueError(f"{name}: no such file on the controller: {path}")
     if (files["consul_client_cert"] is None) != (files["consul_client_key"] is None):
         raise ValueError("consul_client_cert and consul_client_key go together")
     verify = get("consul_http_ssl_verify")

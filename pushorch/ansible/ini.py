@@ -8,9 +8,9 @@ import shlex
 import warnings
 from typing import Any
 
+from pushorch.ansible.hostnames import expand_host
+from pushorch.ansible.inventory import Inventory
 from pushorch.errors import Problem
-from pushorch.inventory import Inventory
-from pushorch.load.hostnames import expand_host
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:[#;].*)?$")

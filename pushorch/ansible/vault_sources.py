@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+from pushorch.ansible.vault import VaultError, VaultSecret
 from pushorch.secret import Secret
-from pushorch.vault import VaultError, VaultSecret
 
 PASSWORD_COMMAND_TIMEOUT = 30.0
 

@@ -6,7 +6,7 @@ import fnmatch
 import re
 from collections.abc import Callable
 
-from pushorch.inventory import Inventory
+from pushorch.ansible.inventory import Inventory
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(-?\d*)(?::(-?\d*))?\]$")
 

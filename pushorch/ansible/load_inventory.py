@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pushorch.ansible.hostnames import expand_host
+from pushorch.ansible.ini import parse_ini
+from pushorch.ansible.inventory import Inventory, VarsDir
 from pushorch.errors import InventoryError, Problem
-from pushorch.inventory import Inventory, VarsDir
-from pushorch.load.hostnames import expand_host
-from pushorch.load.ini import parse_ini
 from pushorch.load.yamlfile import Document, KeyPath, load_yaml, read_text
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")

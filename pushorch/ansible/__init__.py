@@ -1,0 +1,1 @@
+"""Ansible's formats: inventories (model, loaders, export, scripts), patterns, tags, vault, ansible.cfg."""
