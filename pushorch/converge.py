@@ -171,7 +171,7 @@ async def converge(
                     await consul_client.check_tokens([t for h, t in active.items() if h in talking])
                 first_event = len(outcome.events)
                 results = await execute(current, active, record, fleet or UNGUARDED)
-                await _write_history(outcome.events[first_event:], active)
+                await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
                 if fleet is not None and memory.fleet.known:
                     memory = await _replaced_in_place(current, results.rollouts, memory, fleet)
                 outcome.rollouts.extend(results.rollouts)
@@ -189,10 +189,10 @@ async def converge(
                 await fleet.release()
 
 
-async def _write_history(events: list[Event], transports: Mapping[str, Transport]) -> None:
+async def _write_history(events: list[Event], transports: Mapping[str, Transport], command: tuple[str, ...]) -> None:
     """Append this pass's service changes to each changed host's history (best effort: a host that
     went away keeps no line of it)."""
-    owner = owner_record(0)
+    owner = owner_record(0, command)
     lines = history.records(events, f"{owner['user']}@{owner['controller']}", str(owner["command"]))
 
     async def one(host: str) -> None:
@@ -278,9 +278,9 @@ async def take_fleet_lock(
         raise ConnectError(host, "the lock host is unreachable: no run can start without its lock")
     fleet: FleetLock | ConsulLock
     if locking.backend == "consul":
-        fleet = ConsulLock(host, transport, locking.ttl, locking.wait, locking.name)
+        fleet = ConsulLock(host, transport, locking.ttl, locking.wait, locking.name, command=locking.command)
     else:
-        fleet = FleetLock(host, transport, locking.ttl, locking.wait)
+        fleet = FleetLock(host, transport, locking.ttl, locking.wait, command=locking.command)
     await fleet.acquire()
     if fleet.taken_over is not None:
         emit(Event(host, "progress", None, f"took over an expired fleet lock from {fleet.taken_over}"))

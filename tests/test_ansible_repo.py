@@ -132,11 +132,12 @@ def test_vaulted_vars_files_and_inline_secrets_in_a_playbook_stay_secret(tmp_pat
     assert "hunter2-vars-file" not in result.out + result.err and "inline-token-77" not in result.out + result.err
     # What the hosts would get: the decrypted values, as secrets (so env goes to a 0600 env file).
     from pushorch.ansible import vault
+    from pushorch.load.context import LoadContext
     from pushorch.load.playbooks import load_spec
     from pushorch.secret import Secret
 
-    vault.use_secrets([vault.VaultSecret("default", Secret(PASSWORD))])
-    spec = load_spec(["h1,"], (str(tmp_path / "app.yml"),), (), None)[1]
+    context = LoadContext(vault_secrets=(vault.VaultSecret("default", Secret(PASSWORD)),))
+    spec = load_spec(["h1,"], (str(tmp_path / "app.yml"),), (), None, context)[1]
     env = spec.hosts["h1"].plays[0].services[0].env
     assert isinstance(env["DB_PASSWORD"], Secret) and env["DB_PASSWORD"].reveal() == "hunter2-vars-file"
     assert isinstance(env["TOKEN"], Secret) and env["TOKEN"].reveal() == "inline-token-77"
@@ -265,3 +266,37 @@ def test_a_vault_password_file_is_read_whole_as_ansible_core_reads_it(tmp_path: 
             "inventory", "-i", str(inv), "--host", "web1", "--vault-password-file", str(tmp_path / "first-line")
         )
         assert wrong.status == 3, wrong.out
+
+
+def test_two_runs_in_one_process_see_only_their_own_context(repo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """The loaders keep no state of their own: loads running at once in one process, each with its
+    own vault passwords, get what their own context gives; CLI invocations one after another do too."""
+    import threading
+
+    from pushorch.ansible.load_inventory import load_inventory
+    from pushorch.ansible.vault import VaultSecret
+    from pushorch.errors import InputError
+    from pushorch.load.context import LoadContext
+    from pushorch.secret import Secret
+
+    opened = LoadContext(vault_secrets=(VaultSecret("default", Secret(PASSWORD)), VaultSecret("prod", Secret(OTHER))))
+    results: dict[str, str] = {}
+
+    def load(name: str, context: LoadContext) -> None:
+        try:
+            results[name] = str(load_inventory([str(repo / "inventory")], context).host_vars("web1")["ansible_host"])
+        except InputError:
+            results[name] = "refused"
+
+    runs = [("a", opened), ("b", LoadContext()), ("c", opened), ("d", LoadContext())]
+    threads = [threading.Thread(target=load, args=run) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"a": "10.0.0.1", "b": "refused", "c": "10.0.0.1", "d": "refused"}
+    vault_args = ("--vault-password-file", str(repo / "pw"), "--vault-id", f"prod@{repo / 'prod-pw'}")
+    inventory = ("inventory", "-i", str(repo / "inventory"), "--host", "web1")
+    assert run_cli(*inventory, *vault_args).status == 0
+    assert run_cli(*inventory).status == 3  # the run before left no password behind
+    assert run_cli(*inventory, *vault_args).status == 0

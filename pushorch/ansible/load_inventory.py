@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pushorch.ansible.hostnames import expand_host
 from pushorch.ansible.ini import parse_ini
 from pushorch.ansible.inventory import Inventory, VarsDir
 from pushorch.errors import InventoryError, Problem
+from pushorch.load.context import NO_CONTEXT, InventoryScript, LoadContext
 from pushorch.load.yamlfile import Document, KeyPath, load_yaml, read_text
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
@@ -21,8 +22,9 @@ _IGNORED = re.compile(
 )
 
 
-def load_inventory(sources: Sequence[str]) -> Inventory:
-    """Load every source in order into one inventory; raises InventoryError with all problems."""
+def load_inventory(sources: Sequence[str], context: LoadContext = NO_CONTEXT) -> Inventory:
+    """Load every source in order into one inventory; raises InventoryError with all problems.
+    `context`: the run's vault passwords and inventory-script runner."""
     inventory = Inventory(sources=list(sources))
     problems: list[Problem] = []
     parsed = False
@@ -31,14 +33,14 @@ def load_inventory(sources: Sequence[str]) -> Inventory:
             problems.extend(_host_list(source, inventory))
             parsed = True
         elif os.path.isdir(source):
-            found = _directory(source, inventory)
+            found = _directory(source, inventory, context)
             problems.extend(found)
             if _sources_in(source) or found:
                 parsed = True
             else:  # only group_vars/host_vars (or nothing): ansible-core parses nothing here
                 inventory.warnings.append(f"Unable to parse {os.path.abspath(source)} as an inventory source")
         elif os.path.isfile(source):
-            problems.extend(_file(source, inventory))
+            problems.extend(_file(source, inventory, context))
             parsed = True
         else:
             problems.append(Problem(source, 0, 0, "", "no such inventory file or directory"))
@@ -49,7 +51,7 @@ def load_inventory(sources: Sequence[str]) -> Inventory:
     for source in sources:
         if os.path.exists(source):
             base = source if os.path.isdir(source) else os.path.dirname(source)
-            inventory.vars_dirs.append(_vars_dir(base, inventory, problems))
+            inventory.vars_dirs.append(_vars_dir(base, inventory, problems, context))
     if problems:
         raise InventoryError(problems)
     return inventory
@@ -100,29 +102,31 @@ def _name_warnings(inventory: Inventory) -> list[str]:
     return out
 
 
-def _directory(path: str, inventory: Inventory) -> list[Problem]:
+def _directory(path: str, inventory: Inventory, context: LoadContext) -> list[Problem]:
     problems = []
     for name in sorted(os.listdir(path)):
         if _IGNORED.search(name):
             continue
         full = os.path.join(path, name)
-        problems.extend(_directory(full, inventory) if os.path.isdir(full) else _file(full, inventory))
+        problems.extend(
+            _directory(full, inventory, context) if os.path.isdir(full) else _file(full, inventory, context)
+        )
     return problems
 
 
-def _file(path: str, inventory: Inventory) -> list[Problem]:
+def _file(path: str, inventory: Inventory, context: LoadContext) -> list[Problem]:
     """One file, read as ansible-core reads it: its enabled plugins in order (script, auto, yaml,
     ini, toml), the first that accepts the file and parses it wins. When none does, the problems
     reported are those of the parser its name points at (YAML for .yml/.yaml/.json, TOML for .toml,
     INI otherwise)."""
     ext = os.path.splitext(path)[1]
-    if os.access(path, os.X_OK) and run_inventory_script is not None:
-        return _script(path, inventory)
+    if os.access(path, os.X_OK) and context.inventory_script is not None:
+        return _script(path, inventory, context.inventory_script)
     if ext == ".toml":
-        return _toml(path, inventory)
+        return _toml(path, inventory, context)
     yaml_problems: list[Problem] = []
     if not ext or ext in YAML_EXTENSIONS:
-        doc, yaml_problems = load_yaml(path)
+        doc, yaml_problems = load_yaml(path, context)
         if ext in (".yml", ".yaml") and isinstance(doc.data, dict) and "plugin" in doc.data:
             return [doc.problem(("plugin",), "inventory plugin configuration files are not supported")]
         if not yaml_problems and isinstance(doc.data, dict) and doc.data:
@@ -136,7 +140,7 @@ def _file(path: str, inventory: Inventory) -> list[Problem]:
                     else f"a YAML inventory is a mapping of groups, not a {_kind(doc.data)}",
                 )
             ]
-    text, problems = read_text(path)
+    text, problems = read_text(path, context)
     if text is None:
         return problems
     scratch = Inventory()
@@ -146,16 +150,11 @@ def _file(path: str, inventory: Inventory) -> list[Problem]:
     return yaml_problems if ext in YAML_EXTENSIONS else ini_problems
 
 
-# `path --list` (and `--host H`) of an executable inventory script -> (stdout, "") or (None, why):
-# installed by the CLI (pushorch/inventory_script.py); the loader itself runs nothing.
-run_inventory_script: Callable[[str, list[str]], tuple[str | None, str]] | None = None
-
-
-def _script(path: str, inventory: Inventory) -> list[Problem]:
+def _script(path: str, inventory: Inventory, run_script: InventoryScript) -> list[Problem]:
     """An executable file is an inventory script (Ansible's script plugin): JSON from `--list`, each
-    host's vars from `_meta.hostvars` or, without it, from `--host NAME`."""
-    assert run_inventory_script is not None
-    out, error = run_inventory_script(path, ["--list"])
+    host's vars from `_meta.hostvars` or, without it, from `--host NAME`. The run's context says who
+    runs it (the CLI: pushorch/ansible/scripts.py); the loader itself runs nothing."""
+    out, error = run_script(path, ["--list"])
     if out is None:
         return [Problem(path, 0, 0, "", f"inventory script: {error}")]
     try:
@@ -183,7 +182,7 @@ def _script(path: str, inventory: Inventory) -> list[Problem]:
     for host in list(inventory.hosts):
         found: Any = (hostvars or {}).get(host, {}) if hostvars is not None else None
         if found is None:  # no _meta: ask the script, host by host, as Ansible does
-            text, error = run_inventory_script(path, ["--host", host])
+            text, error = run_script(path, ["--host", host])
             try:
                 found = json.loads(text) if text else {}
             except ValueError:
@@ -195,12 +194,12 @@ def _script(path: str, inventory: Inventory) -> list[Problem]:
     return problems
 
 
-def _toml(path: str, inventory: Inventory) -> list[Problem]:
+def _toml(path: str, inventory: Inventory, context: LoadContext) -> list[Problem]:
     """Ansible's toml inventory: tables are groups with `hosts` (a table of host patterns), `vars`
     and `children` (a list) — the YAML layout, with children listed."""
     import tomllib
 
-    text, problems = read_text(path)
+    text, problems = read_text(path, context)
     if text is None:
         return problems
     try:
@@ -296,7 +295,7 @@ def _yaml_hosts(
             host.vars.update({str(k): v for k, v in (variables or {}).items()})
 
 
-def _vars_dir(base: str, inventory: Inventory, problems: list[Problem]) -> VarsDir:
+def _vars_dir(base: str, inventory: Inventory, problems: list[Problem], context: LoadContext) -> VarsDir:
     """group_vars/ and host_vars/ beside one inventory source, for the entities that exist."""
     found = VarsDir(base=os.path.normpath(base))
     for subdir, names, target in (
@@ -309,7 +308,7 @@ def _vars_dir(base: str, inventory: Inventory, problems: list[Problem]) -> VarsD
         for name in names:
             merged: dict[str, Any] = {}
             for path in _vars_files(directory, name):
-                merged.update(_vars_file(path, problems))
+                merged.update(_vars_file(path, problems, context))
             if merged:
                 target[name] = merged
     return found
@@ -339,8 +338,8 @@ def _dir_files(directory: str) -> list[str]:
     return out
 
 
-def _vars_file(path: str, problems: list[Problem]) -> dict[str, Any]:
-    doc, found = load_yaml(path)
+def _vars_file(path: str, problems: list[Problem], context: LoadContext) -> dict[str, Any]:
+    doc, found = load_yaml(path, context)
     problems.extend(found)
     if found or doc.data is None:
         return {}

@@ -39,9 +39,6 @@ class Selection:
         return run
 
 
-current = Selection()  # the run's --tags/--skip-tags (the CLI sets it before loading)
-
-
 def split(values: tuple[str, ...]) -> tuple[str, ...]:
     """`--tags a,b --tags c` -> (a, b, c), as Ansible reads them."""
     return tuple(t.strip() for value in values for t in value.split(",") if t.strip())

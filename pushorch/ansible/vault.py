@@ -36,17 +36,6 @@ class VaultSecret:
     password: Secret
 
 
-_given: list[VaultSecret] = []  # the run's vault passwords (the CLI sets them before loading anything)
-
-
-def use_secrets(secrets: Sequence[VaultSecret]) -> None:
-    _given[:] = list(secrets)
-
-
-def given() -> list[VaultSecret]:
-    return list(_given)
-
-
 def is_vault(data: str | bytes) -> bool:
     head = data[: len(HEADER)]
     return (head.decode("ascii", "replace") if isinstance(head, bytes) else head) == HEADER

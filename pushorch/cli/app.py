@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -18,9 +18,39 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(slots=True)
 class App:
-    """Settings common to every command."""
+    """One invocation's run context, in ctx.obj: built by the CLI from the command line and
+    ansible.cfg as the options are parsed, then handed down explicitly (`load_context()`,
+    `Locking.command`); nothing below the CLI keeps state of its own."""
 
     verbosity: int = 0
+    command: tuple[str, ...] = ()  # the command line as given (recorded with credentials redacted)
+    vault_secrets: list[Any] = field(default_factory=list)  # VaultSecret each
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+
+
+def current_app() -> App:
+    """This invocation's App (a fresh one outside a click invocation, e.g. a helper called by a test)."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(App) if ctx is not None else None
+    return found if found is not None else App()
+
+
+def load_context() -> Any:
+    """What the loaders need from this invocation: its vault passwords, the runners of `!secret_cmd`
+    and inventory scripts, and its --tags selection (a LoadContext)."""
+    from pushorch import secret_command
+    from pushorch.ansible import scripts
+    from pushorch.ansible.tags import Selection
+    from pushorch.load.context import LoadContext
+
+    app = current_app()
+    return LoadContext(
+        vault_secrets=tuple(app.vault_secrets),
+        secret_command=secret_command.run,
+        inventory_script=scripts.run,
+        selection=Selection(app.tags, app.skip_tags),
+    )
 
 
 def inventory_option(func: F) -> F:
@@ -41,10 +71,11 @@ def _vault_files(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     """Eager, so it runs first: the run's vault passwords start from these files (or
     ANSIBLE_VAULT_PASSWORD_FILE, or ansible.cfg's vault_password_file)."""
     from pushorch.ansible import config as ansible_cfg
-    from pushorch.ansible import vault, vault_sources
+    from pushorch.ansible import vault_sources
 
     files = list(value) or ansible_cfg.current().vault_password_files
-    vault.use_secrets([_vault_secret(vault_sources.secret_from, "--vault-password-file", f) for f in files])
+    secrets = [_vault_secret(vault_sources.secret_from, "--vault-password-file", f) for f in files]
+    ctx.ensure_object(App).vault_secrets[:] = secrets
 
 
 def _vault_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
@@ -53,14 +84,16 @@ def _vault_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...
 
     for given in value or ansible_cfg.current().vault_identities:
         label, source = vault.parse_vault_id(given)
-        vault.use_secrets([*vault.given(), _vault_secret(vault_sources.secret_from, "--vault-id", source, label)])
+        ctx.ensure_object(App).vault_secrets.append(
+            _vault_secret(vault_sources.secret_from, "--vault-id", source, label)
+        )
 
 
 def _ask_vault(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    from pushorch.ansible import vault, vault_sources
+    from pushorch.ansible import vault_sources
 
     if value:
-        vault.use_secrets([*vault.given(), vault_sources.secret_from("prompt", prompt=True)])
+        ctx.ensure_object(App).vault_secrets.append(vault_sources.secret_from("prompt", prompt=True))
 
 
 def _vault_secret(read: Callable[..., Any], option: str, *args: str) -> Any:
@@ -76,11 +109,11 @@ def _vault_secret(read: Callable[..., Any], option: str, *args: str) -> Any:
 def _set_tags(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
     from pushorch.ansible import tags
 
-    given = tags.split(value)
+    app = ctx.ensure_object(App)
     if param.name == "tags":
-        tags.current = tags.Selection(given, tags.current.skip)
+        app.tags = tags.split(value)
     else:
-        tags.current = tags.Selection(tags.current.tags, given)
+        app.skip_tags = tags.split(value)
 
 
 def tag_options(func: F) -> F:

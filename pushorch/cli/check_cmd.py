@@ -11,6 +11,7 @@ from pushorch.cli.app import (
     inventory_option,
     inventory_sources,
     limit_option,
+    load_context,
     tag_options,
     warn_inventory,
 )
@@ -44,7 +45,7 @@ def check_input(
     from pushorch.load.playbooks import load_spec  # pydantic and jinja2 load only when needed
     from pushorch.variables import VariableError, typed
 
-    inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit, load_context())
     warn_inventory(inventory)
     problems: list[Problem] = []
     for host, host_spec in spec.hosts.items():

@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from pushorch.cli.app import (
+    current_app,
     host_options,
     inventory_sources,
+    load_context,
     lock_options,
     make_overrides,
     missing_controller_files,
@@ -50,7 +52,8 @@ def _prepare_locked(
     from pushorch.planner import Options
     from pushorch.variables import LOCK_VARIABLES, VariableError, typed
 
-    inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit)
+    context = load_context()
+    inventory, spec = load_spec(inventory_sources(inventories), playbooks, extra_vars, limit, context)
     warn_inventory(inventory)
     overrides = make_overrides(connection)
     settings, problems = {}, []
@@ -88,6 +91,7 @@ def _prepare_locked(
         wait=lock_wait,
         backend=str(variables.get("pushorch_lock_backend") or "mkdir"),
         name=str(variables.get("pushorch_lock_name") or "fleet"),
+        command=current_app().command,
     )
     return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks)), locking
 
@@ -100,7 +104,7 @@ def variable_problems(exc: ValueError, inventory: Any, host: str, extra_vars: tu
 
     if not isinstance(exc, VariableError):
         return [Problem(f"host {host}", 0, 0, "", str(exc))]
-    extra, _ = parse_extra_vars(list(extra_vars))
+    extra, _ = parse_extra_vars(list(extra_vars), load_context())
     return [
         Problem("-e" if name in extra else inventory.origin(host, name), 0, 0, name, f"{message} (host {host})")
         for name, message in exc.problems
@@ -144,7 +148,7 @@ def local_lock(lock_file: str | None, locking: Any, skip: bool = False) -> conte
 
     if skip:
         return contextlib.nullcontext()
-    return LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait)
+    return LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait, locking.command)
 
 
 def converge_locked(lock_file: str | None, locking: Any, check_only: bool = False, **kw: Any) -> Any:
@@ -201,7 +205,7 @@ def _host_listing(spec: Any) -> str:
     lines = []
     for path in spec.playbooks:
         lines += ["", f"playbook: {path}"]
-        raw = load_yaml(path)[0].data or []
+        raw = load_yaml(path, load_context())[0].data or []
         for number, play in enumerate((p for p in raw if isinstance(p, dict)), 1):
             hosts = play.get("hosts", "")
             pattern = hosts if isinstance(hosts, str) else ",".join(map(str, hosts))
@@ -276,13 +280,13 @@ def apply(
     """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
     from dataclasses import replace
 
-    from pushorch.ansible import tags
     from pushorch.report import ApplyReporter, print_plan
 
     done = offline(inventories, playbooks, extra_vars, limit, list_hosts, syntax_check)
     if done is not None:
         return done
-    if prune and tags.current.active:
+    app = current_app()
+    if prune and (app.tags or app.skip_tags):
         # A service left out by --tags would look undeclared: pruning would remove it.
         raise click.UsageError("--prune cannot be combined with --tags or --skip-tags")
     spec, settings, options, locking = _prepare_locked(

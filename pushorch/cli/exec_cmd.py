@@ -11,6 +11,7 @@ import click
 from pushorch.cli.app import (
     host_options,
     inventory_sources,
+    load_context,
     make_overrides,
     missing_controller_files,
     target_hosts,
@@ -32,8 +33,9 @@ def host_settings(
     from pushorch.connection import settings_for
     from pushorch.load.extravars import parse_extra_vars
 
-    inventory = load_inventory(inventory_sources(inventories))
-    extra, problems = parse_extra_vars(extra_vars)
+    context = load_context()
+    inventory = load_inventory(inventory_sources(inventories), context)
+    extra, problems = parse_extra_vars(extra_vars, context)
     hosts = target_hosts(inventory, pattern, limit)
     overrides = make_overrides(connection)
     settings = []

@@ -6,7 +6,14 @@ import click
 
 from pushorch.ansible import export as inventory_export
 from pushorch.ansible.load_inventory import load_inventory
-from pushorch.cli.app import inventory_option, inventory_sources, limit_option, target_hosts, warn_inventory
+from pushorch.cli.app import (
+    inventory_option,
+    inventory_sources,
+    limit_option,
+    load_context,
+    target_hosts,
+    warn_inventory,
+)
 from pushorch.errors import InventoryError, Problem
 from pushorch.report import print_json, print_text
 
@@ -33,7 +40,7 @@ def inventory(
     """Show the inventory (exactly as `ansible-inventory` lays it out)."""
     if sum([as_list, graph, host is not None]) != 1:
         raise click.UsageError("give exactly one of --list, --graph, --host NAME")
-    inv = load_inventory(inventory_sources(inventories))
+    inv = load_inventory(inventory_sources(inventories), load_context())
     warn_inventory(inv)
     if limit:
         keep = set(target_hosts(inv, "all", limit))

@@ -29,7 +29,7 @@ from pushorch.report import print_error, print_internal_error
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
     """Agentless push orchestration: inventory + playbooks -> Docker services over SSH."""
-    ctx.obj = App(verbosity=verbose)
+    ctx.ensure_object(App).verbosity = verbose
 
 
 cli.add_command(inventory)
@@ -60,22 +60,13 @@ def _docker_style(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
-    from pushorch import secret_command
     from pushorch.ansible import config as ansible_cfg
-    from pushorch.ansible import load_inventory as inventory
-    from pushorch.ansible import scripts as inventory_script
-    from pushorch.ansible import tags
-    from pushorch.fleet.lock import set_command
-    from pushorch.load import yamlfile
 
     args = list(sys.argv[1:] if argv is None else argv)
-    set_command(args)
     ansible_cfg.forget()  # read for this invocation (in-process callers change directory and environment)
-    yamlfile.run_secret_command = secret_command.run
-    inventory.run_inventory_script = inventory_script.run
-    tags.current = tags.Selection()
+    app = App(command=("pushorch", *args))  # this invocation's run context, handed to every command
     try:
-        status = cli.main(args=_docker_style(args), prog_name="pushorch", standalone_mode=False)
+        status = cli.main(args=_docker_style(args), prog_name="pushorch", standalone_mode=False, obj=app)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

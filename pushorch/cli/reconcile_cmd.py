@@ -64,11 +64,12 @@ def lock() -> None:
 def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> tuple[str, str]:
     """(pushorch_lock_backend, pushorch_lock_name) as the inventory's `all` group and -e set them."""
     from pushorch.ansible.load_inventory import load_inventory
-    from pushorch.cli.app import inventory_sources
+    from pushorch.cli.app import inventory_sources, load_context
     from pushorch.load.extravars import parse_extra_vars
 
-    inventory = load_inventory(inventory_sources(inventories))
-    extra, _ = parse_extra_vars(extra_vars)
+    context = load_context()
+    inventory = load_inventory(inventory_sources(inventories), context)
+    extra, _ = parse_extra_vars(extra_vars, context)
     first = sorted(inventory.hosts)[0] if inventory.hosts else None
     from pushorch.cli.converge_cmds import variable_problems
     from pushorch.errors import InputError

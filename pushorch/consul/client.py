@@ -51,9 +51,10 @@ class Reply:
         return default
 
 
-# Tokens read from a host's token file, once per connection.
+# Per connection, and gone with it (weak keys: each run's transports are its own objects): the
+# token read from the host's token file, and the TLS context made from the controller's files.
 _tokens: weakref.WeakKeyDictionary[Any, Secret | None] = weakref.WeakKeyDictionary()
-_contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_contexts: weakref.WeakKeyDictionary[Any, ssl.SSLContext] = weakref.WeakKeyDictionary()
 
 
 async def _token(transport: Transport) -> Secret | None:
@@ -70,11 +71,10 @@ async def _token(transport: Transport) -> Secret | None:
 
 
 def _context(transport: Transport) -> ssl.SSLContext:
-    a = transport.settings.consul
-    key = (a.ca_file, a.cert_file, a.key_file, a.verify)
-    if key not in _contexts:
-        _contexts[key] = client_context(a.ca_file, a.cert_file, a.key_file, a.verify)
-    return _contexts[key]
+    if transport not in _contexts:
+        a = transport.settings.consul
+        _contexts[transport] = client_context(a.ca_file, a.cert_file, a.key_file, a.verify)
+    return _contexts[transport]
 
 
 async def request(

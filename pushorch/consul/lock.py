@@ -63,6 +63,7 @@ class ConsulLock(Renewing):
     name: str = "fleet"
     taken_over: dict[str, Any] | None = None  # never: Consul frees an expired lock itself
     session: str = ""
+    command: tuple[str, ...] = ()  # the run's command line, for the owner record
     clock: Callable[[], Stamp] = stamp
     _renewer: asyncio.Task[None] | None = None
     _lost: str | None = None
@@ -77,7 +78,7 @@ class ConsulLock(Renewing):
     async def acquire(self) -> None:
         ttl = min(max(self.ttl, MIN_TTL), MAX_TTL)
         self.ttl = ttl
-        self._owner = owner_record(ttl)
+        self._owner = owner_record(ttl, self.command)
         value = json.dumps(self._owner, sort_keys=True).encode()
         deadline = time.monotonic() + self.wait
         while True:

@@ -42,8 +42,8 @@ def default_lock_file() -> Path:
 class LocalLock:
     """flock(2) on a file: held until the process ends (even by SIGKILL: the kernel drops it)."""
 
-    def __init__(self, path: Path, wait: float = 0.0) -> None:
-        self.path, self.wait = path, wait
+    def __init__(self, path: Path, wait: float = 0.0, command: tuple[str, ...] = ()) -> None:
+        self.path, self.wait, self.command = path, wait, command
         self._handle: IO[str] | None = None
 
     def __enter__(self) -> LocalLock:
@@ -63,7 +63,7 @@ class LocalLock:
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} ({' '.join(redacted_argv(sys.argv[:3]))})\n")
+        handle.write(f"pid {os.getpid()} ({' '.join(redacted_argv(list(self.command[:3])))})\n")
         handle.flush()
         self._handle = handle
         return self
@@ -75,22 +75,15 @@ class LocalLock:
             self._handle = None
 
 
-# The command line this process runs, as the CLI was given it (sys.argv is not it when the CLI is
-# called in-process); it names the run in lock owners and in the deploy history.
-_command: list[str] = []
-
-
-def set_command(args: list[str]) -> None:
-    _command[:] = ["pushorch", *args]
-
-
-def owner_record(ttl: int) -> dict[str, Any]:
+def owner_record(ttl: int, command: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Who holds a lock (or made a change): `command` is the run's command line as the CLI was given
+    it (sys.argv is not it when the CLI is called in-process)."""
     return {
         "controller": socket.gethostname(),
         "pid": os.getpid(),
         "user": getpass.getuser(),
         # Recorded on hosts and passed on the lock command's argv: no credential's value may be in it.
-        "command": " ".join(redacted_argv(_command or ["pushorch", *sys.argv[1:]]))[:300],
+        "command": " ".join(redacted_argv(list(command) or ["pushorch", *sys.argv[1:]]))[:300],
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "ttl": ttl,
     }
@@ -191,6 +184,7 @@ class FleetLock(Renewing):
     ttl: int = DEFAULT_TTL
     wait: float = 0.0
     token: str = field(default_factory=lambda: secrets.token_hex(8))
+    command: tuple[str, ...] = ()  # the run's command line, for the owner record
     taken_over: dict[str, Any] | None = None
     clock: Callable[[], Stamp] = stamp
     _renewer: asyncio.Task[None] | None = None
@@ -198,7 +192,7 @@ class FleetLock(Renewing):
     _valid_until: Stamp = (0.0, 0.0)
 
     async def acquire(self) -> None:
-        owner = json.dumps(owner_record(self.ttl), sort_keys=True)
+        owner = json.dumps(owner_record(self.ttl, self.command), sort_keys=True)
         deadline = time.monotonic() + self.wait
         while True:
             started = self.clock()
@@ -305,6 +299,7 @@ class Locking:
     wait: float = 0.0
     backend: str = "mkdir"  # or "consul": a session lock on a KV key, through the lock host's agent
     name: str = "fleet"  # the consul backend's key: pushorch/locks/NAME
+    command: tuple[str, ...] = ()  # the run's command line: lock owners and the deploy history name it
 
     def pick(self, reachable: list[str]) -> str | None:
         """The lock host. With the consul backend it is only the agent asked (the KV store is the

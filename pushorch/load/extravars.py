@@ -6,11 +6,14 @@ import shlex
 from typing import Any
 
 from pushorch.errors import Problem
+from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.yamlfile import load_yaml, parse_yaml
 from pushorch.variables import secret_extra_vars
 
 
-def parse_extra_vars(items: list[str] | tuple[str, ...]) -> tuple[dict[str, Any], list[Problem]]:
+def parse_extra_vars(
+    items: list[str] | tuple[str, ...], context: LoadContext = NO_CONTEXT
+) -> tuple[dict[str, Any], list[Problem]]:
     """Merge every -e in order (later wins), as Ansible does; returns the vars and the problems."""
     merged: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -18,7 +21,7 @@ def parse_extra_vars(items: list[str] | tuple[str, ...]) -> tuple[dict[str, Any]
         where = f"-e #{index}"
         text = item.strip()
         if text.startswith("@"):
-            doc, found = load_yaml(text[1:])
+            doc, found = load_yaml(text[1:], context)
             problems.extend(found)
             data = doc.data if not found else {}
             if data is not None and not isinstance(data, dict):
@@ -26,7 +29,7 @@ def parse_extra_vars(items: list[str] | tuple[str, ...]) -> tuple[dict[str, Any]
                 continue
             merged.update(data or {})
         elif text.startswith(("{", "[")):
-            doc, found = parse_yaml(text, where)
+            doc, found = parse_yaml(text, where, context)
             problems.extend(found)
             if not found and not isinstance(doc.data, dict):
                 problems.append(Problem(where, 0, 0, "", "extra vars must be a mapping"))

@@ -22,9 +22,9 @@ from pushorch.ansible import tags
 from pushorch.ansible.inventory import Inventory
 from pushorch.ansible.load_inventory import load_inventory
 from pushorch.ansible.patterns import select
-from pushorch.ansible.tags import Selection
 from pushorch.errors import InputError, Problem
 from pushorch.load import build_context
+from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.extravars import parse_extra_vars
 from pushorch.load.yamlfile import Document, KeyPath, load_yaml
 from pushorch.spec import HostSpec, Play, Spec, schema_keys
@@ -62,21 +62,21 @@ def load_spec(
     playbooks: Sequence[str],
     extra_vars: Sequence[str] = (),
     limit: str | None = None,
-    selection: Selection | None = None,
+    context: LoadContext = NO_CONTEXT,
 ) -> tuple[Inventory, Spec]:
-    """Load everything; raises InputError listing every problem found (nothing touched). `selection`:
-    --tags/--skip-tags (default: what the CLI set for this run)."""
+    """Load everything; raises InputError listing every problem found (nothing touched). `context`:
+    what the run brings from outside the files (vault passwords, runners, --tags/--skip-tags)."""
     problems: list[Problem] = []
     inventory: Inventory | None = None
     try:
-        inventory = load_inventory(inventory_sources)
+        inventory = load_inventory(inventory_sources, context)
     except InputError as exc:
         problems.extend(exc.problems)
-    extra, found = parse_extra_vars(list(extra_vars))
+    extra, found = parse_extra_vars(list(extra_vars), context)
     problems.extend(found)
     plays: list[_PlaySource] = []
     for path in playbooks:
-        plays.extend(_read_playbook(path, problems))
+        plays.extend(_read_playbook(path, problems, context))
     if inventory is None:
         raise InputError(problems)
     # Render even when the structure check found problems: the per-host pass finds more
@@ -91,7 +91,7 @@ def load_spec(
     if limited is not None and any(source.has_replicas for source in plays):
         others = set(inventory.hosts) - limited
         outside = _render_hosts(inventory, plays, extra, others, []) if others else {}
-    chosen = selection if selection is not None else tags.current
+    chosen = context.selection
     return inventory, Spec(
         playbooks=tuple(playbooks),
         hosts={h: tags.select(s, chosen) for h, s in hosts.items()},
@@ -184,8 +184,8 @@ def _read_limit_file(path: str) -> str:
         return handle.read()
 
 
-def _read_playbook(path: str, problems: list[Problem]) -> list[_PlaySource]:
-    doc, found = load_yaml(path)
+def _read_playbook(path: str, problems: list[Problem], context: LoadContext) -> list[_PlaySource]:
+    doc, found = load_yaml(path, context)
     problems.extend(found)
     if found:
         return []
@@ -199,7 +199,7 @@ def _read_playbook(path: str, problems: list[Problem]) -> list[_PlaySource]:
             problems.append(doc.problem((index,), "a play is a mapping (name, hosts, vars, tasks, services, ...)"))
             continue
         problems.extend(_structure_problems(doc, index, raw))
-        vars_files = _read_vars_files(doc, index, raw, os.path.dirname(path), problems)
+        vars_files = _read_vars_files(doc, index, raw, os.path.dirname(path), problems, context)
         out.append(_PlaySource(doc, index, raw, templar, vars_files))
     return out
 
@@ -220,7 +220,7 @@ def _structure_problems(doc: Document, index: int, raw: dict[str, Any]) -> list[
 
 
 def _read_vars_files(
-    doc: Document, index: int, raw: dict[str, Any], root: str, problems: list[Problem]
+    doc: Document, index: int, raw: dict[str, Any], root: str, problems: list[Problem], context: LoadContext
 ) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     files = raw.get("vars_files") or []
@@ -230,7 +230,7 @@ def _read_vars_files(
         if not isinstance(name, str) or is_template(name):
             problems.append(doc.problem((index, "vars_files", position), "vars_files entries are plain file paths"))
             continue
-        vdoc, found = load_yaml(os.path.join(root, name))
+        vdoc, found = load_yaml(os.path.join(root, name), context)
         problems.extend(found)
         if not found and vdoc.data is not None and not isinstance(vdoc.data, dict):
             problems.append(vdoc.problem((), "a vars file must hold a mapping"))

@@ -9,7 +9,6 @@ is refused by size instead of exhausting memory).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 
 from pushorch.ansible import vault
 from pushorch.errors import Problem
+from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.secret import Secret, VaultValue, secret_leaves
 
 KeyPath = tuple[str | int, ...]
@@ -25,8 +25,6 @@ KeyPath = tuple[str | int, ...]
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
 MAX_SECRET_FILE_BYTES = 1024 * 1024
-# `!secret_cmd COMMAND` -> (the secret, or None and why): installed by the CLI (pushorch/secret_command.py).
-run_secret_command: Callable[[str], tuple[str | None, str]] | None = None
 
 _Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -73,8 +71,8 @@ def format_keypath(keypath: KeyPath) -> str:
 
 
 class _Converter:
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, context: LoadContext) -> None:
+        self.path, self.context = path, context
         self.problems: list[Problem] = []
         self.marks: dict[KeyPath, tuple[int, int]] = {}
         self.constructor = _Constructor("")
@@ -149,18 +147,18 @@ class _Converter:
         """An inline `!vault |` value: decrypted with the run's vault passwords, kept a secret."""
         envelope = str(node.value)
         try:
-            return VaultValue(vault.decrypt(envelope, vault.given()), envelope)
+            return VaultValue(vault.decrypt(envelope, self.context.vault_secrets), envelope)
         except vault.VaultError as exc:
             self.problem(node, keypath, f"!vault: {exc}")
             return None
 
     def _secret_command(self, node: yaml.ScalarNode, keypath: KeyPath) -> Secret | None:
         """`!secret_cmd "op read op://vault/item/field"`: the stdout of a controller command, run by the
-        runner the CLI installs (the loader itself runs nothing)."""
-        if run_secret_command is None:
+        runner the run's context carries (the loader itself runs nothing)."""
+        if self.context.secret_command is None:
             self.problem(node, keypath, "!secret_cmd: no command runner here (only the pushorch CLI runs them)")
             return None
-        value, error = run_secret_command(str(node.value))
+        value, error = self.context.secret_command(str(node.value))
         if error:
             self.problem(node, keypath, f"!secret_cmd: {error}")
         return Secret(value) if value is not None else None
@@ -205,7 +203,7 @@ class _TooLarge(Exception):
         self.node = node
 
 
-def parse_yaml(text: str, path: str) -> tuple[Document, list[Problem]]:
+def parse_yaml(text: str, path: str, context: LoadContext = NO_CONTEXT) -> tuple[Document, list[Problem]]:
     """Parse YAML text; returns the document and every problem found (empty when valid)."""
     if len(text) > MAX_FILE_BYTES:
         return Document(path, None), [Problem(path, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
@@ -229,7 +227,7 @@ def parse_yaml(text: str, path: str) -> tuple[Document, list[Problem]]:
         ]
     if not nodes:
         return Document(path, None), []
-    converter = _Converter(path)
+    converter = _Converter(path, context)
     try:
         data = converter.convert(nodes[0], ())
     except _TooLarge as exc:
@@ -241,8 +239,9 @@ def parse_yaml(text: str, path: str) -> tuple[Document, list[Problem]]:
     return Document(path, data, converter.marks), converter.problems
 
 
-def read_text(path: str) -> tuple[str | None, list[Problem]]:
-    """A file's text, or the problem that kept us from reading it."""
+def read_text(path: str, context: LoadContext = NO_CONTEXT) -> tuple[str | None, list[Problem]]:
+    """A file's text (a whole-file vault opened with the context's passwords), or the problem that
+    kept us from reading it."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
@@ -254,18 +253,18 @@ def read_text(path: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(path, 0, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
     if vault.is_vault(text):  # a whole file encrypted with ansible-vault
         try:
-            return vault.decrypt(text, vault.given()), []
+            return vault.decrypt(text, context.vault_secrets), []
         except vault.VaultError as exc:
             return None, [Problem(path, 1, 1, "", f"Ansible Vault: {exc}")]
     return text, []
 
 
-def load_yaml(path: str) -> tuple[Document, list[Problem]]:
+def load_yaml(path: str, context: LoadContext = NO_CONTEXT) -> tuple[Document, list[Problem]]:
     """Read and parse one YAML file."""
-    text, problems = read_text(path)
+    text, problems = read_text(path, context)
     if text is None:
         return Document(path, None), problems
-    doc, problems = parse_yaml(text, path)
+    doc, problems = parse_yaml(text, path, context)
     if doc.data is not None and _vaulted(path):
         doc.data = secret_leaves(doc.data)  # what a vault holds is secret: redacted wherever it goes
     return doc, problems

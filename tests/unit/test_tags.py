@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pushorch.ansible.tags import Selection
+from pushorch.load.context import LoadContext
 from pushorch.load.playbooks import load_spec
 
 PLAYBOOK = """
@@ -31,7 +32,9 @@ def _run(tmp_path: Path, selection: Selection) -> tuple[list[str], list[str], di
     (tmp_path / "hosts").write_text("[web]\nw1\n")
     (tmp_path / "a.j2").write_text("x={{ inventory_hostname }}\n")
     (tmp_path / "site.yml").write_text(PLAYBOOK)
-    spec = load_spec([str(tmp_path / "hosts")], (str(tmp_path / "site.yml"),), (), None, selection)[1]
+    spec = load_spec(
+        [str(tmp_path / "hosts")], (str(tmp_path / "site.yml"),), (), None, LoadContext(selection=selection)
+    )[1]
     host = spec.hosts["w1"]
     tasks = [t.name or "" for p in host.plays for t in p.tasks]
     services = [s.name for p in host.plays for s in p.services]
