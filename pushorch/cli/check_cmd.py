@@ -40,7 +40,7 @@ def check_input(
     quiet: bool = False,
 ) -> Any:
     """Load and render everything (InputError, exit 3, on any problem); says what it checked."""
-    from pushorch.cli.converge_cmds import merge_hosts, variable_problems
+    from pushorch.cli.prepare import merge_hosts, variable_problems
     from pushorch.errors import InputError, Problem
     from pushorch.load.playbooks import load_spec  # pydantic and jinja2 load only when needed
     from pushorch.variables import VariableError, typed

@@ -29,7 +29,7 @@ def host_settings(
 ) -> list[Any]:
     """Connection settings of the hosts matching pattern and --limit; warns when keys go unverified."""
     from pushorch.ansible.load_inventory import load_inventory
-    from pushorch.cli.converge_cmds import merge_hosts, variable_problems
+    from pushorch.cli.prepare import merge_hosts, variable_problems
     from pushorch.connection import settings_for
     from pushorch.load.extravars import parse_extra_vars
 
@@ -61,13 +61,14 @@ def service_settings(
 ) -> tuple[list[Any], tuple[str, ...]]:
     """`--service SVC PLAYBOOK... -- CMD...`: the leading words that are playbook files, then the command;
     the connection settings of the hosts whose plays declare SERVICE."""
-    from pushorch.cli.converge_cmds import _prepare, service_hosts
+    from pushorch.cli.converge_cmds import service_hosts
+    from pushorch.cli.prepare import prepare
 
     playbooks = tuple(w for w in words[: _playbook_count(words)])
     command = words[len(playbooks) :]
     if not playbooks or not command:
         raise click.UsageError("--service: give the playbook(s), then -- and the command")
-    spec, settings, _ = _prepare(inventories, playbooks, extra_vars, limit, connection)
+    spec, settings, _ = prepare(inventories, playbooks, extra_vars, limit, connection)
     return [settings[h] for h in service_hosts(spec, service, playbooks[0])], command
 
 

@@ -32,7 +32,8 @@ def logs(
     **connection: Any,
 ) -> int:
     """Show SERVICE's logs from its running container on every host, each line prefixed with its host."""
-    from pushorch.cli.converge_cmds import _prepare, service_hosts
+    from pushorch.cli.converge_cmds import service_hosts
+    from pushorch.cli.prepare import prepare
     from pushorch.commands import docker as docker_cmd
     from pushorch.converge import connected
     from pushorch.report import LogPrinter, warn_line
@@ -44,7 +45,7 @@ def logs(
         matcher = re.compile(pattern) if pattern else None
     except re.error as exc:
         raise InputError([Problem("--grep", 0, 0, "", f"not a regular expression: {exc}")]) from None
-    spec, settings, _ = _prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
+    spec, settings, _ = prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
     hosts = service_hosts(spec, service, playbooks[0])
     printer = LogPrinter(hosts)
     argv = docker_cmd.service_logs(service, follow, since, tail)

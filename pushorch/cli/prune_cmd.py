@@ -30,12 +30,12 @@ def prune(
     **connection: Any,
 ) -> int:
     """Remove the stopped containers and unused images of the playbooks' services, host by host."""
-    from pushorch.cli.converge_cmds import _prepare_locked, local_lock
+    from pushorch.cli.prepare import local_lock, prepare_locked
     from pushorch.commands import docker as docker_cmd
     from pushorch.converge import connected, take_fleet_lock
     from pushorch.report import LogPrinter, warn_line
 
-    spec, settings, _, locking = _prepare_locked(
+    spec, settings, _, locking = prepare_locked(
         inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
     )
 

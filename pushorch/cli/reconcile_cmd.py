@@ -15,8 +15,9 @@ from pushorch.cli.app import (
     lock_options,
     tag_options,
 )
-from pushorch.cli.converge_cmds import _prepare_locked, _status, converge_locked, playbooks_argument
+from pushorch.cli.converge_cmds import playbooks_argument
 from pushorch.cli.exec_cmd import host_settings
+from pushorch.cli.prepare import converge_locked, exit_status, prepare_locked
 from pushorch.errors import ExitStatus
 
 
@@ -45,7 +46,7 @@ def reconcile(
     """Converge the fleet once, for cron: failover included, locked, silent when nothing changed."""
     from pushorch.report import ReconcileReporter
 
-    spec, settings, options, locking = _prepare_locked(
+    spec, settings, options, locking = prepare_locked(
         inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
     )
     reporter = ReconcileReporter(as_json=as_json, log_file=log_file)
@@ -53,7 +54,7 @@ def reconcile(
         lock_file, locking, spec=spec, settings=settings, options=options, forks=forks, emit=reporter.event
     )
     reporter.summary(outcome)
-    return _status(outcome, bool(outcome.first_plan), detailed_exitcode)
+    return exit_status(outcome, bool(outcome.first_plan), detailed_exitcode)
 
 
 @click.group()
@@ -71,7 +72,7 @@ def lock_backend(inventories: tuple[str, ...], extra_vars: tuple[str, ...]) -> t
     inventory = load_inventory(inventory_sources(inventories), context)
     extra, _ = parse_extra_vars(extra_vars, context)
     first = sorted(inventory.hosts)[0] if inventory.hosts else None
-    from pushorch.cli.converge_cmds import variable_problems
+    from pushorch.cli.prepare import variable_problems
     from pushorch.errors import InputError
     from pushorch.variables import LOCK_VARIABLES, VariableError, typed
 
