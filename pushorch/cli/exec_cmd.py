@@ -125,7 +125,7 @@ def exec_(
     """Run COMMAND on every host matching PATTERN: `pushorch exec -i INV all -- uname -a`; with
     --service, in that service's running container on each host of its plays:
     `pushorch exec -i INV --service web app.yml -- env`."""
-    from pushorch.commands import docker as docker_cmd
+    from pushorch.commands import service_scripts
     from pushorch.fanout import run_everywhere
     from pushorch.report import ExecReporter
 
@@ -135,7 +135,7 @@ def exec_(
         settings, command = service_settings(inventories, (pattern, *command), service, limit, extra_vars, connection)
     argv = command if len(command) > 1 else ("sh", "-c", command[0])
     if service is not None:
-        argv = docker_cmd.exec_in_service(service, argv, tty=interactive)
+        argv = service_scripts.exec_in_service(service, argv, tty=interactive)
     if interactive:
         if len(settings) != 1:
             hosts = ", ".join(s.name for s in settings) or "none"

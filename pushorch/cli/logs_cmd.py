@@ -34,7 +34,7 @@ def logs(
     """Show SERVICE's logs from its running container on every host, each line prefixed with its host."""
     from pushorch.cli.converge_cmds import service_hosts
     from pushorch.cli.prepare import prepare
-    from pushorch.commands import docker as docker_cmd
+    from pushorch.commands import service_scripts
     from pushorch.converge import connected
     from pushorch.report import LogPrinter, warn_line
 
@@ -48,7 +48,7 @@ def logs(
     spec, settings, _ = prepare(inventories, tuple(playbooks), extra_vars, limit, connection)
     hosts = service_hosts(spec, service, playbooks[0])
     printer = LogPrinter(hosts)
-    argv = docker_cmd.service_logs(service, follow, since, tail)
+    argv = service_scripts.service_logs(service, follow, since, tail)
     statuses: dict[str, int] = {}
 
     async def main() -> dict[str, str]:

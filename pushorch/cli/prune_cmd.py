@@ -32,6 +32,7 @@ def prune(
     """Remove the stopped containers and unused images of the playbooks' services, host by host."""
     from pushorch.cli.prepare import local_lock, prepare_locked
     from pushorch.commands import docker as docker_cmd
+    from pushorch.commands import service_scripts
     from pushorch.converge import connected, take_fleet_lock
     from pushorch.report import LogPrinter, warn_line
 
@@ -42,7 +43,7 @@ def prune(
     def argv(play: Any, service: Any) -> tuple[str, ...]:
         policy = play.policy_for(service)
         repository = docker_cmd.repository(service.image)
-        return docker_cmd.prune(service.name, policy.keep, repository, policy.keep_images, dry_run)
+        return service_scripts.prune(service.name, policy.keep, repository, policy.keep_images, dry_run)
 
     work = {host: [argv(p, s) for p in h.plays for s in p.services] for host, h in spec.hosts.items()}
     printer = LogPrinter(list(work))

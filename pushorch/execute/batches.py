@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from pushorch.actions import JobRun, ReplaceContainer, Rollout
 from pushorch.commands import docker as docker_cmd
-from pushorch.commands import shell, system
+from pushorch.commands import service_scripts, shell, system
 from pushorch.errors import PushorchError
 from pushorch.events import Event
 from pushorch.execute.guard import UNGUARDED, Guard
@@ -126,7 +126,7 @@ async def run_rollout(
     else:
         await asyncio.gather(*(drop_kept(a, transports[a.host]) for a, _ in passed if a.drop))
         if rollout.image_repository:
-            prune = docker_cmd.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
+            prune = service_scripts.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
             await asyncio.gather(*(_best_effort(transports[a.host], prune, a.become) for a, _ in passed))
     # The rollout's outcome is final here (the hook cannot change it; its failure is said, not fatal).
     outcome = "aborted" if report.aborted else "stopped" if report.stopped else "done"
