@@ -116,7 +116,7 @@ async def converge(
         for host, error in outcome.unreachable.items():
             emit(Event(host, "unreachable", None, error))
         fleet: FleetLock | ConsulLock | None = None
-        memory = Memory()
+        memory, recorded = Memory(), FleetState()
         try:
             if locking is not None and not check_only:
                 fleet = await take_fleet_lock(locking, transports, shared, emit)
@@ -126,67 +126,116 @@ async def converge(
                 active = {
                     h: t for h, t in transports.items() if h not in outcome.failed and h not in outcome.unreachable
                 }
-                observed = await observe_all(spec, active)
-                await observe_kv(spec, observed, active, (options or Options()).prune)
-                observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
-                for host, seen in observed.items():
-                    if host in active and seen.error:
-                        (outcome.failed if seen.reachable else outcome.unreachable)[host] = seen.error
-                        emit(Event(host, "failed" if seen.reachable else "unreachable", None, seen.error))
-                outcome.observed = observed
-                if respec is not None and outcome.passes == 0:
-                    spec = respec(observed)
+                observed = await _observe_pass(spec, active, outcome, options, emit)
                 if outcome.passes == 0:
+                    if respec is not None:
+                        spec = respec(observed)
                     stored = await _read_record(fleet, locking, transports)
                     memory, recorded = await _memory(spec, observed, active, set(outcome.unreachable), stored)
                 current = planner(spec, observed, replace(options or Options(), memory=memory))
                 if outcome.passes == 0:
-                    outcome.first_plan = current
-                    for note in current.notes:
-                        emit(Event("", "progress", None, note))
-                    remembered = fleetstate.with_placement(memory.fleet, current.placed)
-                    # Written under the lock, and only when it changed: a converged cron run writes nothing.
-                    if fleet is not None and remembered.known and remembered.to_json() != recorded.to_json():
-                        await fleet.write_record(remembered)
+                    await _first_plan(current, outcome, memory, recorded, fleet, emit)
                 outcome.last_plan = current
                 if diff:
                     await _diffs(current, active, emit)
                 if check_only or not current:
                     break
                 if outcome.passes == MAX_PASSES:
-                    for host in current.hosts:
-                        outcome.failed[host] = (
-                            f"still changing after {MAX_PASSES} passes (something undoes the changes)"
-                        )
-                        emit(Event(host, "failed", None, outcome.failed[host]))
+                    _give_up(current, outcome, emit)
                     break
                 outcome.passes += 1
-
-                def record(event: Event) -> None:
-                    outcome.events.append(event)
-                    emit(event)
-
-                if outcome.passes == 1:  # a refused token stops the run before any host is touched
-                    talking = current.consul_hosts()
-                    await consul_client.check_tokens([t for h, t in active.items() if h in talking])
-                first_event = len(outcome.events)
-                results = await execute(current, active, record, fleet or UNGUARDED)
-                await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
-                if fleet is not None and memory.fleet.known:
-                    memory = await _replaced_in_place(current, results.rollouts, memory, fleet)
-                outcome.rollouts.extend(results.rollouts)
-                outcome.lock_lost = results.lock_lost
-                for host, problem in results.hosts.items():
-                    if problem is None:
-                        continue
-                    lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
-                    (outcome.unreachable if lost else outcome.failed)[host] = problem
-                if once or outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts):
-                    break  # a stopped play or rollout is final for this run: the next run starts it again
+                memory, stop = await _execute_pass(current, active, outcome, emit, fleet, locking, memory)
+                if once or stop:
+                    break
             return outcome
         finally:
             if fleet is not None:
                 await fleet.release()
+
+
+# -- the phases of one converge ----------------------------------------------------------------------
+
+
+async def _observe_pass(
+    spec: Spec,
+    active: Mapping[str, Transport],
+    outcome: Outcome,
+    options: Options | None,
+    emit: Callable[[Event], None],
+) -> dict[str, ObservedHost]:
+    """One probe round trip per standing host (and the KV keys the plan compares); hosts that failed
+    or went away keep what they were; a probe that failed takes its host out of the run."""
+    observed = await observe_all(spec, active)
+    await observe_kv(spec, observed, active, (options or Options()).prune)
+    observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
+    for host, seen in observed.items():
+        if host in active and seen.error:
+            (outcome.failed if seen.reachable else outcome.unreachable)[host] = seen.error
+            emit(Event(host, "failed" if seen.reachable else "unreachable", None, seen.error))
+    outcome.observed = observed
+    return observed
+
+
+async def _first_plan(
+    current: Plan,
+    outcome: Outcome,
+    memory: Memory,
+    recorded: FleetState,
+    fleet: FleetLock | ConsulLock | None,
+    emit: Callable[[Event], None],
+) -> None:
+    """What `plan` shows: the first plan and its notes; the fleet record written with this run's
+    observation and placement, under the lock and only when it changed (a converged cron run writes
+    nothing)."""
+    outcome.first_plan = current
+    for note in current.notes:
+        emit(Event("", "progress", None, note))
+    remembered = fleetstate.with_placement(memory.fleet, current.placed)
+    if fleet is not None and remembered.known and remembered.to_json() != recorded.to_json():
+        await fleet.write_record(remembered)
+
+
+def _give_up(current: Plan, outcome: Outcome, emit: Callable[[Event], None]) -> None:
+    for host in current.hosts:
+        outcome.failed[host] = f"still changing after {MAX_PASSES} passes (something undoes the changes)"
+        emit(Event(host, "failed", None, outcome.failed[host]))
+
+
+async def _execute_pass(
+    current: Plan,
+    active: Mapping[str, Transport],
+    outcome: Outcome,
+    emit: Callable[[Event], None],
+    fleet: FleetLock | ConsulLock | None,
+    locking: Locking | None,
+    memory: Memory,
+) -> tuple[Memory, bool]:
+    """Run one plan: Consul tokens checked before the first (a refused one stops the run before any
+    host is touched), then the plan under the lock's guard, each changed host's history, and the
+    instances replaced in place remembered. Returns the memory and whether the run stops here (a
+    lost lock, a stopped play or rollout: final for this run, the next run starts it again)."""
+
+    def record(event: Event) -> None:
+        outcome.events.append(event)
+        emit(event)
+
+    if outcome.passes == 1:
+        talking = current.consul_hosts()
+        await consul_client.check_tokens([t for h, t in active.items() if h in talking])
+    first_event = len(outcome.events)
+    results = await execute(current, dict(active), record, fleet or UNGUARDED)
+    await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
+    if fleet is not None and memory.fleet.known:
+        memory = await _replaced_in_place(current, results.rollouts, memory, fleet)
+    outcome.rollouts.extend(results.rollouts)
+    outcome.lock_lost = results.lock_lost
+    for host, problem in results.hosts.items():
+        if problem is None:
+            continue
+        lost = any(e.host == host and e.status == "unreachable" for e in outcome.events)
+        (outcome.unreachable if lost else outcome.failed)[host] = problem
+    stop = bool(outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts))
+    return memory, stop
 
 
 async def _write_history(events: list[Event], transports: Mapping[str, Transport], command: tuple[str, ...]) -> None:
