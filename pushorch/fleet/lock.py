@@ -89,13 +89,21 @@ def owner_record(ttl: int, command: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
-Stamp = tuple[float, float]  # (monotonic, wall-clock) seconds
+Stamp = tuple[float, float]  # (monotonic, suspend-counting) seconds
+
+
+def _suspend_counting() -> float:
+    """A clock that goes on while the machine sleeps but is not stepped by NTP: Linux's
+    CLOCK_BOOTTIME. Where there is none, the wall clock (which NTP may step: a step can only make a
+    lock count as lost early, never late)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.time()
 
 
 def stamp() -> Stamp:
-    """Both clocks: monotonic stops while a laptop sleeps, the wall clock does not (and may jump);
-    a lock's TTL has passed when either says so."""
-    return time.monotonic(), time.time()
+    """Both clocks: monotonic stops while a laptop sleeps, the suspend-counting one does not; a
+    lock's TTL has passed when either says so."""
+    return time.monotonic(), _suspend_counting()
 
 
 class Renewing:
@@ -136,14 +144,12 @@ class Renewing:
     def lost(self) -> str | None:
         """Why this run no longer holds the lock (None while it does), without asking anyone."""
         if self._lost is None and self._valid_until[0]:
-            mono, wall = self.clock()
+            mono, asleep = self.clock()
             if mono > self._valid_until[0]:
                 self._lost = self._unrenewed()
-            elif wall > self._valid_until[1]:
-                since = wall - self._valid_until[1] + self.ttl
-                self._lost = (
-                    f"{self._unrenewed()}: {since:.0f}s passed on the wall clock (was this controller suspended?)"
-                )
+            elif asleep > self._valid_until[1]:
+                since = asleep - self._valid_until[1] + self.ttl
+                self._lost = f"{self._unrenewed()}: {since:.0f}s passed counting suspend (was this controller asleep?)"
         return self._lost
 
     async def write_record(self, state: FleetState) -> bool:

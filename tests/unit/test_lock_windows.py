@@ -33,7 +33,7 @@ def test_a_lock_lost_before_the_rollout_runs_no_hook_and_no_job(tmp_path: Path) 
 
 
 class Clock:
-    """(monotonic, wall) seconds; a suspended laptop moves only the wall clock."""
+    """(monotonic, suspend-counting) seconds; a suspended laptop moves only the second."""
 
     def __init__(self) -> None:
         self.mono, self.wall = 100.0, 1_000_000.0
@@ -54,16 +54,16 @@ def _held(lock: FleetLock) -> None:
     asyncio.run(go())
 
 
-def test_a_ttl_that_passed_on_the_wall_clock_is_a_lost_lock_even_if_a_renewal_would_succeed() -> None:
+def test_a_ttl_that_passed_while_suspended_is_a_lost_lock_even_if_a_renewal_would_succeed() -> None:
     clock = Clock()
     script = Script().answer("pushorch-lock", 0, "ACQUIRED\n")
     lock = _lock(script, clock)
     _held(lock)
     assert lock.lost() is None
-    clock.mono += 1  # the laptop slept: monotonic time stood still, the wall clock moved 40 s
+    clock.mono += 1  # the laptop slept: monotonic time stood still, CLOCK_BOOTTIME moved 40 s
     clock.wall += 40
     why = lock.lost()
-    assert why is not None and "not renewed for 30s" in why and "wall clock" in why
+    assert why is not None and "not renewed for 30s" in why and "counting suspend" in why
     script.answers.insert(0, ("renew|RENEWED", 0, "RENEWED\n", ""))
     assert asyncio.run(lock.confirm()) == why  # not resurrected: another run may have held it meanwhile
 
