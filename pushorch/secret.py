@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 REDACTED = "********"
 
-# Every secret value this process has seen: output is scrubbed of them as a last line of defence
-# (a secret that reached an error message through a host's stderr, or a traceback). Values shorter
-# than 4 characters are not scrubbed: they would mangle ordinary text and hide nothing.
-_KNOWN: set[str] = set()
+# Every secret value this run has seen: output is scrubbed of them as a last line of defence (a
+# secret that reached an error message through a host's stderr, or a traceback). Values shorter
+# than 4 characters are not scrubbed: they would mangle ordinary text and hide nothing. Kept per
+# run (`secrets_of_one_run`), not per process: one run's password ("first") must not blank out a
+# word in the next run's output when both run in one process.
+_KNOWN: ContextVar[set[str] | None] = ContextVar("pushorch_known_secrets", default=None)
+_OUTSIDE_A_RUN: set[str] = set()  # library use with no run around it: the process is the run
+
+
+def _known() -> set[str]:
+    known = _KNOWN.get()
+    return _OUTSIDE_A_RUN if known is None else known
+
+
+@contextmanager
+def secrets_of_one_run() -> Iterator[None]:
+    """Within the block, the scrubber knows only the secrets created in it."""
+    token = _KNOWN.set(set())
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
 
 
 class Secret:
@@ -20,7 +41,7 @@ class Secret:
     def __init__(self, value: str) -> None:
         self._value = value
         if len(value) >= 4:
-            _KNOWN.add(value)
+            _known().add(value)
 
     def reveal(self) -> str:
         return self._value
@@ -92,6 +113,6 @@ def reveal(value: Any) -> Any:
 
 def scrub(text: str) -> str:
     """The text with every known secret value replaced by the redaction marker (longest first)."""
-    for value in sorted((v for v in _KNOWN if v in text), key=len, reverse=True):
+    for value in sorted((v for v in _known() if v in text), key=len, reverse=True):
         text = text.replace(value, REDACTED)
     return text

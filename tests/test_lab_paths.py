@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pushorch.lab.cluster import Lab
+from pushorch.lab.faults import start_consul, stop_consul
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _sh
 from tests.test_lab_faults import _reconcile
 from tests.test_lab_rollout import _playbook, _running
@@ -167,7 +168,7 @@ def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-unt
     spare = next(h for h in DOCKER_HOSTS if h not in placed)
     witnesses = [h for h in DOCKER_HOSTS if h != victim]
     # Consul degraded: the agents of every host the controller can reach are gone (the binary stays).
-    _sh(inventory, "pkill -f consul_standin.py; sleep 0.5", ",".join(witnesses))
+    stop_consul(lab, witnesses)
     subprocess.run(["docker", "pause", lab.container(victim)], check=True, capture_output=True)
     try:
         assert _reconcile(run_cli, inventory, "-T", "2", playbook).status == 4  # the clock starts
@@ -178,8 +179,9 @@ def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-unt
         assert _running(inventory, "wit-a", f"docker:!{victim}")[spare] == []  # not moved on "unknown"
     finally:
         subprocess.run(["docker", "unpause", lab.container(victim)], check=True, capture_output=True)
-        start = 'd=$(dirname "$(readlink /usr/local/bin/consul)"); python3 "$d/consul_standin.py" >/dev/null 2>&1 &'
-        _sh(inventory, f"{start} sleep 1", ",".join(witnesses))
+        # Started from outside as the host's init would: a process left behind by an SSH session did
+        # not survive it, and every later test that asked lab-3's agent found nobody (seen in CI).
+        start_consul(lab, witnesses)
     assert _reconcile(run_cli, inventory, playbook).status == 0
     assert sorted(h for h, v in _running(inventory, "wit-a").items() if v) == placed
 

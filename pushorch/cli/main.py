@@ -21,6 +21,7 @@ from pushorch.cli.prune_cmd import prune
 from pushorch.cli.reconcile_cmd import lock, reconcile
 from pushorch.errors import ExitStatus, PushorchError
 from pushorch.report import print_error, print_internal_error
+from pushorch.secret import secrets_of_one_run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -60,26 +61,30 @@ def _docker_style(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with an ExitStatus; the only catch of PushorchError."""
+    with secrets_of_one_run():  # the scrubber knows this invocation's secrets, no other's
+        sys.exit(_run(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _run(args: list[str]) -> int:
     from pushorch.ansible import config as ansible_cfg
 
-    args = list(sys.argv[1:] if argv is None else argv)
     ansible_cfg.forget()  # read for this invocation (in-process callers change directory and environment)
     app = App(command=("pushorch", *args))  # this invocation's run context, handed to every command
     try:
         status = cli.main(args=_docker_style(args), prog_name="pushorch", standalone_mode=False, obj=app)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(ExitStatus.USAGE)
+        return int(ExitStatus.USAGE)
     except click.Abort:
-        sys.exit(130)
+        return 130
     except PushorchError as exc:
         print_error(exc)
-        sys.exit(exc.exit_status)
+        return int(exc.exit_status)
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
     except Exception:
         print_internal_error(traceback.format_exc())
-        sys.exit(ExitStatus.INTERNAL_ERROR)
-    sys.exit(int(status or 0))
+        return int(ExitStatus.INTERNAL_ERROR)
+    return int(status or 0)

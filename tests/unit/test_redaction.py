@@ -56,3 +56,22 @@ def test_credentials_given_with_e_are_secrets_from_the_start() -> None:
     extra, problems = parse_extra_vars(["consul_http_token=abcd-1 ansible_become_pass=efgh-2 v=v2"])
     assert not problems and extra["v"] == "v2"
     assert extra["consul_http_token"] == Secret("abcd-1") and extra["ansible_become_pass"] == Secret("efgh-2")
+
+
+def test_one_runs_secrets_do_not_blank_words_in_the_next_runs_output(run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Found by the full suite: a vault password "first" read by one in-process run was scrubbed from
+    every later run's messages ("duplicate key (******** defined on line 2)")."""
+    from pushorch.secret import secrets_of_one_run
+
+    with secrets_of_one_run():
+        Secret("first")
+        assert scrub("the first batch") == f"the {REDACTED} batch"
+    assert scrub("the first batch") == "the first batch"
+    playbook = tmp_path / "p.yml"
+    playbook.write_text("- hosts: all\n  services:\n    - name: a\n      name: b\n      image: x\n")
+    (tmp_path / "hosts").write_text("web1 ansible_host=10.0.0.1\n")
+    check = ("check", "-i", str(tmp_path / "hosts"))
+    given = run_cli(*check, "-e", "ansible_become_password=first", str(playbook))
+    assert given.status == 3 and REDACTED in run_cli(*check, "-e", "x_token=defined", str(playbook)).err
+    later = run_cli(*check, str(playbook))
+    assert later.status == 3 and "first defined on line" in later.err, later.err

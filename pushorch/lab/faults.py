@@ -1,0 +1,64 @@
+"""Faults a test (or the soak) does to lab hosts from outside, and their healing: the Consul agent
+stopped and started, a host paused. Through `docker exec`, as a host's own init would, so a healed
+host is as `lab up` made it whatever SSH sessions came and went."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+from pushorch.lab import image
+from pushorch.lab.cluster import Lab
+
+_STANDIN = f"{image.FILES_MOUNT}/consul_standin.py"
+
+
+def _exec(lab: Lab, host: str, script: str, detach: bool = False) -> subprocess.CompletedProcess[str]:
+    argv = ["docker", "exec", *(["-d"] if detach else []), lab.container(host), "sh", "-c", script]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+
+
+def consul_answers(lab: Lab, host: str) -> bool:
+    """Whether the host's Consul agent (the stand-in) accepts connections on its HTTP or HTTPS port."""
+    probe = (
+        "import socket,sys\n"
+        "for port in (8500, 8501):\n"
+        "    try: socket.create_connection(('127.0.0.1', port), 1).close(); sys.exit(0)\n"
+        "    except OSError: pass\n"
+        "sys.exit(1)\n"
+    )
+    return (
+        subprocess.run(
+            ["docker", "exec", lab.container(host), "python3", "-c", probe],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        ).returncode
+        == 0
+    )
+
+
+def stop_consul(lab: Lab, hosts: list[str]) -> None:
+    """The Consul agent on each host killed (the `consul` binary stays)."""
+    for host in hosts:
+        _exec(lab, host, "pkill -f consul_standin.py; true")
+    for host in hosts:
+        _wait(lambda h=host: not consul_answers(lab, h), f"the Consul agent on {host} to stop")
+
+
+def start_consul(lab: Lab, hosts: list[str]) -> None:
+    """The Consul agent on each host started again when it is not running, and answering on return."""
+    for host in hosts:
+        if not consul_answers(lab, host):
+            _exec(lab, host, f"exec python3 {_STANDIN} >>/var/log/consul-standin.log 2>&1", detach=True)
+    for host in hosts:
+        _wait(lambda h=host: consul_answers(lab, h), f"the Consul agent on {host} to answer")
+
+
+def _wait(done: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.2)
