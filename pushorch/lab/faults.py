@@ -44,7 +44,7 @@ def stop_consul(lab: Lab, hosts: list[str]) -> None:
     for host in hosts:
         _exec(lab, host, "pkill -f consul_standin.py; true")
     for host in hosts:
-        _wait(lambda h=host: not consul_answers(lab, h), f"the Consul agent on {host} to stop")
+        _wait(lambda: not consul_answers(lab, host), f"the Consul agent on {host} to stop")  # noqa: B023
 
 
 def start_consul(lab: Lab, hosts: list[str]) -> None:
@@ -53,7 +53,7 @@ def start_consul(lab: Lab, hosts: list[str]) -> None:
         if not consul_answers(lab, host):
             _exec(lab, host, f"exec python3 {_STANDIN} >>/var/log/consul-standin.log 2>&1", detach=True)
     for host in hosts:
-        _wait(lambda h=host: consul_answers(lab, h), f"the Consul agent on {host} to answer")
+        _wait(lambda: consul_answers(lab, host), f"the Consul agent on {host} to answer")  # noqa: B023
 
 
 def _wait(done: Callable[[], bool], what: str, timeout: float = 20) -> None:
