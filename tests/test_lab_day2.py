@@ -64,6 +64,8 @@ def test_logs_tail_grep_follow_and_ctrl_c_ends_every_remote_reader(  # type: ign
     follow = subprocess.Popen(
         [
             sys.executable,
+            "-X",
+            "faulthandler",  # SIGABRT on a hang dumps every thread's stack into the failure
             "-m",
             "pushorch",
             "logs",
@@ -81,6 +83,9 @@ def test_logs_tail_grep_follow_and_ctrl_c_ends_every_remote_reader(  # type: ign
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Started as a shell without job control starts it (a script's `&`, cron, CI): SIGINT ignored.
+        # Ctrl-C sent with `kill -INT` must still end it (it did not: the full suite ran in the background).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         seen: list[str] = []
@@ -100,7 +105,11 @@ def test_logs_tail_grep_follow_and_ctrl_c_ends_every_remote_reader(  # type: ign
         assert all(n != "0\n" for n in _remote_log_readers(inventory).values())  # they do follow
     finally:
         follow.send_signal(signal.SIGINT)
-        status = follow.wait(20)
+        try:
+            status = follow.wait(20)
+        except subprocess.TimeoutExpired:
+            follow.send_signal(signal.SIGABRT)
+            status = follow.wait(10)
     assert status == 0, follow.stderr.read() if follow.stderr else ""
     time.sleep(1.5)  # each host's watcher notices within a second
     assert _remote_log_readers(inventory) == {h: "0\n" for h in DOCKER_HOSTS}  # Ctrl-C left none behind

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -72,9 +75,31 @@ def logs(
             warn_line(f"{host}: UNREACHABLE: {exc}")
 
     try:
-        unreachable = asyncio.run(main())
+        with _ended_by_ctrl_c_or_term() if follow else contextlib.nullcontext():
+            unreachable = asyncio.run(main())
     except KeyboardInterrupt:  # the way -f ends: every remote `docker logs` ends with its channel
         return ExitStatus.OK
     if unreachable:
         return ExitStatus.UNREACHABLE
     return ExitStatus.OK if any(s == 0 for s in statuses.values()) else ExitStatus.APPLY_FAILED
+
+
+@contextlib.contextmanager
+def _ended_by_ctrl_c_or_term() -> Iterator[None]:
+    """`logs -f` ends only by a signal, so it must get one: a shell without job control (a script's
+    `&`, cron, CI) starts commands with SIGINT ignored, and a Ctrl-C sent to them with `kill -INT`
+    did nothing (seen in the full suite). SIGINT gets Python's own handler back (asyncio.run then
+    cancels the run and closes every channel, so each remote reader ends too), and SIGTERM is turned
+    into a SIGINT to end it the same way."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in old.items():
+            signal.signal(number, handler)
