@@ -1,9 +1,10 @@
 """The host's Consul agent, over the host's SSH connection: every agent call pushorch makes goes here.
 
-Requests are plain HTTP/1.0 (inside TLS when the agent's address is https://) through `open_tcp`
-to the agent's address as the host sees it (`consul_http_addr`, default 127.0.0.1:8500), so hosts
-need no curl and the agent's port never leaves the host. The ACL token travels only in the
-X-Consul-Token header (or on stdin to `consul reload`), never on a command line.
+Requests are HTTP/1.1 (`transport.http`, inside TLS when the agent's address is https://) through
+`open_tcp` to the agent's address as the host sees it (`consul_http_addr`, default 127.0.0.1:8500),
+so hosts need no curl and the agent's port never leaves the host. A run keeps one connection to
+each host's agent alive and sends every call on it (one channel, one TLS handshake). The ACL token
+travels only in the X-Consul-Token header (or on stdin to `consul reload`), never on a command line.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 from pushorch.consul import commands as consul_cmd
 from pushorch.errors import ExitStatus, HostError, PushorchError
 from pushorch.secret import Secret
-from pushorch.transport import Transport
-from pushorch.transport.tls import TlsStream, client_context
+from pushorch.transport import Transport, http
+from pushorch.transport.http import Reply
+from pushorch.transport.tls import client_context
 
 
 class ConsulError(HostError):
@@ -37,18 +39,6 @@ class ConsulRefused(ConsulError):
     def __init__(self, host: str, detail: str) -> None:
         self.host = host
         PushorchError.__init__(self, f"Consul refused the token on {host} (HTTP 403: {detail or 'Permission denied'})")
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self, default: Any) -> Any:
-        with contextlib.suppress(ValueError):
-            return json.loads(self.body or b"null") if self.body else default
-        return default
 
 
 # Per connection, and gone with it (weak keys: each run's transports are its own objects): the
@@ -84,54 +74,23 @@ async def request(
     (unless check=False)."""
     agent, host = transport.settings.consul, transport.settings.name
     token = await _token(transport)
-    head = [
-        f"{method} {path} HTTP/1.0",
-        f"Host: {agent.server_name or agent.host}:{agent.port}",
-        "User-Agent: pushorch",
-        f"Content-Length: {len(body)}",
-    ]
+    headers = [("Host", f"{agent.server_name or agent.host}:{agent.port}"), ("User-Agent", "pushorch")]
     if token is not None:
-        head.append(f"X-Consul-Token: {token.reveal()}")
+        headers.append(("X-Consul-Token", token.reveal()))
+    tls = _context(transport) if agent.tls else None
+    agents = http.pool(transport, agent.host, agent.port, agent.tls)
     async with asyncio.timeout(timeout):
-        stream: Any = await transport.open_tcp(agent.host, agent.port)
-        try:
-            if agent.tls:
-                stream = TlsStream(stream, _context(transport), agent.server_name or agent.host)
-                await stream.handshake()
-            await stream.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            reply = await _read_reply(stream)
-        finally:
-            await stream.close()
-    status_line, _, rest = reply.partition(b"\r\n")
-    raw_headers, _, content = rest.partition(b"\r\n\r\n")
-    parts = status_line.split()
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    headers = {}
-    for line in raw_headers.decode("latin-1").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    if status == 403 and check:
-        raise ConsulRefused(host, content.decode(errors="replace").strip()[:100])
-    return Reply(status, content, headers)
-
-
-async def _read_reply(stream: Any) -> bytes:
-    """The whole reply: to Content-Length when the agent gives one, else to the end of the stream."""
-    reply = b""
-    while len(reply) < 1 << 22:
-        chunk = await stream.read(65536)
-        if not chunk:
-            break
-        reply += chunk
-        head, sep, content = reply.partition(b"\r\n\r\n")
-        if sep:
-            length = next(
-                (line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
-                None,
-            )
-            if length is not None and length.strip().isdigit() and len(content) >= int(length):
-                break
+        reply = await agents.request(
+            lambda: transport.open_tcp(agent.host, agent.port),
+            tls,
+            agent.server_name or agent.host,
+            method,
+            path,
+            headers,
+            body,
+        )
+    if reply.status == 403 and check:
+        raise ConsulRefused(host, reply.body.decode(errors="replace").strip()[:100])
     return reply
 
 

@@ -22,8 +22,7 @@ from pushorch.facts import published_ports
 from pushorch.observed import ObservedContainer
 from pushorch.planner.rollout import gate_for
 from pushorch.spec import Service, UpdatePolicy
-from pushorch.transport import Transport
-from pushorch.transport.base import TcpStream
+from pushorch.transport import Transport, http
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +179,14 @@ class Prober:
                 try:
                     if self.gate.kind == "tcp":
                         return Reading(True, f"tcp {port} open")
-                    return _http_reading(await _http_get(stream, self.gate.path), self.gate)
+                    code = await http.probe(stream, self.gate.path)
+                    return Reading(code in self.gate.expect, f"HTTP {code}")
                 finally:
                     await stream.close()
         except TimeoutError:
             return Reading(False, f"no answer within {self.gate.timeout:g}s")
+        except http.HttpError:  # e.g. Docker's proxy accepting on a published port, then closing
+            return Reading(False, "no HTTP answer")
         except OSError as exc:
             return Reading(False, str(exc).split(": ", 1)[-1] or type(exc).__name__)
 
@@ -199,25 +201,6 @@ class Prober:
 def _loopback(ip: str) -> str:
     """A port published on every address is reached on the host's loopback."""
     return "127.0.0.1" if ip in ("0.0.0.0", "::", "") else ip
-
-
-async def _http_get(tcp: TcpStream, path: str) -> bytes:
-    await tcp.write(f"GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: pushorch\r\n\r\n".encode())
-    reply = b""
-    while len(reply) < 65536:
-        chunk = await tcp.read(4096)
-        if not chunk:
-            break
-        reply += chunk
-    return reply
-
-
-def _http_reading(reply: bytes, gate: Gate) -> Reading:
-    parts = reply.split(b"\r\n", 1)[0].split()
-    if len(parts) < 2 or not parts[1].isdigit():
-        return Reading(False, "no HTTP answer")
-    code = int(parts[1])
-    return Reading(code in gate.expect, f"HTTP {code}")
 
 
 async def instance_health(service: Service, host: str, transport: Transport, container: ObservedContainer) -> Reading:

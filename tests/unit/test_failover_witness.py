@@ -30,7 +30,7 @@ def _view(scripts: dict[str, Script], agents: bool = True) -> tuple[ConsulView, 
 def test_the_next_agent_is_asked_when_the_first_cannot_answer() -> None:
     view, transports = _view({"w1": Script().serve("health", 500), "w2": Script().serve("health", 200, PASSING_W3)})
     assert view == ConsulView(passing=frozenset({("web", "w3")}))
-    assert transports["w1"].calls == ["http GET /v1/health/service/web?passing HTTP/1.0"]
+    assert transports["w1"].calls == ["http GET /v1/health/service/web?passing HTTP/1.1"]
 
 
 def test_no_agent_answering_is_unknown_not_failing() -> None:

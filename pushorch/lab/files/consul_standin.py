@@ -347,6 +347,9 @@ def kv_put(key: str, query: dict, body: bytes) -> object:
 
 
 class Handler(BaseHTTPRequestHandler):
+    # Kept-alive connections, as Consul's Go server keeps them (every reply has a Content-Length).
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args: object) -> None:
         return
 
