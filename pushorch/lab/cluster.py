@@ -13,7 +13,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import secrets
 import shutil
 import socket
 import time
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pushorch.lab import appimages, image, tlsgen
-from pushorch.lab.shell import LabError, docker, run
+from pushorch.lab import appimages, image, registry, tlsgen
+from pushorch.lab.shell import LabError, container_state, docker, flags, run
 
 LABEL = "pushorch.lab=1"
 PREFIX = "pushorch-lab-"
@@ -45,32 +44,6 @@ CAPABILITIES = [
     "--device-cgroup-rule",
     "a *:* rwm",
 ]
-REGISTRY_CONFIG = """version: 0.1
-storage:
-  filesystem:
-    rootdirectory: /var/lib/docker-registry
-  delete:
-    enabled: true
-http:
-  addr: :5000
-"""
-# The same images behind a password (for testing registry credentials): it serves the open
-# registry's storage read-only, so nothing is pushed twice.
-AUTH_REGISTRY_CONFIG = """version: 0.1
-storage:
-  filesystem:
-    rootdirectory: /var/lib/docker-registry
-  maintenance:
-    readonly:
-      enabled: true
-http:
-  addr: :5000
-auth:
-  htpasswd:
-    realm: pushorch-lab
-    path: /etc/pushorch-registry.htpasswd
-"""
-REGISTRY_USER = "pushorch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,31 +62,10 @@ def plan_hosts(subnet: str, count: int, bare: int) -> list[LabHost]:
     return hosts
 
 
-def registry_address(subnet: str, offset: int = 2) -> str:
-    """The lab registry's address (.2); the one that asks for a password is .3."""
-    return str(ipaddress.ip_address(int(ipaddress.ip_network(subnet).network_address) + offset))
-
-
 def _keygen(path: Path) -> None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         run("keys: ssh-keygen", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pushorch-lab", "-f", str(path)])
-
-
-def _container_state(name: str) -> dict[str, str] | None:
-    out = docker("inspect", "container", "inspect", name, check=False)
-    try:
-        data = json.loads(out)[0]
-    except (ValueError, IndexError):
-        return None
-    labels = data["Config"].get("Labels") or {}
-    return {
-        "image": data["Config"]["Image"],
-        "running": str(data["State"]["Running"]).lower(),
-        "files": labels.get("pushorch.lab.files", ""),
-        "dir": labels.get("pushorch.lab.dir", ""),
-        "consul": labels.get("pushorch.lab.consul", "open"),
-    }
 
 
 def _subnets_in_use() -> set[str]:
@@ -133,17 +85,6 @@ def free_subnet(lab_id: str) -> str:
         if subnet not in used:
             return subnet
     raise LabError("network: every 172.28.100-249.0/24 subnet is in use; give one with --subnet")
-
-
-def _flags(flag: str, values: list[str]) -> list[str]:
-    """_flags("-v", [a, b]) -> ["-v", a, "-v", b]."""
-    return [item for value in values for item in (flag, value)]
-
-
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Lab:
@@ -174,11 +115,11 @@ class Lab:
         hosts = plan_hosts(subnet, count, bare)
         self._keys(hosts)
         self._consul_files(hosts, secure_consul)
-        registry_port = self._ensure_registry(full_image, subnet, int(state.get("registry_port", 0)), say)
-        lab_registry = f"{registry_address(subnet)}:5000"
-        self._ensure_auth_registry(full_image, subnet, say)
+        registry_port = registry.ensure_registry(self, full_image, subnet, int(state.get("registry_port", 0)), say)
+        lab_registry = f"{registry.registry_address(subnet)}:5000"
+        registry.ensure_auth_registry(self, full_image, subnet, say)
         for host in hosts:
-            trusted = f"{lab_registry},{registry_address(subnet, 3)}:5000"  # both plain-HTTP registries
+            trusted = f"{lab_registry},{registry.registry_address(subnet, 3)}:5000"  # both plain-HTTP registries
             self._ensure_host(host, bare_image if host.bare else full_image, trusted, secure_consul, say)
         self._remove_extra(hosts)
         self._wait_ready(hosts, say)
@@ -204,7 +145,7 @@ class Lab:
             return docker("network", "network", "inspect", "--format", fmt, self.network).strip()
         if not subnet or (self.subnet is None and subnet in _subnets_in_use()):
             subnet = free_subnet(self.id)  # lab.json's subnet is taken by now: another lab has it
-        labels = _flags("--label", [LABEL, f"pushorch.lab.dir={self.dir}"])
+        labels = flags("--label", [LABEL, f"pushorch.lab.dir={self.dir}"])
         docker("network", "network", "create", "--driver", "bridge", "--subnet", subnet, *labels, self.network)
         return subnet
 
@@ -258,80 +199,11 @@ class Lab:
                     (where / leaf).touch(mode=0o600)
                     (where / leaf).write_bytes(content)
 
-    def _ensure_registry(self, full_image: str, subnet: str, port: int, say: Callable[[str], None]) -> int:
-        state = _container_state(self.registry)
-        if state and port and (state["running"], state["image"], state["dir"]) == ("true", full_image, str(self.dir)):
-            return port
-        if state:
-            docker("registry: remove", "rm", "-f", self.registry)
-        port = port or _free_loopback_port()
-        config = self.dir / "registry.yml"
-        config.write_text(REGISTRY_CONFIG)
-        say(f"registry: {registry_address(subnet)}:5000 (and 127.0.0.1:{port} for the controller)")
-        volumes = [f"{self.prefix}registry-data:/var/lib/docker-registry", f"{config}:/etc/pushorch-registry.yml:ro"]
-        args = [
-            "run",
-            "-d",
-            "--name",
-            self.registry,
-            *self._labels(),
-            "--network",
-            self.network,
-            "--ip",
-            registry_address(subnet),
-        ]
-        args += ["-p", f"127.0.0.1:{port}:5000", *_flags("-v", volumes), "--entrypoint", "/usr/bin/docker-registry"]
-        docker("registry: start", *args, full_image, "serve", "/etc/pushorch-registry.yml")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                    conn.sendall(b"GET /v2/ HTTP/1.0\r\n\r\n")
-                    if b"200 OK" in conn.recv(100):
-                        return port
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise LabError(f"registry: no answer on 127.0.0.1:{port} after 20s")
-
-    def _ensure_auth_registry(self, full_image: str, subnet: str, say: Callable[[str], None]) -> None:
-        """The registry that asks for a password (user `pushorch`, password in DIR/registry-password)."""
-        import bcrypt  # paramiko's own dependency
-
-        name = self.prefix + "registry-auth"
-        password_file = self.dir / "registry-password"
-        if not password_file.exists():
-            password_file.touch(mode=0o600)
-            password_file.write_text(secrets.token_urlsafe(18))
-        state = _container_state(name)
-        if state and (state["running"], state["image"], state["dir"]) == ("true", full_image, str(self.dir)):
-            return
-        if state:
-            docker("auth registry: remove", "rm", "-f", name)
-        hashed = bcrypt.hashpw(password_file.read_text().encode(), bcrypt.gensalt(rounds=10, prefix=b"2a"))
-        (self.dir / "registry.htpasswd").write_text(f"{REGISTRY_USER}:{hashed.decode()}\n")
-        (self.dir / "registry-auth.yml").write_text(AUTH_REGISTRY_CONFIG)
-        say(f"registry with a password: {registry_address(subnet, 3)}:5000")
-        volumes = [
-            f"{self.prefix}registry-data:/var/lib/docker-registry:ro",
-            f"{self.dir / 'registry-auth.yml'}:/etc/pushorch-registry.yml:ro",
-            f"{self.dir / 'registry.htpasswd'}:/etc/pushorch-registry.htpasswd:ro",
-        ]
-        args = ["run", "-d", "--name", name, *self._labels(), "--network", self.network]
-        args += [
-            "--ip",
-            registry_address(subnet, 3),
-            *_flags("-v", volumes),
-            "--entrypoint",
-            "/usr/bin/docker-registry",
-        ]
-        docker("auth registry: start", *args, full_image, "serve", "/etc/pushorch-registry.yml")
-
     def _ensure_host(
         self, host: LabHost, host_image: str, lab_registry: str, secure: bool, say: Callable[[str], None]
     ) -> None:
         container = self.container(host.name)
-        state = _container_state(container)
+        state = container_state(container)
         consul = "secure" if secure else "open"  # the stand-in reads its settings when it starts
         wanted = (host_image, image.files_digest(), str(self.dir), consul)
         if state and (state["image"], state["files"], state["dir"], state["consul"]) == wanted:
@@ -349,15 +221,15 @@ class Lab:
         # The inner dockerd's data on a volume (overlay2 cannot sit on the container's overlay root);
         # bare hosts get one too, for the Docker that `apply` installs on them.
         volumes.append(f"{container}-docker:/var/lib/docker")
-        args = ["run", "-d", "--name", container, "--hostname", host.name, *self._labels()]
+        args = ["run", "-d", "--name", container, "--hostname", host.name, *self.labels()]
         args += ["--label", f"pushorch.lab.consul={consul}"]
-        args += ["--network", self.network, "--ip", host.address, *CAPABILITIES, *_flags("-v", volumes)]
+        args += ["--network", self.network, "--ip", host.address, *CAPABILITIES, *flags("-v", volumes)]
         docker(f"host {host.name}: run", *args, "-e", f"PUSHORCH_LAB_REGISTRY={lab_registry}", host_image)
 
-    def _labels(self) -> list[str]:
+    def labels(self) -> list[str]:
         """What `down` and `up` recognise: the lab label, its directory and the files it mounts."""
         labels = [LABEL, f"pushorch.lab.dir={self.dir}", f"pushorch.lab.files={image.files_digest()}"]
-        return _flags("--label", labels)
+        return flags("--label", labels)
 
     def _remove_extra(self, hosts: list[LabHost]) -> None:
         wanted = {self.container(h.name) for h in hosts} | {self.registry, self.prefix + "registry-auth"}
@@ -392,8 +264,8 @@ class Lab:
                     "ansible_ssh_private_key_file": str(self.dir / "id_ed25519"),
                     "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.dir / 'known_hosts'}",
                     "lab_registry": lab_registry,
-                    "lab_registry_auth": f"{registry_address(subnet, 3)}:5000",
-                    "lab_registry_user": REGISTRY_USER,
+                    "lab_registry_auth": f"{registry.registry_address(subnet, 3)}:5000",
+                    "lab_registry_user": registry.REGISTRY_USER,
                     "lab_registry_password_file": str(self.dir / "registry-password"),
                     **(
                         {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 from collections.abc import Sequence
 
@@ -28,3 +30,30 @@ def run(step: str, argv: Sequence[str], *, stdin: bytes | None = None, check: bo
 
 def docker(step: str, *args: str, check: bool = True, stdin: bytes | None = None) -> str:
     return run(step, ["docker", *args], check=check, stdin=stdin)
+
+
+def container_state(name: str) -> dict[str, str] | None:
+    out = docker("inspect", "container", "inspect", name, check=False)
+    try:
+        data = json.loads(out)[0]
+    except (ValueError, IndexError):
+        return None
+    labels = data["Config"].get("Labels") or {}
+    return {
+        "image": data["Config"]["Image"],
+        "running": str(data["State"]["Running"]).lower(),
+        "files": labels.get("pushorch.lab.files", ""),
+        "dir": labels.get("pushorch.lab.dir", ""),
+        "consul": labels.get("pushorch.lab.consul", "open"),
+    }
+
+
+def flags(flag: str, values: list[str]) -> list[str]:
+    """flags("-v", [a, b]) -> ["-v", a, "-v", b]."""
+    return [item for value in values for item in (flag, value)]
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
