@@ -8,7 +8,6 @@ import difflib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from pushorch import build
 from pushorch.actions import Plan, WriteConsul, WriteFile
@@ -23,7 +22,7 @@ from pushorch.execute.batches import RolloutReport
 from pushorch.execute.failover import continuity_window, health_of_movable, passing_in_consul
 from pushorch.execute.guard import UNGUARDED
 from pushorch.facts import unreachable
-from pushorch.fanout import DEFAULT_FORKS, close_shared
+from pushorch.fanout import DEFAULT_FORKS
 from pushorch.fleet import history
 from pushorch.fleet import record as fleetstate
 from pushorch.fleet.lock import FleetLock, Locking, owner_record, read_state
@@ -32,7 +31,7 @@ from pushorch.observe import observe, observe_kv
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan
 from pushorch.spec import Spec
-from pushorch.transport import Transport, open_transport
+from pushorch.transport import Shared, Transport, open_transport
 
 # A pass installs Docker, the next starts containers, a third confirms; more means something flaps.
 MAX_PASSES = 4
@@ -60,7 +59,7 @@ class Outcome:
 
 
 async def connect_all(
-    settings: Mapping[str, ConnectionSettings], forks: int, shared: dict[str, Any]
+    settings: Mapping[str, ConnectionSettings], forks: int, shared: Shared
 ) -> tuple[dict[str, Transport], dict[str, str]]:
     handshakes = asyncio.Semaphore(max(1, forks))
     transports: dict[str, Transport] = {}
@@ -82,16 +81,16 @@ async def connect_all(
 @contextlib.asynccontextmanager
 async def connected(
     settings: Mapping[str, ConnectionSettings], forks: int
-) -> AsyncIterator[tuple[dict[str, Transport], dict[str, str], dict[str, Any]]]:
+) -> AsyncIterator[tuple[dict[str, Transport], dict[str, str], Shared]]:
     """(transports, host -> why it could not be reached, the run's shared state): one connection per host,
     every one closed when the block ends, however it ends."""
-    shared: dict[str, Any] = {}
+    shared = Shared()
     transports, failed = await connect_all(settings, forks, shared)
     try:
         yield transports, failed, shared
     finally:
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
-        await close_shared(shared)
+        await shared.close()
 
 
 async def converge(
@@ -312,7 +311,7 @@ async def _replaced_in_place(
 
 
 async def take_fleet_lock(
-    locking: Locking, transports: dict[str, Transport], shared: dict[str, Any], emit: Callable[[Event], None]
+    locking: Locking, transports: dict[str, Transport], shared: Shared, emit: Callable[[Event], None]
 ) -> FleetLock | ConsulLock | None:
     """Take the fleet lock on the lock host, over the run's own connection to it when it has one."""
     host = locking.pick(list(transports))

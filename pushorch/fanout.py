@@ -6,11 +6,11 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pushorch.connection import ConnectionSettings
 from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
-from pushorch.transport import Result, open_transport
+from pushorch.transport import Result, Shared, open_transport
 
 Status = Literal["ok", "failed", "unreachable"]
 # Measured on 2 cores against loopback sshd (docs/performance.md): beyond ~100 handshakes in flight
@@ -29,20 +29,6 @@ class HostOutcome:
     duration: float
 
 
-async def close_shared(shared: dict[str, Any]) -> None:
-    """Close what transports shared during a run (jump-host connections, thread pools)."""
-    for value in shared.values():
-        close = getattr(value, "close", None)
-        if callable(close):
-            close()
-            waiter = getattr(value, "wait_closed", None)
-            if callable(waiter):
-                await waiter()
-        shutdown = getattr(value, "shutdown", None)
-        if callable(shutdown):
-            shutdown(wait=False)
-
-
 async def run_everywhere(
     hosts: Sequence[ConnectionSettings],
     argv: Sequence[str],
@@ -54,7 +40,7 @@ async def run_everywhere(
 ) -> list[HostOutcome]:
     """Run argv on every host concurrently; an unreachable host never stops the others."""
     handshakes = asyncio.Semaphore(max(1, forks))
-    shared: dict[str, Any] = {}
+    shared = Shared()
 
     async def one(settings: ConnectionSettings) -> HostOutcome:
         started = time.monotonic()
@@ -80,4 +66,4 @@ async def run_everywhere(
     try:
         return list(await asyncio.gather(*(one(h) for h in hosts)))
     finally:
-        await close_shared(shared)
+        await shared.close()

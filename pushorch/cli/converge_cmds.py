@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,10 +24,20 @@ from pushorch.cli.prepare import (
 )
 from pushorch.errors import ExitStatus, InputError, Problem
 
+if TYPE_CHECKING:  # imported where used: a command loads only what it runs
+    from pushorch.actions import Plan
+    from pushorch.connection import ConnectionSettings
+    from pushorch.fleet.lock import Locking
+    from pushorch.observed import ObservedHost
+    from pushorch.planner import Options
+    from pushorch.spec import Spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=click.Path())
 
 
-def playbook_options(func: Any) -> Any:
+def playbook_options(func: F) -> F:
     """ansible-playbook's habits: --tags/--skip-tags, --list-hosts, --syntax-check (= `pushorch check`)."""
     func = click.option("--syntax-check", is_flag=True, help="Check the input and exit (as `pushorch check`).")(func)
     func = click.option("--list-hosts", is_flag=True, help="List each play's hosts and exit (nothing connects).")(func)
@@ -53,7 +64,7 @@ def offline(
     return ExitStatus.OK
 
 
-def _host_listing(spec: Any) -> str:
+def _host_listing(spec: Spec) -> str:
     """ansible-playbook --list-hosts' layout: per playbook, each play in its order, pattern and hosts."""
     from pushorch.load.yamlfile import load_yaml
 
@@ -69,10 +80,10 @@ def _host_listing(spec: Any) -> str:
     for path in spec.playbooks:
         lines += ["", f"playbook: {path}"]
         raw = load_yaml(path, load_context())[0].data or []
-        for number, play in enumerate((p for p in raw if isinstance(p, dict)), 1):
-            hosts = play.get("hosts", "")
+        for number, written in enumerate((p for p in raw if isinstance(p, dict)), 1):
+            hosts = written.get("hosts", "")
             pattern = hosts if isinstance(hosts, str) else ",".join(map(str, hosts))
-            key = (os.path.basename(path), str(play.get("name") or pattern), pattern)
+            key = (os.path.basename(path), str(written.get("name") or pattern), pattern)
             found = members.get(key, [])
             lines += ["", f"  play #{number} ({pattern}): {key[1]}\tTAGS: [{', '.join(tagged.get(key, []))}]"]
             lines += [f"    pattern: {[pattern]}", f"    hosts ({len(found)}):", *(f"      {h}" for h in found)]
@@ -229,7 +240,7 @@ def rollback(
     )
     declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
 
-    def respec(observed: Any) -> Any:
+    def respec(observed: Mapping[str, ObservedHost]) -> Spec:
         image, version = target(service, observed, declared[0].image, to_version)
         return narrowed(spec, service, image, version)
 
@@ -260,7 +271,7 @@ def restart(
         inventories, args, extra_vars, limit, connection, lock_ttl, lock_wait, "restart"
     )
 
-    def planner(spec_: Any, observed: Any, _: Any) -> Any:
+    def planner(spec_: Spec, observed: Mapping[str, ObservedHost], _: Options) -> Plan:
         return restart_plan(spec_, observed, service)
 
     return _converge_reported(as_json, lock_file, locking, spec, settings, options, forks, planner=planner, once=True)
@@ -269,10 +280,10 @@ def restart(
 def _converge_reported(
     as_json: bool,
     lock_file: str | None,
-    locking: Any,
-    spec: Any,
-    settings: dict[str, Any],
-    options: Any,
+    locking: Locking,
+    spec: Spec,
+    settings: dict[str, ConnectionSettings],
+    options: Options,
     forks: int,
     **kw: Any,
 ) -> int:
@@ -296,7 +307,7 @@ def _service_command(
     lock_ttl: int | None,
     lock_wait: float,
     verb: str,
-) -> tuple[Any, dict[str, Any], Any, Any, str]:
+) -> tuple[Spec, dict[str, ConnectionSettings], Options, Locking, str]:
     """`PLAYBOOK... SERVICE` commands: the loaded spec etc., and the service, which must be declared."""
     if len(args) < 2:
         raise click.UsageError(f"give the playbook(s), then the service to {verb}")
@@ -308,7 +319,7 @@ def _service_command(
     return spec, settings, options, locking, service
 
 
-def service_hosts(spec: Any, service: str, playbook: str) -> list[str]:
+def service_hosts(spec: Spec, service: str, playbook: str) -> list[str]:
     """The hosts whose plays declare `service`; bad input (exit 3) when none does."""
     hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]
     if not hosts:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pushorch.cli.app import (
     current_app,
@@ -19,6 +19,13 @@ from pushorch.cli.app import (
 )
 from pushorch.errors import ExitStatus, InputError, LockLost, Problem
 
+if TYPE_CHECKING:  # imported where used: a command loads only what it runs
+    from pushorch.connection import ConnectionSettings
+    from pushorch.converge import Outcome
+    from pushorch.fleet.lock import Locking
+    from pushorch.planner import Options
+    from pushorch.spec import Spec
+
 
 def prepare(
     inventories: tuple[str, ...],
@@ -26,7 +33,7 @@ def prepare(
     extra_vars: tuple[str, ...],
     limit: str | None,
     connection: dict[str, Any],
-) -> tuple[Any, dict[str, Any], Any]:
+) -> tuple[Spec, dict[str, ConnectionSettings], Options]:
     spec, settings, options, _ = prepare_locked(inventories, playbooks, extra_vars, limit, connection, None, 0.0)
     return spec, settings, options
 
@@ -39,7 +46,7 @@ def prepare_locked(
     connection: dict[str, Any],
     lock_ttl: int | None,
     lock_wait: float,
-) -> tuple[Any, dict[str, Any], Any, Any]:
+) -> tuple[Spec, dict[str, ConnectionSettings], Options, Locking]:
     """Spec, connection settings (warning when host keys go unverified), planner options and the
     fleet Locking (from pushorch_lock_* vars and the lock options)."""
     from pushorch.connection import settings_for
@@ -147,7 +154,7 @@ def local_lock(lock_file: str | None, locking: Any, skip: bool = False) -> conte
     return LocalLock(Path(lock_file) if lock_file else default_lock_file(), locking.wait, locking.command)
 
 
-def converge_locked(lock_file: str | None, locking: Any, check_only: bool = False, **kw: Any) -> Any:
+def converge_locked(lock_file: str | None, locking: Locking, check_only: bool = False, **kw: Any) -> Outcome:
     """converge() under the local flock and the fleet lock, as every mutating command runs it;
     --check takes neither."""
     from pushorch.converge import converge

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pushorch.connection import ConnectionSettings
-from pushorch.transport.base import Result, TcpStream, Transport
+from pushorch.transport.base import Result, Shared, TcpStream, Transport
 
-__all__ = ["Result", "TcpStream", "Transport", "open_transport"]
+__all__ = ["Result", "Shared", "TcpStream", "Transport", "open_transport"]
 
 
-def open_transport(settings: ConnectionSettings, shared: dict[str, Any] | None = None) -> Transport:
+def open_transport(settings: ConnectionSettings, shared: Shared | None = None) -> Transport:
     """A transport of the kind the settings name (not yet connected)."""
     if settings.transport == "local":
         from pushorch.transport.local import LocalTransport

@@ -17,6 +17,7 @@ from pushorch.transport import hostkeys
 from pushorch.transport.base import (
     OnLine,
     Result,
+    Shared,
     StreamPair,
     TcpStream,
     Terminal,
@@ -35,10 +36,10 @@ from pushorch.transport.base import (
 class AsyncsshTransport:
     """Transport over asyncssh; host keys verified as the settings' policy says."""
 
-    def __init__(self, settings: ConnectionSettings, jumps: dict[str, asyncssh.SSHClientConnection] | None = None):
+    def __init__(self, settings: ConnectionSettings, shared: Shared | None = None):
         self.settings = settings
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._jumps = jumps if jumps is not None else {}
+        self._jumps = (shared if shared is not None else Shared()).jumps  # one connection per chain
 
     def _options(self, address: str, port: int | None, user: str | None) -> dict[str, Any]:
         s = self.settings

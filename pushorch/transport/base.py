@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pushorch.commands import files
@@ -199,3 +200,33 @@ def decode(data: bytes | str | None) -> str:
     if data is None:
         return ""
     return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+@dataclass
+class Shared:
+    """What one run's transports share, closed when the run ends: jump-host connections (one per
+    chain of hops, however many hosts go through it) and paramiko's thread pool (the default executor
+    has cpu+4 threads; a fleet needs one per host in flight)."""
+
+    jumps: dict[str, Any] = field(default_factory=dict)  # "user@hop:port,..." -> its SSH connection
+    threads: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self.threads is None:
+            self.threads = ThreadPoolExecutor(max_workers=512, thread_name_prefix="paramiko")
+        return self.threads
+
+    async def close(self) -> None:
+        jumps: list[_Closable] = list(self.jumps.values())
+        self.jumps.clear()
+        for connection in jumps:
+            connection.close()
+            await connection.wait_closed()
+        if self.threads is not None:
+            self.threads.shutdown(wait=False)

@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import paramiko
@@ -21,6 +20,7 @@ from pushorch.transport import hostkeys
 from pushorch.transport.base import (
     OnLine,
     Result,
+    Shared,
     TcpStream,
     Terminal,
     check_become,
@@ -40,7 +40,6 @@ T = TypeVar("T")
 # of connections those wake-ups alone keep the GIL busy. close() shuts the socket, which wakes the
 # thread at once, so a longer poll costs nothing but idle CPU.
 paramiko.Transport._active_check_timeout = 2.0  # type: ignore[attr-defined]
-_POOL_KEY = "paramiko-threads"
 # paramiko logs a failed handshake with its traceback; Python's last-resort handler would print that
 # on stderr (only the reporter prints: every failure reaches it as a TransportError).
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -88,17 +87,13 @@ class _Stream:
 class ParamikoTransport:
     """Transport over paramiko; every blocking call runs on a thread pool shared by the run."""
 
-    def __init__(self, settings: ConnectionSettings, shared: dict[str, Any] | None = None) -> None:
+    def __init__(self, settings: ConnectionSettings, shared: Shared | None = None) -> None:
         self.settings = settings
-        self._shared = shared if shared is not None else {}
+        self._shared = shared if shared is not None else Shared()
         self._clients: list[paramiko.SSHClient] = []
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
-        # The default executor has only cpu+4 threads; a fleet needs one per host in flight.
-        pool = self._shared.get(_POOL_KEY)
-        if pool is None:
-            pool = self._shared[_POOL_KEY] = ThreadPoolExecutor(max_workers=512, thread_name_prefix="paramiko")
-        return await asyncio.get_running_loop().run_in_executor(pool, lambda: func(*args))
+        return await asyncio.get_running_loop().run_in_executor(self._shared.pool(), lambda: func(*args))
 
     @property
     def _client(self) -> paramiko.SSHClient:
