@@ -163,6 +163,10 @@ def apply(
     if prune and (app.tags or app.skip_tags):
         # A service left out by --tags would look undeclared: pruning would remove it.
         raise click.UsageError("--prune cannot be combined with --tags or --skip-tags")
+    if prune and limit:
+        # What is declared is judged from the limited run: Consul KV (the cluster's, not a host's) of
+        # every service not placed on the limited hosts would look undeclared and be deleted.
+        raise click.UsageError("--prune cannot be combined with --limit: prune with the whole inventory")
     spec, settings, options, locking = prepare_locked(
         inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
     )

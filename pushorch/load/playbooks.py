@@ -128,10 +128,13 @@ def _limit(inventory: Inventory, limit: str | None, problems: list[Problem]) -> 
     if not limit:
         return None
     try:
-        return set(select(inventory, limit, read_file=_read_limit_file))
+        selected = set(select(inventory, limit, read_file=_read_limit_file))
     except (OSError, ValueError, re.error) as exc:
         problems.append(Problem("--limit", 0, 0, "", f"{limit!r}: {exc}"))
         return set()
+    if not selected:  # ansible-playbook: "--limit leaves us with no hosts to target", non-zero
+        problems.append(Problem("--limit", 0, 0, "", f"{limit!r} matches no host of the inventory: nothing to do"))
+    return selected
 
 
 def _read_limit_file(path: str) -> str:
