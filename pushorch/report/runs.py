@@ -176,6 +176,15 @@ def _rollout_line(report: RolloutReport) -> str:
     return "; ".join(parts)
 
 
+def _reconcile_state(outcome: Outcome, changed: bool) -> str:
+    """How the fleet ended: "converged" only when every host is where the playbooks say."""
+    if outcome.failed or outcome.aborted or outcome.lock_lost:
+        return "failed"
+    if outcome.unreachable:
+        return "unreachable"
+    return "changed" if changed else "converged"
+
+
 class ReconcileReporter:
     """reconcile's output, for cron: nothing when nothing changed, else a short summary (stdout);
     problems on stderr; with --json the events as JSON lines and one summary object; --log-file
@@ -212,7 +221,7 @@ class ReconcileReporter:
         hosts_changed = sorted({e.host for e in changed})
         now = datetime.now(UTC).isoformat(timespec="seconds")
         document: dict[str, object] = {
-            "reconcile": "changed" if changed else "converged",
+            "reconcile": _reconcile_state(outcome, bool(changed)),
             "time": now,
             "changes": len(changed),
             "hosts_changed": hosts_changed,
