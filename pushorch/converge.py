@@ -57,6 +57,10 @@ class Outcome:
     def aborted(self) -> bool:
         return any(r.aborted for r in self.rollouts)
 
+    @property
+    def revert_failed(self) -> bool:
+        return any(r.revert_failed for r in self.rollouts)
+
 
 async def connect_all(
     settings: Mapping[str, ConnectionSettings], forks: int, shared: Shared

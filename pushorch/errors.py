@@ -40,6 +40,7 @@ class ExitStatus(IntEnum):
     ROLLOUT_ABORTED = 6
     LOCK_HELD = 7
     CHANGES_PENDING = 8
+    REVERT_FAILED = 9  # a rollout aborted and a host could not be put back on its old version
 
 
 @dataclass(frozen=True, slots=True, order=True)

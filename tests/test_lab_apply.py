@@ -297,3 +297,18 @@ def test_status_reports_version_state_health_consul_and_drift(lab_inventory: tup
         ("running", "healthy", "registered", "in sync")
     }
     assert _apply(run_cli, inventory, *examples)[0] == 0
+
+
+def test_apply_check_json_prints_only_json_lines(lab_inventory: tuple[Lab, Path], run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Issue 27 item 10 (read in the code): `apply --check --json` printed the text plan after its JSON
+    lines, so a script's JSON parser failed on the first plan line."""
+    _, inventory = lab_inventory
+    playbook = str(PLAYBOOKS / "converge.yml")
+    base = ["-e", "app_version=v2", "-e", "greeting=bonjour", "-e", "app_port=8091", "-e", "message=fourth"]
+    result = run_cli("apply", "-i", str(inventory), "--check", "--json", *base, "-l", "lab-2", playbook)
+    assert result.status == 0, result.err
+    lines = [json.loads(line) for line in result.out.splitlines()]  # every line is JSON
+    plan = next(line["plan"] for line in lines if "plan" in line)
+    steps = plan["actions"] + [s for r in plan["rollouts"] for b in r["batches"] for s in b]
+    assert steps and {s["host"] for s in steps} == {"lab-2"}, plan
+    assert _sh(inventory, "cat /etc/converge-test/app.conf", "lab-2")["lab-2"] != "message = fourth\n"

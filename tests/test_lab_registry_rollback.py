@@ -12,7 +12,7 @@ import pytest
 from pushorch.ansible.load_inventory import load_inventory
 from pushorch.lab.cluster import Lab
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _http_through_ssh, _sh
-from tests.test_lab_rollout import _playbook, _running
+from tests.test_lab_rollout import _instances, _playbook, _running
 
 pytestmark = pytest.mark.lab
 
@@ -91,3 +91,59 @@ def test_rollback_to_a_named_version(lab_inventory: tuple[Lab, Path], run_cli, t
     assert _http_through_ssh(inventory, "lab-3", 18121, "/version") == (200, b"v1\n")
     drift = run_cli("plan", "-i", str(inventory), "-e", "v=v2", "--detailed-exitcode", "--json", playbook)
     assert drift.status == 8 and json.loads(drift.out)["rollouts"][0]["service"] == "rb-to"  # the playbook says v2
+
+
+def test_a_kept_container_that_fails_its_gate_is_stopped_never_removed(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 6 (read in the code): a rollback whose kept container failed its gate removed it
+    (`docker rm -f`), on the failing host and through auto-revert on every host: the way back was gone."""
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "rb-keep", 18122)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    kept = {h: [r for r in rows if r[0] == "v1"] for h, rows in _instances(inventory, "rb-keep").items()}
+    assert all(len(rows) == 1 and rows[0][1] == "exited" for rows in kept.values()), kept
+    # The same playbook with a gate no version passes: rolling back to v1 fails on the first host.
+    plays = json.loads(Path(playbook).read_text())
+    plays[0]["services"][0]["health"]["http"]["path"] = "/no-such-path"
+    Path(playbook).write_text(json.dumps(plays))
+    done = run_cli("rollback", "-i", str(inventory), "--to", "v1", "--json", playbook, "rb-keep")
+    # v2 fails that gate too on its way back: a failed revert has its own exit (item 10), not "rolled back".
+    assert done.status == 9, done.out + done.err
+    after = _instances(inventory, "rb-keep")
+    for host, rows in kept.items():  # every host still holds its v1 container, by the same id
+        assert [r for r in after[host] if r[0] == "v1"] == [("v1", "exited", rows[0][2])], (host, after)
+    assert {h: [r[0] for r in rows if r[1] == "running"] for h, rows in after.items()} == {
+        h: ["v2"] for h in DOCKER_HOSTS
+    }
+    # restart never reverts: a restart whose gate fails is a failed step (5), not "rolled back" (6).
+    restarted = run_cli("restart", "-i", str(inventory), "-e", "v=v2", "--json", playbook, "rb-keep")
+    assert restarted.status == 5, restarted.out + restarted.err
+
+
+def test_a_consul_gated_service_restarts_and_reverts(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 5 (read in the code): restart and the way back waited on a `consul` gate before
+    registering the instance, so they could never pass (restart exit 6, every revert "revert failed")."""
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "cg-a", 18123, healthy_deadline="6s")
+    plays = json.loads(Path(playbook).read_text())
+    service = plays[0]["services"][0]
+    service["health"] = {"consul": True, "interval": "200ms", "timeout": "2s"}
+    service["consul"] = {"check": {"http": "/health", "interval": "300ms"}}
+    Path(playbook).write_text(json.dumps(plays))
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    restarted = run_cli("restart", "-i", str(inventory), "--json", playbook, "cg-a")
+    assert restarted.status == 0, restarted.out + restarted.err
+    ids = {h: f"cg-a-{h}" for h in DOCKER_HOSTS}
+    for host in DOCKER_HOSTS:  # registered again, and passing
+        health = json.loads(_http_through_ssh(inventory, host, 8500, f"/v1/agent/health/service/id/{ids[host]}")[1])
+        assert health["AggregatedStatus"] == "passing", (host, health)
+    # lab-1 passes v2, lab-2 gets the broken image: lab-1 goes back to v1 behind its consul gate.
+    status, changes, summary = _apply(run_cli, inventory, "-e", "v=v2", "-e", "bad_host=lab-2", playbook)
+    report = summary["rollouts"][0]
+    assert status == 6 and "lab-1" in report["reverted"], (changes, report)
+    assert "revert failed" not in json.dumps(summary), summary
+    assert _running(inventory, "cg-a") == {h: ["v1"] for h in DOCKER_HOSTS}

@@ -154,7 +154,7 @@ def apply(
     """Make every host match the playbooks: Docker, files, containers, Consul definitions."""
     from dataclasses import replace
 
-    from pushorch.report import ApplyReporter, print_plan
+    from pushorch.report import ApplyReporter, print_json_lines, print_plan
 
     done = offline(inventories, playbooks, extra_vars, limit, list_hosts, syntax_check)
     if done is not None:
@@ -183,7 +183,10 @@ def apply(
         emit=reporter.event,
     )
     if check:
-        print_plan(outcome.first_plan, outcome.unreachable)
+        if as_json:  # JSON lines, as --json promises: the plan is one more line, never text after them
+            print_json_lines([{"plan": outcome.first_plan.to_json(), "unreachable": outcome.unreachable}])
+        else:
+            print_plan(outcome.first_plan, outcome.unreachable)
         return exit_status(outcome, bool(outcome.first_plan), False)
     reporter.recap(outcome)
     return exit_status(outcome, False, False)
@@ -278,7 +281,9 @@ def restart(
     def planner(spec_: Spec, observed: Mapping[str, ObservedHost], _: Options) -> Plan:
         return restart_plan(spec_, observed, service)
 
-    return _converge_reported(as_json, lock_file, locking, spec, settings, options, forks, planner=planner, once=True)
+    return _converge_reported(
+        as_json, lock_file, locking, spec, settings, options, forks, planner=planner, once=True, reverts=False
+    )
 
 
 def _converge_reported(
@@ -289,6 +294,7 @@ def _converge_reported(
     settings: dict[str, ConnectionSettings],
     options: Options,
     forks: int,
+    reverts: bool = True,
     **kw: Any,
 ) -> int:
     """rollback and restart: converge under the locks, each change as it happens, then the recap."""
@@ -299,7 +305,7 @@ def _converge_reported(
         lock_file, locking, spec=spec, settings=settings, options=options, forks=forks, emit=reporter.event, **kw
     )
     reporter.recap(outcome)
-    return exit_status(outcome, False, False)
+    return exit_status(outcome, False, False, reverts)
 
 
 def _service_command(

@@ -131,11 +131,14 @@ def merge_hosts(problems: list[Problem]) -> list[Problem]:
     ]
 
 
-def exit_status(outcome: Any, pending: bool, detailed: bool) -> int:
+def exit_status(outcome: Outcome, pending: bool, detailed: bool, reverts: bool = True) -> int:
+    """`reverts`: the command rolls back a failed rollout (6); `restart` has no version to go back to (5)."""
     if outcome.lock_lost:
         raise LockLost(f"{outcome.lock_lost}: this run stopped before its next step")
+    if outcome.revert_failed:
+        return ExitStatus.REVERT_FAILED
     if outcome.aborted:
-        return ExitStatus.ROLLOUT_ABORTED
+        return ExitStatus.ROLLOUT_ABORTED if reverts else ExitStatus.APPLY_FAILED
     if outcome.unreachable:
         return ExitStatus.UNREACHABLE
     if outcome.failed:

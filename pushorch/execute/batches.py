@@ -45,6 +45,12 @@ class RolloutReport:
     batches: list[dict[str, float]] = field(default_factory=list)  # each batch's wall and waiting, in order
 
     @property
+    def revert_failed(self) -> bool:
+        """A host the rollout could not put back: its auto-revert, or its own old container, failed."""
+        marks = ("revert failed:", "did not come back healthy", "could not restore the old container")
+        return any(mark in message for message in self.failed.values() for mark in marks)
+
+    @property
     def own(self) -> float:
         """pushorch's own time: wall minus waiting (docker run/stop, probe round trips, inspects, Consul)."""
         return max(0.0, self.wall - self.waiting)

@@ -100,12 +100,18 @@ class Replacer:
         try:
             await self._drain(result)
             await self._container(docker_cmd.restart(a.name, a.stop_timeout), f"restart {a.name}")
+            consul_gated = a.gate.kind == "consul" and bool(a.consul_path)
+            if consul_gated:
+                await self._register(a.name)  # the agent can only check what it knows
             gate = await self._gate(a.name, result)
             if not gate.passed:
+                if consul_gated:
+                    await self._deregister()  # out of service, as a failed restart leaves it
                 result.status = "failed"
                 result.message = f"{a.service} {a.version}: gate failed after restart: {gate.why(a.gate)}"
                 return result
-            await self._register(a.name)
+            if not consul_gated:
+                await self._register(a.name)
         except TransportError as exc:
             return HostResult("unreachable", str(exc), result.gate_wait, result.saved)
         except PushorchError as exc:
@@ -231,11 +237,15 @@ class Replacer:
             return
         old = self.a.old[0]
         await self._container(docker_cmd.start(old), f"start {old}")
+        # A consul gate asks the agent, which can only check what it knows: register, then wait.
+        consul_first = self.a.gate.kind == "consul" and bool(self.a.consul_path and result.saved)
+        if consul_first:
+            await self._write_definition(await self._ported(result.saved, old))
         back = await self._gate(old, HostResult("done"))
         if not back.passed:
             result.status = "failed"
             result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
-        if self.a.consul_path and result.saved:
+        if self.a.consul_path and result.saved and not consul_first:
             await self._write_definition(await self._ported(result.saved, old))
 
     async def _save_config(self) -> tuple[SavedFile, ...]:
@@ -321,7 +331,12 @@ class Replacer:
             await consul_client.reload(self.t, self.a.consul_reload == "binary", self.a.become)
 
     async def _discard(self, name: str) -> None:
-        await self.t.run(docker_cmd.remove(name), timeout=120, become=self.a.become)
+        """Take back what this step started: a container it created with `docker run` is removed; one
+        it only started again (a kept container a rollback returns to, a restarted one) is stopped,
+        never removed: it is somebody's way back."""
+        created = bool(self.a.argv) and name == self.a.name
+        argv = docker_cmd.remove(name) if created else docker_cmd.stop(name, self.a.stop_timeout)
+        await self.t.run(argv, timeout=120, become=self.a.become)
 
     async def _docker(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> Result:
         done = await self.t.run(argv, timeout=timeout, become=self.a.become)
