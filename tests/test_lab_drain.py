@@ -100,11 +100,18 @@ def test_drain_delay_sends_no_request_to_an_instance_that_is_stopping(  # type: 
     assert _running(inventory, "dr-a") == {h: ["v2"] for h in DOCKER_HOSTS}
     assert drained.sent > 100 and drained.failed == 0, (drained.sent, drained.failed)
     undrained_playbook = _consul_checked(tmp_path, "dr-a", 18140, drain_delay="0s")
-    with Client(inventory, "dr-a") as undrained:
-        assert _apply(run_cli, inventory, undrained_playbook)[0] == 0
     # The same rollout without the delay does send requests to instances that are stopping: the
-    # delay is what made the difference, not a client too slow to notice.
-    assert undrained.sent > 50 and undrained.failed > 0, (undrained.sent, undrained.failed)
+    # delay is what made the difference, not a client too slow to notice. The window is only as long
+    # as a stop and a start, so on a loaded machine one rollout can slip between two requests (seen
+    # once in a full suite run): up to three rollouts, and at least one of them must fail a request.
+    seen = []
+    for version in ["v1", "v2", "v1"]:
+        with Client(inventory, "dr-a") as undrained:
+            assert _apply(run_cli, inventory, "-e", f"v={version}", undrained_playbook)[0] == 0
+        seen.append((undrained.sent, undrained.failed))
+        if undrained.failed:
+            break
+    assert all(sent > 50 for sent, _ in seen) and seen[-1][1] > 0, seen
 
 
 def _maintenance_checks(inventory: Path, host: str) -> dict[str, Any]:
