@@ -21,6 +21,7 @@ from pushorch.execute import execute
 from pushorch.execute.batches import RolloutReport
 from pushorch.execute.failover import continuity_window, health_of_movable, passing_in_consul
 from pushorch.execute.guard import UNGUARDED
+from pushorch.execute.interrupt import Interrupt, Stoppable
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS
 from pushorch.fleet import history
@@ -52,6 +53,7 @@ class Outcome:
     observed: dict[str, ObservedHost] = field(default_factory=dict)
     rollouts: list[RolloutReport] = field(default_factory=list)
     lock_lost: str = ""  # the fleet lock was taken over mid-run: the run stopped (exit 7)
+    interrupted: int = 0  # the signal that stopped the run after the steps under way (exit 128 + it)
 
     @property
     def aborted(self) -> bool:
@@ -110,11 +112,14 @@ async def converge(
     locking: Locking | None = None,
     planner: Planner = plan,
     once: bool = False,
+    interrupt: Interrupt | None = None,
 ) -> Outcome:
     """Observe -> plan -> execute until nothing is left; `respec` derives the spec from the first observation
     (rollback: the version to go back to is what the hosts kept). `once`: one pass, for plans that are
-    not level-based (`restart` would restart again on every pass)."""
+    not level-based (`restart` would restart again on every pass). `interrupt`: what signals asked
+    (execute/interrupt.py); a stop asked for ends the run after the steps under way."""
     outcome = Outcome()
+    interrupt = interrupt or Interrupt()
     async with connected(settings, forks) as (transports, outcome.unreachable, shared):
         for host, error in outcome.unreachable.items():
             emit(Event(host, "unreachable", None, error))
@@ -147,7 +152,18 @@ async def converge(
                     _give_up(current, outcome, emit)
                     break
                 outcome.passes += 1
-                memory, stop = await _execute_pass(current, active, outcome, emit, fleet, locking, memory)
+                interrupt.in_flight = True
+                try:
+                    memory, stop = await _execute_pass(
+                        current, active, outcome, emit, fleet, locking, memory, interrupt
+                    )
+                finally:
+                    interrupt.in_flight = False
+                if interrupt.signum:
+                    outcome.interrupted = interrupt.signum
+                    why = f"{interrupt.reason()}: the steps under way finished, no other started"
+                    emit(Event("", "stopped", None, why))
+                    break
                 if once or stop:
                     break
             return outcome
@@ -212,6 +228,7 @@ async def _execute_pass(
     fleet: FleetLock | ConsulLock | None,
     locking: Locking | None,
     memory: Memory,
+    interrupt: Interrupt,
 ) -> tuple[Memory, bool]:
     """Run one plan: Consul tokens checked before the first (a refused one stops the run before any
     host is touched), then the plan under the lock's guard, each changed host's history, and the
@@ -220,18 +237,21 @@ async def _execute_pass(
 
     def record(event: Event) -> None:
         outcome.events.append(event)
+        interrupt.follow(event)
         emit(event)
 
     if outcome.passes == 1:
         talking = current.consul_hosts()
         await consul_client.check_tokens([t for h, t in active.items() if h in talking])
     first_event = len(outcome.events)
-    results = await execute(current, dict(active), record, fleet or UNGUARDED)
-    await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
+    try:
+        results = await execute(current, dict(active), record, Stoppable(fleet or UNGUARDED, interrupt))
+    finally:  # also when a second signal cancelled the pass: what changed so far is history
+        await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
     if fleet is not None and memory.fleet.known:
         memory = await _replaced_in_place(current, results.rollouts, memory, fleet)
     outcome.rollouts.extend(results.rollouts)
-    outcome.lock_lost = results.lock_lost
+    outcome.lock_lost = (fleet.lost() or "") if fleet is not None else ""
     for host, problem in results.hosts.items():
         if problem is None:
             continue

@@ -12,8 +12,9 @@
     ├── CommandTimeout                 exit 5: no result in time on a live connection: a failed step
     ├── BecomeFailed                   exit 5: sudo refused (the host answered; it is not unreachable)
     ├── NothingToRollBack              exit 5: `rollback` found no earlier version
-    └── LockHeld                       exit 7
-        └── LockLost                   exit 7: another run took the fleet lock over while this one ran
+    ├── LockHeld                       exit 7
+    │   └── LockLost                   exit 7: another run took the fleet lock over while this one ran
+    └── Interrupted                    exit 130/143: a second SIGINT/SIGTERM stopped the run at once
 
 A failed health gate or an aborted rollout is not an exception: it is one host's result in the
 rollout's report (rollout.RolloutReport), and the command's exit status (6) comes from there.
@@ -148,6 +149,16 @@ class LockHeld(PushorchError):
     """Another run holds the lock."""
 
     exit_status = ExitStatus.LOCK_HELD
+
+
+class Interrupted(PushorchError):
+    """SIGINT or SIGTERM stopped the run at once (a second signal, or one while nothing was under way);
+    the message says what it left. A first signal during a plan is no error: the steps under way
+    finish and the command exits 128 + the signal's number after its recap."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status  # type: ignore[assignment]
 
 
 class LockLost(LockHeld):

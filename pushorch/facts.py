@@ -107,6 +107,7 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         containers=containers,
         images=images,
         networks=networks,
+        ungated=frozenset(n.strip() for n in parts.get("ungated", []) if n.strip()),
         files=files,
         consul_binary=os_info.get("CONSUL_BINARY") == "1",
         consul_agent=os_info.get("CONSUL_AGENT") == "1",

@@ -78,6 +78,8 @@ class ObservedHost:
     # Docker networks (probed when the host's plays use networks): name -> the playbook that created it
     # ("" when pushorch did not).
     networks: Mapping[str, str] = field(default_factory=dict)
+    # Containers a replacement started and no gate has passed yet (an interrupted run's): names.
+    ungated: frozenset[str] = frozenset()
     files: Mapping[str, ObservedFile] = field(default_factory=dict)
     consul_binary: bool = False
     consul_agent: bool = False

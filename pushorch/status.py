@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, WriteConsul
+from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, StopContainer, WriteConsul
 from pushorch.connection import ConnectionSettings
 from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
@@ -122,6 +122,9 @@ def _drift(service: str, steps: list[Action], placed_here: bool) -> str:
     for step in steps:
         if isinstance(step, WriteConsul) and step.service == service:
             return f"consul: {step.reason}"
-        if isinstance(step, (RestartContainer, RemoveContainer, ReplaceContainer)) and step.service == service:
+        if (
+            isinstance(step, (RestartContainer, StopContainer, RemoveContainer, ReplaceContainer))
+            and step.service == service
+        ):
             return f"{step.shown_verb}: {step.reason}"
     return "in sync" if placed_here else "not placed here"

@@ -141,6 +141,20 @@ class RestartContainer(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class StopContainer(Action):
+    """Retire a container of another spec that still runs beside the serving one: stopped, it is kept
+    for `rollback` (counted against `keep`), never removed."""
+
+    service: str = ""
+    name: str = ""
+    stop_timeout: int = 10
+    verb: ClassVar[str] = "stop"
+
+    def subject(self) -> str:
+        return f"{self.service} ({self.name})"
+
+
+@dataclass(frozen=True, slots=True)
 class RemoveContainer(Action):
     service: str = ""
     name: str = ""

@@ -17,7 +17,7 @@ from pushorch.cli.app import (
     warn_inventory,
     warn_unverified,
 )
-from pushorch.errors import ExitStatus, InputError, LockLost, Problem
+from pushorch.errors import ExitStatus, InputError, Interrupted, LockLost, Problem
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it runs
     from pushorch.connection import ConnectionSettings
@@ -133,6 +133,8 @@ def merge_hosts(problems: list[Problem]) -> list[Problem]:
 
 def exit_status(outcome: Outcome, pending: bool, detailed: bool, reverts: bool = True) -> int:
     """`reverts`: the command rolls back a failed rollout (6); `restart` has no version to go back to (5)."""
+    if outcome.interrupted:
+        return 128 + outcome.interrupted  # as a shell reports a process a signal ended: 130, 143
     if outcome.lock_lost:
         raise LockLost(f"{outcome.lock_lost}: this run stopped before its next step")
     if outcome.revert_failed:
@@ -161,6 +163,12 @@ def converge_locked(lock_file: str | None, locking: Locking, check_only: bool = 
     """converge() under the local flock and the fleet lock, as every mutating command runs it;
     --check takes neither."""
     from pushorch.converge import converge
+    from pushorch.execute.interrupt import Interrupt, interruptible
 
+    interrupt = Interrupt()
     with local_lock(lock_file, locking, skip=check_only):
-        return asyncio.run(converge(locking=locking, check_only=check_only, **kw))
+        work = converge(locking=locking, check_only=check_only, interrupt=interrupt, **kw)
+        try:
+            return asyncio.run(interruptible(work, interrupt, kw.get("emit") or (lambda _: None)))
+        except asyncio.CancelledError:  # stopped at once: the lock is released, the hosts may be in between
+            raise Interrupted(interrupt.left(), interrupt.exit_status) from None

@@ -290,16 +290,29 @@ def bounded_job(run_argv: Argv, name: str, seconds: float) -> Argv:
     return ("sh", "-c", _BOUNDED_JOB, name, f"{max(1, round(seconds))}", *run_argv)
 
 
+# A container started by a replacement and not yet through its gate has a file here; the gate passing
+# removes it. A run stopped in between (SIGKILL, a second Ctrl-C, a lost connection) leaves the file,
+# and the next run's plan gates that container again instead of taking it for serving. Best effort:
+# a login that cannot write here (docker group, no become) gets no mark.
+UNGATED_DIR = "/var/lib/pushorch/ungated"
+_MARK = f'mkdir -p {UNGATED_DIR} 2>/dev/null && : > {UNGATED_DIR}/"$0" 2>/dev/null;'
+
+
 def run_replacing(name: str, run_argv: Argv, connect: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Argv:
-    """`docker run`, after removing a container left under the same name (an interrupted run's); then
-    the service's other networks connected (`connect`: (network, aliases) each)."""
+    """`docker run` marked ungated, after removing a container left under the same name (an interrupted
+    run's); then the service's other networks connected (`connect`: (network, aliases) each)."""
     if not connect:
-        return ("sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', name, *run_argv)
+        return ("sh", "-c", f'{_MARK} docker rm -f "$0" >/dev/null 2>&1; exec "$@"', name, *run_argv)
     joins = " && ".join(
         join(("docker", "network", "connect", *[x for a in aliases for x in ("--alias", a)], network, name))
         for network, aliases in connect
     )
-    return ("sh", "-c", f'docker rm -f "$0" >/dev/null 2>&1; "$@" && {joins}', name, *run_argv)
+    return ("sh", "-c", f'{_MARK} docker rm -f "$0" >/dev/null 2>&1; "$@" && {joins}', name, *run_argv)
+
+
+def gate_passed(name: str) -> Argv:
+    """The container passed its gate: it serves (its ungated mark goes)."""
+    return ("rm", "-f", "--", f"{UNGATED_DIR}/{name}")
 
 
 def connects(service: Service) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -151,6 +151,7 @@ class Replacer:
             await self._discard(a.name)
             await self._back_to_old(result)
             return
+        await self._passed(a.name)
         await self._register(a.name)
 
     async def _start_first(self, result: HostResult) -> None:
@@ -161,6 +162,7 @@ class Replacer:
             await self._discard(a.name)  # the old instance never stopped: its files go back
             await self._restore_config(result.saved_files)
             return
+        await self._passed(a.name)
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
@@ -284,6 +286,11 @@ class Replacer:
         steps = system.attributes(path, None, f.owner, f.group)
         if steps:
             await self._docker(("sh", "-c", " && ".join(steps)), path)
+
+    async def _passed(self, name: str) -> None:
+        """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving."""
+        if self.a.argv and name == self.a.name:
+            await self._docker(docker_cmd.gate_passed(name), "mark it gated")
 
     async def _unregister_new(self) -> None:
         """No old definition to give back: the new one (written before the step failed) goes, so no file

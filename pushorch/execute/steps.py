@@ -35,6 +35,8 @@ async def run_action(action: a.Action, t: Transport) -> None:
             await _ship(action, t)
         case a.RestartContainer():
             await _run(t, action, docker_cmd.start(action.name), action.name)
+        case a.StopContainer():
+            await _run(t, action, docker_cmd.stop(action.name, action.stop_timeout), action.name, 120)
         case a.RemoveContainer():
             await _run(t, action, docker_cmd.remove(action.name), action.name, 120)
         case a.WriteConsul():

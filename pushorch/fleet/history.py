@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pushorch.actions import RemoveContainer, ReplaceContainer, RestartContainer
+from pushorch.actions import RemoveContainer, ReplaceContainer, RestartContainer, StopContainer
 from pushorch.commands.shell import Argv
 from pushorch.events import Event
 
@@ -32,7 +32,7 @@ def records(events: Iterable[Event], by: str, command: str) -> dict[str, list[di
             before, after, verb = action.old_version, action.version, action.shown_verb
             if event.status == "reverted":
                 before, after, verb = action.version, action.old_version, "revert"
-        elif isinstance(action, (RemoveContainer, RestartContainer)):
+        elif isinstance(action, (RemoveContainer, RestartContainer, StopContainer)):
             before = after = ""
             verb = action.shown_verb
         else:

@@ -21,6 +21,7 @@ from pushorch.actions import (
     ReplaceContainer,
     RestartContainer,
     ShipImage,
+    StopContainer,
     WriteConsul,
 )
 from pushorch.commands import docker as docker_cmd
@@ -76,6 +77,16 @@ def plan_service(
         return out, dataclasses.replace(
             replace, reason=again, old_version=old_version, recreate=True, files=files, connect=connect
         )
+    if sets.serving and sets.serving[0].name in seen.ungated:
+        # An interrupted run started it and never saw it pass its gate: it is not serving. Replace it
+        # again (`docker run` takes its name) from what ran before: the container still running
+        # (start-first), or the one that run had just stopped (stop-first), the newest kept one.
+        before = sets.stale or sets.kept[:1]
+        again_from = Instances(serving=[], stopped=[], stale=before, kept=[c for c in sets.kept if c not in before])
+        out, replace = _replace(host, seen, playbook, service, policy, again_from, digest, lost, digests(files))
+        why = "never passed its gate (an interrupted run started it): gate it again"
+        connect = docker_cmd.connects(service)
+        return out, dataclasses.replace(replace, reason=why, files=files, connect=connect)
     if sets.serving:
         return _keep(host, seen, service, policy, sets), None
     if sets.stopped and not sets.stale:
@@ -90,9 +101,22 @@ def _remove(host: HostSpec, service: Service, reason: str, names: list[str]) -> 
 
 
 def _keep(host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePolicy, sets: Instances) -> list[Action]:
-    """The spec's container runs: remove duplicates and kept containers beyond `keep`; fix its Consul file."""
+    """The spec's container runs: remove duplicates, stop (retire) containers of other specs that still
+    run beside it (an interrupted start-first rollout's old one: the rollback target), remove kept
+    containers beyond `keep` (the retired ones count); fix its Consul file."""
     running, *extra = sets.serving
-    out = _remove(host, service, "duplicate", [c.name for c in [*extra, *sets.stopped, *sets.stale]])
+    out = _remove(host, service, "duplicate", [c.name for c in [*extra, *sets.stopped]])
+    timeout = int(service.stop_timeout)
+    out += [
+        StopContainer(
+            host.name,
+            "an older version still runs: kept for rollback",
+            service=service.name,
+            name=c.name,
+            stop_timeout=timeout,
+        )
+        for c in sets.stale
+    ]
     out += _remove(host, service, f"beyond keep={policy.keep}", sets.beyond_keep(policy.keep))
     return out + _consul_update(host, seen, service, policy, running)
 

@@ -147,9 +147,11 @@ def test_start_docker_stops_waiting_when_dockerd_exits(tmp_path) -> None:  # typ
 
 
 def test_replacement_builders_pass_names_as_arguments(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert docker.run_replacing("api-1", ("docker", "run", "-d", "img")) == (
-        "sh", "-c", 'docker rm -f "$0" >/dev/null 2>&1; exec "$@"', "api-1", "docker", "run", "-d", "img",
-    )  # fmt: skip
+    argv = docker.run_replacing("api-1; rm -rf /", ("docker", "run", "-d", "img"))
+    assert argv[:2] == ("sh", "-c") and argv[3:] == ("api-1; rm -rf /", "docker", "run", "-d", "img")
+    assert "api-1" not in argv[2] and argv[2].endswith('docker rm -f "$0" >/dev/null 2>&1; exec "$@"')
+    assert f': > {docker.UNGATED_DIR}/"$0"' in argv[2]  # marked ungated before it starts
+    assert docker.gate_passed("api-1") == ("rm", "-f", "--", f"{docker.UNGATED_DIR}/api-1")
     assert docker.stop("a", 5, "b") == ("docker", "stop", "-t", "5", "a", "b")
     definition = tmp_path / "odd name; $(x).json"
     definition.write_text('{"service": {}}\n')

@@ -82,3 +82,20 @@ def test_read_back_in_a_real_shell(tmp_path) -> None:  # type: ignore[no-untyped
     assert (saved.data, saved.mode, saved.uid) == (target.read_bytes(), "604", str(os.getuid()))
     assert subprocess.run(read_back(str(tmp_path / "none")), capture_output=True, text=True).stdout == "absent\n"
     assert subprocess.run(read_back(str(tmp_path)), capture_output=True, text=True).returncode == 4
+
+
+def test_the_probe_reads_ungated_marks_in_a_real_shell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Containers a replacement started and no gate passed (an interrupted run's) reach the planner."""
+    import subprocess
+
+    from pushorch.commands.docker import UNGATED_DIR
+
+    marks = tmp_path / "ungated"
+    script = probe([], [])[2].replace(UNGATED_DIR, str(marks))
+    empty = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert parse_probe("h", empty.stdout).ungated == frozenset()  # no directory yet: none
+    marks.mkdir()
+    for name in ("web-5df21fd1", "api-0a1b2c3d"):
+        (marks / name).touch()
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert parse_probe("h", done.stdout).ungated == {"web-5df21fd1", "api-0a1b2c3d"}

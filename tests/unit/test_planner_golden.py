@@ -79,13 +79,15 @@ def _observed(spec: Spec, name: str, raw: dict[str, Any] | str) -> ObservedHost:
         )
         for path, f in (raw.get("files") or {}).items()
     }
+    containers = [(_container(spec, c), c) for c in raw.get("containers") or []]
     return ObservedHost(
         name=name,
+        ungated=frozenset(c.name for c, given in containers if given.get("ungated")),
         os_id=raw.get("os", "debian"),
         package_manager=raw.get("package_manager", "apt-get"),
         docker_installed=docker != "absent",
         docker_running=docker == "running",
-        containers=tuple(_container(spec, c) for c in raw.get("containers") or []),
+        containers=tuple(c for c, _ in containers),
         images={ref: "sha256:1" for ref in raw.get("images") or []},
         files=files,
         consul_binary=raw.get("consul", "binary") == "binary",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pushorch.actions import Gate, JobRun, Plan, ReplaceContainer, Rollout
+from pushorch.commands import docker as docker_cmd
 from pushorch.commands import shell
 from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
@@ -28,7 +29,10 @@ def bounded(command: str, seconds: int = 120) -> str:
     return join(shell.bounded(tuple(shlex.split(command)), seconds))
 
 
-RUN = bounded('sh -c \'docker rm -f "$0" >/dev/null 2>&1; exec "$@"\' web-new docker run -d --name web-new img:2', 300)
+RUN = join(
+    shell.bounded(docker_cmd.run_replacing("web-new", ("docker", "run", "-d", "--name", "web-new", "img:2")), 300)
+)
+PASSED = f"rm -f -- {docker_cmd.UNGATED_DIR}/web-new"  # the gate passed: its ungated mark goes
 STOP_OLD, START_OLD, STOP_NEW = (
     bounded(c) for c in ("docker stop -t 10 web-old", "docker start web-old", "docker stop -t 10 web-new")
 )
@@ -76,6 +80,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
         STOP_OLD,  # stopped, not removed: kept for rollback
         RUN,
         *[STATE] * 2,  # the gate's probe, then the confirmation before passing
+        PASSED,
         f"put {CONSUL} 0640",
         RELOAD,
         "docker rm -f web-older",  # beyond keep, only once the whole rollout passed
@@ -87,7 +92,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
 def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
     host = _host("a")
     _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
-    assert host.calls[-4:] == [RUN, STATE, STATE, STOP_OLD]
+    assert host.calls[-5:] == [RUN, STATE, STATE, PASSED, STOP_OLD]
 
 
 def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_earlier_batches() -> None:
