@@ -28,7 +28,7 @@ from pushorch.fleet import history
 from pushorch.fleet import record as fleetstate
 from pushorch.fleet.lock import FleetLock, Locking, owner_record, read_state
 from pushorch.fleet.record import FleetState
-from pushorch.observe import observe, observe_kv
+from pushorch.observe import observe, observe_kv, observe_maintenance
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan
 from pushorch.spec import Spec
@@ -186,6 +186,7 @@ async def _observe_pass(
     or went away keep what they were; a probe that failed takes its host out of the run."""
     observed = await observe_all(spec, active)
     await observe_kv(spec, observed, active, (options or Options()).prune)
+    await observe_maintenance(spec, observed, active)
     observed.update({h: unreachable(h, e) for h, e in {**outcome.unreachable, **outcome.failed}.items()})
     for host, seen in observed.items():
         if host in active and seen.error:

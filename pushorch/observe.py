@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from pushorch.commands.probe import for_host
 from pushorch.consul import client as consul_client
-from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
+from pushorch.errors import BecomeFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.facts import parse_probe, unreachable
 from pushorch.observed import ObservedHost, ObservedKey
 from pushorch.planner import kv
@@ -25,6 +25,35 @@ async def observe(host: HostSpec, transport: Transport) -> ObservedHost:
     except TransportError as exc:
         return unreachable(host.name, str(exc))
     return parse_probe(host.name, result.stdout)
+
+
+async def observe_maintenance(
+    spec: Spec, observed: dict[str, ObservedHost], transports: Mapping[str, Transport]
+) -> None:
+    """The agent's maintenance modes, on the hosts with a `drain: maintenance` service (one agent call
+    each): the plan ends the ones an interrupted rollout left and keeps the ones set by hand."""
+
+    async def one(host: str) -> None:
+        try:
+            reasons = await consul_client.maintenance_reasons(transports[host])
+        except (OSError, TimeoutError, PushorchError):
+            return  # the agent did not answer: the next run decides again
+        observed[host] = replace(observed[host], maintenance=reasons)
+
+    draining = [
+        name
+        for name, host in spec.hosts.items()
+        if name in transports
+        and observed.get(name) is not None
+        and not observed[name].error
+        and observed[name].consul_agent
+        and any(
+            p.policy_for(s).drain == "maintenance" and s.consul is not None and s.consul.enabled
+            for p in host.plays
+            for s in p.services
+        )
+    ]
+    await asyncio.gather(*(one(h) for h in draining))
 
 
 async def observe_kv(

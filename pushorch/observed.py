@@ -80,6 +80,9 @@ class ObservedHost:
     networks: Mapping[str, str] = field(default_factory=dict)
     # Containers a replacement started and no gate has passed yet (an interrupted run's): names.
     ungated: frozenset[str] = frozenset()
+    # Instances the local Consul agent holds in maintenance mode: service id -> reason (read only on
+    # hosts with a `drain: maintenance` service).
+    maintenance: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, ObservedFile] = field(default_factory=dict)
     consul_binary: bool = False
     consul_agent: bool = False

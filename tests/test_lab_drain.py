@@ -169,3 +169,33 @@ def test_maintenance_enable_and_disable_show_in_the_agent_and_in_status(  # type
     rows = json.loads(run_cli("status", "-i", str(inventory), "--json", playbook).out)["services"]
     assert {r["consul"] for r in rows} == {"registered"}
     assert run_cli("maintenance", "-i", str(inventory), "enable", playbook, "nope").status == 3
+
+
+def test_maintenance_a_rollout_left_ends_and_maintenance_set_by_hand_stays(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = lab_inventory
+    playbook = _consul_checked(tmp_path, "dm-b", 18143, drain="maintenance")
+    first = _apply(run_cli, inventory, playbook)
+    assert first[0] == 0, first
+    # lab-1 as a rollout stopped between its drain and its register leaves it; lab-2 taken out by hand.
+    left = run_cli(
+        "maintenance", "enable", "-i", str(inventory), "-l", "lab-1", "--reason", "pushorch rollout: dm-b v0 -> v1",
+        playbook, "dm-b",
+    )  # fmt: skip
+    assert left.status == 0, left.err
+    assert run_cli("maintenance", "enable", "-i", str(inventory), "-l", "lab-2", playbook, "dm-b").status == 0
+    status, changes, _ = _apply(run_cli, inventory, playbook)  # nothing else to change
+    assert status == 0, changes
+    assert [(c["host"], c["action"]["action"]) for c in changes if c["status"] == "changed"] == [
+        ("lab-1", "EndMaintenance")
+    ]
+    assert _maintenance_checks(inventory, "lab-1") == {}
+    assert "_service_maintenance:dm-b-lab-2" in _maintenance_checks(inventory, "lab-2")
+    # A rollout through the hand-set maintenance neither overwrites nor ends it.
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    assert _running(inventory, "dm-b") == {h: ["v2"] for h in DOCKER_HOSTS}
+    held = _maintenance_checks(inventory, "lab-2")["_service_maintenance:dm-b-lab-2"]
+    assert held["Notes"].startswith("pushorch: ") and "rollout" not in held["Notes"]
+    assert run_cli("maintenance", "disable", "-i", str(inventory), "-l", "lab-2", playbook, "dm-b").status == 0
+    assert _maintenance_checks(inventory, "lab-2") == {}

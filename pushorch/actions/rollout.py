@@ -67,6 +67,7 @@ class ReplaceContainer(Action):
     recreate: bool = False  # an unhealthy instance replaced in place by a fresh one of the same spec
     restart: bool = False  # `pushorch restart`: the same container restarted (drain, restart, gate, register)
     drain: Literal["deregister", "maintenance"] = "deregister"  # how the old instance leaves Consul
+    held: bool = False  # in maintenance set by hand: the rollout leaves it on (never ends what it did not start)
     drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
     files: tuple[WriteFile, ...] = ()  # the service's config files: written by this step, put back on its way back
     connect: tuple[tuple[str, tuple[str, ...]], ...] = ()  # networks joined after the first: (name, aliases)

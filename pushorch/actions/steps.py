@@ -155,6 +155,19 @@ class StopContainer(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class EndMaintenance(Action):
+    """Take an instance out of the maintenance mode a rollout put it in (and never took it out of: the
+    run was stopped between drain and register). Maintenance set by hand is never ended."""
+
+    service: str = ""
+    service_id: str = ""
+    verb: ClassVar[str] = "end maintenance of"
+
+    def subject(self) -> str:
+        return self.service_id
+
+
+@dataclass(frozen=True, slots=True)
 class RemoveContainer(Action):
     service: str = ""
     name: str = ""

@@ -29,6 +29,11 @@ def host_port(service: Service, container_port: int | None = None) -> int | None
     return None
 
 
+# The reason a rollout's `drain: maintenance` gives the agent: any other was set by hand (or by
+# `pushorch maintenance enable`, whose reasons start "pushorch: ") and only a hand ends it.
+MAINTENANCE_PREFIX = "pushorch rollout: "
+
+
 def service_id(service: str, host: str) -> str:
     """The instance's id in Consul: one per service per host."""
     return f"{service}-{host}"

@@ -124,9 +124,10 @@ class Replacer:
         a = self.a
         if a.consul_path and a.drain == "maintenance" and a.consul_reload:
             result.saved = await self._read_definition()
-            reason = f"pushorch: {a.service} {a.old_version} -> {a.version}"
-            await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
-            self._in_maintenance = True
+            if not a.held:  # maintenance set by hand stays on: the rollout never ends what it did not start
+                reason = f"{consul_cmd.MAINTENANCE_PREFIX}{a.service} {a.old_version} -> {a.version}"
+                await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
+                self._in_maintenance = True
         elif a.consul_path:
             taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
             result.saved = taken.stdout

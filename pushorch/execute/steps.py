@@ -58,6 +58,8 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.DeleteKv():
             if not await consul_client.kv_delete(t, action.key, action.cas):
                 raise consul_client.ConsulError(t.settings.name, _changed_since(action.key))
+        case a.EndMaintenance():
+            await consul_client.maintenance(t, action.service_id, False)
         case a.ReloadConsul():
             await _reload_consul(action, t)
         case _:

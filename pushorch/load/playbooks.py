@@ -62,6 +62,7 @@ def load_spec(
     # (undefined variables, missing templates) and repeats of the same problem merge.
     limited = _limit(inventory, limit, problems)
     problems.extend(_dependency_problems(plays))
+    problems.extend(_names_of_two_playbooks(plays))
     hosts = render_hosts(inventory, plays, extra, limited, problems)
     if problems:
         raise InputError(_merge_hosts(problems))
@@ -76,6 +77,26 @@ def load_spec(
         hosts={h: tags.select(s, chosen) for h, s in hosts.items()},
         outside=outside,
     )
+
+
+def _names_of_two_playbooks(plays: list[PlaySource]) -> list[Problem]:
+    """A service name belongs to one playbook: two playbooks declaring it would each take the other's
+    containers for theirs (replace them, remove them as placed elsewhere). Both places are named."""
+    first: dict[str, Problem] = {}
+    problems = []
+    for play in plays:
+        for index, service in enumerate(play.raw.get("services") or []):
+            if not (isinstance(service, dict) and isinstance(service.get("name"), str)):
+                continue
+            here = play.doc.problem((play.index, "services", index, "name"), "")
+            seen = first.setdefault(service["name"], here)
+            if seen.path != here.path:
+                message = (
+                    f"service {service['name']!r} is also declared in {seen.path}:{seen.line}:{seen.col}: "
+                    "a service name belongs to one playbook (rename one, or move it into one playbook)"
+                )
+                problems.append(Problem(here.path, here.line, here.col, here.key, message))
+    return problems
 
 
 def _dependency_problems(plays: list[PlaySource]) -> list[Problem]:

@@ -55,7 +55,11 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     replaces = {(name, host): lost for name, p in placed_with.items() for host, lost in p.moves.items()}
     recreate = {(name, host): why for name, p in placed_with.items() for host, why in p.recreate.items()}
     notes = tuple(f"{host}: {note}" for p in placed_with.values() for host, note in sorted(p.notes.items()))
-    declared = {s.name for h in spec.hosts.values() for p in h.plays for s in p.services}
+    declared: dict[str, set[str]] = {}  # service -> the playbooks (basenames) that declare it
+    for h in spec.hosts.values():
+        for play, source in zip(h.plays, h.sources, strict=True):
+            for s in play.services:
+                declared.setdefault(s.name, set()).add(source)
     actions: list[Action] = []
     replacements: list[Replacement] = []
     unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
@@ -124,7 +128,7 @@ def _host_plan(
     host: HostSpec,
     seen: ObservedHost,
     placed_on: dict[str, list[str]],
-    declared: set[str],
+    declared: dict[str, set[str]],
     options: Options,
     replacements: list[Replacement],
     replaces: dict[tuple[str, str], str],
@@ -198,15 +202,15 @@ def _networks(host: HostSpec, seen: ObservedHost, sources: dict[int, str], optio
 
 
 def _removals(
-    host: HostSpec, seen: ObservedHost, wanted: set[str], declared: set[str], options: Options
+    host: HostSpec, seen: ObservedHost, wanted: set[str], declared: dict[str, set[str]], options: Options
 ) -> list[Action]:
     """Containers of services not placed here (and their Consul files); undeclared ones only with --prune."""
     out: list[Action] = []
     for container in seen.containers:
         if container.service in wanted:
             continue
-        if container.service in declared:
-            reason = "placed on other hosts"
+        if container.labels.get(PLAYBOOK) in declared.get(container.service, ()):
+            reason = "placed on other hosts"  # by its own playbook: another's same-named service is not ours
         elif options.prune and container.labels.get(PLAYBOOK) in options.playbooks:
             reason = "no longer declared (--prune)"
         else:

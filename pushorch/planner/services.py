@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pushorch.actions import (
     Action,
+    EndMaintenance,
     PullImage,
     ReloadMode,
     RemoveContainer,
@@ -118,7 +119,23 @@ def _keep(host: HostSpec, seen: ObservedHost, service: Service, policy: UpdatePo
         for c in sets.stale
     ]
     out += _remove(host, service, f"beyond keep={policy.keep}", sets.beyond_keep(policy.keep))
-    return out + _consul_update(host, seen, service, policy, running)
+    return out + _consul_update(host, seen, service, policy, running) + _end_maintenance(host, seen, service)
+
+
+def _held(seen: ObservedHost, instance: str) -> bool:
+    """In maintenance set by hand (not by a rollout of ours)."""
+    reason = seen.maintenance.get(instance)
+    return reason is not None and not reason.startswith(consul_cmd.MAINTENANCE_PREFIX)
+
+
+def _end_maintenance(host: HostSpec, seen: ObservedHost, service: Service) -> list[Action]:
+    """A serving instance a rollout left in maintenance (stopped between drain and register) comes back."""
+    instance = consul_cmd.service_id(service.name, host.name)
+    reason = seen.maintenance.get(instance)
+    if reason is None or not reason.startswith(consul_cmd.MAINTENANCE_PREFIX):
+        return []
+    why = f"left in maintenance by an interrupted rollout ({reason})"
+    return [EndMaintenance(host.name, why, service=service.name, service_id=instance)]
 
 
 def _restart(
@@ -186,6 +203,7 @@ def _replace(
         drop=tuple(sets.beyond_keep(policy.keep)),
         drain=policy.drain,
         drain_delay=policy.drain_delay,
+        held=_held(seen, consul_cmd.service_id(service.name, host.name)),
     )
     return out, replace
 

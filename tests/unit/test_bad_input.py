@@ -238,6 +238,22 @@ case(
 )
 
 
+case(
+    # Issue 27 item 1: two playbooks declaring one service name took each other's containers for
+    # theirs (one removed the other's as "placed on other hosts"); a name belongs to one playbook.
+    "one_service_name_in_two_playbooks",
+    {
+        "app.yml": "- hosts: web\n  services:\n    - {name: api, image: a}\n    - {name: redis, image: r}\n",
+        "cache.yml": "- hosts: web\n  services:\n    - name: redis\n      image: r\n",
+    },
+    ["check", "-i", "inv.ini", "app.yml", "cache.yml"],
+    [
+        "cache.yml:3:7: [0].services[0].name: service 'redis' is also declared in app.yml:4:8: a service"
+        " name belongs to one playbook (rename one, or move it into one playbook)"
+    ],
+)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     files, argv, expected = CASES[name]

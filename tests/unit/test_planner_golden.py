@@ -83,6 +83,7 @@ def _observed(spec: Spec, name: str, raw: dict[str, Any] | str) -> ObservedHost:
     return ObservedHost(
         name=name,
         ungated=frozenset(c.name for c, given in containers if given.get("ungated")),
+        maintenance=raw.get("maintenance") or {},
         os_id=raw.get("os", "debian"),
         package_manager=raw.get("package_manager", "apt-get"),
         docker_installed=docker != "absent",
