@@ -11,7 +11,7 @@ from __future__ import annotations
 import graphlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,7 +26,7 @@ from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.extravars import parse_extra_vars
 from pushorch.load.render import PlaySource, locate, problem_message, render_hosts
 from pushorch.load.yamlfile import Document, load_yaml
-from pushorch.spec import Play, Spec
+from pushorch.spec import HostSpec, Play, Spec
 from pushorch.templates import (
     Templar,
     contains_template,
@@ -64,6 +64,7 @@ def load_spec(
     problems.extend(_dependency_problems(plays))
     problems.extend(_names_of_two_playbooks(plays))
     hosts = render_hosts(inventory, plays, extra, limited, problems)
+    problems.extend(_shared_host_ports(plays, hosts))
     if problems:
         raise InputError(_merge_hosts(problems))
     # Hosts outside --limit, rendered for placement only: their problems are not this run's.
@@ -96,6 +97,39 @@ def _names_of_two_playbooks(plays: list[PlaySource]) -> list[Problem]:
                     "a service name belongs to one playbook (rename one, or move it into one playbook)"
                 )
                 problems.append(Problem(here.path, here.line, here.col, here.key, message))
+    return problems
+
+
+def _shared_host_ports(plays: list[PlaySource], hosts: Mapping[str, HostSpec]) -> list[Problem]:
+    """Two services that publish one host port (same protocol, overlapping address) on one host: the
+    second `docker run` would fail mid-rollout ("port is already allocated"). start-first services
+    publish Docker-chosen ports, so they hold none."""
+    where: dict[str, Problem] = {}
+    for play in plays:
+        for index, service in enumerate(play.raw.get("services") or []):
+            if isinstance(service, dict) and isinstance(service.get("name"), str):
+                where.setdefault(service["name"], play.doc.problem((play.index, "services", index, "ports"), ""))
+    clashes: dict[tuple[str, str], list[str]] = {}  # (later service, earlier service) -> hosts
+    for host in hosts.values():
+        held: dict[tuple[str, int], list[tuple[str, str]]] = {}  # (protocol, port) -> [(service, address)]
+        for rendered in host.plays:
+            for service in rendered.services:
+                if rendered.policy_for(service).order == "start-first" or service.name in host.excluded:
+                    continue
+                for port in service.ports:
+                    if port.host is None:
+                        continue
+                    bind = port.bind or "0.0.0.0"
+                    holders = held.setdefault((port.protocol, port.host), [])
+                    for other, address in holders:
+                        if other != service.name and (address == bind or "0.0.0.0" in (address, bind)):
+                            clashes.setdefault((service.name, other), []).append(host.name)
+                    holders.append((service.name, bind))
+    problems = []
+    for (service, other), on in sorted(clashes.items()):
+        at = where.get(service) or Problem("playbooks")
+        message = f"publishes a host port that {other!r} publishes too (hosts {', '.join(sorted(on))})"
+        problems.append(Problem(at.path, at.line, at.col, at.key, message))
     return problems
 
 

@@ -254,6 +254,22 @@ case(
 )
 
 
+case(
+    # Issue 27 item 11: two services publishing one host port on one host failed mid-rollout ("port is
+    # already allocated"); another address, another protocol or a start-first service does not clash.
+    "one_host_port_for_two_services",
+    {
+        "p.yml": "- hosts: web\n  services:\n    - {name: a, image: a, ports: ['8080:80']}\n"
+        "    - {name: b, image: b, ports: ['8080:81']}\n"
+        "    - {name: c, image: c, ports: ['127.0.0.1:9090:80', '8080:80/udp']}\n"
+        "    - {name: d, image: d, ports: ['10.0.0.1:9090:80']}\n"
+        "    - {name: e, image: e, ports: ['8080:80'], update: {order: start-first}}\n"
+    },
+    CHECK,
+    ["p.yml:4:27: [0].services[1].ports: publishes a host port that 'a' publishes too (hosts w1, w2)"],
+)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     files, argv, expected = CASES[name]
