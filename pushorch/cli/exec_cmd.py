@@ -89,6 +89,15 @@ def _interactive(settings: Any, argv: tuple[str, ...]) -> int:
     return asyncio.run(main())
 
 
+SHELL_SYNTAX = frozenset("|&;<>()$`\\\"'*?[]#~=%{}!")
+
+
+def _plain_word(word: str, service: str | None) -> bool:
+    """In a service's container, one word with nothing for a shell to read (`env`, `/app/manage`) runs
+    as it is: an image without `sh` runs it too. On a host, one word is a shell line (`ansible -a`)."""
+    return service is not None and bool(word) and not any(c.isspace() or c in SHELL_SYNTAX for c in word)
+
+
 def _playbook_count(words: tuple[str, ...]) -> int:
     count = 0
     for word in words:
@@ -133,7 +142,7 @@ def exec_(
         settings = host_settings(inventories, pattern, limit, extra_vars, connection)
     else:
         settings, command = service_settings(inventories, (pattern, *command), service, limit, extra_vars, connection)
-    argv = command if len(command) > 1 else ("sh", "-c", command[0])
+    argv = command if len(command) > 1 or _plain_word(command[0], service) else ("sh", "-c", command[0])
     if service is not None:
         argv = service_scripts.exec_in_service(service, argv, tty=interactive)
     if interactive:

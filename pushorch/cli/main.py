@@ -52,11 +52,37 @@ cli.add_command(maintenance)
 
 def _docker_style(args: list[str]) -> list[str]:
     """`exec -it` as Docker users type it: -i is Ansible's --inventory, so `-it` (which would read as
-    "-i t") means --interactive before the command's `--`."""
+    "-i t") means --interactive before the command's `--`. And `exec -l HOST -- CMD`, as the README
+    writes it: no PATTERN before `--` with a --limit given means `all` (the limit narrows it)."""
     if not args or args[0] != "exec":
         return args
     end = args.index("--") if "--" in args else len(args)
-    return [("--interactive" if a == "-it" else a) for a in args[:end]] + args[end:]
+    head = [("--interactive" if a == "-it" else a) for a in args[:end]]
+    if end < len(args) and _limited_without_pattern(head[1:]):
+        head.append("all")
+    return head + args[end:]
+
+
+def _limited_without_pattern(words: list[str]) -> bool:
+    """Options only (a --limit among them), no positional word: exec's PATTERN was left out."""
+    valued = {
+        name
+        for p in exec_.params
+        if isinstance(p, click.Option) and not p.is_flag and not p.count
+        for name in (*p.opts, *p.secondary_opts)
+    }
+    limited = positional = False
+    it = iter(words)
+    for word in it:
+        name = word.split("=", 1)[0]
+        if not word.startswith("-") or word == "-":
+            positional = True
+        elif name in valued and "=" not in word:
+            limited |= name in ("-l", "--limit")
+            next(it, None)  # its value
+        else:
+            limited |= name in ("-l", "--limit") or (word.startswith("-l") and not word.startswith("--"))
+    return limited and not positional
 
 
 def main(argv: list[str] | None = None) -> None:
