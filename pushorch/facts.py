@@ -108,10 +108,22 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         images=images,
         networks=networks,
         ungated=frozenset(n.strip() for n in parts.get("ungated", []) if n.strip()),
+        rolled_back=frozenset(n.strip() for n in parts.get("rolledback", []) if n.strip()),
+        holds=_holds(parts.get("holds", [])),
         files=files,
         consul_binary=os_info.get("CONSUL_BINARY") == "1",
         consul_agent=os_info.get("CONSUL_AGENT") == "1",
     )
+
+
+def _holds(lines: list[str]) -> dict[str, tuple[str, str]]:
+    """service -> (the playbook digest the hold refuses, the kept container it holds to)."""
+    out = {}
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 3:
+            out[fields[0]] = (fields[1], fields[2])
+    return out
 
 
 def unreachable(host: str, error: str) -> ObservedHost:

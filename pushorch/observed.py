@@ -80,6 +80,10 @@ class ObservedHost:
     networks: Mapping[str, str] = field(default_factory=dict)
     # Containers a replacement started and no gate has passed yet (an interrupted run's): names.
     ungated: frozenset[str] = frozenset()
+    # Containers a rollback retired (the next plain rollback does not go back to them): names.
+    rolled_back: frozenset[str] = frozenset()
+    # `rollback --hold`: service -> (the playbook's spec hash it refuses, the kept container it holds to).
+    holds: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # Instances the local Consul agent holds in maintenance mode: service id -> reason (read only on
     # hosts with a `drain: maintenance` service).
     maintenance: Mapping[str, str] = field(default_factory=dict)

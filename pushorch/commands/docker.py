@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pushorch.commands.marks import UNGATED_DIR
 from pushorch.commands.shell import Argv, join
 from pushorch.secret import Secret
 from pushorch.spec import Service
@@ -294,7 +295,6 @@ def bounded_job(run_argv: Argv, name: str, seconds: float) -> Argv:
 # removes it. A run stopped in between (SIGKILL, a second Ctrl-C, a lost connection) leaves the file,
 # and the next run's plan gates that container again instead of taking it for serving. Best effort:
 # a login that cannot write here (docker group, no become) gets no mark.
-UNGATED_DIR = "/var/lib/pushorch/ungated"
 _MARK = f'mkdir -p {UNGATED_DIR} 2>/dev/null && : > {UNGATED_DIR}/"$0" 2>/dev/null;'
 
 
@@ -308,11 +308,6 @@ def run_replacing(name: str, run_argv: Argv, connect: tuple[tuple[str, tuple[str
         for network, aliases in connect
     )
     return ("sh", "-c", f'{_MARK} docker rm -f "$0" >/dev/null 2>&1; "$@" && {joins}', name, *run_argv)
-
-
-def gate_passed(name: str) -> Argv:
-    """The container passed its gate: it serves (its ungated mark goes)."""
-    return ("rm", "-f", "--", f"{UNGATED_DIR}/{name}")
 
 
 def connects(service: Service) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pushorch.commands.docker import UNGATED_DIR
+from pushorch.commands import marks
 from pushorch.commands.shell import Argv, quote, sh
 from pushorch.consul import commands as consul_cmd
 from pushorch.consul.settings import agent_port
@@ -79,8 +79,7 @@ def probe(
         " ids=$(docker ps -aq --no-trunc --filter label=pushorch.service 2>/dev/null) && echo RUNNING=1; fi",
         f"echo '{MARK.format('containers')}'",
         '[ -n "$ids" ] && docker inspect $ids 2>/dev/null',
-        f"echo '{MARK.format('ungated')}'",
-        f'for f in {UNGATED_DIR}/*; do [ -e "$f" ] && echo "${{f##*/}}"; done',  # no fork: a glob
+        *marks.probe_lines(),
         f"echo '{MARK.format('networks')}'",
         # Only for hosts whose plays use networks: each docker call costs the host ~30 ms of CPU.
         "docker network ls --format '{{.Name}}|{{.Label \"pushorch.playbook\"}}' 2>/dev/null" if networks else ":",

@@ -18,7 +18,7 @@ from pushorch import facts
 from pushorch.actions import ReplaceContainer, WriteFile
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import files as files_cmd
-from pushorch.commands import shell, system
+from pushorch.commands import marks, shell, system
 from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
@@ -291,7 +291,7 @@ class Replacer:
     async def _passed(self, name: str) -> None:
         """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving."""
         if self.a.argv and name == self.a.name:
-            await self._docker(docker_cmd.gate_passed(name), "mark it gated")
+            await self._docker(marks.gate_passed(name, self.a.service), "mark it gated")
 
     async def _unregister_new(self) -> None:
         """No old definition to give back: the new one (written before the step failed) goes, so no file

@@ -6,7 +6,7 @@ import json
 import shlex
 import subprocess
 
-from pushorch.commands import docker, files, shell, system
+from pushorch.commands import docker, files, marks, shell, system
 from pushorch.commands.shell import become, join, quote
 from pushorch.consul import commands as consul
 from pushorch.secret import Secret
@@ -150,8 +150,14 @@ def test_replacement_builders_pass_names_as_arguments(tmp_path) -> None:  # type
     argv = docker.run_replacing("api-1; rm -rf /", ("docker", "run", "-d", "img"))
     assert argv[:2] == ("sh", "-c") and argv[3:] == ("api-1; rm -rf /", "docker", "run", "-d", "img")
     assert "api-1" not in argv[2] and argv[2].endswith('docker rm -f "$0" >/dev/null 2>&1; exec "$@"')
-    assert f': > {docker.UNGATED_DIR}/"$0"' in argv[2]  # marked ungated before it starts
-    assert docker.gate_passed("api-1") == ("rm", "-f", "--", f"{docker.UNGATED_DIR}/api-1")
+    assert f': > {marks.UNGATED_DIR}/"$0"' in argv[2]  # marked ungated before it starts
+    assert marks.gate_passed("api-1", "api") == (
+        "rm",
+        "-f",
+        "--",
+        f"{marks.UNGATED_DIR}/api-1",
+        f"{marks.HOLD_DIR}/api",
+    )
     assert docker.stop("a", 5, "b") == ("docker", "stop", "-t", "5", "a", "b")
     definition = tmp_path / "odd name; $(x).json"
     definition.write_text('{"service": {}}\n')

@@ -88,7 +88,7 @@ def test_the_probe_reads_ungated_marks_in_a_real_shell(tmp_path) -> None:  # typ
     """Containers a replacement started and no gate passed (an interrupted run's) reach the planner."""
     import subprocess
 
-    from pushorch.commands.docker import UNGATED_DIR
+    from pushorch.commands.marks import UNGATED_DIR
 
     marks = tmp_path / "ungated"
     script = probe([], [])[2].replace(UNGATED_DIR, str(marks))

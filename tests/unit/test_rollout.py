@@ -9,7 +9,7 @@ from typing import Any
 
 from pushorch.actions import Gate, JobRun, Plan, ReplaceContainer, Rollout
 from pushorch.commands import docker as docker_cmd
-from pushorch.commands import shell
+from pushorch.commands import marks, shell
 from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
 from pushorch.consul import commands as consul_cmd
@@ -32,7 +32,9 @@ def bounded(command: str, seconds: int = 120) -> str:
 RUN = join(
     shell.bounded(docker_cmd.run_replacing("web-new", ("docker", "run", "-d", "--name", "web-new", "img:2")), 300)
 )
-PASSED = f"rm -f -- {docker_cmd.UNGATED_DIR}/web-new"  # the gate passed: its ungated mark goes
+PASSED = (
+    f"rm -f -- {marks.UNGATED_DIR}/web-new {marks.HOLD_DIR}/web"  # the gate passed: its ungated mark (and a hold) go
+)
 STOP_OLD, START_OLD, STOP_NEW = (
     bounded(c) for c in ("docker stop -t 10 web-old", "docker start web-old", "docker stop -t 10 web-new")
 )

@@ -1,0 +1,105 @@
+"""What pushorch keeps on a host beside its containers, under /var/lib/pushorch (builders; pure):
+
+- `ungated/NAME`: a container a replacement started and no gate has passed yet (an interrupted run's);
+- `kept/NAME.json`: a kept container's config files as they were when it was retired (0600: they may
+  hold secrets), so `rollback` puts back its whole spec, not the current files;
+- `kept/NAME.rolled-back`: a container a rollback retired: the next plain `rollback` goes further back,
+  not back to it;
+- `hold/SERVICE`: `rollback --hold`: "DIGEST NAME", the playbook's spec hash the hold refuses and the
+  kept container it holds to. `apply`/`reconcile` leave the service alone while the playbook still says
+  DIGEST; a changed playbook (a new version) or `rollback --release` ends it.
+
+The probe reads them with shell globs and `read` (no fork per file).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from pushorch.commands.shell import Argv
+from pushorch.observed import SavedFile
+
+ROOT = "/var/lib/pushorch"
+UNGATED_DIR = f"{ROOT}/ungated"
+KEPT_DIR = f"{ROOT}/kept"
+HOLD_DIR = f"{ROOT}/hold"
+
+
+def probe_lines() -> list[str]:
+    """The probe's lines: `ungated`, `rolledback` and `holds` sections (each a glob, no fork)."""
+    return [
+        "echo '==pushorch:ungated=='",
+        f'for f in {UNGATED_DIR}/*; do [ -e "$f" ] && echo "${{f##*/}}"; done',
+        "echo '==pushorch:rolledback=='",
+        f'for f in {KEPT_DIR}/*.rolled-back; do [ -e "$f" ] && {{ f=${{f##*/}}; echo "${{f%.rolled-back}}"; }}; done',
+        "echo '==pushorch:holds=='",
+        f'for f in {HOLD_DIR}/*; do [ -e "$f" ] && {{ read -r h < "$f"; echo "${{f##*/}} $h"; }}; done',
+    ]
+
+
+def gate_passed(name: str, service: str) -> Argv:
+    """The container passed its gate: it serves (its ungated mark goes), and a hold on its service ends
+    (a new version was applied)."""
+    return ("rm", "-f", "--", f"{UNGATED_DIR}/{name}", f"{HOLD_DIR}/{service}")
+
+
+def snapshot_path(name: str) -> str:
+    return f"{KEPT_DIR}/{name}.json"
+
+
+def snapshot(files: tuple[SavedFile, ...]) -> bytes:
+    """A kept container's config files, as `snapshot_path` holds them."""
+    return json.dumps(
+        [
+            {
+                "path": f.path,
+                "data": None if f.data is None else base64.b64encode(f.data).decode(),
+                "mode": f.mode,
+                "uid": f.uid,
+                "gid": f.gid,
+            }
+            for f in files
+        ]
+    ).encode()
+
+
+def parse_snapshot(text: str) -> tuple[SavedFile, ...]:
+    """`snapshot`'s bytes back; raises ValueError when they are not one."""
+    try:
+        entries = json.loads(text)
+        return tuple(
+            SavedFile(
+                str(e["path"]),
+                None if e["data"] is None else base64.b64decode(e["data"], validate=True),
+                str(e["mode"]),
+                str(e["uid"]),
+                str(e["gid"]),
+            )
+            for e in entries
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a config snapshot: {exc}") from None
+
+
+def read_snapshot(name: str) -> Argv:
+    """The snapshot, or nothing (exit 0) when there is none (a container kept before snapshots)."""
+    return ("sh", "-c", '[ -e "$0" ] || exit 0; cat -- "$0"', snapshot_path(name))
+
+
+def rolled_back(name: str) -> Argv:
+    return ("sh", "-c", 'mkdir -p "$0" && : > "$0/$1.rolled-back"', KEPT_DIR, name)
+
+
+def forget(names: tuple[str, ...]) -> Argv:
+    """A kept container removed: its snapshot and marks go with it."""
+    paths = [p for n in names for p in (snapshot_path(n), f"{KEPT_DIR}/{n}.rolled-back", f"{UNGATED_DIR}/{n}")]
+    return ("rm", "-f", "--", *paths)
+
+
+def hold(service: str, digest: str, name: str) -> Argv:
+    return ("sh", "-c", 'mkdir -p "$0" && printf "%s %s\\n" "$2" "$3" > "$0/$1"', HOLD_DIR, service, digest, name)
+
+
+def release(service: str) -> Argv:
+    return ("rm", "-f", "--", f"{HOLD_DIR}/{service}")
