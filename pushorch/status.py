@@ -53,6 +53,8 @@ async def status(
                     running_here = bool(seen.containers_of(service.name))
                     if name in placed.get(service.name, []) or running_here:
                         drift = _drift(service.name, steps.get(name, []), name in placed.get(service.name, []))
+                        if drift == "in sync" and service.name in seen.holds:
+                            drift = f"held on {seen.holds[service.name][1]} (rollback --hold)"
                         jobs.append(_row(service, name, seen, transports[name], drift, maintenance.get(name, {})))
         return list(await asyncio.gather(*jobs)), unreachable
 

@@ -157,6 +157,43 @@ def test_a_config_file_that_cannot_be_read_back_keeps_the_rollout_off_its_host( 
     assert {h: v for h, v in _running(inventory, "cfgbad").items()} == {h: ["v1"] for h in DOCKER_HOSTS}
 
 
+def test_rollback_puts_back_the_kept_containers_config_and_a_hold_keeps_reconcile_off(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 7: a bad deploy that changed only a config file is rolled back to the old file (not
+    to the old image with the playbook's file), a cron reconcile with the unchanged playbook keeps it
+    (`--hold`), a second rollback does not return to the bad version, and a new version ends the hold."""
+    _, inventory = lab_inventory
+    playbook = _config_playbook(tmp_path, "cfgrb", 18230)
+    conf = "cat /etc/cfgrb/app.conf"
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    bad = ("-e", "conf=two")  # same image and version label: only the file changes
+    assert _apply(run_cli, inventory, *bad, playbook)[0] == 0
+    assert _sh(inventory, conf) == {h: "two\n" for h in DOCKER_HOSTS}
+    back = run_cli("rollback", "-i", str(inventory), *bad, "--hold", "--json", playbook, "cfgrb")
+    assert back.status == 0, back.out + back.err
+    assert _sh(inventory, conf) == {h: "one\n" for h in DOCKER_HOSTS}  # the file the kept container had
+    assert _running(inventory, "cfgrb") == {h: ["v1"] for h in DOCKER_HOSTS}
+    kept_one = _sh(inventory, "docker ps --filter label=pushorch.service=cfgrb --format '{{.Names}}'")
+    # cron's reconcile with the playbook unchanged: held, nothing redeployed, the file stays.
+    quiet = _reconcile(run_cli, inventory, *bad, "--detailed-exitcode", playbook)
+    assert quiet.status == 0, quiet.out + quiet.err
+    assert _sh(inventory, conf) == {h: "one\n" for h in DOCKER_HOSTS}
+    assert _sh(inventory, "docker ps --filter label=pushorch.service=cfgrb --format '{{.Names}}'") == kept_one
+    shown = run_cli("plan", "-i", str(inventory), *bad, playbook)
+    assert "held on" in shown.out + shown.err and "rollback --release" in shown.out + shown.err
+    rows = json.loads(run_cli("status", "-i", str(inventory), *bad, "--json", playbook).out)["services"]
+    assert {r["drift"].split(" on ")[0] for r in rows if r["service"] == "cfgrb"} == {"held"}
+    # Nothing older than the good version is kept: a second rollback refuses, never back to the bad one.
+    again = run_cli("rollback", "-i", str(inventory), *bad, playbook, "cfgrb")
+    assert again.status == 5 and "nothing to roll back to" in again.err, again.out + again.err
+    assert _sh(inventory, conf) == {h: "one\n" for h in DOCKER_HOSTS}
+    # A new version of the playbook ends the hold.
+    assert _apply(run_cli, inventory, "-e", "conf=three", playbook)[0] == 0
+    assert _sh(inventory, conf) == {h: "three\n" for h in DOCKER_HOSTS}
+    assert _sh(inventory, "ls /var/lib/pushorch/hold/ 2>/dev/null; true") == {h: "" for h in DOCKER_HOSTS}
+
+
 def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:

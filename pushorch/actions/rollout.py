@@ -71,6 +71,12 @@ class ReplaceContainer(Action):
     drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
     files: tuple[WriteFile, ...] = ()  # the service's config files: written by this step, put back on its way back
     connect: tuple[tuple[str, tuple[str, ...]], ...] = ()  # networks joined after the first: (name, aliases)
+    # `rollback`: the config files come from this kept container's snapshot (marks.py), not the playbook;
+    # the containers it retires are marked rolled back; `hold` (the playbook's spec hash) is written as
+    # the service's hold once it passed.
+    snapshot: str = ""
+    rollback: bool = False
+    hold: str = ""
     verb: ClassVar[str] = "replace"
 
     @property

@@ -223,6 +223,10 @@ def status(
 @click.command()
 @host_options
 @click.option("--to", "to_version", metavar="VERSION", help="Go to this version (default: the previous one).")
+@click.option(
+    "--hold", is_flag=True, help="Keep it there: apply and reconcile leave SERVICE alone until the playbook changes."
+)
+@click.option("--release", is_flag=True, help="End a --hold (nothing is deployed; the next apply or reconcile is).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
 @lock_options
 @click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
@@ -231,6 +235,8 @@ def rollback(
     limit: str | None,
     extra_vars: tuple[str, ...],
     to_version: str | None,
+    hold: bool,
+    release: bool,
     as_json: bool,
     args: tuple[str, ...],
     forks: int,
@@ -239,19 +245,41 @@ def rollback(
     lock_ttl: int | None,
     **connection: Any,
 ) -> int:
-    """Roll SERVICE back to its previous (or --to) version: a gated rollout, the playbook unchanged."""
-    from pushorch.planner.rollback import narrowed, target
+    """Roll SERVICE back to its previous (or --to) kept container, as it was (image, env, config files):
+    a gated rollout, the playbook unchanged. --hold keeps it there; --release ends a hold."""
+    from pushorch.planner.rollback import rollback_plan
 
+    if release and (hold or to_version):
+        raise click.UsageError("--release ends a hold: give it alone")
     spec, settings, options, locking, service = _service_command(
         inventories, args, extra_vars, limit, connection, lock_ttl, lock_wait, "roll back"
     )
-    declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
+    if release:
+        return _release(spec, settings, service, forks)
 
-    def respec(observed: Mapping[str, ObservedHost]) -> Spec:
-        image, version = target(service, observed, declared[0].image, to_version)
-        return narrowed(spec, service, image, version)
+    def planner(spec_: Spec, observed: Mapping[str, ObservedHost], options_: Options) -> Plan:
+        return rollback_plan(spec_, observed, options_, service, to_version, hold)
 
-    return _converge_reported(as_json, lock_file, locking, spec, settings, options, forks, respec=respec)
+    return _converge_reported(as_json, lock_file, locking, spec, settings, options, forks, planner=planner, once=True)
+
+
+def _release(spec: Spec, settings: dict[str, ConnectionSettings], service: str, forks: int) -> int:
+    """`rollback --release`: the hold files go from every host of the service (nothing else changes)."""
+    from pushorch.commands import marks
+    from pushorch.fanout import run_everywhere
+    from pushorch.report import LogPrinter, warn_line
+
+    hosts = service_hosts(spec, service, spec.playbooks[0])
+    outcomes = asyncio.run(run_everywhere([settings[h] for h in hosts], marks.release(service), forks=forks))
+    printer = LogPrinter(hosts)
+    for outcome in outcomes:
+        if outcome.status == "ok":
+            printer.line(outcome.host, f"{service}: hold released")
+        else:
+            warn_line(f"{outcome.host}: {outcome.status.upper()}: {outcome.error or ''}")
+    if any(o.status == "unreachable" for o in outcomes):
+        return ExitStatus.UNREACHABLE
+    return ExitStatus.APPLY_FAILED if any(o.status == "failed" for o in outcomes) else ExitStatus.OK
 
 
 @click.command()

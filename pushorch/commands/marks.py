@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import json
 
-from pushorch.commands.shell import Argv
+from pushorch.commands.shell import Argv, join
 from pushorch.observed import SavedFile
 
 ROOT = "/var/lib/pushorch"
@@ -87,14 +87,22 @@ def read_snapshot(name: str) -> Argv:
     return ("sh", "-c", '[ -e "$0" ] || exit 0; cat -- "$0"', snapshot_path(name))
 
 
-def rolled_back(name: str) -> Argv:
-    return ("sh", "-c", 'mkdir -p "$0" && : > "$0/$1.rolled-back"', KEPT_DIR, name)
+def rolled_back(retired: str, target: str) -> Argv:
+    """A rollback retired `retired` for `target`: the next plain rollback skips `retired`, and may go
+    back to `target` again."""
+    script = 'mkdir -p "$0" && : > "$0/$1.rolled-back" && rm -f -- "$0/$2.rolled-back"'
+    return ("sh", "-c", script, KEPT_DIR, retired, target)
 
 
 def forget(names: tuple[str, ...]) -> Argv:
     """A kept container removed: its snapshot and marks go with it."""
     paths = [p for n in names for p in (snapshot_path(n), f"{KEPT_DIR}/{n}.rolled-back", f"{UNGATED_DIR}/{n}")]
     return ("rm", "-f", "--", *paths)
+
+
+def removing(remove: Argv, names: tuple[str, ...]) -> Argv:
+    """`remove` (docker rm), then what was kept beside the containers, in one round trip."""
+    return ("sh", "-c", f"{join(remove)} && {join(forget(names))}")
 
 
 def hold(service: str, digest: str, name: str) -> Argv:

@@ -49,6 +49,7 @@ class Replacer:
         self.a, self.t, self.progress = action, transport, progress
         self._probers: dict[str, Prober] = {}  # per container: its addresses are inspected once
         self._in_maintenance = False  # drained by the agent's maintenance mode, not yet back
+        self._snapshot: tuple[SavedFile, ...] | None = None  # rollback: the kept container's config files
 
     def _prober(self, name: str, restarts: int | None = None) -> Prober:
         if name not in self._probers:
@@ -60,6 +61,8 @@ class Replacer:
         if self.a.restart:
             return await self._restart(result)
         try:
+            if self.a.snapshot:
+                self._snapshot = await self._read_snapshot()
             # Before anything changes: what the way back must put back. A file that cannot be read
             # back exactly would be lost by a revert, so the host is not touched at all.
             result.saved_files = await self._save_config()
@@ -154,6 +157,7 @@ class Replacer:
             return
         await self._passed(a.name)
         await self._register(a.name)
+        await self._retired(result)
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
@@ -167,6 +171,7 @@ class Replacer:
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
+        await self._retired(result)
 
     async def revert(self, saved: str, saved_files: tuple[SavedFile, ...] = ()) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
@@ -252,20 +257,57 @@ class Replacer:
             await self._write_definition(await self._ported(result.saved, old))
 
     async def _save_config(self) -> tuple[SavedFile, ...]:
-        """The service's config files as they are: bytes, mode and owner (or absent)."""
+        """The service's config files as they are (and those a rollback's snapshot writes): bytes, mode
+        and owner (or absent)."""
         saved = []
-        for f in self.a.files:
-            done = await self.t.run(files_cmd.read_back(f.path), timeout=60, become=f.become)
-            done.check(f"read {f.path} to keep it for the way back")
-            saved.append(facts.saved_file(f.path, done.stdout))
+        become = {f.path: f.become for f in self.a.files}
+        for path in dict.fromkeys([*become, *(f.path for f in self._snapshot or ())]):
+            done = await self.t.run(files_cmd.read_back(path), timeout=60, become=become.get(path, self.a.become))
+            done.check(f"read {path} to keep it for the way back")
+            saved.append(facts.saved_file(path, done.stdout))
         return tuple(saved)
 
     async def _write_config(self, result: HostResult) -> None:
-        """The service's config files (saved before the replacement began: what the way back puts back)."""
+        """The service's config files (saved before the replacement began: what the way back puts back);
+        a rollback's are the kept container's, as they were when it was retired."""
+        if self._snapshot is not None:
+            await self._restore_config(self._snapshot)
+            self.progress(f"config as {self.a.snapshot} had it: {', '.join(f.path for f in self._snapshot) or '-'}")
+            return
         for f in self.a.files:
             await self._put(f.path, f.content, f)
         if self.a.files:
             self.progress(f"config: {', '.join(f.path for f in self.a.files)}")
+
+    async def _read_snapshot(self) -> tuple[SavedFile, ...] | None:
+        """The kept container's config files as they were when it was retired; None when it has no
+        snapshot (kept before pushorch took them): its files stay as they are, and the step says so."""
+        done = await self._docker(marks.read_snapshot(self.a.snapshot), f"read {self.a.snapshot}'s config")
+        if not done.stdout.strip():
+            if self.a.files:
+                self.progress(f"no config snapshot of {self.a.snapshot}: its config files stay as they are")
+            return None
+        return marks.parse_snapshot(done.stdout)
+
+    async def _retired(self, result: HostResult) -> None:
+        """The old container is retired (stopped, kept): its config files as they were go beside it, for
+        a later rollback; a rollback marks what it retired (the next rollback goes further back) and
+        writes its hold. Best effort but for the hold: a rollback without its snapshot still runs."""
+        a = self.a
+        if not a.old:
+            return
+        if result.saved_files:
+            data, path = marks.snapshot(result.saved_files), marks.snapshot_path(a.old[0])
+            with contextlib.suppress(CommandFailed):
+                try:
+                    await self.t.put(data, path, 0o600, become=a.become)
+                except CommandFailed:  # the first one on this host: its directory comes first
+                    await self._docker(system.parent_dir(path, 0o700), "kept config")
+                    await self.t.put(data, path, 0o600, become=a.become)
+        if a.rollback:
+            await self._docker(marks.rolled_back(a.old[0], a.name), "mark the rolled back container")
+        if a.hold:
+            await self._docker(marks.hold(a.service, a.hold, a.name), f"hold {a.service} on {a.name}")
 
     async def _restore_config(self, saved: tuple[SavedFile, ...]) -> None:
         """Each file back as it was: the same bytes, mode and owner; removed if it did not exist."""
@@ -364,4 +406,5 @@ async def drop_kept(action: ReplaceContainer, transport: Transport) -> None:
     """After a rollout succeeded: remove kept containers beyond `keep`."""
     for name in action.drop:
         with contextlib.suppress(PushorchError):  # best effort: the next run's plan removes them
-            await transport.run(docker_cmd.remove(name), timeout=120, become=action.become)
+            argv = marks.removing(docker_cmd.remove(name), (name,))
+            await transport.run(argv, timeout=120, become=action.become)

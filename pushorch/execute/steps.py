@@ -8,7 +8,7 @@ import subprocess
 
 from pushorch import actions as a
 from pushorch.commands import docker as docker_cmd
-from pushorch.commands import system
+from pushorch.commands import marks, system
 from pushorch.consul import client as consul_client
 from pushorch.errors import CommandFailed, PushorchError
 from pushorch.secret import Secret
@@ -38,7 +38,7 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.StopContainer():
             await _run(t, action, docker_cmd.stop(action.name, action.stop_timeout), action.name, 120)
         case a.RemoveContainer():
-            await _run(t, action, docker_cmd.remove(action.name), action.name, 120)
+            await _run(t, action, marks.removing(docker_cmd.remove(action.name), (action.name,)), action.name, 120)
         case a.WriteConsul():
             await _run(t, action, system.parent_dir(action.path), action.path)
             await t.put(action.content.encode(), action.path, 0o640, become=action.become)

@@ -29,11 +29,12 @@ from pushorch.actions import (
 )
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedHost
+from pushorch.planner.config import config_files, digests
 from pushorch.planner.kv import kv_actions
 from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK
 from pushorch.planner.placement import Memory, placed
 from pushorch.planner.rollout import rollout
-from pushorch.planner.services import plan_service
+from pushorch.planner.services import held_here, plan_service
 from pushorch.planner.tasks import docker_engine, play_tasks
 from pushorch.spec import HostSpec, Play, Service, Spec
 
@@ -55,6 +56,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     replaces = {(name, host): lost for name, p in placed_with.items() for host, lost in p.moves.items()}
     recreate = {(name, host): why for name, p in placed_with.items() for host, why in p.recreate.items()}
     notes = tuple(f"{host}: {note}" for p in placed_with.values() for host, note in sorted(p.notes.items()))
+    notes += _held_notes(spec, observed)
     declared: dict[str, set[str]] = {}  # service -> the playbooks (basenames) that declare it
     for h in spec.hosts.values():
         for play, source in zip(h.plays, h.sources, strict=True):
@@ -83,6 +85,38 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
     placement = {name: tuple(hosts) for name, hosts in hosts_of.items()}
     return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes)
+
+
+def _held_files(host: HostSpec, seen: ObservedHost, services: list[tuple[Play, Service]]) -> frozenset[str]:
+    """Config files of services a `rollback --hold` keeps: the playbook's content must not replace the
+    files the rollback put back (tasks skip them, as they skip the files a rollout writes)."""
+    if not seen.holds:
+        return frozenset()
+    paths: set[str] = set()
+    for _, service in services:
+        files = config_files(host, service)
+        if held_here(seen, service.name, docker_cmd.spec_hash(service, digests(files))):
+            paths.update(f.path for f in files)
+    return frozenset(paths)
+
+
+def _held_notes(spec: Spec, observed: Mapping[str, ObservedHost]) -> tuple[str, ...]:
+    """What `rollback --hold` keeps where it is (only hosts that hold something pay for the hash)."""
+    out = []
+    for name, seen in observed.items():
+        host = spec.hosts.get(name)
+        if host is None or not seen.holds:
+            continue
+        for play in host.plays:
+            for service in play.services:
+                digest = docker_cmd.spec_hash(service, digests(config_files(host, service)))
+                if held_here(seen, service.name, digest):
+                    kept = seen.holds[service.name][1]
+                    out.append(
+                        f"{name}: {service.name}: held on {kept} by `rollback --hold`: the playbook's version is"
+                        " not deployed here until it changes or `pushorch rollback --release`"
+                    )
+    return tuple(out)
 
 
 def _jobs(spec: Spec, observed: Mapping[str, ObservedHost], service: Service, planned: Rollout) -> tuple[JobRun, ...]:
@@ -151,7 +185,7 @@ def _host_plan(
         service_steps.extend(steps)
         if replace is not None:
             mine.append((play, service, replace))
-    rolled = frozenset(f.path for _, _, r in mine for f in r.files)
+    rolled = frozenset(f.path for _, _, r in mine for f in r.files) | _held_files(host, seen, services)
     for play_index, play in enumerate(host.plays):
         out.extend(play_tasks(host, seen, play_index, play, rolled))
     if not seen.docker_running:

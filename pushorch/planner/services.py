@@ -68,6 +68,8 @@ def plan_service(
     policy = play.policy_for(service)
     files = config_files(host, service)
     digest = docker_cmd.spec_hash(service, digests(files))
+    if held_here(seen, service.name, digest):
+        return [], None  # `rollback --hold`: the playbook's version is refused here until it changes
     sets = Instances.sort(seen.containers_of(service.name), digest)
     if sets.serving and again:
         # A fresh container under the same name: `docker run` replaces the failing one (no way back to it).
@@ -95,6 +97,31 @@ def plan_service(
     out, replace = _replace(host, seen, playbook, service, policy, sets, digest, lost, digests(files))
     connect = docker_cmd.connects(service) if replace.argv else ()
     return out, dataclasses.replace(replace, files=files, connect=connect)
+
+
+def held_here(seen: ObservedHost, service: str, digest: str) -> bool:
+    """A `rollback --hold` refuses the playbook's spec `digest` on this host (a changed playbook ends it)."""
+    hold = seen.holds.get(service)
+    return hold is not None and hold[0] == digest
+
+
+def back_to(
+    host: HostSpec,
+    seen: ObservedHost,
+    playbook: str,
+    play: Play,
+    service: Service,
+    kept: ObservedContainer,
+    running: list[ObservedContainer],
+) -> tuple[list[Action], ReplaceContainer]:
+    """`rollback` on one host: start the kept container again as it was (its own image, env and, from
+    its snapshot, config files), replacing what runs, under the service's policy and gate."""
+    policy = play.policy_for(service)
+    files = config_files(host, service)
+    sets = Instances(serving=[], stopped=[kept], stale=running, kept=[])
+    out, replace = _replace(host, seen, playbook, service, policy, sets, kept.spec_hash, "", digests(files))
+    why = f"rollback to kept container {kept.name} ({kept.version}: its image, env and config files as they were)"
+    return out, dataclasses.replace(replace, reason=why, files=files, snapshot=kept.name, rollback=True)
 
 
 def _remove(host: HostSpec, service: Service, reason: str, names: list[str]) -> list[Action]:

@@ -6,6 +6,8 @@ import asyncio
 from dataclasses import replace
 
 from pushorch.actions import EnsurePath, Plan, RemoveContainer, ReplaceContainer, Rollout, RunCommand, WriteFile
+from pushorch.commands import marks
+from pushorch.commands.shell import join
 from pushorch.connection import ConnectionSettings
 from pushorch.events import Event
 from pushorch.execute import execute
@@ -32,7 +34,8 @@ def test_actions_run_in_order_and_a_failure_stops_only_its_host() -> None:
     assert results == {"a": "a: RunCommand(false-cmd): exit 1: boom", "b": None}
     assert a.calls == ["sh -c 'mkdir -p /etc/x'", "put /etc/x/f 0640", "false-cmd"]  # web-old on a untouched
     assert a.files["/etc/x/f"] == (b"hi\n", 0o640)
-    assert b.calls == ["docker rm -f web-old", "true"]
+    removed = join(marks.removing(("docker", "rm", "-f", "web-old"), ("web-old",)))  # its snapshot and marks too
+    assert b.calls == [removed, "true"]
     assert [(e.host, e.status) for e in events if e.host == "a" and e.status != "started"] == [
         ("a", "changed"),
         ("a", "changed"),

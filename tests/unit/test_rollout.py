@@ -85,7 +85,9 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
         PASSED,
         f"put {CONSUL} 0640",
         RELOAD,
-        "docker rm -f web-older",  # beyond keep, only once the whole rollout passed
+        join(
+            marks.removing(("docker", "rm", "-f", "web-older"), ("web-older",))
+        ),  # beyond keep, once the rollout passed
     ]
     assert host.files[CONSUL][0] == b"{new}\n"
     assert done.rollouts[0].done == ["a"] and not done.rollouts[0].stopped  # type: ignore[attr-defined]
