@@ -155,7 +155,7 @@ async def converge(
                 interrupt.in_flight = True
                 try:
                     memory, stop = await _execute_pass(
-                        current, active, outcome, emit, fleet, locking, memory, interrupt
+                        current, active, outcome, emit, fleet, locking, memory, interrupt, forks
                     )
                 finally:
                     interrupt.in_flight = False
@@ -230,6 +230,7 @@ async def _execute_pass(
     locking: Locking | None,
     memory: Memory,
     interrupt: Interrupt,
+    forks: int = DEFAULT_FORKS,
 ) -> tuple[Memory, bool]:
     """Run one plan: Consul tokens checked before the first (a refused one stops the run before any
     host is touched), then the plan under the lock's guard, each changed host's history, and the
@@ -246,7 +247,7 @@ async def _execute_pass(
         await consul_client.check_tokens([t for h, t in active.items() if h in talking])
     first_event = len(outcome.events)
     try:
-        results = await execute(current, dict(active), record, Stoppable(fleet or UNGUARDED, interrupt))
+        results = await execute(current, dict(active), record, Stoppable(fleet or UNGUARDED, interrupt), forks)
     finally:  # also when a second signal cancelled the pass: what changed so far is history
         await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
     if fleet is not None and memory.fleet.known:

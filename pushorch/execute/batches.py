@@ -131,9 +131,6 @@ async def run_rollout(
         emit(Event("", "aborted" if report.aborted else "stopped", None, f"{rollout.service}: {report.stopped}"))
     else:
         await asyncio.gather(*(drop_kept(a, transports[a.host]) for a, _ in passed if a.drop))
-        if rollout.image_repository:
-            prune = service_scripts.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
-            await asyncio.gather(*(_best_effort(transports[a.host], prune, a.become) for a, _ in passed))
     # The rollout's outcome is final here (the hook cannot change it; its failure is said, not fatal).
     outcome = "aborted" if report.aborted else "stopped" if report.stopped else "done"
     after = await run_hook(rollout, "on_abort" if report.stopped else "post_deploy", emit, outcome)
@@ -141,6 +138,22 @@ async def run_rollout(
         emit(Event("", "progress", None, f"{rollout.service}: the hook after the rollout exited {after}"))
     report.wall = time.monotonic() - started
     return report
+
+
+async def prune_images(
+    rollouts: tuple[Rollout, ...], reports: list[RolloutReport], transports: Mapping[str, Transport]
+) -> None:
+    """After every rollout of the pass: each completed rollout's old images go from the hosts it moved.
+    Not sooner: a sibling service of the same repository may have pulled its new image for a rollout
+    that waits on this one (`depends_on`), and no container uses that image yet."""
+    jobs = []
+    for rollout, report in zip(rollouts, reports, strict=True):
+        if report.stopped or not rollout.image_repository:
+            continue
+        prune = service_scripts.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
+        become = {a.host: a.become for batch in rollout.batches for a in batch}
+        jobs += [_best_effort(transports[h], prune, become.get(h)) for h in report.done if h in transports]
+    await asyncio.gather(*jobs)
 
 
 async def _run_jobs(rollout: Rollout, transports: Mapping[str, Transport], emit: Emit) -> str:

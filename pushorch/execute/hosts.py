@@ -11,9 +11,10 @@ from pushorch import actions as a
 from pushorch.actions import Rollout
 from pushorch.errors import PushorchError, TransportError
 from pushorch.events import Event
-from pushorch.execute.batches import RolloutReport, run_rollout
+from pushorch.execute.batches import RolloutReport, prune_images, run_rollout
 from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.steps import run_action
+from pushorch.fanout import DEFAULT_FORKS
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]
@@ -29,18 +30,22 @@ class Executed:
     lock_lost: str = ""  # the fleet lock was taken over: nothing after it ran
 
 
-async def execute(plan: a.Plan, transports: dict[str, Transport], emit: Emit, guard: Guard = UNGUARDED) -> Executed:
+async def execute(
+    plan: a.Plan, transports: dict[str, Transport], emit: Emit, guard: Guard = UNGUARDED, pulls: int = DEFAULT_FORKS
+) -> Executed:
     """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing.
 
     `guard` is asked before every action and every rollout batch: a run that lost the fleet lock
     finishes the steps under way (each leaves its host on one version) and starts no other.
+    `pulls` bounds the image pulls and ships under way at once (a registry, or the controller's
+    uplink, serves `-f` hosts at a time, not the whole fleet).
     """
     done = Executed()
     by_host = plan.by_host()
     batches = plan.host_batches or (tuple(by_host),)
     for index, batch in enumerate(batches):
         mine = {h: by_host[h] for h in batch if h in by_host and h in transports}
-        results = await _actions(mine, transports, emit, guard)
+        results = await _actions(mine, transports, emit, guard, asyncio.Semaphore(max(1, pulls)))
         done.hosts.update(results)
         failed = [h for h in batch if results.get(h) is not None]
         done.lock_lost = guard.lost() or ""
@@ -86,7 +91,9 @@ async def _rollouts(
         finished[rollout.service].set_result(report)
         return report
 
-    return list(await asyncio.gather(*(one(r) for r in rollouts)))
+    reports = list(await asyncio.gather(*(one(r) for r in rollouts)))
+    await prune_images(rollouts, reports, standing)
+    return reports
 
 
 def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:
@@ -99,7 +106,11 @@ def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:
 
 
 async def _actions(
-    by_host: dict[str, list[a.Action]], transports: dict[str, Transport], emit: Emit, guard: Guard
+    by_host: dict[str, list[a.Action]],
+    transports: dict[str, Transport],
+    emit: Emit,
+    guard: Guard,
+    fetching: asyncio.Semaphore,
 ) -> dict[str, str | None]:
     """Each host's actions in order, hosts concurrently; a failure stops only its host."""
 
@@ -111,7 +122,11 @@ async def _actions(
             emit(Event(host, "started", action))
             started = time.monotonic()
             try:
-                await run_action(action, transport)
+                if isinstance(action, (a.PullImage, a.ShipImage)):
+                    async with fetching:
+                        await run_action(action, transport)
+                else:
+                    await run_action(action, transport)
             except TransportError as exc:
                 emit(Event(host, "unreachable", action, str(exc), time.monotonic() - started))
                 return host, str(exc)

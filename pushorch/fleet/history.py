@@ -18,6 +18,20 @@ from pushorch.commands.shell import Argv
 from pushorch.events import Event
 
 HISTORY_FILE = "/var/lib/pushorch/history.jsonl"
+# Past this size the file becomes history.jsonl.1 (the one before goes): two generations, like
+# logrotate's `rotate 1`, at most ~2 MiB per host; `pushorch history` reads both.
+ROTATE_BYTES = 1024 * 1024
+
+# Rotate when large; end a line a cut write left unfinished (it would swallow the next record); then
+# append in one write (read whole first: `cat >>` may split a stream into several writes).
+_APPEND = r"""f=$0 limit=$1
+records=$(cat; echo .) && records=${records%.}
+mkdir -p "${f%/*}" || exit
+size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+[ "$size" -gt "$limit" ] && mv -f "$f" "$f.1"
+[ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ] && printf '\n' >> "$f"
+printf '%s' "$records" >> "$f"
+"""
 FIELDS = ("time", "host", "service", "action", "from", "to", "result", "reason", "by", "command")
 
 
@@ -54,14 +68,15 @@ def records(events: Iterable[Event], by: str, command: str) -> dict[str, list[di
     return out
 
 
-def append(lines: list[dict[str, str]]) -> tuple[Argv, bytes]:
-    """The command that appends `lines` on the host, and its stdin."""
-    data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
-    return ("sh", "-c", 'mkdir -p "${0%/*}" && cat >> "$0"', HISTORY_FILE), data
+def append(lines: list[dict[str, str]], limit: int = ROTATE_BYTES, path: str = HISTORY_FILE) -> tuple[Argv, bytes]:
+    """The command that appends `lines` on the host (rotating the file past `limit` bytes), and its stdin."""
+    records = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
+    return ("sh", "-c", _APPEND, path, str(limit)), records
 
 
-def read() -> Argv:
-    return ("sh", "-c", 'cat -- "$0" 2>/dev/null; exit 0', HISTORY_FILE)
+def read(path: str = HISTORY_FILE) -> Argv:
+    """Both generations, the older first."""
+    return ("sh", "-c", 'cat -- "$0.1" "$0" 2>/dev/null; exit 0', path)
 
 
 def parse(host: str, text: str) -> list[dict[str, str]]:

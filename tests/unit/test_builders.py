@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 
@@ -268,3 +269,31 @@ def test_the_sync_wrapper_gives_the_command_exactly_its_own_input(tmp_path) -> N
         assert subprocess.run(inner, input=stdin, capture_output=True, text=True).stdout == "data\n"
     lost = subprocess.run(inner, input="the-password\nsomething else\n", capture_output=True, text=True)
     assert lost.returncode == shell.BECOME_SYNC_LOST and lost.stdout == ""
+
+
+def test_history_appends_whole_records_rotates_and_reads_both_generations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 27 item 11: history.jsonl grew without bound, and a line a cut write left unfinished
+    swallowed the next record. In a real sh."""
+    from pushorch.fleet import history
+
+    path = str(tmp_path / "lib" / "history.jsonl")
+
+    def append(*records: dict[str, str], limit: int = 10_000) -> None:
+        argv, data = history.append(list(records), limit, path)
+        subprocess.run(argv, input=data, check=True)
+
+    def read() -> list[dict[str, str]]:
+        return history.parse("h", subprocess.run(history.read(path), capture_output=True, text=True).stdout)
+
+    append({"service": "a", "to": "v1"})
+    with open(path, "a") as handle:
+        handle.write(
+            '{"service": "cut',
+        )  # a write cut short (a full disk, a killed run)
+    append({"service": "b", "to": "v2"}, {"service": "c", "to": "v3"})
+    assert [r["service"] for r in read()] == ["a", "b", "c"]  # the cut line is lost, not the next ones
+    for index in range(40):
+        append({"service": f"s{index}", "reason": "x" * 400}, limit=4000)
+    assert os.path.getsize(path) < 4000 + 1000 and os.path.exists(path + ".1")
+    services = [r["service"] for r in read()]
+    assert services[-1] == "s39" and services == sorted(services, key=lambda s: int(s[1:]))  # oldest first

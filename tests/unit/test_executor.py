@@ -110,3 +110,31 @@ def test_a_lost_fleet_lock_stops_before_the_next_step_and_no_rollout_starts() ->
     a = _fake("a")
     done = asyncio.run(execute(plan, {"a": a}, lambda _: None, TakenOver(after=1)))
     assert a.calls == ["one"] and done.lock_lost == "taken over by b@ops" and done.rollouts == []
+
+
+def test_image_pulls_are_bounded_by_forks_other_steps_are_not() -> None:
+    """Issue 27 item 11: -f bounded only the handshakes, so every host of the fleet pulled at once."""
+    from pushorch.actions import PullImage
+
+    under_way = {"pull": 0, "other": 0}
+    most = {"pull": 0, "other": 0}
+
+    class Slow(FakeTransport):
+        async def run(self, argv, **kw):  # type: ignore[no-untyped-def, override]
+            kind = "pull" if "pull" in argv else "other"
+            under_way[kind] += 1
+            most[kind] = max(most[kind], under_way[kind])
+            await asyncio.sleep(0.05)
+            under_way[kind] -= 1
+            return await super().run(argv, **kw)
+
+    hosts = [f"h{i}" for i in range(8)]
+    plan = Plan(
+        tuple(PullImage(h, "image not on the host", image="reg/web:2") for h in hosts)
+        + tuple(RunCommand(h, "commands always run", argv=("true",)) for h in hosts)
+    )
+    for bound, seen in ((3, 3), (100, 8)):
+        most["pull"] = 0
+        transports = {h: Slow(ConnectionSettings(name=h, address=h)) for h in hosts}
+        done = asyncio.run(execute(plan, dict(transports), lambda _: None, pulls=bound))
+        assert done.hosts == dict.fromkeys(hosts) and most["pull"] == seen, (bound, most)

@@ -258,3 +258,15 @@ def test_a_failing_job_stops_the_rollout_before_any_replacement() -> None:
     assert report.failed.keys() == {"a", "b"} and hosts["b"].calls == []
     assert not any("docker run -d" in c for c in hosts["a"].calls)  # no replacement started
     assert "web: job migrate: boom" in [e.message for e in events]
+
+
+def test_old_images_are_pruned_only_after_every_rollout_of_the_pass() -> None:
+    """Issue 27 item 11: the prune after `db`'s rollout removed the image `app` (same repository) had
+    just pulled, before `app`'s rollout (which waits on db) could start it."""
+    host = _host("a")
+    db = Rollout("db", ((_replace("a", service="db"),),), image_repository="reg/shared")
+    app = Rollout("app", ((_replace("a", service="app"),),), depends_on=("db",), image_repository="reg/shared")
+    asyncio.run(execute(Plan(rollouts=(app, db)), {"a": host}, lambda _: None))
+    prunes = [i for i, call in enumerate(host.calls) if "reg/shared" in call]
+    runs = [i for i, call in enumerate(host.calls) if "docker run -d --name web-new" in call]
+    assert len(prunes) == 2 and runs and max(runs) < min(prunes), host.calls
