@@ -202,6 +202,11 @@ def test_old_images_go_after_rollouts_and_prune_removes_exactly_what_dry_run_lis
         assert _apply(run_cli, inventory, "-e", f"v={version}", str(playbook))[0] == 0
     # v1 runs, broken is the kept container's: v2 (and v1 while it was unused), used by nothing, went.
     assert _sh(inventory, tags) == {h: "broken v1 " for h in DOCKER_HOSTS}
+    # The host's own image of the same repository (a cron job of its own uses it): pushorch never
+    # pulled it, so no prune removes it (issue 27 item 9).
+    # It is the kept container's image, which this prune leaves unused: only its pulled tag goes.
+    own = "ref=$(docker ps -q --filter label=pushorch.service=pr-a --format '{{.Image}}'); docker tag ${ref%:*}:broken ${ref%:*}:hostcron"
+    _sh(inventory, own, "lab-1")
     bare = ("-e", "keep=0", "-e", "keep_images=0", str(playbook))
     listed = run_cli("prune", "-i", str(inventory), "--dry-run", *bare)
     assert listed.status == 0, listed.err
@@ -209,7 +214,7 @@ def test_old_images_go_after_rollouts_and_prune_removes_exactly_what_dry_run_lis
     assert removed.status == 0, removed.err
     would = sorted(line.replace("would remove", "removed") for line in listed.out.splitlines())
     assert would == sorted(removed.out.splitlines()) and len(would) == 6  # a container and an image per host
-    assert _sh(inventory, tags) == {h: "v1 " for h in DOCKER_HOSTS}
+    assert _sh(inventory, tags) == {h: "hostcron v1 " if h == "lab-1" else "v1 " for h in DOCKER_HOSTS}
     assert _running(inventory, "pr-a") == {h: ["v1"] for h in DOCKER_HOSTS}
     assert run_cli("prune", "-i", str(inventory), "--dry-run", *bare).out == ""  # nothing left to remove
 

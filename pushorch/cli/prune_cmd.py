@@ -34,18 +34,26 @@ def prune(
     from pushorch.commands import docker as docker_cmd
     from pushorch.commands import service_scripts
     from pushorch.converge import connected, take_fleet_lock
+    from pushorch.planner.config import config_files, digests
     from pushorch.report import LogPrinter, warn_line
+    from pushorch.spec import HostSpec
 
     spec, settings, _, locking = prepare_locked(
         inventories, playbooks, extra_vars, limit, connection, lock_ttl, lock_wait
     )
 
-    def argv(play: Any, service: Any) -> tuple[str, ...]:
-        policy = play.policy_for(service)
-        repository = docker_cmd.repository(service.image)
-        return service_scripts.prune(service.name, policy.keep, repository, policy.keep_images, dry_run)
+    def argv(host: HostSpec) -> tuple[str, ...]:
+        """One script per host, every service in it: a dry run then lists what the whole run removes."""
+        services, repositories = [], []
+        for play in host.plays:
+            for service in play.services:
+                policy = play.policy_for(service)
+                digest = docker_cmd.spec_hash(service, digests(config_files(host, service)))
+                services.append((service.name, policy.keep, docker_cmd.container_name(service.name, digest)))
+                repositories.append((docker_cmd.repository(service.image), policy.keep_images))
+        return service_scripts.prune(services, repositories, dry_run)
 
-    work = {host: [argv(p, s) for p in h.plays for s in p.services] for host, h in spec.hosts.items()}
+    work = {name: [argv(host)] for name, host in spec.hosts.items() if any(p.services for p in host.plays)}
     printer = LogPrinter(list(work))
     failed: dict[str, str] = {}
 

@@ -5,6 +5,8 @@
   hold secrets), so `rollback` puts back its whole spec, not the current files;
 - `kept/NAME.rolled-back`: a container a rollback retired: the next plain `rollback` goes further back,
   not back to it;
+- `images`: every image reference pushorch pulled or shipped, a line each: `prune` removes no image
+  that is not listed (an older `postgres:15` the host's own cron uses is the host's);
 - `hold/SERVICE`: `rollback --hold`: "DIGEST NAME", the playbook's spec hash the hold refuses and the
   kept container it holds to. `apply`/`reconcile` leave the service alone while the playbook still says
   DIGEST; a changed playbook (a new version) or `rollback --release` ends it.
@@ -24,6 +26,7 @@ ROOT = "/var/lib/pushorch"
 UNGATED_DIR = f"{ROOT}/ungated"
 KEPT_DIR = f"{ROOT}/kept"
 HOLD_DIR = f"{ROOT}/hold"
+PULLED_FILE = f"{ROOT}/images"  # every image reference pushorch pulled or shipped: prune removes no other
 
 
 def probe_lines() -> list[str]:
@@ -36,6 +39,13 @@ def probe_lines() -> list[str]:
         "echo '==pushorch:holds=='",
         f'for f in {HOLD_DIR}/*; do [ -e "$f" ] && {{ read -r h < "$f"; echo "${{f##*/}} $h"; }}; done',
     ]
+
+
+def fetched(fetch: Argv, image: str) -> Argv:
+    """`fetch` (docker pull, docker load), then `image` listed as pushorch's (best effort: a login that
+    cannot write the list leaves the image to the host: prune will not remove it)."""
+    record = '{ mkdir -p "${1%/*}" && { grep -qsxF "$0" "$1" || echo "$0" >> "$1"; }; } 2>/dev/null || true'
+    return ("sh", "-c", f"{join(fetch)} && {{ {record}; }}", image, PULLED_FILE)
 
 
 def gate_passed(name: str, service: str) -> Argv:

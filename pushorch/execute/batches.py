@@ -150,7 +150,7 @@ async def prune_images(
     for rollout, report in zip(rollouts, reports, strict=True):
         if report.stopped or not rollout.image_repository:
             continue
-        prune = service_scripts.prune(rollout.service, -1, rollout.image_repository, rollout.keep_images)
+        prune = service_scripts.prune([], [(rollout.image_repository, rollout.keep_images)])
         become = {a.host: a.become for batch in rollout.batches for a in batch}
         jobs += [_best_effort(transports[h], prune, become.get(h)) for h in report.done if h in transports]
     await asyncio.gather(*jobs)

@@ -109,7 +109,7 @@ async def _pull(action: a.PullImage, t: Transport) -> None:
         login = docker_cmd.login(action.registry or "", action.username)
         result = await t.run(login, stdin=action.password.reveal().encode(), become=action.become)
         result.check(f"PullImage({action.image}): docker login {action.registry}")
-    await _run(t, action, docker_cmd.pull(action.image), action.image, 900)
+    await _run(t, action, marks.fetched(docker_cmd.pull(action.image), action.image), action.image, 900)
 
 
 async def _ship(action: a.ShipImage, t: Transport) -> None:
@@ -122,5 +122,5 @@ async def _ship(action: a.ShipImage, t: Transport) -> None:
         return done.stdout
 
     data = await asyncio.to_thread(save)
-    result = await t.run(docker_cmd.load(), stdin=data, become=action.become, timeout=900)
+    result = await t.run(marks.fetched(docker_cmd.load(), action.image), stdin=data, become=action.become, timeout=900)
     result.check(f"ShipImage({action.image})")

@@ -297,3 +297,43 @@ def test_history_appends_whole_records_rotates_and_reads_both_generations(tmp_pa
     assert os.path.getsize(path) < 4000 + 1000 and os.path.exists(path + ".1")
     services = [r["service"] for r in read()]
     assert services[-1] == "s39" and services == sorted(services, key=lambda s: int(s[1:]))  # oldest first
+
+
+DOCKER_STUB = r"""#!/bin/sh
+# A docker that answers the prune script from canned lines and logs what it removes.
+case "$1" in
+  ps) echo "c1 c2 c3 c4";;
+  inspect) printf '%s\n' \
+    "2026-12-03T00:00:00Z exited sha256:i2 /web-cur web" \
+    "2026-12-02T00:00:00Z exited sha256:i1 /web-v1 web" \
+    "2026-12-01T00:00:00Z exited sha256:i0 /web-v0 web" \
+    "0001-01-01T00:00:00Z running sha256:i9 /api-cur api";;
+  images) printf '%s\n' "sha256:i2 reg/app:v2" "sha256:i1 reg/app:v1" "sha256:i0 reg/app:v0" \
+    "sha256:ix reg/app:hostcron" "sha256:iy reg/app:<none>";;
+  rm|rmi) echo "$*" >> "$STUB_LOG";;
+esac
+"""
+
+
+def test_prune_keeps_by_the_planners_rule_and_only_removes_images_pushorch_fetched(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 27 item 9, in a real sh: a hand-stopped current container is not a kept version; an image
+    of the repository that pushorch never pulled (the host's own) stays; one script for every service
+    of the host, so a dry run lists exactly what the run removes (two services share a repository)."""
+    from pushorch.commands import service_scripts
+
+    (tmp_path / "docker").write_text(DOCKER_STUB)
+    (tmp_path / "docker").chmod(0o755)
+    pulled = tmp_path / "images"
+    pulled.write_text("reg/app:v0\nreg/app:v1\nreg/app:v2\n")
+    argv = service_scripts.prune([("web", 1, "web-cur"), ("api", 1, "api-cur")], [("reg/app", 1), ("reg/app", 0)])
+    argv = (*argv[:4], str(pulled), *argv[5:])
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "STUB_LOG": str(tmp_path / "log")}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.splitlines() == [
+        "removed container web-v0",
+        "removed image reg/app:v0",
+        "removed image sha256:iy",
+    ]
+    assert (tmp_path / "log").read_text().splitlines() == ["rm -f web-v0", "rmi reg/app:v0", "rmi sha256:iy"]
+    dry = subprocess.run((argv[0], argv[1], argv[2], "1", *argv[4:]), capture_output=True, text=True, env=env)
+    assert dry.stdout == done.stdout.replace("removed", "would remove")

@@ -121,7 +121,7 @@ def test_image_pulls_are_bounded_by_forks_other_steps_are_not() -> None:
 
     class Slow(FakeTransport):
         async def run(self, argv, **kw):  # type: ignore[no-untyped-def, override]
-            kind = "pull" if "pull" in argv else "other"
+            kind = "pull" if "docker pull" in " ".join(argv) else "other"
             under_way[kind] += 1
             most[kind] = max(most[kind], under_way[kind])
             await asyncio.sleep(0.05)
