@@ -54,7 +54,17 @@ def container(data: dict[str, Any]) -> ObservedContainer:
         ports=ports,
         created=data.get("Created", ""),
         finished=state.get("FinishedAt", "") if not str(state.get("FinishedAt", "")).startswith("0001") else "",
+        networks=_networks_of(data),
     )
+
+
+def _networks_of(data: dict[str, Any]) -> tuple[str, ...]:
+    """The networks a container joins (a stopped one too: `docker start` needs every one of them)."""
+    joined = list((data.get("NetworkSettings") or {}).get("Networks") or {})
+    mode = str((data.get("HostConfig") or {}).get("NetworkMode") or "")
+    if mode and mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:"):
+        joined.append(mode)
+    return tuple(dict.fromkeys(joined))
 
 
 def file_line(line: str, digests: dict[str, str] | None = None) -> ObservedFile | None:

@@ -20,6 +20,7 @@ class ObservedContainer:
     ports: Mapping[str, str]  # "8080/tcp" -> "0.0.0.0:8080"
     created: str
     finished: str = ""  # when it last stopped (ISO 8601); orders kept containers for rollback
+    networks: tuple[str, ...] = ()  # the networks it joins, running or not
 
     @property
     def service(self) -> str:

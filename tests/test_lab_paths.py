@@ -194,6 +194,36 @@ def test_rollback_puts_back_the_kept_containers_config_and_a_hold_keeps_reconcil
     assert _sh(inventory, "ls /var/lib/pushorch/hold/ 2>/dev/null; true") == {h: "" for h in DOCKER_HOSTS}
 
 
+def test_a_renamed_service_runs_before_the_old_name_is_pruned(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 8: `web` renamed `frontend` (same host port) with --prune removed every `web` first
+    and started every `frontend` at once, with nothing to go back to. Now each frontend start takes over
+    from web on its host (rolling, gated, web started again if it fails) and web goes after."""
+    _, inventory = lab_inventory
+    old = _playbook(tmp_path, "rn-web", 18231)
+    assert _apply(run_cli, inventory, old)[0] == 0
+    renamed = json.loads(Path(old).read_text())
+    renamed[0]["services"][0]["name"] = "rn-front"
+    playbook = tmp_path / "rn-web.yml"  # the same playbook file: its service renamed
+    playbook.write_text(json.dumps(renamed))
+    # A broken frontend on lab-2: the rollout stops there, lab-2 gets web back, nothing is pruned.
+    status, changes, _ = _apply(run_cli, inventory, "--prune", "-e", "bad_host=lab-2", str(playbook))
+    assert status == 6, changes
+    assert _running(inventory, "rn-web") == {h: ["v1"] for h in DOCKER_HOSTS}  # reverted, nothing removed
+    assert {h for h, v in _running(inventory, "rn-front").items() if v} == set()
+    status, changes, _ = _apply(run_cli, inventory, "--prune", "-e", "v=v2", str(playbook))
+    assert status == 0, changes
+    assert _running(inventory, "rn-front") == {h: ["v2"] for h in DOCKER_HOSTS}
+    assert _sh(inventory, "docker ps -aq --filter label=pushorch.service=rn-web") == {h: "" for h in DOCKER_HOSTS}
+    order = [(c["host"], c["action"]["action"]) for c in changes if c["status"] == "changed" and c["action"]]
+    starts = [i for i, (_, kind) in enumerate(order) if kind == "ReplaceContainer"]
+    removals = [i for i, (_, kind) in enumerate(order) if kind == "RemoveContainer"]
+    assert len(starts) == 3 and len(removals) == 3 and max(starts) < min(removals), order
+    batches = [c["message"] for c in changes if c["status"] == "batch"]
+    assert len(batches) == 3, batches  # one host at a time (parallelism 1), not all at once
+
+
 def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:

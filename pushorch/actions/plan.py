@@ -23,11 +23,14 @@ class Plan:
     any_errors_fatal: bool = False
     placed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> the hosts that run it
     notes: tuple[str, ...] = ()  # what failover is waiting for ("lab-2: web: unreachable for 12s; ...")
+    # Host steps run once every rollout completed (none if one stopped): removals `--prune` leaves for
+    # after the replacement passed (a renamed service: the new name runs before the old one goes).
+    after: tuple[Action, ...] = ()
 
     def consul_hosts(self) -> set[str]:
         """Hosts whose steps talk to their Consul agent (definitions, reloads, drains, consul gates)."""
         consul_steps = (WriteConsul, RemoveConsul, ReloadConsul, WriteKv, DeleteKv)
-        talking = {a.host for a in self.actions if isinstance(a, consul_steps)}
+        talking = {a.host for a in (*self.actions, *self.after) if isinstance(a, consul_steps)}
         for rollout in self.rollouts:
             talking |= {s.host for b in rollout.batches for s in b if s.consul_reload or s.gate.kind == "consul"}
         return talking
@@ -42,15 +45,16 @@ class Plan:
 
     @property
     def hosts(self) -> list[str]:
-        return list(dict.fromkeys([*(a.host for a in self.actions), *(h for r in self.rollouts for h in r.hosts)]))
+        rolled = (h for r in self.rollouts for h in r.hosts)
+        return list(dict.fromkeys([*(a.host for a in self.actions), *rolled, *(a.host for a in self.after)]))
 
     @property
     def steps(self) -> list[Action]:
-        """Every action of the plan in the order it runs (rollouts last, batch by batch)."""
-        return [*self.actions, *(a for r in self.rollouts for batch in r.batches for a in batch)]
+        """Every action of the plan in the order it runs (rollouts batch by batch, then `after`)."""
+        return [*self.actions, *(a for r in self.rollouts for batch in r.batches for a in batch), *self.after]
 
     def __bool__(self) -> bool:
-        return bool(self.actions or self.rollouts)
+        return bool(self.actions or self.rollouts or self.after)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,4 +66,5 @@ class Plan:
             "any_errors_fatal": self.any_errors_fatal,
             "placed": {service: list(hosts) for service, hosts in self.placed.items()},
             "notes": list(self.notes),
+            "after": [a.to_json() for a in self.after],
         }

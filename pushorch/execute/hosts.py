@@ -64,6 +64,7 @@ async def execute(
             done.hosts[host] = error
         for host in report.skipped + report.done:
             done.hosts.setdefault(host, None)
+    await _after(plan, done, standing, emit, guard, pulls)
     return done
 
 
@@ -94,6 +95,25 @@ async def _rollouts(
     reports = list(await asyncio.gather(*(one(r) for r in rollouts)))
     await prune_images(rollouts, reports, standing)
     return reports
+
+
+async def _after(
+    plan: a.Plan, done: Executed, standing: dict[str, Transport], emit: Emit, guard: Guard, pulls: int
+) -> None:
+    """`plan.after` once every rollout completed, on the hosts still standing; none when one stopped
+    (what they would remove may still be the way back: the next run decides again)."""
+    if not plan.after:
+        return
+    stopped = [r.service for r in done.rollouts if r.stopped] or (["the run"] if guard.lost() else [])
+    if stopped:
+        emit(Event("", "skipped", None, f"removals after the rollouts not run: {', '.join(stopped)} did not complete"))
+        return
+    by_host: dict[str, list[a.Action]] = {}
+    for action in plan.after:
+        if action.host in standing and done.hosts.get(action.host) is None:
+            by_host.setdefault(action.host, []).append(action)
+    results = await _actions(by_host, standing, emit, guard, asyncio.Semaphore(max(1, pulls)))
+    done.hosts.update({h: e for h, e in results.items() if e is not None})
 
 
 def _stop_reason(plan: a.Plan, failed: list[str], batch_size: int) -> str:

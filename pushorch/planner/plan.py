@@ -28,7 +28,7 @@ from pushorch.actions import (
     WriteConsul,
 )
 from pushorch.commands import docker as docker_cmd
-from pushorch.observed import ObservedHost
+from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.config import config_files, digests
 from pushorch.planner.kv import kv_actions
 from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK
@@ -63,13 +63,14 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
             for s in play.services:
                 declared.setdefault(s.name, set()).add(source)
     actions: list[Action] = []
+    after: list[Action] = []  # removals --prune leaves for after the rollouts
     replacements: list[Replacement] = []
     unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
     for name, host in spec.hosts.items():
         seen = observed.get(name)
         if seen is None or not seen.reachable or seen.error:
             continue
-        actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces, recreate))
+        actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces, recreate, after))
     # Configuration first: the writer's KV steps run before its other steps and before every rollout.
     actions[:0] = kv_actions(spec, observed, options.prune, options.playbooks)
     rollouts = []
@@ -84,7 +85,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     rollouts = [dataclasses.replace(r, depends_on=tuple(d for d in r.depends_on if d in moving)) for r in rollouts]
     batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
     placement = {name: tuple(hosts) for name, hosts in hosts_of.items()}
-    return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes)
+    return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes, tuple(after))
 
 
 def _held_files(host: HostSpec, seen: ObservedHost, services: list[tuple[Play, Service]]) -> frozenset[str]:
@@ -167,6 +168,7 @@ def _host_plan(
     replacements: list[Replacement],
     replaces: dict[tuple[str, str], str],
     recreate: dict[tuple[str, str], str],
+    after: list[Action],
 ) -> list[Action]:
     out: list[Action] = []
     services = [(play, s) for play in host.plays for s in play.services if host.name in placed_on.get(s.name, [])]
@@ -190,16 +192,54 @@ def _host_plan(
         out.extend(play_tasks(host, seen, play_index, play, rolled))
     if not seen.docker_running:
         return out  # containers next pass, when the probe can see them
-    replacements.extend(mine)
     out.extend(service_steps)
     written = [a.path for a in service_steps if isinstance(a, WriteConsul)]
     removals = _removals(host, seen, {s.name for _, s in services}, declared, options)
+    # --prune's removals wait for the rollouts (a renamed service runs before its old name goes), and
+    # an old container holding the host port a new service publishes becomes that start's old one.
+    pruned = [a for a in removals if a.reason == PRUNED]
+    removals = [a for a in removals if a.reason != PRUNED]
+    replacements.extend(_taking_over(seen, mine, pruned))
     changed = bool(written) or any(isinstance(a, RemoveConsul) for a in removals)
     out.extend(removals)
-    # With neither a binary nor an agent there is nothing to reload: an agent started later reads the dir.
-    if changed and (seen.consul_binary or seen.consul_agent):
+    reloadable = seen.consul_binary or seen.consul_agent  # neither: an agent started later reads the dir
+    if changed and reloadable:
         reload = ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent)
         out.append(dataclasses.replace(reload, written=tuple(written)))
+    after.extend(pruned)
+    if reloadable and any(isinstance(a, RemoveConsul) for a in pruned):
+        after.append(ReloadConsul(host.name, "a definition was removed", binary=not seen.consul_agent))
+    return out
+
+
+def _taking_over(seen: ObservedHost, mine: list[Replacement], pruned: list[Action]) -> list[Replacement]:
+    """A first start (no old container) whose service publishes a host port that a container --prune
+    removes also publishes (a renamed service): that container becomes its old one, stopped before the
+    start and started again if the gate fails; its removal comes after the rollouts."""
+    leaving = {a.name: a for a in pruned if isinstance(a, RemoveContainer)}
+    by_name = {c.name: c for c in seen.containers if c.name in leaving and c.running}
+    out = []
+    for play, service, step in mine:
+        if not step.old and step.order == "stop-first":
+            wanted = {(p.protocol, p.host) for p in service.ports if p.host is not None}
+            holder = next((c for c in by_name.values() if wanted & _published(c)), None)
+            if holder is not None:
+                del by_name[holder.name]
+                why = f"takes over from {holder.service} (no longer declared; removed once the rollouts completed)"
+                step = dataclasses.replace(
+                    step, old=(holder.name,), old_version=holder.version or holder.service, reason=why
+                )
+        out.append((play, service, step))
+    return out
+
+
+def _published(container: ObservedContainer) -> set[tuple[str, int]]:
+    """(protocol, host port) the container publishes ("8080/tcp" -> "0.0.0.0:8080")."""
+    out = set()
+    for key, value in container.ports.items():
+        port = value.rpartition(":")[2]
+        if port.isdigit():
+            out.add((key.partition("/")[2] or "tcp", int(port)))
     return out
 
 
@@ -229,10 +269,16 @@ def _networks(host: HostSpec, seen: ObservedHost, sources: dict[int, str], optio
                     )
                 )
     if options.prune:
+        # A network a container still joins stays, a stopped one's too: it is a way back (`rollback`,
+        # a revert) and `docker start` fails without it.
+        joined = {n for c in seen.containers for n in c.networks}
         for name, playbook in sorted(seen.networks.items()):
-            if playbook and playbook in options.playbooks and name not in declared:
+            if playbook and playbook in options.playbooks and name not in declared and name not in joined:
                 out.append(RemoveNetwork(host.name, "no longer declared (--prune)", name=name))
     return out
+
+
+PRUNED = "no longer declared (--prune)"
 
 
 def _removals(
@@ -246,7 +292,7 @@ def _removals(
         if container.labels.get(PLAYBOOK) in declared.get(container.service, ()):
             reason = "placed on other hosts"  # by its own playbook: another's same-named service is not ours
         elif options.prune and container.labels.get(PLAYBOOK) in options.playbooks:
-            reason = "no longer declared (--prune)"
+            reason = PRUNED
         else:
             continue  # never touch what the given playbooks do not declare, without --prune
         out.append(RemoveContainer(host.name, reason, service=container.service, name=container.name))

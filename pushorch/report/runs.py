@@ -69,9 +69,12 @@ def print_plan(plan: Plan, unreachable: dict[str, str]) -> None:
         for index, batch in enumerate(rollout.batches):
             lines.append(f"  batch {index + 1}:")
             lines.extend(f"    {a.host}: {_SIGNS.get(a.shown_verb, '*')} {a.describe()}" for a in batch)
+    if plan.after:
+        lines.append("after every rollout completed:")
+        lines.extend(f"  {a.host}: {_SIGNS.get(a.shown_verb, '*')} {a.describe()}" for a in plan.after)
     for host, error in sorted(unreachable.items()):
         lines.append(f"{host}: UNREACHABLE: {error}")
-    lines.extend(f"failover: {note}" for note in plan.notes)
+    lines.extend(f"note: {note}" for note in plan.notes)
     count = len(plan.steps)
     lines.append(
         f"plan: {count} change{'s' if count != 1 else ''} on {len(plan.hosts)} host(s)"

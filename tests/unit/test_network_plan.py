@@ -49,3 +49,31 @@ def test_networks_are_removed_only_with_prune_and_only_a_given_playbooks(tmp_pat
     assert not [a for a in _plan(tmp_path, seen).actions if isinstance(a, RemoveNetwork)]
     pruned = [a.name for a in _plan(tmp_path, seen, prune=True).actions if isinstance(a, RemoveNetwork)]
     assert pruned == ["oldnet"]  # not one it did not create, nor another playbook's, nor a declared one
+
+
+def test_a_network_a_kept_container_joins_is_not_pruned(tmp_path: Path) -> None:
+    """Issue 27 item 8: pruning a network a stopped (kept) container joins made `rollback` fail with
+    "network not found"; and facts read the networks of stopped containers too."""
+    from dataclasses import replace
+
+    from pushorch.facts import container
+
+    kept = container(
+        {
+            "Id": "k",
+            "Name": "/api-old",
+            "State": {"Status": "exited", "FinishedAt": "2026-12-01T00:00:00Z"},
+            "Config": {"Labels": {"pushorch.service": "api"}},
+            "NetworkSettings": {"Networks": {"oldnet": {}}},
+            "HostConfig": {"NetworkMode": "oldnet"},
+        }
+    )
+    assert kept.networks == ("oldnet",)
+    (tmp_path / "hosts").write_text("[web]\nw1\n")
+    (tmp_path / "net.yml").write_text(PLAYBOOK)
+    spec = load_spec([str(tmp_path / "hosts")], (str(tmp_path / "net.yml"),), (), None)[1]
+    seen = ObservedHost("w1", docker_installed=True, docker_running=True, networks={"oldnet": "net.yml"})
+    options = Options(prune=True, playbooks=("net.yml",))
+    assert [a.name for a in plan(spec, {"w1": seen}, options).actions if isinstance(a, RemoveNetwork)] == ["oldnet"]
+    joined = replace(seen, containers=(kept,))
+    assert not [a for a in plan(spec, {"w1": joined}, options).actions if isinstance(a, RemoveNetwork)]

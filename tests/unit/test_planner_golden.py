@@ -56,7 +56,7 @@ def _container(spec: Spec, raw: dict[str, Any]) -> ObservedContainer:
         raw["state"],
         None,
         labels,
-        {},
+        raw.get("ports") or {},
         "",
         finished=raw.get("finished", ""),
     )
@@ -135,6 +135,7 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     for rollout in result.rollouts:
         for index, batch in enumerate(rollout.batches):
             lines.extend(f"batch {index + 1}: {_line(a)}" for a in batch)
+    lines.extend(f"after: {_line(a)}" for a in result.after)
     expected = data["expected"]
     assert len(lines) == len(expected), "\n".join(lines)
     for got, want in zip(lines, expected, strict=True):
