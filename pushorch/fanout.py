@@ -12,7 +12,7 @@ from pushorch.connection import ConnectionSettings
 from pushorch.errors import BecomeFailed, CommandTimeout, TransportError
 from pushorch.transport import Result, Shared, open_transport
 
-Status = Literal["ok", "failed", "unreachable"]
+Status = Literal["ok", "failed", "unreachable", "skipped"]  # skipped: nothing of what was asked is here
 # Measured on 2 cores against loopback sshd (docs/performance.md): beyond ~100 handshakes in flight
 # the controller's CPU is the limit and latency only grows; far below it, round trips dominate.
 DEFAULT_FORKS = 200  # measured: 1,000 loopback hosts, no-change apply 25.0 s at 100, 19.3 s at 200

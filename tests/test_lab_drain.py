@@ -199,3 +199,28 @@ def test_maintenance_a_rollout_left_ends_and_maintenance_set_by_hand_stays(  # t
     assert held["Notes"].startswith("pushorch: ") and "rollout" not in held["Notes"]
     assert run_cli("maintenance", "disable", "-i", str(inventory), "-l", "lab-2", playbook, "dm-b").status == 0
     assert _maintenance_checks(inventory, "lab-2") == {}
+
+
+def test_maintenance_and_exec_of_a_replicas_service_target_where_it_runs(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 10: a `replicas` service runs on some of its play's hosts; `maintenance` and
+    `exec --service` failed (exit 5) on the others. Where it does not run they skip; where it does they act."""
+    from tests.test_lab_faults import _replicated
+
+    _, inventory = lab_inventory
+    playbook = _replicated(tmp_path, "rp-m", 18144)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    placed = sorted(h for h, v in _running(inventory, "rp-m").items() if v)
+    spare = next(h for h in DOCKER_HOSTS if h not in placed)
+    on = run_cli("maintenance", "enable", "-i", str(inventory), playbook, "rp-m")
+    assert on.status == 0, on.out + on.err
+    assert f"{spare} | rp-m: does not run here (replicas): skipped" in on.out
+    for host in placed:
+        assert f"_service_maintenance:rp-m-{host}" in _maintenance_checks(inventory, host)
+    assert run_cli("maintenance", "disable", "-i", str(inventory), playbook, "rp-m").status == 0
+    assert all(_maintenance_checks(inventory, h) == {} for h in placed)
+    ran = run_cli("exec", "-i", str(inventory), "--service", "rp-m", playbook, "--", "cat", "/etc/hostname")
+    assert ran.status == 0, ran.out + ran.err
+    assert f"{spare} | SKIPPED | rp-m does not run here (replicas)" in ran.out
+    assert sum(f"{h} | OK | rc=0" in ran.out for h in placed) == 2, ran.out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from pushorch.cli.app import (
     warn_unverified,
 )
 from pushorch.errors import ExitStatus, InputError
+
+if TYPE_CHECKING:
+    from pushorch.fanout import HostOutcome
 
 
 def host_settings(
@@ -58,9 +61,10 @@ def service_settings(
     limit: str | None,
     extra_vars: tuple[str, ...],
     connection: dict[str, Any],
-) -> tuple[list[Any], tuple[str, ...]]:
+) -> tuple[list[Any], tuple[str, ...], bool]:
     """`--service SVC PLAYBOOK... -- CMD...`: the leading words that are playbook files, then the command;
-    the connection settings of the hosts whose plays declare SERVICE."""
+    the connection settings of the hosts whose plays declare SERVICE, and whether it runs on some of
+    them only (`replicas`)."""
     from pushorch.cli.converge_cmds import service_hosts
     from pushorch.cli.prepare import prepare
 
@@ -69,7 +73,9 @@ def service_settings(
     if not playbooks or not command:
         raise click.UsageError("--service: give the playbook(s), then -- and the command")
     spec, settings, _ = prepare(inventories, playbooks, extra_vars, limit, connection)
-    return [settings[h] for h in service_hosts(spec, service, playbooks[0])], command
+    hosts = service_hosts(spec, service, playbooks[0])
+    subset = any(s.replicas is not None for p in spec.hosts[hosts[0]].plays for s in p.services if s.name == service)
+    return [settings[h] for h in hosts], command, subset
 
 
 def _interactive(settings: Any, argv: tuple[str, ...]) -> int:
@@ -134,14 +140,19 @@ def exec_(
     """Run COMMAND on every host matching PATTERN: `pushorch exec -i INV all -- uname -a`; with
     --service, in that service's running container on each host of its plays:
     `pushorch exec -i INV --service web app.yml -- env`."""
+    from dataclasses import replace
+
     from pushorch.commands import service_scripts
     from pushorch.fanout import run_everywhere
-    from pushorch.report import ExecReporter
+    from pushorch.report import ExecReporter, warn_line
 
+    placed_subset = False
     if service is None:
         settings = host_settings(inventories, pattern, limit, extra_vars, connection)
     else:
-        settings, command = service_settings(inventories, (pattern, *command), service, limit, extra_vars, connection)
+        settings, command, placed_subset = service_settings(
+            inventories, (pattern, *command), service, limit, extra_vars, connection
+        )
     argv = command if len(command) > 1 or _plain_word(command[0], service) else ("sh", "-c", command[0])
     if service is not None:
         argv = service_scripts.exec_in_service(service, argv, tty=interactive)
@@ -151,11 +162,34 @@ def exec_(
             raise click.UsageError(f"-it runs on exactly one host (these match: {hosts}); narrow it with -l HOST")
         return _interactive(settings[0], argv)
     reporter = ExecReporter(len(settings), as_json=as_json, verbosity=app.verbosity)
+    seen: list[HostOutcome] = []
+
+    def done(outcome: HostOutcome) -> None:
+        # A `replicas` service runs on some of its play's hosts: where it does not, there is nothing
+        # to exec in, and that is no failure (where it runs, it is).
+        if placed_subset and _not_running_here(outcome, service or ""):
+            outcome = replace(outcome, status="skipped", error=f"{service} does not run here (replicas)")
+        seen.append(outcome)
+        reporter.host_done(outcome)
+
     with reporter:
-        outcomes = asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=reporter.host_done))
-    reporter.recap(outcomes)
-    if any(o.status == "unreachable" for o in outcomes):
+        asyncio.run(run_everywhere(settings, argv, forks=forks, on_done=done))
+    reporter.recap(seen)
+    if any(o.status == "unreachable" for o in seen):
         return ExitStatus.UNREACHABLE
-    if any(o.status == "failed" for o in outcomes):
+    if any(o.status == "failed" for o in seen):
+        return ExitStatus.APPLY_FAILED
+    if seen and all(o.status == "skipped" for o in seen):
+        warn_line(f"{service}: no host runs it: nothing was run")
         return ExitStatus.APPLY_FAILED
     return ExitStatus.OK
+
+
+def _not_running_here(outcome: HostOutcome, service: str) -> bool:
+    result = outcome.result
+    return bool(
+        outcome.status == "failed"
+        and result is not None
+        and result.exit_status == 3
+        and f"no running container of {service} here" in result.stderr
+    )

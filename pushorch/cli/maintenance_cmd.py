@@ -41,6 +41,10 @@ def maintenance(
         inventories, args, extra_vars, limit, connection, None, 0.0, "put in maintenance"
     )
     hosts = service_hosts(spec, service, args[-2])
+    # A `replicas` service runs on some of its play's hosts: where its agent does not know the
+    # instance, there is nothing to put in maintenance, and that is no failure.
+    subset = any(s.replicas is not None for p in spec.hosts[hosts[0]].plays for s in p.services if s.name == service)
+    skipped: list[str] = []
     if not reason and mode == "enable":
         owner = owner_record(0)
         reason = f"pushorch: {owner['user']}@{owner['controller']} at {datetime.now(UTC).isoformat(timespec='seconds')}"
@@ -56,7 +60,13 @@ def maintenance(
                         transports[host], consul_cmd.service_id(service, host), mode == "enable", reason
                     )
                     printer.line(host, f"{service}: maintenance {'on' if mode == 'enable' else 'off'}")
-                except Exception as exc:  # an instance this host does not run (404), an agent that refuses
+                except consul_client.ConsulNotFound as exc:
+                    if not subset:
+                        failed[host] = str(exc)
+                        return
+                    skipped.append(host)
+                    printer.line(host, f"{service}: does not run here (replicas): skipped")
+                except Exception as exc:  # an agent that refuses or does not answer
                     failed[host] = str(exc)
 
             await asyncio.gather(*(one(h) for h in transports))
@@ -67,4 +77,7 @@ def maintenance(
         warn_line(f"{host}: {'UNREACHABLE' if host in unreachable else 'FAILED'}: {error}")
     if unreachable:
         return ExitStatus.UNREACHABLE
+    if not failed and hosts and sorted(skipped) == sorted(hosts):
+        warn_line(f"{service}: no host runs it: nothing was put in or out of maintenance")
+        return ExitStatus.APPLY_FAILED
     return ExitStatus.APPLY_FAILED if failed else ExitStatus.OK

@@ -33,6 +33,10 @@ class ConsulError(HostError):
     exit_status = ExitStatus.APPLY_FAILED
 
 
+class ConsulNotFound(ConsulError):
+    """404: the agent does not know what the call names (an instance not registered on that host)."""
+
+
 class ConsulRefused(ConsulError):
     """403: the agent's ACLs refused the token (or its absence)."""
 
@@ -103,7 +107,8 @@ async def _write(transport: Transport, method: str, path: str, what: str, body: 
         where = transport.settings.consul.address
         raise ConsulError(host, f"{what}: the Consul agent at {where} did not answer ({exc or 'timeout'})") from None
     if reply.status != 200:
-        raise ConsulError(host, f"{what}: HTTP {reply.status}: {reply.body.decode(errors='replace').strip()[:200]}")
+        detail = f"{what}: HTTP {reply.status}: {reply.body.decode(errors='replace').strip()[:200]}"
+        raise (ConsulNotFound if reply.status == 404 else ConsulError)(host, detail)
     return reply
 
 

@@ -118,6 +118,8 @@ class ExecReporter:
 
     @staticmethod
     def _block(outcome: HostOutcome) -> str:
+        if outcome.status == "skipped":
+            return f"{outcome.host} | SKIPPED | {outcome.error}\n"
         if outcome.result is None:
             label = "UNREACHABLE!" if outcome.status == "unreachable" else "FAILED"
             return f"{outcome.host} | {label} => {outcome.error}\n"
@@ -129,12 +131,13 @@ class ExecReporter:
         return text if text.endswith("\n") else text + "\n"
 
     def recap(self, outcomes: list[HostOutcome]) -> None:
-        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "failed", "unreachable")}
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "failed", "unreachable", "skipped")}
         if self.as_json:
             return
+        skipped = f"  skipped={counts['skipped']}" if counts["skipped"] else ""
         _err(
             f"recap: {len(outcomes)} hosts  ok={counts['ok']}  failed={counts['failed']}  "
-            f"unreachable={counts['unreachable']}\n"
+            f"unreachable={counts['unreachable']}{skipped}\n"
         )
 
 
