@@ -120,6 +120,7 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         ungated=frozenset(n.strip() for n in parts.get("ungated", []) if n.strip()),
         rolled_back=frozenset(n.strip() for n in parts.get("rolledback", []) if n.strip()),
         holds=_holds(parts.get("holds", [])),
+        owners=dict(line.split(" ", 1) for line in parts.get("owners", []) if " " in line.strip()),
         files=files,
         consul_binary=os_info.get("CONSUL_BINARY") == "1",
         consul_agent=os_info.get("CONSUL_AGENT") == "1",

@@ -85,6 +85,8 @@ class ObservedHost:
     rolled_back: frozenset[str] = frozenset()
     # `rollback --hold`: service -> (the playbook's spec hash it refuses, the kept container it holds to).
     holds: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # Services another playbook adopted: service -> its owner now (a label cannot change; this can).
+    owners: Mapping[str, str] = field(default_factory=dict)
     # Instances the local Consul agent holds in maintenance mode: service id -> reason (read only on
     # hosts with a `drain: maintenance` service).
     maintenance: Mapping[str, str] = field(default_factory=dict)

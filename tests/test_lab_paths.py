@@ -224,6 +224,39 @@ def test_a_renamed_service_runs_before_the_old_name_is_pruned(  # type: ignore[n
     assert len(batches) == 3, batches  # one host at a time (parallelism 1), not all at once
 
 
+def test_owners_are_playbooks_not_basenames_and_a_moved_service_is_adopted(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 2: /a/site.yml and /b/site.yml were one owner (a --prune of one removed the
+    other's containers), and a service moved unchanged to another playbook kept its old owner (the
+    old playbook's --prune deleted the live instance)."""
+    _, inventory = lab_inventory
+
+    def placed(directory: str, name: str, service: str, port: int) -> str:
+        (tmp_path / directory).mkdir(exist_ok=True)
+        path = Path(_playbook(tmp_path / directory, service, port))
+        return str(path.rename(tmp_path / directory / name))
+
+    a = placed("a", "site.yml", "own-a", 18232)
+    b = placed("b", "site.yml", "own-b", 18233)
+    assert _apply(run_cli, inventory, a)[0] == 0 and _apply(run_cli, inventory, b)[0] == 0
+    status, changes, _ = _apply(run_cli, inventory, "--prune", a)
+    assert status == 0 and not [c for c in changes if c["status"] == "changed"], changes
+    assert _running(inventory, "own-b") == {h: ["v1"] for h in DOCKER_HOSTS}  # b/site.yml's, untouched
+    # own-m moves, unchanged, from m1.yml to m2.yml; m1.yml keeps another service.
+    m1 = placed("m", "m1.yml", "own-m", 18234)
+    assert _apply(run_cli, inventory, m1)[0] == 0
+    m2 = str(Path(m1).rename(tmp_path / "m" / "m2.yml"))
+    placed("m", "m1.yml", "own-x", 18235)
+    status, changes, _ = _apply(run_cli, inventory, m2)
+    assert status == 0 and {c["action"]["action"] for c in changes if c["status"] == "changed"} == {"AdoptService"}
+    assert _running(inventory, "own-m") == {h: ["v1"] for h in DOCKER_HOSTS}  # the same containers: never recreated
+    status, changes, _ = _apply(run_cli, inventory, "--prune", m1)
+    assert status == 0, changes
+    assert _running(inventory, "own-m") == {h: ["v1"] for h in DOCKER_HOSTS}  # m2.yml's now: not pruned
+    assert _running(inventory, "own-x") == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
 def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from pushorch.actions.plan import Plan
 from pushorch.actions.rollout import Gate, GateKind, JobRun, Order, ReplaceContainer, Rollout
 from pushorch.actions.steps import (
     Action,
+    AdoptService,
     CreateNetwork,
     DeleteKv,
     EndMaintenance,
@@ -30,6 +31,7 @@ from pushorch.actions.steps import (
 
 __all__ = [
     "Action",
+    "AdoptService",
     "CreateNetwork",
     "DeleteKv",
     "EndMaintenance",

@@ -155,6 +155,19 @@ class StopContainer(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class AdoptService(Action):
+    """Another playbook now declares the service (it moved): its containers on this host are that
+    playbook's from now on (a label cannot change: marks.py keeps the owner)."""
+
+    service: str = ""
+    owner: str = ""
+    verb: ClassVar[str] = "adopt"
+
+    def subject(self) -> str:
+        return f"{self.service} for {self.owner}"
+
+
+@dataclass(frozen=True, slots=True)
 class EndMaintenance(Action):
     """Take an instance out of the maintenance mode a rollout put it in (and never took it out of: the
     run was stopped between drain and register). Maintenance set by hand is never ended."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from typing import TYPE_CHECKING, Any
 
 from pushorch.cli.app import (
@@ -96,7 +95,9 @@ def prepare_locked(
         name=str(variables.get("pushorch_lock_name") or "fleet"),
         command=current_app().command,
     )
-    return spec, settings, Options(playbooks=tuple(os.path.basename(p) for p in playbooks)), locking
+    from pushorch.load.owner import owner
+
+    return spec, settings, Options(playbooks=tuple(owner(p) for p in playbooks)), locking
 
 
 def variable_problems(exc: ValueError, inventory: Any, host: str, extra_vars: tuple[str, ...]) -> list[Problem]:

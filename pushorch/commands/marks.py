@@ -7,6 +7,9 @@
   not back to it;
 - `images`: every image reference pushorch pulled or shipped, a line each: `prune` removes no image
   that is not listed (an older `postgres:15` the host's own cron uses is the host's);
+- `owners/SERVICE`: the playbook (load/owner.py) that owns the service's containers on this host when
+  it is not the one on their labels: a service moved to another playbook is adopted, and a `--prune`
+  of the playbook it left does not remove it;
 - `hold/SERVICE`: `rollback --hold`: "DIGEST NAME", the playbook's spec hash the hold refuses and the
   kept container it holds to. `apply`/`reconcile` leave the service alone while the playbook still says
   DIGEST; a changed playbook (a new version) or `rollback --release` ends it.
@@ -26,6 +29,7 @@ ROOT = "/var/lib/pushorch"
 UNGATED_DIR = f"{ROOT}/ungated"
 KEPT_DIR = f"{ROOT}/kept"
 HOLD_DIR = f"{ROOT}/hold"
+OWNERS_DIR = f"{ROOT}/owners"
 PULLED_FILE = f"{ROOT}/images"  # every image reference pushorch pulled or shipped: prune removes no other
 
 
@@ -38,6 +42,8 @@ def probe_lines() -> list[str]:
         f'for f in {KEPT_DIR}/*.rolled-back; do [ -e "$f" ] && {{ f=${{f##*/}}; echo "${{f%.rolled-back}}"; }}; done',
         "echo '==pushorch:holds=='",
         f'for f in {HOLD_DIR}/*; do [ -e "$f" ] && {{ read -r h < "$f"; echo "${{f##*/}} $h"; }}; done',
+        "echo '==pushorch:owners=='",
+        f'for f in {OWNERS_DIR}/*; do [ -e "$f" ] && {{ read -r o < "$f"; echo "${{f##*/}} $o"; }}; done',
     ]
 
 
@@ -117,6 +123,10 @@ def removing(remove: Argv, names: tuple[str, ...]) -> Argv:
 
 def hold(service: str, digest: str, name: str) -> Argv:
     return ("sh", "-c", 'mkdir -p "$0" && printf "%s %s\\n" "$2" "$3" > "$0/$1"', HOLD_DIR, service, digest, name)
+
+
+def adopt(service: str, owner: str) -> Argv:
+    return ("sh", "-c", 'mkdir -p "$0" && printf "%s\\n" "$2" > "$0/$1"', OWNERS_DIR, service, owner)
 
 
 def release(service: str) -> Argv:

@@ -58,6 +58,8 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.DeleteKv():
             if not await consul_client.kv_delete(t, action.key, action.cas):
                 raise consul_client.ConsulError(t.settings.name, _changed_since(action.key))
+        case a.AdoptService():
+            await _run(t, action, marks.adopt(action.service, action.owner), action.service)
         case a.EndMaintenance():
             await consul_client.maintenance(t, action.service_id, False)
         case a.ReloadConsul():

@@ -16,6 +16,7 @@ from pushorch.ansible.inventory import Inventory
 from pushorch.ansible.patterns import select
 from pushorch.errors import Problem
 from pushorch.load import build_context
+from pushorch.load.owner import owner
 from pushorch.load.yamlfile import Document, KeyPath
 from pushorch.spec import HostSpec, Play, schema_keys
 from pushorch.templates import (
@@ -100,7 +101,7 @@ def render_hosts(
             # Files are keyed by the play's index among this host's plays, as the planner reads them.
             files.update(_render_files(source, len(plays_of_host), rendered, host, context, problems))
             plays_of_host.append(rendered)
-            sources.append(os.path.basename(source.doc.path))
+            sources.append(owner(source.doc.path))
             excluded.setdefault(host, set()).update(_placement_excluded(inventory, source, rendered, host, problems))
     order = [h for h in all_hosts if h in by_host]
     return {

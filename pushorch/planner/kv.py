@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from pushorch.actions import Action, DeleteKv, WriteKv
 from pushorch.observed import ObservedHost, ObservedKey
+from pushorch.planner.labels import owned_by
 from pushorch.secret import Secret
 from pushorch.spec import Spec
 
@@ -72,13 +73,13 @@ def kv_actions(
                 out.append(WriteKv(host, why, service=service, key=key, value=value, cas=_index(entry), flags=FLAG))
         old = _manifest(seen.kv_manifests.get(service))
         leftover = [k for k in _keys(old) if k not in values]
-        pruned = prune and old.get("playbook", source) in playbooks
+        pruned = prune and owned_by(str(old.get("playbook", source)), playbooks)
         out.extend(_deletes(host, service, leftover, current) if pruned else [])
         keep = sorted(set(values) | (set() if pruned else set(leftover)))
         _manifest_write(out, host, service, {"keys": keep, "playbook": source}, seen.kv_manifests.get(service))
     for service, entry in sorted(seen.kv_manifests.items()):
         old = _manifest(entry)
-        if service in wanted or not prune or old.get("playbook") not in playbooks:
+        if service in wanted or not prune or not owned_by(str(old.get("playbook") or ""), playbooks):
             continue  # never touch what the given playbooks do not declare, without --prune
         out.extend(_deletes(host, service, _keys(old), current))
         gone = DeleteKv(host, PRUNED, service=service, key=manifest_key(service), cas=entry.modify_index)
@@ -98,6 +99,13 @@ def _deletes(host: str, service: str, keys: list[str], current: Mapping[str, Obs
 def _manifest_write(
     out: list[Action], host: str, service: str, manifest: dict[str, object], entry: ObservedKey | None
 ) -> None:
+    old = _manifest(entry)
+    if (
+        entry is not None
+        and old.get("keys") == manifest["keys"]
+        and owned_by(str(old.get("playbook")), [str(manifest["playbook"])])
+    ):
+        return  # the same keys, this playbook's (a basename written before owners were paths too)
     text = json.dumps(manifest, sort_keys=True)
     if entry is None or entry.value != text.encode():
         key = manifest_key(service)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pushorch.actions import (
     Action,
+    AdoptService,
     CreateNetwork,
     JobRun,
     Plan,
@@ -31,7 +32,7 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.config import config_files, digests
 from pushorch.planner.kv import kv_actions
-from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK
+from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK, owned_by
 from pushorch.planner.placement import Memory, placed
 from pushorch.planner.rollout import rollout
 from pushorch.planner.services import held_here, plan_service
@@ -42,7 +43,7 @@ from pushorch.spec import HostSpec, Play, Service, Spec
 @dataclass(frozen=True, slots=True)
 class Options:
     prune: bool = False
-    playbooks: tuple[str, ...] = ()  # basenames; prune only touches services these playbooks created
+    playbooks: tuple[str, ...] = ()  # owners (load/owner.py); prune only touches what these playbooks created
     memory: Memory = field(default_factory=Memory)  # clock, fleet record, Consul's view: for failover
 
 
@@ -57,7 +58,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     recreate = {(name, host): why for name, p in placed_with.items() for host, why in p.recreate.items()}
     notes = tuple(f"{host}: {note}" for p in placed_with.values() for host, note in sorted(p.notes.items()))
     notes += _held_notes(spec, observed)
-    declared: dict[str, set[str]] = {}  # service -> the playbooks (basenames) that declare it
+    declared: dict[str, set[str]] = {}  # service -> the playbooks (owners) that declare it
     for h in spec.hosts.values():
         for play, source in zip(h.plays, h.sources, strict=True):
             for s in play.services:
@@ -193,6 +194,7 @@ def _host_plan(
     if not seen.docker_running:
         return out  # containers next pass, when the probe can see them
     out.extend(service_steps)
+    out.extend(_adoptions(host, seen, services, sources))
     written = [a.path for a in service_steps if isinstance(a, WriteConsul)]
     removals = _removals(host, seen, {s.name for _, s in services}, declared, options)
     # --prune's removals wait for the rollouts (a renamed service runs before its old name goes), and
@@ -209,6 +211,22 @@ def _host_plan(
     after.extend(pruned)
     if reloadable and any(isinstance(a, RemoveConsul) for a in pruned):
         after.append(ReloadConsul(host.name, "a definition was removed", binary=not seen.consul_agent))
+    return out
+
+
+def _adoptions(
+    host: HostSpec, seen: ObservedHost, services: list[tuple[Play, Service]], sources: dict[int, str]
+) -> list[Action]:
+    """A service whose containers here belong to another playbook (it moved from one to this one)
+    becomes this playbook's: a later `--prune` of the playbook it left must not remove it."""
+    out: list[Action] = []
+    for play, service in services:
+        mine = seen.containers_of(service.name)
+        owned = seen.owners.get(service.name) or (mine[0].labels.get(PLAYBOOK) if mine else None)
+        source = sources[id(play)]
+        if owned and not owned_by(owned, (source,)):
+            why = f"declared by this playbook now, owned by {owned}"
+            out.append(AdoptService(host.name, why, service=service.name, owner=source))
     return out
 
 
@@ -273,7 +291,7 @@ def _networks(host: HostSpec, seen: ObservedHost, sources: dict[int, str], optio
         # a revert) and `docker start` fails without it.
         joined = {n for c in seen.containers for n in c.networks}
         for name, playbook in sorted(seen.networks.items()):
-            if playbook and playbook in options.playbooks and name not in declared and name not in joined:
+            if owned_by(playbook, options.playbooks) and name not in declared and name not in joined:
                 out.append(RemoveNetwork(host.name, "no longer declared (--prune)", name=name))
     return out
 
@@ -289,9 +307,10 @@ def _removals(
     for container in seen.containers:
         if container.service in wanted:
             continue
-        if container.labels.get(PLAYBOOK) in declared.get(container.service, ()):
+        owned = seen.owners.get(container.service) or container.labels.get(PLAYBOOK)
+        if owned_by(owned, declared.get(container.service, ())):
             reason = "placed on other hosts"  # by its own playbook: another's same-named service is not ours
-        elif options.prune and container.labels.get(PLAYBOOK) in options.playbooks:
+        elif options.prune and owned_by(owned, options.playbooks):
             reason = PRUNED
         else:
             continue  # never touch what the given playbooks do not declare, without --prune

@@ -93,7 +93,7 @@ class HostSpec:
     plays: tuple[Play, ...]
     # Rendered content of template/copy tasks: (play index, task index) -> text.
     files: Mapping[tuple[int, int], str]
-    # The playbook file (basename) each play came from, parallel to `plays`.
+    # The owner identity of the playbook each play came from (load/owner.py), parallel to `plays`.
     sources: tuple[str, ...] = ()
     # Services whose `placement.hosts` pattern leaves this host out.
     excluded: frozenset[str] = frozenset()

@@ -99,3 +99,22 @@ def test_the_probe_reads_ungated_marks_in_a_real_shell(tmp_path) -> None:  # typ
         (marks / name).touch()
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert parse_probe("h", done.stdout).ungated == {"web-5df21fd1", "api-0a1b2c3d"}
+
+
+def test_the_probe_reads_rollback_marks_holds_and_owners_in_a_real_shell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from pushorch.commands import marks
+
+    root = tmp_path / "lib"
+    script = probe([], [])[2].replace(marks.ROOT, str(root))
+    for argv in (
+        marks.rolled_back("web-aaa", "web-bbb"),
+        marks.hold("web", "0123abcd", "web-bbb"),
+        marks.adopt("api", "/srv/b dir/site.yml"),
+    ):
+        subprocess.run([a.replace(marks.ROOT, str(root)) for a in argv], check=True)
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    seen = parse_probe("h", done.stdout)
+    assert seen.rolled_back == {"web-aaa"} and seen.holds == {"web": ("0123abcd", "web-bbb")}
+    assert seen.owners == {"api": "/srv/b dir/site.yml"}

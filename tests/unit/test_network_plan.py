@@ -32,7 +32,8 @@ def test_a_missing_network_is_created_labelled_before_the_container_joins_it(tmp
     result = _plan(tmp_path, {"bridge": "", "backplane": ""})
     created = [a for a in result.actions if isinstance(a, CreateNetwork)]
     assert [(a.name, a.internal, a.subnet) for a in created] == [("appnet", True, "10.123.0.0/24")]
-    assert dict(created[0].labels) == {"team": "a", "pushorch.network": "appnet", "pushorch.playbook": "net.yml"}
+    owner = str(tmp_path / "net.yml")  # outside a repository: its absolute path (load/owner.py)
+    assert dict(created[0].labels) == {"team": "a", "pushorch.network": "appnet", "pushorch.playbook": owner}
     step = next(a for b in result.rollouts[0].batches for a in b if isinstance(a, ReplaceContainer))
     argv = list(step.argv)
     assert argv[argv.index("--network") : argv.index("--network") + 4] == [
