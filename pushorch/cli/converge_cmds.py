@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,6 +65,7 @@ def offline(
 
 def _host_listing(spec: Spec) -> str:
     """ansible-playbook --list-hosts' layout: per playbook, each play in its order, pattern and hosts."""
+    from pushorch.load.owner import owner
     from pushorch.load.yamlfile import load_yaml
 
     members: dict[tuple[str, str, str], list[str]] = {}
@@ -83,7 +83,7 @@ def _host_listing(spec: Spec) -> str:
         for number, written in enumerate((p for p in raw if isinstance(p, dict)), 1):
             hosts = written.get("hosts", "")
             pattern = hosts if isinstance(hosts, str) else ",".join(map(str, hosts))
-            key = (os.path.basename(path), str(written.get("name") or pattern), pattern)
+            key = (owner(path), str(written.get("name") or pattern), pattern)
             found = members.get(key, [])
             lines += ["", f"  play #{number} ({pattern}): {key[1]}\tTAGS: [{', '.join(tagged.get(key, []))}]"]
             lines += [f"    pattern: {[pattern]}", f"    hosts ({len(found)}):", *(f"      {h}" for h in found)]
