@@ -52,7 +52,6 @@ Replacement = tuple[Play, Service, ReplaceContainer]
 
 def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | None = None) -> Plan:
     options = options or Options()
-    observed = owned_view(spec, observed)
     placed_with = placed(spec, observed, options.memory)
     hosts_of = {name: p.hosts for name, p in placed_with.items()}
     replaces = {(name, host): lost for name, p in placed_with.items() for host, lost in p.moves.items()}
@@ -88,37 +87,6 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     batches, max_fail, fatal = _host_batching(spec, [n for n in spec.hosts if n not in unreachable])
     placement = {name: tuple(hosts) for name, hosts in hosts_of.items()}
     return Plan(tuple(actions), unreachable, tuple(rollouts), batches, max_fail, fatal, placement, notes, tuple(after))
-
-
-def owned_view(spec: Spec, observed: Mapping[str, ObservedHost]) -> dict[str, ObservedHost]:
-    """Each host's containers as this run may act on them. Of a service a play of this host declares,
-    only the declaring playbook's own (its label, or the host's owners record) and those of exactly the
-    spec it wants (a service moved unchanged from another playbook: adopted, never recreated). Another
-    playbook's same-named service is not this run's to replace, stop, remove or count for placement."""
-    out: dict[str, ObservedHost] = {}
-    for name, seen in observed.items():
-        host = spec.hosts.get(name) or spec.outside.get(name)
-        if host is None or not seen.containers:
-            out[name] = seen
-            continue
-        declaring = {
-            s.name: (source, s) for play, source in zip(host.plays, host.sources, strict=True) for s in play.services
-        }
-        digests_of: dict[str, str] = {}
-        keep = []
-        for container in seen.containers:
-            entry = declaring.get(container.service)
-            owned = seen.owners.get(container.service) or container.labels.get(PLAYBOOK)
-            if entry is None or not owned or owned_by(owned, (entry[0],)):
-                keep.append(container)
-                continue
-            service = entry[1]
-            if service.name not in digests_of:
-                digests_of[service.name] = docker_cmd.spec_hash(service, digests(config_files(host, service)))
-            if container.spec_hash == digests_of[service.name]:
-                keep.append(container)
-        out[name] = seen if len(keep) == len(seen.containers) else dataclasses.replace(seen, containers=tuple(keep))
-    return out
 
 
 def _held_files(host: HostSpec, seen: ObservedHost, services: list[tuple[Play, Service]]) -> frozenset[str]:

@@ -23,7 +23,7 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.errors import NothingToRollBack
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.config import config_files, digests
-from pushorch.planner.plan import Options, owned_view, plan
+from pushorch.planner.plan import Options, plan
 from pushorch.planner.rollout import rollout
 from pushorch.planner.services import back_to
 from pushorch.spec import Service, Spec
@@ -59,7 +59,6 @@ def rollback_plan(
 ) -> Plan:
     """The plan: the playbook narrowed to `service` on the target image (pulls, hosts without a kept
     container), with each host that keeps a container of the target version sent back to it."""
-    observed = owned_view(spec, observed)  # another playbook's same-named containers are not ours to start
     declared = [s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service]
     image, version = target(service, observed, declared[0].image, to)
     pinned = narrowed(spec, service, image, version)
