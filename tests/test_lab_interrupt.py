@@ -121,8 +121,8 @@ def test_a_signal_during_a_pull_lets_it_finish_and_replaces_nothing(  # type: ig
 
 @pytest.mark.parametrize(
     ("number", "moment", "port"),
-    [(signal.SIGINT, "drain: ", 18151), (signal.SIGTERM, "gate ", 18152)],
-    ids=["sigint-between-drain-and-run", "sigterm-during-the-gate"],
+    [(signal.SIGINT, "drain: ", 18151), (signal.SIGTERM, "gate ", 18152), (signal.SIGINT, "config: ", 18154)],
+    ids=["sigint-during-the-drain", "sigterm-during-the-gate", "sigint-between-stop-and-run"],
 )
 def test_a_signal_mid_replacement_finishes_that_host_and_starts_no_other(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path, number: int, moment: str, port: int
@@ -130,6 +130,11 @@ def test_a_signal_mid_replacement_finishes_that_host_and_starts_no_other(  # typ
     _, inventory = lab_inventory
     service = f"ir-{port}"
     playbook = _playbook(tmp_path, service, port, drain_delay="2s", min_healthy_time="2s")
+    if moment == "config: ":  # a config file: its write is the step between the old one's stop and the run
+        plays = json.loads(Path(playbook).read_text())
+        plays[0]["services"][0]["volumes"] = [f"/etc/{service}:/etc/{service}:ro"]
+        plays[0]["tasks"] = [{"name": "conf", "copy": {"dest": f"/etc/{service}/app.conf", "content": "{{ v }}\n"}}]
+        Path(playbook).write_text(json.dumps(plays))
     assert _apply(run_cli, inventory, playbook)[0] == 0
     run = _apply_in_background(inventory, tmp_path, "-e", "v=v2", playbook)
     line = run.wait_for(moment)
