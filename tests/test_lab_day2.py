@@ -176,6 +176,11 @@ def test_restart_rolls_through_the_hosts_and_history_records_every_change(  # ty
     assert [json.loads(line) for line in last.out.splitlines()] == rows[-2:]
     table = run_cli("history", "-i", str(inventory), "rs-a")
     assert table.status == 0 and table.out.split()[:4] == ["time", "host", "service", "action"]
+    # Issue 26: a restart that restarts nothing (every host runs another version than the playbook's)
+    # exited 0; it is exit 5 and its last line says why.
+    nothing = run_cli("restart", "-i", str(inventory), "-e", "v=v3", playbook, "rs-a")
+    assert nothing.status == 5, nothing.out + nothing.err
+    assert nothing.err.splitlines()[-1].startswith("restart rs-a: nothing was done: lab-1: rs-a: runs another version")
 
 
 def test_old_images_go_after_rollouts_and_prune_removes_exactly_what_dry_run_lists(  # type: ignore[no-untyped-def]

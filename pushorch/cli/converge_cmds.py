@@ -310,7 +310,17 @@ def restart(
         return restart_plan(spec_, observed, service)
 
     return _converge_reported(
-        as_json, lock_file, locking, spec, settings, options, forks, planner=planner, once=True, reverts=False
+        as_json,
+        lock_file,
+        locking,
+        spec,
+        settings,
+        options,
+        forks,
+        planner=planner,
+        once=True,
+        reverts=False,
+        asked=f"restart {service}",
     )
 
 
@@ -323,17 +333,24 @@ def _converge_reported(
     options: Options,
     forks: int,
     reverts: bool = True,
+    asked: str = "",
     **kw: Any,
 ) -> int:
-    """rollback and restart: converge under the locks, each change as it happens, then the recap."""
-    from pushorch.report import ApplyReporter
+    """rollback and restart: converge under the locks, each change as it happens, then the recap.
+    `asked`: what the command was asked to do; a run that did none of it exits 5 and says so last."""
+    from pushorch.report import ApplyReporter, warn_line
 
     reporter = ApplyReporter(list(spec.hosts), as_json=as_json)
     outcome = converge_locked(
         lock_file, locking, spec=spec, settings=settings, options=options, forks=forks, emit=reporter.event, **kw
     )
     reporter.recap(outcome)
-    return exit_status(outcome, False, False, reverts)
+    status = exit_status(outcome, False, False, reverts)
+    if asked and status == ExitStatus.OK and not outcome.first_plan.rollouts:
+        why = "; ".join(outcome.first_plan.notes) or "no host runs it"
+        warn_line(f"{asked}: nothing was done: {why}")
+        return ExitStatus.APPLY_FAILED
+    return status
 
 
 def _service_command(
