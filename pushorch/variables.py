@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from pushorch.durations import parse_duration
 from pushorch.secret import REDACTED, Secret, plain, scrub
-from pushorch.spec import parse_duration
 
 # Ansible's `boolean()` (module_utils.parsing.convert_bool): what each side accepts, case-insensitive.
 TRUE_WORDS = frozenset(("y", "yes", "on", "1", "true", "t", "1.0"))

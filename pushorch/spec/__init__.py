@@ -8,6 +8,7 @@ One module per part: values, service, tasks, play; everything is re-exported her
 
 from __future__ import annotations
 
+from pushorch.durations import _DURATION, parse_duration
 from pushorch.spec.play import HostSpec, Play, Spec, _models_in, schema_keys
 from pushorch.spec.service import (
     _CAPABILITY,
@@ -47,7 +48,6 @@ from pushorch.spec.tasks import (
     _command_shorthand,
 )
 from pushorch.spec.values import (
-    _DURATION,
     _ENV_KEY,
     _IMAGE,
     _NAME,
@@ -69,7 +69,6 @@ from pushorch.spec.values import (
     _mode,
     _name,
     _secret,
-    parse_duration,
 )
 
 __all__ = [

@@ -15,13 +15,11 @@ from pydantic import (
     PlainValidator,
 )
 
+from pushorch.durations import parse_duration
 from pushorch.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+)ms)?\s*$"
-)
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
 
 
@@ -45,22 +43,6 @@ def _name(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_name)]
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from 30, 1.5, '30s', '2m', '1h30m', '500ms'."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like '30s', '2m', '1h30m'")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match and any(match.groups()):
-            hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
-            return hours * 3600 + minutes * 60 + seconds + millis / 1000
-    raise ValueError(f"{value!r} is not a duration (a number of seconds or a string like '30s', '2m', '1h30m')")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -135,3 +135,18 @@ def test_the_rule_can_fail(tmp_path: Path) -> None:
 def test_every_module_has_a_docstring() -> None:
     missing = [name for name, path in MODULES.items() if not ast.get_docstring(ast.parse(path.read_text()))]
     assert missing == []
+
+
+def test_exec_and_inventory_load_no_schema_model() -> None:
+    """Issue 22: `exec` on 100 hosts cost 1.49x the bare asyncssh floor's CPU; ~110 ms of it was building
+    the playbook schema's pydantic models, which `exec` never uses (pulled in by --tags' helpers and the
+    duration parser). What `exec` loads must stay free of them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, pushorch.cli.main, pushorch.fanout, pushorch.transport.asyncssh, pushorch.connection; "
+        "print(sorted(m for m in sys.modules if m == 'pydantic' or m.startswith('pushorch.spec')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
