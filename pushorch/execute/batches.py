@@ -22,7 +22,8 @@ from pushorch.errors import PushorchError
 from pushorch.events import Event
 from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.hooks import run_hook
-from pushorch.execute.replace import HostResult, Replacer, drop_kept
+from pushorch.execute.kept import drop_kept
+from pushorch.execute.replace import HostResult, Replacer
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]

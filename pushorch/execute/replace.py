@@ -22,6 +22,7 @@ from pushorch.commands import marks, shell, system
 from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
+from pushorch.execute import kept
 from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.observed import SavedFile
 from pushorch.transport import Transport
@@ -157,7 +158,7 @@ class Replacer:
             return
         await self._passed(a.name)
         await self._register(a.name)
-        await self._retired(result)
+        await kept.retired(self.a, self.t, result.saved_files)
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
@@ -171,7 +172,7 @@ class Replacer:
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
-        await self._retired(result)
+        await kept.retired(self.a, self.t, result.saved_files)
 
     async def revert(self, saved: str, saved_files: tuple[SavedFile, ...] = ()) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
@@ -280,34 +281,10 @@ class Replacer:
             self.progress(f"config: {', '.join(f.path for f in self.a.files)}")
 
     async def _read_snapshot(self) -> tuple[SavedFile, ...] | None:
-        """The kept container's config files as they were when it was retired; None when it has no
-        snapshot (kept before pushorch took them): its files stay as they are, and the step says so."""
-        done = await self._docker(marks.read_snapshot(self.a.snapshot), f"read {self.a.snapshot}'s config")
-        if not done.stdout.strip():
-            if self.a.files:
-                self.progress(f"no config snapshot of {self.a.snapshot}: its config files stay as they are")
-            return None
-        return marks.parse_snapshot(done.stdout)
-
-    async def _retired(self, result: HostResult) -> None:
-        """The old container is retired (stopped, kept): its config files as they were go beside it, for
-        a later rollback; a rollback marks what it retired (the next rollback goes further back) and
-        writes its hold. Best effort but for the hold: a rollback without its snapshot still runs."""
-        a = self.a
-        if not a.old:
-            return
-        if result.saved_files:
-            data, path = marks.snapshot(result.saved_files), marks.snapshot_path(a.old[0])
-            with contextlib.suppress(CommandFailed):
-                try:
-                    await self.t.put(data, path, 0o600, become=a.become)
-                except CommandFailed:  # the first one on this host: its directory comes first
-                    await self._docker(system.parent_dir(path, 0o700), "kept config")
-                    await self.t.put(data, path, 0o600, become=a.become)
-        if a.rollback:
-            await self._docker(marks.rolled_back(a.old[0], a.name), "mark the rolled back container")
-        if a.hold:
-            await self._docker(marks.hold(a.service, a.hold, a.name), f"hold {a.service} on {a.name}")
+        found = await kept.read_snapshot(self.a, self.t)
+        if found is None and self.a.files:
+            self.progress(f"no config snapshot of {self.a.snapshot}: its config files stay as they are")
+        return found
 
     async def _restore_config(self, saved: tuple[SavedFile, ...]) -> None:
         """Each file back as it was: the same bytes, mode and owner; removed if it did not exist."""
@@ -400,11 +377,3 @@ class Replacer:
         if done.exit_status in shell.DEADLINE_STATUSES:
             raise CommandTimeout(self.t.settings.name, timeout_message(argv, limit))
         return done.check(f"{self.a.kind}({self.a.service}): {what}")
-
-
-async def drop_kept(action: ReplaceContainer, transport: Transport) -> None:
-    """After a rollout succeeded: remove kept containers beyond `keep`."""
-    for name in action.drop:
-        with contextlib.suppress(PushorchError):  # best effort: the next run's plan removes them
-            argv = marks.removing(docker_cmd.remove(name), (name,))
-            await transport.run(argv, timeout=120, become=action.become)
