@@ -44,7 +44,7 @@ def files_dir() -> str:
 
 # What hosts run from the mounted directory. Named, not listed: an installed package also holds
 # __init__.py and a __pycache__ directory there, which hosts never read.
-MOUNTED_FILES = ("entry.sh", "consul_standin.py", "consul")
+MOUNTED_FILES = ("entry.sh", "consul_standin.py", "consul_store.py", "consul")
 
 
 def files_digest() -> str:
