@@ -7,6 +7,7 @@ afterwards, and that the next run converges. Each test uses its own service and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,18 +207,27 @@ def test_a_host_that_never_speaks_ssh_is_bounded_by_the_connect_timeout(  # type
     print(f"apply with a silent host and -T 2: {elapsed:.1f}s")
 
 
+@contextlib.contextmanager
+def pulling_through(inventory: Path, host: str, service: str, on_pull: str) -> Iterator[None]:
+    """On `host`, v2 of `service` must be pulled (earlier tests may have left it there), and `docker
+    pull` first runs `on_pull` (a shim in front of docker; a `exit 1` in it refuses the pull)."""
+    shim = f'#!/bin/sh\n[ "$1" = pull ] && {{ {on_pull}; }}\nexec /usr/bin/docker "$@"\n'
+    install = f"printf '%s' {shlex.quote(shim)} > /usr/local/bin/docker && chmod +x /usr/local/bin/docker"
+    ref = f"ref=$(docker ps --filter label=pushorch.service={service} --format '{{{{.Image}}}}')"
+    _sh(inventory, f"{ref}; docker rmi -f ${{ref%:*}}:v2 >/dev/null 2>&1; {install}", host)
+    try:
+        yield
+    finally:
+        _sh(inventory, "rm -f /usr/local/bin/docker", host)
+
+
 def test_a_failing_pull_leaves_the_old_version_serving(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:
     _, inventory = lab_inventory
     playbook = _playbook(tmp_path, "pl-a", 18096)
     assert _apply(run_cli, inventory, playbook)[0] == 0
-    shim = '#!/bin/sh\n[ "$1" = pull ] && { echo "pull refused (fault injection)" >&2; exit 1; }\nexec /usr/bin/docker "$@"\n'
-    install = f"printf '%s' {shlex.quote(shim)} > /usr/local/bin/docker && chmod +x /usr/local/bin/docker"
-    # v2 must be pulled on lab-2 (earlier tests may have left it there), and that pull must fail.
-    ref = "ref=$(docker ps --filter label=pushorch.service=pl-a --format '{{.Image}}')"
-    _sh(inventory, f"{ref}; docker rmi -f ${{ref%:*}}:v2 >/dev/null 2>&1; {install}", "lab-2")
-    try:
+    with pulling_through(inventory, "lab-2", "pl-a", 'echo "pull refused (fault injection)" >&2; exit 1'):
         status, changes, summary = _apply(run_cli, inventory, "-e", "v=v2", playbook)
         assert status == 5, changes
         assert "PullImage" in summary["failed"]["lab-2"] and "pull refused" in summary["failed"]["lab-2"]
@@ -224,7 +235,5 @@ def test_a_failing_pull_leaves_the_old_version_serving(  # type: ignore[no-untyp
         assert "failed before the first batch" in summary["rollouts"][0]["stopped"]
         assert _running(inventory, "pl-a") == {h: ["v1"] for h in DOCKER_HOSTS}
         assert _http_through_ssh(inventory, "lab-2", 18096, "/version") == (200, b"v1\n")
-    finally:
-        _sh(inventory, "rm -f /usr/local/bin/docker", "lab-2")
     assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
     assert _running(inventory, "pl-a") == {h: ["v2"] for h in DOCKER_HOSTS}

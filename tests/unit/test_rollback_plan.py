@@ -33,13 +33,9 @@ def _spec(tmp_path: Path, *extra: str) -> Spec:
     return load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "p.yml")], list(extra))[1]
 
 
-def _steps(result):  # type: ignore[no-untyped-def]
-    return [a for r in result.rollouts for b in r.batches for a in b]
-
-
-def test_a_bad_deploy_that_changed_only_env_is_rolled_back_to_the_kept_container(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "mode=bad")  # the bad deploy: same image and version label, another env
-    seen = _observed(
+def _env_only_deploy(spec: Spec):  # type: ignore[no-untyped-def]
+    """w1 after a bad deploy that changed only the env: it runs the playbook's spec; the good one is kept."""
+    return _observed(
         spec,
         "w1",
         {
@@ -51,6 +47,15 @@ def test_a_bad_deploy_that_changed_only_env_is_rolled_back_to_the_kept_container
             ],
         },
     )  # fmt: skip
+
+
+def _steps(result):  # type: ignore[no-untyped-def]
+    return [a for r in result.rollouts for b in r.batches for a in b]
+
+
+def test_a_bad_deploy_that_changed_only_env_is_rolled_back_to_the_kept_container(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "mode=bad")  # the bad deploy: same image and version label, another env
+    seen = _env_only_deploy(spec)
     kept = next(c for c in seen.containers if not c.running)
     [step] = _steps(rollback_plan(spec, {"w1": seen}, Options(), "web", None, False))
     assert (step.name, step.argv, step.snapshot, step.rollback) == (kept.name, (), kept.name, True)
@@ -89,18 +94,7 @@ def test_a_second_rollback_goes_further_back_not_to_what_the_first_retired(tmp_p
 
 def test_a_hold_keeps_apply_off_the_service_until_the_playbook_changes(tmp_path: Path) -> None:
     bad = _spec(tmp_path, "mode=bad")
-    seen = _observed(
-        bad,
-        "w1",
-        {
-            "images": ["reg/web:1"],
-            "containers": [
-                {"service": "web", "state": "running", "version": "1"},
-                {"service": "web", "state": "exited", "version": "1", "was": {"env": {"MODE": "good"}},
-                 "finished": "2026-12-01T10:00:00Z"},
-            ],
-        },
-    )  # fmt: skip
+    seen = _env_only_deploy(bad)
     [step] = _steps(rollback_plan(bad, {"w1": seen}, Options(), "web", None, True))
     host = bad.hosts["w1"]
     service = host.plays[0].services[0]
