@@ -374,6 +374,13 @@ def _service_command(
     return spec, settings, options, locking, service
 
 
+def placed_on_some(spec: Spec, service: str) -> bool:
+    """A `replicas` service runs on some of its plays' hosts: where it does not, there is nothing to act on."""
+    return any(
+        s.replicas is not None for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service
+    )
+
+
 def service_hosts(spec: Spec, service: str, playbook: str) -> list[str]:
     """The hosts whose plays declare `service`; bad input (exit 3) when none does."""
     hosts = [h for h, s in spec.hosts.items() if any(x.name == service for p in s.plays for x in p.services)]

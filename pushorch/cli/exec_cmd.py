@@ -65,7 +65,7 @@ def service_settings(
     """`--service SVC PLAYBOOK... -- CMD...`: the leading words that are playbook files, then the command;
     the connection settings of the hosts whose plays declare SERVICE, and whether it runs on some of
     them only (`replicas`)."""
-    from pushorch.cli.converge_cmds import service_hosts
+    from pushorch.cli.converge_cmds import placed_on_some, service_hosts
     from pushorch.cli.prepare import prepare
 
     playbooks = tuple(w for w in words[: _playbook_count(words)])
@@ -74,8 +74,7 @@ def service_settings(
         raise click.UsageError("--service: give the playbook(s), then -- and the command")
     spec, settings, _ = prepare(inventories, playbooks, extra_vars, limit, connection)
     hosts = service_hosts(spec, service, playbooks[0])
-    subset = any(s.replicas is not None for p in spec.hosts[hosts[0]].plays for s in p.services if s.name == service)
-    return [settings[h] for h in hosts], command, subset
+    return [settings[h] for h in hosts], command, placed_on_some(spec, service)
 
 
 def _interactive(settings: Any, argv: tuple[str, ...]) -> int:

@@ -30,7 +30,7 @@ def maintenance(
     """Put SERVICE's instances in (enable) or out of (disable) Consul maintenance mode, host by host."""
     from datetime import UTC, datetime
 
-    from pushorch.cli.converge_cmds import _service_command, service_hosts
+    from pushorch.cli.converge_cmds import _service_command, placed_on_some, service_hosts
     from pushorch.consul import client as consul_client
     from pushorch.consul import commands as consul_cmd
     from pushorch.converge import connected
@@ -41,9 +41,9 @@ def maintenance(
         inventories, args, extra_vars, limit, connection, None, 0.0, "put in maintenance"
     )
     hosts = service_hosts(spec, service, args[-2])
-    # A `replicas` service runs on some of its play's hosts: where its agent does not know the
-    # instance, there is nothing to put in maintenance, and that is no failure.
-    subset = any(s.replicas is not None for p in spec.hosts[hosts[0]].plays for s in p.services if s.name == service)
+    # Where the agent does not know a `replicas` service's instance there is nothing to put in
+    # maintenance, and that is no failure.
+    subset = placed_on_some(spec, service)
     skipped: list[str] = []
     if not reason and mode == "enable":
         owner = owner_record(0)

@@ -33,16 +33,17 @@ OWNERS_DIR = f"{ROOT}/owners"
 PULLED_FILE = f"{ROOT}/images"  # every image reference pushorch pulled or shipped: prune removes no other
 
 
-def probe_lines() -> list[str]:
-    """The probe's lines: `ungated`, `rolledback` and `holds` sections (each a glob, no fork)."""
+def probe_lines(mark: str) -> list[str]:
+    """The probe's lines: `ungated`, `rolledback`, `holds` and `owners` sections (each a glob, no
+    fork), each headed by `mark` (the probe's section marker, a format with one `{}`)."""
     return [
-        "echo '==pushorch:ungated=='",
+        f"echo '{mark.format('ungated')}'",
         f'for f in {UNGATED_DIR}/*; do [ -e "$f" ] && echo "${{f##*/}}"; done',
-        "echo '==pushorch:rolledback=='",
+        f"echo '{mark.format('rolledback')}'",
         f'for f in {KEPT_DIR}/*.rolled-back; do [ -e "$f" ] && {{ f=${{f##*/}}; echo "${{f%.rolled-back}}"; }}; done',
-        "echo '==pushorch:holds=='",
+        f"echo '{mark.format('holds')}'",
         f'for f in {HOLD_DIR}/*; do [ -e "$f" ] && {{ read -r h < "$f"; echo "${{f##*/}} $h"; }}; done',
-        "echo '==pushorch:owners=='",
+        f"echo '{mark.format('owners')}'",
         f'for f in {OWNERS_DIR}/*; do [ -e "$f" ] && {{ read -r o < "$f"; echo "${{f##*/}} $o"; }}; done',
     ]
 

@@ -79,7 +79,7 @@ def probe(
         " ids=$(docker ps -aq --no-trunc --filter label=pushorch.service 2>/dev/null) && echo RUNNING=1; fi",
         f"echo '{MARK.format('containers')}'",
         '[ -n "$ids" ] && docker inspect $ids 2>/dev/null',
-        *marks.probe_lines(),
+        *marks.probe_lines(MARK),
         f"echo '{MARK.format('networks')}'",
         # Only for hosts whose plays use networks: each docker call costs the host ~30 ms of CPU.
         "docker network ls --format '{{.Name}}|{{.Label \"pushorch.playbook\"}}' 2>/dev/null" if networks else ":",
