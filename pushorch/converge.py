@@ -108,15 +108,14 @@ async def converge(
     check_only: bool = False,
     diff: bool = False,
     emit: Callable[[Event], None] = lambda _: None,
-    respec: Callable[[Mapping[str, ObservedHost]], Spec] | None = None,
     locking: Locking | None = None,
     planner: Planner = plan,
     once: bool = False,
     interrupt: Interrupt | None = None,
 ) -> Outcome:
-    """Observe -> plan -> execute until nothing is left; `respec` derives the spec from the first observation
-    (rollback: the version to go back to is what the hosts kept). `once`: one pass, for plans that are
-    not level-based (`restart` would restart again on every pass). `interrupt`: what signals asked
+    """Observe -> plan -> execute until nothing is left. `planner`: another plan than the playbook's
+    (rollback, restart). `once`: one pass, for plans that are not level-based (`restart` would restart
+    again on every pass, `rollback` would roll forward on the next). `interrupt`: what signals asked
     (execute/interrupt.py); a stop asked for ends the run after the steps under way."""
     outcome = Outcome()
     interrupt = interrupt or Interrupt()
@@ -136,8 +135,6 @@ async def converge(
                 }
                 observed = await _observe_pass(spec, active, outcome, options, emit)
                 if outcome.passes == 0:
-                    if respec is not None:
-                        spec = respec(observed)
                     stored = await _read_record(fleet, locking, transports)
                     memory, recorded = await _memory(spec, observed, active, set(outcome.unreachable), stored)
                 current = planner(spec, observed, replace(options or Options(), memory=memory))
