@@ -28,6 +28,7 @@ from pushorch.fleet import history
 from pushorch.fleet import record as fleetstate
 from pushorch.fleet.lock import FleetLock, Locking, owner_record, read_state
 from pushorch.fleet.record import FleetState
+from pushorch.load import claims
 from pushorch.observe import observe, observe_kv, observe_maintenance
 from pushorch.observed import ObservedHost
 from pushorch.planner import Memory, Options, plan
@@ -135,6 +136,7 @@ async def converge(
                 }
                 observed = await _observe_pass(spec, active, outcome, options, emit)
                 if outcome.passes == 0:
+                    claims.refuse_claimed(spec, observed)  # two playbooks, one service name: exit 3
                     stored = await _read_record(fleet, locking, transports)
                     memory, recorded = await _memory(spec, observed, active, set(outcome.unreachable), stored)
                 current = planner(spec, observed, replace(options or Options(), memory=memory))

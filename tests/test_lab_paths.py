@@ -257,6 +257,32 @@ def test_owners_are_playbooks_not_basenames_and_a_moved_service_is_adopted(  # t
     assert _running(inventory, "own-x") == {h: ["v1"] for h in DOCKER_HOSTS}
 
 
+def test_a_service_another_playbook_still_declares_is_refused_not_taken(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 27 item 1: cache.yml runs `own-d`; app.yml, applied on its own, declares `own-d` too. It
+    took cache.yml's containers for its own (replaced them with its version, adopted them). Now it is
+    refused (exit 3, both places named) and touches nothing; once cache.yml no longer declares the
+    name, the same apply adopts the service (it moved)."""
+    _, inventory = lab_inventory
+    cache = Path(_playbook(tmp_path, "own-d", 18236)).rename(tmp_path / "cache.yml")
+    app = Path(_with(_playbook(tmp_path, "own-d", 18236, parallelism=3), image="{{ lab_registry }}/pushorch/demo-app:v2"))
+    app = app.rename(tmp_path / "app.yml")
+    assert _apply(run_cli, inventory, str(cache))[0] == 0
+    for command in ("apply", "plan"):
+        result = run_cli(command, "-i", str(inventory), str(app))
+        assert result.status == 3, result.out + result.err
+        assert f"{app}:" in result.err and f"also declared in {cache}:" in result.err, result.err
+    assert _running(inventory, "own-d") == {h: ["v1"] for h in DOCKER_HOSTS}  # cache.yml's, untouched
+    owners = _sh(inventory, "cat /var/lib/pushorch/owners/own-d 2>/dev/null; true")
+    assert not any("app.yml" in text for text in owners.values()), owners
+    cache.write_text(json.dumps([{"name": "emptied", "hosts": "docker", "services": []}]))
+    status, changes, _ = _apply(run_cli, inventory, str(app))
+    assert status == 0, changes
+    assert {c["action"]["action"] for c in changes if c["status"] == "changed"} >= {"AdoptService"}
+    assert _running(inventory, "own-d") == {h: ["v2"] for h in DOCKER_HOSTS}
+
+
 def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:

@@ -16,11 +16,17 @@ import os
 def owner(path: str) -> str:
     """The owner identity of the playbook at `path`."""
     absolute = os.path.abspath(path)
-    directory = os.path.dirname(absolute)
+    root = repository_root(absolute)
+    return os.path.relpath(absolute, root).replace(os.sep, "/") if root else absolute
+
+
+def repository_root(path: str) -> str | None:
+    """The nearest directory above `path` that holds `.git`, or None."""
+    directory = os.path.dirname(os.path.abspath(path))
     while True:
         if os.path.exists(os.path.join(directory, ".git")):
-            return os.path.relpath(absolute, directory).replace(os.sep, "/")
+            return directory
         parent = os.path.dirname(directory)
         if parent == directory:
-            return absolute
+            return None
         directory = parent
