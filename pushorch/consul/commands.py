@@ -42,13 +42,15 @@ def service_id(service: str, host: str) -> str:
 def definition(service: Service, host: str, address: str, version: str, digest: str) -> str:
     """The definition file for one instance: id, name, tags, address, port, meta and check."""
     consul = service.consul or ConsulService()
-    port = consul.port or host_port(service)
+    # 0 when Docker chooses the host port (start-first): the executor moves it to the container's
+    # port, and the check's with it (with_port), once the container runs.
+    port = consul.port or host_port(service) or 0
     body: dict[str, Any] = {
         "id": service_id(service.name, host),
         "name": consul.name or service.name,
         "tags": list(consul.tags),
         "address": consul.address or address,
-        "port": port or 0,
+        "port": port,
         "meta": {**consul.meta, "pushorch_version": version, "pushorch_spec_hash": digest},
     }
     check = _check(service, consul, body["address"], port)
@@ -57,7 +59,7 @@ def definition(service: Service, host: str, address: str, version: str, digest: 
     return json.dumps({"service": body}, indent=2, sort_keys=True) + "\n"
 
 
-def _check(service: Service, consul: ConsulService, address: str, port: int | None) -> dict[str, Any] | None:
+def _check(service: Service, consul: ConsulService, address: str, port: int) -> dict[str, Any] | None:
     c = consul.check
     timing = {
         "interval": duration(c.interval if c else 10),

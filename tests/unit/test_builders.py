@@ -132,6 +132,14 @@ def test_consul_definition_moves_to_a_dynamic_port() -> None:
     tcp = _service(ports=["8080:80"], health={"tcp": {"port": 80}}, consul={})
     moved = json.loads(consul.with_port(consul.definition(tcp, "web-1", "10.0.0.5", "v2", "abc"), 8080, 49153))
     assert moved["service"]["check"]["tcp"] == "10.0.0.5:49153"
+    # No host port at all (start-first, ports: [{container: 80}]): the soak found the check written
+    # as http://10.0.0.5:None/health, which with_port could not move (critical forever).
+    unported = _service(ports=[{"container": 80}], health={"http": {"path": "/health", "port": 80}}, consul={})
+    written = json.loads(consul.definition(unported, "web-1", "10.0.0.5", "v2", "abc"))
+    assert written["service"]["check"]["http"] == "http://10.0.0.5:0/health"
+    moved = json.loads(consul.with_port(json.dumps(written), 0, 49153))
+    assert moved["service"]["port"] == 49153
+    assert moved["service"]["check"]["http"] == "http://10.0.0.5:49153/health"
 
 
 def test_start_docker_stops_waiting_when_dockerd_exits(tmp_path) -> None:  # type: ignore[no-untyped-def]
