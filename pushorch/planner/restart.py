@@ -16,7 +16,7 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedHost
 from pushorch.planner.config import config_files, digests
 from pushorch.planner.rollout import gate_for, rollout
-from pushorch.planner.services import consul_definition, reload_mode
+from pushorch.planner.services import consul_definition, moving_port, reload_mode
 from pushorch.spec import Service, Spec, UpdatePolicy
 
 
@@ -52,6 +52,7 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
                         consul_path=path,
                         consul_content=content,
                         consul_reload=reload_mode(seen, declared) if path else "",
+                        dynamic_port=moving_port(declared, policy),
                         stop_timeout=int(declared.stop_timeout),
                         restart=True,
                         drain=policy.drain,

@@ -209,7 +209,6 @@ def _replace(
     if sets.stale:
         reason = "replace: " + _explain(sets.stale[0].labels.get(labels.SHAPE), service, config)
     consul_path, consul_content = consul_definition(host, service, digest)
-    fixed = consul_cmd.host_port(service)
     replace = ReplaceContainer(
         host.name,
         reason,
@@ -225,7 +224,7 @@ def _replace(
         consul_path=consul_path,
         consul_content=consul_content,
         consul_reload=reload_mode(seen, service) if consul_path else "",
-        dynamic_port=(fixed, _container_port(service, fixed)) if dynamic and fixed else None,
+        dynamic_port=moving_port(service, policy),
         stop_timeout=int(service.stop_timeout),
         drop=tuple(sets.beyond_keep(policy.keep)),
         drain=policy.drain,
@@ -266,8 +265,16 @@ def _fetch(host: HostSpec, service: Service) -> Action:
     )
 
 
-def _container_port(service: Service, host_port: int) -> int:
-    return next(p.container for p in service.ports if p.host == host_port)
+def moving_port(service: Service, policy: UpdatePolicy) -> tuple[int, int] | None:
+    """start-first instances publish Docker-chosen host ports: (the port the spec's Consul definition
+    registers — the first fixed host port, or 0 when none is declared — and the container port whose
+    published port replaces it). None for stop-first services or ones that publish nothing."""
+    if policy.order != "start-first" or not service.ports:
+        return None
+    fixed = consul_cmd.host_port(service)
+    if fixed is None:
+        return 0, service.ports[0].container
+    return fixed, next(p.container for p in service.ports if p.host == fixed)
 
 
 def reload_mode(seen: ObservedHost, service: Service) -> ReloadMode:
@@ -299,11 +306,11 @@ def _consul_update(
     path, content = consul_definition(host, service, running.spec_hash)
     if not path:
         return []
-    fixed = consul_cmd.host_port(service)
-    if policy.order == "start-first" and fixed:
-        published = running.ports.get(f"{_container_port(service, fixed)}/tcp", "")
+    moving = moving_port(service, policy)
+    if moving:
+        published = running.ports.get(f"{moving[1]}/tcp", "")
         if published.rpartition(":")[2].isdigit():
-            content = consul_cmd.with_port(content, fixed, int(published.rpartition(":")[2]))
+            content = consul_cmd.with_port(content, moving[0], int(published.rpartition(":")[2]))
     current_file = observed_file(seen, path)
     if current_file.exists and current_file.sha256 == labels.sha256(content):
         return []
