@@ -6,6 +6,7 @@ KV store (cas, flags, acquire/release, recurse, keys, blocking queries on X-Cons
 sessions (TTL, renew, destroy, behavior=release, lock-delay). With an ACL token configured it
 enforces default-deny: an unknown token gets 403 "ACL not found", no token gets 403 on writes and
 single reads and ACL-filtered (empty) lists. HTTP and TCP checks run every interval.
+While /run/consul-standin.fail exists it answers every request 500 (a fault bench/soak injects).
 Its settings come from /etc/ssh/lab/consul-agent.json when present (CONSUL_AGENT_CONFIG):
 {"acl_token", "http_port" (-1: off), "https_port", "cert_file", "key_file", "ca_file"}.
 The catalog view (/v1/health/service/NAME) spans the cluster as Consul's does: this agent's services
@@ -61,6 +62,8 @@ from consul_store import (  # the sibling file: hosts run this script from the m
     session_public,
 )
 
+FAILING = "/run/consul-standin.fail"  # while this file exists every request gets a 500
+
 
 class Handler(BaseHTTPRequestHandler):
     # Kept-alive connections, as Consul's Go server keeps them (every reply has a Content-Length).
@@ -103,6 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         """ACLs as a default-deny agent applies them to the one token it knows (a management token).
         Answers 403 itself when refused; `self.filtered` says a list was emptied for an anonymous caller."""
         self.filtered = False
+        if os.path.exists(FAILING):  # a fault the soak injects: an agent that answers, but only 500
+            self.text(500, "rpc error making call: the soak's fault (remove " + FAILING + ")")
+            return False
         wanted = SETTINGS.get("acl_token")
         given = self.token()
         if not wanted or given == wanted:

@@ -1,0 +1,131 @@
+"""The faults the soak injects into its own lab, each with its healing. Only lab containers and this
+machine's route to them are touched (the network rule); the kernel clock never is (the clock fault
+shims the `date` the lock host's shell runs)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.soak.world import Run, World
+from pushorch.lab.faults import start_consul
+
+SAVED = "/run/soak-pushorch-saved"
+STATE = "/var/lib/pushorch"
+DOCKER_SHIM = """#!/bin/sh
+case "$1" in {verb}) echo "$$" >> /run/soak-hung; exec sleep 3600 ;; esac
+exec /usr/bin/docker "$@"
+"""
+DATE_SHIM = """#!/bin/sh
+if [ "$1" = "+%s" ]; then echo $(( $(/bin/date +%s) + {offset} )); else exec /bin/date "$@"; fi
+"""
+
+
+@dataclass
+class Fault:
+    """One fault: its kind, the host it hits ('' for none), and how far it takes that host's instances
+    out of service (`serving_lost`: the sampler does not count them while the round lasts)."""
+
+    kind: str
+    host: str = ""
+    detail: str = ""
+    serving_lost: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind}({self.host}{', ' + self.detail if self.detail else ''})" if self.host else self.kind
+
+
+def _install(world: World, host: str, path: str, script: str) -> None:
+    world.sh(host, f"cat > {path} <<'EOF'\n{script}EOF\nchmod 755 {path}")
+
+
+def _docker(*argv: str) -> None:
+    subprocess.run(["docker", *argv], capture_output=True, check=False, timeout=120)
+
+
+def _iptables(action: str, address: str) -> None:
+    rule = ["OUTPUT", "-d", address, "-p", "tcp", "--dport", "22", "-j", "DROP"]
+    subprocess.run(["iptables", action, *rule], capture_output=True, check=False, timeout=30)
+
+
+def inject(world: World, fault: Fault, runs: list[Run]) -> None:
+    """Do the fault now. `runs`: the controllers of the round (the kill faults' targets)."""
+    host, container = fault.host, world.lab.container(fault.host) if fault.host else ""
+    if fault.kind == "kill-controller":
+        for run in runs[:1]:
+            run.proc.send_signal(signal.SIGKILL)
+    elif fault.kind == "pause-host":
+        _docker("pause", container)
+    elif fault.kind == "restart-host":
+        _docker("stop", "-t", "0", container)
+        _docker("start", container)
+    elif fault.kind == "cut-ssh":
+        _iptables("-I", world.hosts[host])
+    elif fault.kind == "kill-dockerd":
+        world.sh(host, "pkill -9 -x dockerd; true")
+    elif fault.kind == "registry-down":
+        _docker("stop", "-t", "0", world.lab.registry)
+    elif fault.kind in ("hang-pull", "hang-run"):
+        verb = fault.kind.removeprefix("hang-")
+        _install(world, host, "/usr/local/bin/docker", DOCKER_SHIM.format(verb=verb))
+    elif fault.kind == "kill-consul":
+        world.sh(host, "pkill -f consul_standin.py; true")
+    elif fault.kind == "consul-500":
+        world.sh(host, "touch /run/consul-standin.fail")
+    elif fault.kind == "full-disk":
+        world.sh(
+            host,
+            f"mkdir -p {STATE} {SAVED} && cp -a {STATE}/. {SAVED}/ && mount -t tmpfs -o size=512k tmpfs {STATE} "
+            f"&& cp -a {SAVED}/. {STATE}/ ; dd if=/dev/zero of={STATE}/.soak-fill bs=4k 2>/dev/null; true",
+        )
+    elif fault.kind == "clock-jump":
+        _install(world, host, "/usr/local/bin/date", DATE_SHIM.format(offset=fault.detail))
+
+
+def heal(world: World, fault: Fault) -> None:
+    """Undo the fault; the host is back as `lab up` left it, plus whatever pushorch did to it."""
+    host, container = fault.host, world.lab.container(fault.host) if fault.host else ""
+    if fault.kind == "pause-host":
+        _docker("unpause", container)
+    elif fault.kind == "cut-ssh":
+        _iptables("-D", world.hosts[host])
+    elif fault.kind == "kill-dockerd":
+        world.sh(host, "pgrep -x dockerd >/dev/null || { rm -f /run/docker.pid; dockerd >/var/log/dockerd.log 2>&1 & }")
+    elif fault.kind == "registry-down":
+        _docker("start", world.lab.registry)
+    elif fault.kind in ("hang-pull", "hang-run"):
+        # The hung commands are the fault's; what pushorch left besides them the invariants judge.
+        world.sh(host, "rm -f /usr/local/bin/docker; kill $(cat /run/soak-hung) 2>/dev/null; rm -f /run/soak-hung")
+    elif fault.kind == "kill-consul":
+        start_consul(world.lab, [host])
+    elif fault.kind == "consul-500":
+        world.sh(host, "rm -f /run/consul-standin.fail")
+    elif fault.kind == "full-disk":
+        world.sh(
+            host,
+            f"rm -f {STATE}/.soak-fill; rm -rf {SAVED} && mkdir -p {SAVED} && cp -a {STATE}/. {SAVED}/ "
+            f"&& umount {STATE} && cp -a {SAVED}/. {STATE}/ && rm -rf {SAVED}",
+        )
+    elif fault.kind == "clock-jump":
+        world.sh(host, "rm -f /usr/local/bin/date")
+    if host:
+        world.wait_ready(host)
+
+
+KINDS: dict[str, Callable[[random.Random, World], Fault]] = {
+    "kill-controller": lambda r, w: Fault("kill-controller"),
+    "pause-host": lambda r, w: Fault("pause-host", r.choice(list(w.hosts)), serving_lost=True),
+    "restart-host": lambda r, w: Fault("restart-host", r.choice(list(w.hosts)), serving_lost=True),
+    "cut-ssh": lambda r, w: Fault("cut-ssh", r.choice(list(w.hosts))),
+    "kill-dockerd": lambda r, w: Fault("kill-dockerd", r.choice(list(w.hosts)), serving_lost=True),
+    "registry-down": lambda r, w: Fault("registry-down"),
+    "hang-pull": lambda r, w: Fault("hang-pull", r.choice(list(w.hosts))),
+    "hang-run": lambda r, w: Fault("hang-run", r.choice(list(w.hosts)), serving_lost=True),
+    "kill-consul": lambda r, w: Fault("kill-consul", r.choice(list(w.hosts))),
+    "consul-500": lambda r, w: Fault("consul-500", r.choice(list(w.hosts))),
+    "full-disk": lambda r, w: Fault("full-disk", r.choice(list(w.hosts))),
+    "clock-jump": lambda r, w: Fault("clock-jump", w.lock_host, str(r.choice([-3600, -120, 120, 3600]))),
+}
