@@ -266,7 +266,9 @@ def test_a_service_another_playbook_still_declares_is_refused_not_taken(  # type
     name, the same apply adopts the service (it moved)."""
     _, inventory = lab_inventory
     cache = Path(_playbook(tmp_path, "own-d", 18236)).rename(tmp_path / "cache.yml")
-    app = Path(_with(_playbook(tmp_path, "own-d", 18236, parallelism=3), image="{{ lab_registry }}/pushorch/demo-app:v2"))
+    app = Path(
+        _with(_playbook(tmp_path, "own-d", 18236, parallelism=3), image="{{ lab_registry }}/pushorch/demo-app:v2")
+    )
     app = app.rename(tmp_path / "app.yml")
     assert _apply(run_cli, inventory, str(cache))[0] == 0
     for command in ("apply", "plan"):

@@ -140,7 +140,7 @@ class World:
             argv += ["--lock-file", str(self.work / lock_file)]
         argv += list(args)
         log = self.work / f"run-{self.runs:04d}-{command}.log"
-        env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+        env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
         with log.open("w") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.work)
         return Run(argv, proc, log)

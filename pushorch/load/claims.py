@@ -5,8 +5,9 @@ Two playbooks declaring one service name and given together are refused by the l
 for its own: replace them with its spec, count them for its placement, adopt them. What tells a
 service that *moved* into this playbook (adopted, planner/plan._adoptions) from one *declared twice*
 is the playbook that owns its containers on the hosts: if that file is still there and still
-declares the name, two playbooks claim it. Owners are read from the hosts (labels, the owners
-record), so this runs after the first observe; it touches nothing.
+declares the name, two playbooks claim it — unless it is a copy of this one (the same file name
+declaring the same services: another checkout, a directory moved outside git). Owners are read
+from the hosts (labels, the owners record), so this runs after the first observe; it touches nothing.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ def refuse_claimed(spec: Spec, observed: Mapping[str, ObservedHost]) -> None:
     """Raise PlaybookError naming both declarations of every service another playbook still claims."""
     problems = []
     for (service, source, owned), hosts in sorted(foreign_owners(spec, observed).items()):
+        mine = [p for p in spec.playbooks if owner(p) == source]
         theirs = _declaration(_paths_of(owned, spec.playbooks), service)
-        if theirs is None:
-            continue  # moved: the playbook that made it no longer declares it
-        ours = _declaration((p for p in spec.playbooks if owner(p) == source), service) or Problem(source)
+        if theirs is None or (mine and _a_copy(theirs.path, mine[0])):
+            continue  # moved (the playbook that made it no longer declares it), or this very playbook copied
+        ours = _declaration(mine, service) or Problem(source)
         message = (
             f"service {service!r} is also declared in {theirs.path}:{theirs.line}:{theirs.col}, whose "
             f"containers run it on {', '.join(sorted(hosts))}: a service name belongs to one playbook "
@@ -55,6 +57,24 @@ def refuse_claimed(spec: Spec, observed: Mapping[str, ObservedHost]) -> None:
         problems.append(Problem(ours.path, ours.line, ours.col, ours.key, message))
     if problems:
         raise PlaybookError(problems)
+
+
+def _a_copy(theirs: str, mine: str) -> bool:
+    """Another checkout or a moved directory of the same playbook, not another playbook: the same file
+    name declaring the same services."""
+    return os.path.basename(theirs) == os.path.basename(mine) and _services(theirs) == _services(mine)
+
+
+def _services(path: str) -> set[str]:
+    doc, problems = load_yaml(path)
+    plays = doc.data if not problems and isinstance(doc.data, list) else []
+    return {
+        str(item.get("name"))
+        for play in plays
+        if isinstance(play, dict) and isinstance(play.get("services"), list)
+        for item in play["services"]
+        if isinstance(item, dict)
+    }
 
 
 def _paths_of(owned: str, playbooks: Sequence[str]) -> list[str]:

@@ -74,3 +74,32 @@ def test_a_service_moved_to_another_playbook_is_adopted_and_its_old_playbook_no_
     assert not [x for x in (*after.actions, *after.after) if isinstance(x, RemoveContainer) and x.service == "api"]
     before = plan(a, {"w1": adopted}, Options(prune=True, playbooks=(owner(a_path),)))
     assert [x.service for x in before.after if isinstance(x, RemoveContainer)] == ["api"]  # what it did before
+
+
+def test_a_service_another_playbook_declares_is_refused_a_copy_of_this_one_is_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from pushorch.errors import PlaybookError
+    from pushorch.load.claims import refuse_claimed
+    from pushorch.load.playbooks import load_spec
+    from tests.unit.test_planner_golden import _observed
+
+    (tmp_path / "inv.ini").write_text("[web]\nw1\n")
+    for directory in ("here", "copy", "other"):
+        (tmp_path / directory).mkdir()
+    play = "- hosts: web\n  services: [{name: redis, image: reg/redis:7}]\n"
+    (tmp_path / "here" / "cache.yml").write_text(play)
+    (tmp_path / "copy" / "cache.yml").write_text(play.replace(":7", ":6"))  # another checkout, older
+    (tmp_path / "other" / "app.yml").write_text(play + "- hosts: web\n  services: [{name: api, image: reg/api:1}]\n")
+    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "here" / "cache.yml")])
+
+    def owned_by(path: str):  # type: ignore[no-untyped-def]
+        running = {"service": "redis", "state": "running", "playbook": str(path)}
+        return {"w1": _observed(spec, "w1", {"containers": [running]})}
+
+    refuse_claimed(spec, owned_by(tmp_path / "copy" / "cache.yml"))  # the same playbook elsewhere: adopted
+    refuse_claimed(spec, owned_by(tmp_path / "gone" / "cache.yml"))  # its owner's file is gone: moved
+    with pytest.raises(PlaybookError) as refused:
+        refuse_claimed(spec, owned_by(tmp_path / "other" / "app.yml"))
+    assert f"also declared in {tmp_path / 'other' / 'app.yml'}:2:" in str(refused.value)
+    assert str(refused.value).startswith(f"{tmp_path / 'here' / 'cache.yml'}:2:")
