@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,40 @@ def inject(world: World, fault: Fault, runs: list[Run]) -> None:
         _install(world, host, "/usr/local/bin/date", DATE_SHIM.format(offset=fault.detail))
 
 
+def in_effect(world: World, fault: Fault, runs: list[Run]) -> bool:
+    """Whether the fault injected really holds (the soak's own check: a fault that did not take would
+    make every round it is in a pass that tests nothing)."""
+    host, container = fault.host, world.lab.container(fault.host) if fault.host else ""
+    if fault.kind == "kill-controller":
+        return all(run.proc.wait(10) is not None for run in runs[:1])
+    if fault.kind == "pause-host":
+        return _inspect(container, "{{.State.Paused}}") == "true"
+    if fault.kind == "cut-ssh":
+        try:
+            socket.create_connection((world.hosts[host], 22), 1).close()
+            return False
+        except OSError:
+            return True
+    if fault.kind == "registry-down":
+        return _inspect(world.lab.registry, "{{.State.Running}}") == "false"
+    probes = {
+        "kill-dockerd": "! pgrep -x dockerd",
+        "hang-pull": "[ $(command -v docker) = /usr/local/bin/docker ]",
+        "hang-run": "[ $(command -v docker) = /usr/local/bin/docker ]",
+        "kill-consul": "! pgrep -f consul_standin.py",
+        "consul-500": "[ -e /run/consul-standin.fail ]",
+        "full-disk": f"! (echo x > {STATE}/.soak-probe) 2>/dev/null",
+        "clock-jump": f"d=$(( $(date +%s) - $(/bin/date +%s) - ({fault.detail or 0}) )); [ ${{d#-}} -le 5 ]",
+        "restart-host": "true",
+    }
+    return world.sh(host, probes[fault.kind]).returncode == 0
+
+
+def _inspect(container: str, template: str) -> str:
+    done = subprocess.run(["docker", "inspect", "-f", template, container], capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
 def heal(world: World, fault: Fault) -> None:
     """Undo the fault; the host is back as `lab up` left it, plus whatever pushorch did to it."""
     host, container = fault.host, world.lab.container(fault.host) if fault.host else ""
@@ -106,8 +141,8 @@ def heal(world: World, fault: Fault) -> None:
     elif fault.kind == "full-disk":
         world.sh(
             host,
-            f"rm -f {STATE}/.soak-fill; rm -rf {SAVED} && mkdir -p {SAVED} && cp -a {STATE}/. {SAVED}/ "
-            f"&& umount {STATE} && cp -a {SAVED}/. {STATE}/ && rm -rf {SAVED}",
+            f"rm -f {STATE}/.soak-fill {STATE}/.soak-probe; rm -rf {SAVED} && mkdir -p {SAVED} "
+            f"&& cp -a {STATE}/. {SAVED}/ && umount {STATE} && cp -a {SAVED}/. {STATE}/ && rm -rf {SAVED}",
         )
     elif fault.kind == "clock-jump":
         world.sh(host, "rm -f /usr/local/bin/date")

@@ -49,7 +49,7 @@ def draw(seed: int, number: int, world: World, kinds: list[str]) -> tuple[Round,
     rng = random.Random(f"{seed}:{number}")
     operation = rng.choice(OPERATIONS)
     fault = faults.KINDS[rng.choice(kinds)](rng, world)
-    return Round(number, operation, fault, moment=rng.uniform(0, 10), hold=rng.uniform(1, 8)), rng
+    return Round(number, operation, fault, moment=rng.uniform(0, 7), hold=rng.uniform(1, 8)), rng
 
 
 def _flip(version: str) -> str:
@@ -87,6 +87,8 @@ def play(world: World, rnd: Round, rng: random.Random) -> Round:
         _sleep_until(began + rnd.moment, runs)
         rnd.seen_at = next((r for r in runs if r.proc.poll() is None), runs[0]).last_line()
         faults.inject(world, rnd.fault, runs)
+        if not faults.in_effect(world, rnd.fault, runs):
+            rnd.violations.append(f"(the soak's own) the fault {rnd.fault} did not take effect")
         _sleep_until(time.monotonic() + rnd.hold, runs)
         faults.heal(world, rnd.fault)
         for run in runs:
