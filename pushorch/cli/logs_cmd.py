@@ -81,7 +81,10 @@ def logs(
         return ExitStatus.OK
     if unreachable:
         return ExitStatus.UNREACHABLE
-    return ExitStatus.OK if any(s == 0 for s in statuses.values()) else ExitStatus.APPLY_FAILED
+    if any(s == 0 for s in statuses.values()):
+        return ExitStatus.OK
+    warn_line(f"{service}: no host showed its logs (see each host's line above)")  # nothing asked was done
+    return ExitStatus.APPLY_FAILED
 
 
 @contextlib.contextmanager

@@ -40,13 +40,18 @@ class GateResult:
     elapsed: float
     last: str  # the last probe's status, for the failure message
     waited: float = 0.0  # asleep between probes; the rest of `elapsed` is probing (pushorch's own time)
+    probes: int = 0
+    best: float = 0.0  # the longest time it stayed healthy without a break
 
     def why(self, gate: Gate) -> str:
         if self.passed:
             return f"healthy for {gate.min_healthy_time:g}s after {self.elapsed:.1f}s"
         if self.last.startswith("container "):
             return f"{self.last} after {self.elapsed:.1f}s"
-        return f"not healthy for {gate.min_healthy_time:g}s within {gate.deadline:g}s (last: {self.last})"
+        return (
+            f"not healthy for {gate.min_healthy_time:g}s within {gate.deadline:g}s (last: {self.last}; "
+            f"{self.probes} probe(s), healthy at best for {self.best:.1f}s)"
+        )
 
 
 async def wait_healthy(
@@ -64,22 +69,25 @@ async def wait_healthy(
     """
     started = clock()
     healthy_since: float | None = None
-    waited = 0.0
+    waited = best = 0.0
+    probes = 0
     while True:
         reading = await check()
         now = clock()
+        probes += 1
         if reading.exited:
-            return GateResult(False, now - started, reading.status, waited)
+            return GateResult(False, now - started, reading.status, waited, probes, best)
         if not reading.healthy:
             healthy_since = None  # a relapse restarts the min_healthy_time window
         elif healthy_since is None:
             healthy_since = now
+        best = max(best, now - healthy_since) if healthy_since is not None else best
         if healthy_since is not None and now - healthy_since >= gate.min_healthy_time:
             final = await confirm() if confirm is not None else reading
             last = final.status if final.exited else reading.status
-            return GateResult(not final.exited, clock() - started, last, waited)
+            return GateResult(not final.exited, clock() - started, last, waited, probes, best)
         if now - started >= gate.deadline:
-            return GateResult(False, now - started, reading.status, waited)
+            return GateResult(False, now - started, reading.status, waited, probes, best)
         await sleep(max(0.0, min(gate.interval, started + gate.deadline - now)))
         waited += clock() - now
 
@@ -179,8 +187,9 @@ class Prober:
                 try:
                     if self.gate.kind == "tcp":
                         return Reading(True, f"tcp {port} open")
-                    code = await http.probe(stream, self.gate.path)
-                    return Reading(code in self.gate.expect, f"HTTP {code}")
+                    code, body = await http.probe(stream, self.gate.path, self.gate.expect)
+                    said = " ".join(body.decode("utf-8", "replace").split())
+                    return Reading(code in self.gate.expect, f"HTTP {code}" + (f" {said!r}" if said else ""))
                 finally:
                     await stream.close()
         except TimeoutError:

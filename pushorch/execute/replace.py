@@ -16,9 +16,9 @@ from typing import Literal
 
 from pushorch import facts
 from pushorch.actions import ReplaceContainer, WriteFile
+from pushorch.commands import diagnosis, marks, shell, system
 from pushorch.commands import docker as docker_cmd
 from pushorch.commands import files as files_cmd
-from pushorch.commands import marks, shell, system
 from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
@@ -203,14 +203,14 @@ class Replacer:
             await self._register(name)  # the agent can only check what it knows
         gate = await self._gate(name, result)
         if not gate.passed:
-            try:
-                logs = await self.t.run(docker_cmd.logs(name), timeout=30, become=self.a.become)
-                tail = (logs.stdout + logs.stderr).strip().splitlines()[-10:]
+            try:  # one round trip: state, ports listened on, health log, last log lines
+                done = await self.t.run(diagnosis.script(name), timeout=30, become=self.a.become)
+                said = diagnosis.explain(done.stdout, self.a.gate)
             except CommandTimeout:
-                tail = ["(docker logs gave no answer)"]
+                said = ["(the host gave no answer to why)"]
             result.status = "failed"
-            result.message = f"{self.a.service} {self.a.version}: gate failed: {gate.why(self.a.gate)}" + (
-                "; last log lines:\n  " + "\n  ".join(tail) if tail else "; no log output"
+            result.message = f"{self.a.service} {self.a.version}: gate failed: {gate.why(self.a.gate)}; " + "; ".join(
+                said
             )
         return gate
 

@@ -11,7 +11,7 @@ import contextlib
 import json
 import ssl
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from pushorch.transport.base import TcpStream
 from pushorch.transport.tls import TlsStream
 
 MAX_BODY = 1 << 22  # a Consul catalog of thousands of services fits; anything bigger is not an answer
+BODY_SHOWN = 120  # bytes of a failing health answer's body a gate shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,18 @@ class HttpConnection:
             return Reply(response.status_code, b"".join(chunks), found)
         except h11.ProtocolError as exc:
             raise HttpError(f"no HTTP answer ({exc})") from None
+
+    async def body_start(self, limit: int) -> bytes:
+        """Up to `limit` bytes of the body of the answer whose head `request(head_only=True)` read;
+        whatever came before the peer closed or broke the protocol."""
+        chunks: list[bytes] = []
+        with contextlib.suppress(HttpError, h11.ProtocolError):
+            while sum(map(len, chunks)) < limit:
+                event = await self._next(h11.Data, h11.EndOfMessage)
+                if not isinstance(event, h11.Data):
+                    break
+                chunks.append(bytes(event.data))
+        return b"".join(chunks)[:limit]
 
     async def _next(self, *kinds: type) -> object:
         while True:
@@ -187,8 +200,12 @@ def pool(owner: object, host: str, port: int, tls: bool) -> HttpPool:
     return pools.setdefault((host, port, tls), HttpPool())
 
 
-async def probe(stream: TcpStream, path: str, host: str = "localhost") -> int:
-    """One GET on a new connection, closed after: the status code (HttpError when no HTTP answer)."""
+async def probe(
+    stream: TcpStream, path: str, expect: Container[int] = (), host: str = "localhost"
+) -> tuple[int, bytes]:
+    """One GET on a new connection, closed after: the status code (HttpError when no HTTP answer) and,
+    when it is not one of `expect`, the first bytes of the body (what a failed gate shows)."""
     connection = HttpConnection(stream)
     headers = [("Host", host), ("User-Agent", "pushorch"), ("Connection", "close")]
-    return (await connection.request("GET", path, headers, head_only=True)).status
+    status = (await connection.request("GET", path, headers, head_only=True)).status
+    return status, b"" if status in expect else await connection.body_start(BODY_SHOWN)
