@@ -330,3 +330,15 @@ def test_the_cli_reload_reaches_the_agent_pushorch_was_told_about(  # type: igno
     assert status == 0, (changes, summary)
     for host in HOSTS:
         assert "cli-app-" + host in _agent(lab, host, "/v1/agent/services")[1]
+
+
+def test_doctor_checks_the_agent_with_the_runs_token_and_tls(secure_lab, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 26: `doctor` asks each agent with the token and TLS a run would use; a refused token fails."""
+    _, inventory, _ = secure_lab
+    playbook = _gated(tmp_path)
+    result = run_cli("doctor", "-i", str(inventory), "--json", "-l", "lab-1", playbook)
+    consul = json.loads(result.out)["hosts"][0]["checks"]["consul"]
+    assert result.status == 0 and consul["status"] == "ok" and "TLS verified" in consul["detail"], consul
+    result = run_cli("doctor", "-i", str(inventory), "--json", "-l", "lab-1", "-e", "consul_http_token=wrong", playbook)
+    consul = json.loads(result.out)["hosts"][0]["checks"]["consul"]
+    assert result.status == 5 and consul["status"] == "fail" and "refused the token" in consul["detail"], consul

@@ -11,6 +11,7 @@ from pushorch import __version__
 from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
 from pushorch.cli.converge_cmds import apply, plan, restart, rollback, status
+from pushorch.cli.doctor_cmd import doctor
 from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.history_cmd import history
 from pushorch.cli.inventory_cmd import inventory
@@ -48,6 +49,7 @@ cli.add_command(history)
 cli.add_command(logs)
 cli.add_command(prune)
 cli.add_command(maintenance)
+cli.add_command(doctor)
 
 
 def _docker_style(args: list[str]) -> list[str]:

@@ -43,3 +43,18 @@ def test_each_cause_is_named() -> None:
     )
     assert "Docker's last health check: exit 1: 'wget: server returned error: HTTP/1.1 500'" in said
     assert explain(_out("Error: No such object: x"), HTTP)[0] == "container: Error: No such object: x"
+
+
+def test_doctors_reading_of_a_hosts_answer() -> None:
+    from pushorch.commands.doctor import parse
+
+    out = (
+        "@@id\n0\n@@sudo\nroot\n@@docker\n20.10.24\n@@info\noverlay2|/var/lib/docker\n"
+        "@@df\n/var/lib/docker 1048576\n/var/lib/pushorch 2048\n@@clock\n1764950000.250\n"
+        f"@@listen\n{TCP}@@published\nweb 0.0.0.0:8080->80/tcp, :::8080->80/tcp\napi \n"
+    )
+    facts = parse(out)
+    assert (facts.uid, facts.sudo, facts.docker, facts.driver) == ("0", "root", "20.10.24", "overlay2")
+    assert facts.free_kib == {"/var/lib/docker": 1048576, "/var/lib/pushorch": 2048}
+    assert facts.clock == 1764950000.25 and facts.published == {8080: {"web"}}
+    assert set(facts.listening) == {8080, 3000}
