@@ -5,6 +5,7 @@ from): SSH, become, Docker, free space, clock skew, the Consul agent, registries
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 import time
 from collections.abc import Mapping
@@ -54,17 +55,18 @@ async def doctor(
     lock_host: str | None = None,
     forks: int = DEFAULT_FORKS,
 ) -> list[HostReport]:
-    async with connected(settings, forks) as (transports, unreachable, _):
+    # Connected without become: whether sudo works is a check here, not a reason to give up on a host.
+    plain = {h: dataclasses.replace(s, become=False, become_password=None) for h, s in settings.items()}
+    async with connected(plain, forks) as (transports, unreachable, _):
         reports = {h: HostReport(h, {"ssh": Check("fail", e)}) for h, e in unreachable.items()}
         hosts = spec.hosts if spec else {}
-        done = await asyncio.gather(*(_one(h, t, hosts.get(h)) for h, t in transports.items()))
+        done = await asyncio.gather(*(_one(h, t, settings[h], hosts.get(h)) for h, t in transports.items()))
         reports.update({r.host: r for r in done})
     _against_lock_host(reports, lock_host)
     return [reports[h] for h in settings if h in reports]
 
 
-async def _one(host: str, transport: Transport, wanted: HostSpec | None) -> HostReport:
-    s = transport.settings
+async def _one(host: str, transport: Transport, s: ConnectionSettings, wanted: HostSpec | None) -> HostReport:
     report = HostReport(host, {"ssh": _ssh(s)})
     before = time.time()
     done = await transport.run(doctor_cmd.script(), timeout=60)

@@ -68,3 +68,33 @@ def test_exec_warns_on_every_run_without_host_key_checking(sshd: Sshd, tmp_path:
         result = run_cli("exec", "-i", inventory, "--host-key-checking", "off", "-l", "h001", "all", "--", "true")
         assert result.status == 0
         assert "warning: host keys are NOT verified for h001 (host_key_checking: off)" in result.err
+
+
+def test_doctor_tells_sudo_rights_apart(sshd: Sshd, become_users: dict[str, bool], tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Issue 26: become checked as the run would use it — passwordless sudo, sudo that asks for a
+    password (given, or not), no sudo rights."""
+    from tests.conftest import SUDO_USER_PASSWORD
+
+    def host(name: str, user: str, address: str, more: str = "") -> str:
+        return (
+            f"    {name}:\n      ansible_host: {address}\n      ansible_port: {sshd.port}\n      ansible_user: {user}\n"
+            f"      ansible_become: true\n      ansible_ssh_private_key_file: {sshd.client_key}\n"
+            f"      pushorch_known_hosts: {sshd.known_hosts}\n{more}"
+        )
+
+    inventory = tmp_path / "become.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n"
+        + host("sudo", "pushorch-sudo", sshd.addresses[0])
+        + host("nosudo", "pushorch-nosudo", sshd.addresses[1])
+        + host("asks", "pushorch-pwsudo", sshd.addresses[2])
+        + host("given", "pushorch-pwsudo", sshd.addresses[3], f"      ansible_become_password: {SUDO_USER_PASSWORD}\n")
+    )
+    result = run_cli("doctor", "-i", str(inventory), "--json")
+    assert result.out.startswith("{"), result.err
+    become = {h["host"]: h["checks"]["become"] for h in json.loads(result.out)["hosts"]}
+    assert become["sudo"] == {"status": "ok", "detail": "sudo without a password"}
+    assert become["given"] == {"status": "ok", "detail": "sudo asks for a password (given)"}
+    assert become["asks"]["status"] == become["nosudo"]["status"] == "fail"
+    assert "give ansible_become_password" in become["asks"]["detail"]
+    assert result.status == 5

@@ -14,12 +14,14 @@ echo @@sudo
 if [ "$(id -u)" = 0 ]; then echo root
 elif command -v sudo >/dev/null 2>&1; then if sudo -n true 2>/dev/null; then echo nopasswd; else echo password; fi
 else echo none; fi
+D=docker  # through sudo when only sudo reaches the daemon (a login outside the docker group, become)
+if ! docker version >/dev/null 2>&1 && [ "$(id -u)" != 0 ] && sudo -n true 2>/dev/null; then D="sudo -n docker"; fi
 echo @@docker
-if command -v docker >/dev/null 2>&1; then docker version --format '{{.Server.Version}}' 2>&1 | tail -n 1
+if command -v docker >/dev/null 2>&1; then $D version --format '{{.Server.Version}}' 2>&1 | tail -n 1
 else echo 'not installed'; fi
-echo @@info; docker info --format '{{.Driver}}|{{.DockerRootDir}}' 2>/dev/null | head -n 1
+echo @@info; $D info --format '{{.Driver}}|{{.DockerRootDir}}' 2>/dev/null | head -n 1
 echo @@df
-root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)
+root=$($D info --format '{{.DockerRootDir}}' 2>/dev/null)
 for d in "${root:-/var/lib/docker}" /var/lib/pushorch; do
   p=$d; while [ ! -e "$p" ]; do p=$(dirname "$p"); done
   echo "$d $(df -Pk "$p" | tail -n 1 | awk '{print $4}')"
@@ -27,7 +29,7 @@ done
 echo @@clock; date +%s.%N
 echo @@listen; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 echo @@published
-docker ps --filter label=pushorch.service --format '{{.Label "pushorch.service"}} {{.Ports}}' 2>/dev/null
+$D ps --filter label=pushorch.service --format '{{.Label "pushorch.service"}} {{.Ports}}' 2>/dev/null
 exit 0
 """
 
