@@ -73,7 +73,7 @@ def inject(world: World, fault: Fault, runs: list[Run]) -> None:
         verb = fault.kind.removeprefix("hang-")
         _install(world, host, "/usr/local/bin/docker", DOCKER_SHIM.format(verb=verb))
     elif fault.kind == "kill-consul":
-        world.sh(host, "pkill -f consul_standin.py; true")
+        world.sh(host, "pkill -f '[c]onsul_standin.py'; true")
     elif fault.kind == "consul-500":
         world.sh(host, "touch /run/consul-standin.fail")
     elif fault.kind == "full-disk":
@@ -106,7 +106,7 @@ def in_effect(world: World, fault: Fault, runs: list[Run]) -> bool:
         "kill-dockerd": "! pgrep -x dockerd",
         "hang-pull": "[ $(command -v docker) = /usr/local/bin/docker ]",
         "hang-run": "[ $(command -v docker) = /usr/local/bin/docker ]",
-        "kill-consul": "! pgrep -f consul_standin.py",
+        "kill-consul": "! pgrep -f '[c]onsul_standin.py'",  # [c]: not this sh -c itself
         "consul-500": "[ -e /run/consul-standin.fail ]",
         "full-disk": f"! (echo x > {STATE}/.soak-probe) 2>/dev/null",
         "clock-jump": f"d=$(( $(date +%s) - $(/bin/date +%s) - ({fault.detail or 0}) )); [ ${{d#-}} -le 5 ]",

@@ -42,7 +42,7 @@ def consul_answers(lab: Lab, host: str) -> bool:
 def stop_consul(lab: Lab, hosts: list[str]) -> None:
     """The Consul agent on each host killed (the `consul` binary stays)."""
     for host in hosts:
-        _exec(lab, host, "pkill -f consul_standin.py; true")
+        _exec(lab, host, "pkill -f '[c]onsul_standin.py'; true")  # [c]: not the sh -c running it
     for host in hosts:
         _wait(lambda: not consul_answers(lab, host), f"the Consul agent on {host} to stop")  # noqa: B023
 
