@@ -5,6 +5,7 @@ from): SSH, become, Docker, free space, clock skew, the Consul agent, registries
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import ssl
 import time
@@ -17,8 +18,8 @@ from pushorch.connection import ConnectionSettings
 from pushorch.consul import client as consul_client
 from pushorch.converge import connected
 from pushorch.fanout import DEFAULT_FORKS
-from pushorch.spec import HostSpec, Spec
-from pushorch.transport import Transport
+from pushorch.spec import HostSpec, Registry, Service, Spec
+from pushorch.transport import Transport, http
 
 CHECKS = ("ssh", "become", "docker", "disk", "clock", "consul", "registry", "ports")
 SKEW_WARN, SKEW_FAIL = 2, 30  # seconds: failover durations and lock expiry read hosts' clocks
@@ -173,21 +174,55 @@ def _registry_of(image: str) -> tuple[str, int] | None:
 
 
 async def _registries(transport: Transport, wanted: HostSpec) -> Check:
-    registries = sorted(
-        {r for p in wanted.plays for s in p.services if s.source == "pull" and (r := _registry_of(s.image))}
-    )
-    if not registries:
+    """Each named registry asked for /v2/ from the host, with the playbook's credentials when it has any."""
+    wanted_ones: dict[tuple[str, int], Service] = {}
+    for play in wanted.plays:
+        for service in play.services:
+            where = _registry_of(service.image) if service.source == "pull" else None
+            if where and (where not in wanted_ones or service.registry):
+                wanted_ones[where] = service
+    if not wanted_ones:
         return Check("-", "no image is pulled from a named registry")
-    failed = []
-    for host, port in registries:
+    said, status = [], "ok"
+    for (host, port), service in sorted(wanted_ones.items()):
+        verdict, detail = await _registry(transport, host, port, service.registry)
+        said.append(f"{host}:{port} {detail}")
+        status = "fail" if "fail" in (status, verdict) else "warn" if "warn" in (status, verdict) else "ok"
+    return Check(status, "; ".join(said))
+
+
+async def _registry(transport: Transport, host: str, port: int, credentials: Registry | None) -> tuple[str, str]:
+    """GET /v2/ through the host's connection (HTTPS, else plain HTTP as Docker does for an
+    insecure registry); a Basic challenge answered with the credentials."""
+    headers = [("Host", f"{host}:{port}"), ("User-Agent", "pushorch")]
+    for tls in (ssl.create_default_context(), None):
         try:
-            async with asyncio.timeout(5):
-                stream = await transport.open_tcp(host, port)
-            await stream.close()
-        except (OSError, TimeoutError) as exc:
-            failed.append(f"{host}:{port} unreachable from the host ({exc or 'timeout'})")
-    named = ", ".join(f"{h}:{p}" for h, p in registries)
-    return Check("fail", "; ".join(failed)) if failed else Check("ok", f"{named} reachable (credentials not tried)")
+            async with asyncio.timeout(10):
+                connection = await http.connect(lambda: transport.open_tcp(host, port), tls, host)
+                try:
+                    reply = await connection.request("GET", "/v2/", headers)
+                    challenge = reply.headers.get("www-authenticate", "")
+                    if reply.status != 401 or not challenge.lower().startswith("basic"):
+                        break
+                    if not (credentials and credentials.username and credentials.password):
+                        return (
+                            "warn",
+                            "asks for credentials and the playbook gives none (a `docker login` on the host may)",
+                        )
+                    pair = f"{credentials.username}:{credentials.password.reveal()}".encode()
+                    auth = [*headers, ("Authorization", "Basic " + base64.b64encode(pair).decode())]
+                    reply = await connection.request("GET", "/v2/", auth)
+                    if reply.status == 200:
+                        return "ok", f"credentials of {credentials.username} accepted"
+                    return "fail", f"refused the credentials of {credentials.username} (HTTP {reply.status})"
+                finally:
+                    await connection.close()
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            if tls is None:
+                return "fail", f"unreachable from the host ({exc or 'timeout'})"
+    if reply.status == 401:
+        return "ok", "reachable (token auth: credentials not tried)"
+    return ("ok", "reachable") if reply.status < 500 else ("fail", f"answers HTTP {reply.status}")
 
 
 def _ports(facts: HostFacts, wanted: HostSpec) -> Check:

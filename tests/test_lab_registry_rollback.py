@@ -147,3 +147,25 @@ def test_a_consul_gated_service_restarts_and_reverts(  # type: ignore[no-untyped
     assert status == 6 and "lab-1" in report["reverted"], (changes, report)
     assert "revert failed" not in json.dumps(summary), summary
     assert _running(inventory, "cg-a") == {h: ["v1"] for h in DOCKER_HOSTS}
+
+
+def test_doctor_asks_the_registry_from_the_host_with_the_playbooks_credentials(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """Issue 26: the lab's password registry, asked from lab-1 with the credentials, without, and
+    with a wrong password."""
+    _, inventory = lab_inventory
+
+    def registry(playbook: str) -> tuple[int, dict[str, str]]:
+        result = run_cli("doctor", "-i", str(inventory), "-l", "lab-1", "--json", playbook)
+        return result.status, json.loads(result.out)["hosts"][0]["checks"]["registry"]
+
+    status, check = registry(_registry_playbook(tmp_path, inventory, credentials=True))
+    assert status == 0 and check["status"] == "ok" and "credentials of pushorch accepted" in check["detail"], check
+    status, check = registry(_registry_playbook(tmp_path, inventory, credentials=False))
+    assert status == 0 and check["status"] == "warn" and "asks for credentials" in check["detail"], check
+    wrong = Path(_registry_playbook(tmp_path, inventory, credentials=True))
+    text = wrong.read_text()
+    wrong.write_text(text[: text.index("password: !secret_file")] + 'password: !secret "not-the-password"\n')
+    status, check = registry(str(wrong))
+    assert status == 5 and check["status"] == "fail" and "refused the credentials of pushorch" in check["detail"], check
