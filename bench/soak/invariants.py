@@ -56,6 +56,10 @@ class Sampler:
         wanted = REPLICAS.get(service, len(self.world.hosts))
         if wanted == 1 and len(up) > 1:
             self.violations.append(f"{at:.1f}s: {service} (replicas: 1) served from {len(up)} hosts at once: {up}")
+        elif service in REPLICAS and len(set(up) - self.lost) > wanted:
+            # A faulted host's instance may come back beside the one that replaced it until the
+            # next run reaches that host; anywhere else, more than `replicas` is a bug.
+            self.violations.append(f"{at:.1f}s: {service} (replicas: {wanted}) served from {len(up)} hosts: {up}")
         if wanted >= 2:
             # An instance on a faulted host may be down; without knowing where `replicas` instances sit,
             # every faulted host counts as holding one.
