@@ -234,7 +234,12 @@ def _ports(facts: HostFacts, wanted: HostSpec) -> Check:
             for port in service.ports:
                 if port.host is None or port.protocol != "tcp" or port.host not in facts.listening:
                     continue
-                if service.name not in facts.published.get(port.host, set()):
-                    owners = ", ".join(sorted(facts.published.get(port.host, set()))) or "something else"
-                    held.append(f"{port.host} ({service.name}) is held by {owners}")
+                if service.name in facts.published.get(port.host, set()):
+                    continue
+                owners = ", ".join(sorted(facts.published.get(port.host, set())))
+                if not owners and port.host in facts.proxied:
+                    # Seen by the soak: a dockerd killed mid-start comes back holding the port for a
+                    # container that no longer runs; only a clean restart of dockerd frees it.
+                    owners = "a docker-proxy no container owns (left by a dockerd crash): restart dockerd"
+                held.append(f"{port.host} ({service.name}) is held by {owners or 'something else'}")
     return Check("fail", "; ".join(held)) if held else Check("ok", "every published host port is free or the service's")

@@ -20,6 +20,7 @@ DOCKER_SHIM = """#!/bin/sh
 case "$1" in {verb}) echo "$$" >> /run/soak-hung; exec sleep 3600 ;; esac
 exec /usr/bin/docker "$@"
 """
+START_DOCKERD = "pgrep -x dockerd >/dev/null || { rm -f /run/docker.pid; dockerd >/var/log/dockerd.log 2>&1 & }"
 DATE_SHIM = """#!/bin/sh
 if [ "$1" = "+%s" ]; then echo $(( $(/bin/date +%s) + {offset} )); else exec /bin/date "$@"; fi
 """
@@ -128,7 +129,12 @@ def heal(world: World, fault: Fault) -> None:
     elif fault.kind == "cut-ssh":
         _iptables("-D", world.hosts[host])
     elif fault.kind == "kill-dockerd":
-        world.sh(host, "pgrep -x dockerd >/dev/null || { rm -f /run/docker.pid; dockerd >/var/log/dockerd.log 2>&1 & }")
+        # Started again, then restarted cleanly once up, as an operator does after a crash: a dockerd
+        # killed mid-`docker run` comes back holding that container's host port through a docker-proxy
+        # nothing owns, which only a clean restart frees (docs/reliability.md; `doctor` names it).
+        world.sh(host, START_DOCKERD)
+        world.wait_ready(host)
+        world.sh(host, "pkill -TERM -x dockerd; while pgrep -x dockerd >/dev/null; do sleep 0.2; done; " + START_DOCKERD)
     elif fault.kind == "registry-down":
         _docker("start", world.lab.registry)
     elif fault.kind in ("hang-pull", "hang-run"):

@@ -28,6 +28,7 @@ for d in "${root:-/var/lib/docker}" /var/lib/pushorch; do
 done
 echo @@clock; date +%s.%N
 echo @@listen; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
+echo @@proxies; ps -eo args 2>/dev/null | sed -n 's/.*docker-proxy .*-host-port \([0-9]*\).*/\1/p'
 echo @@published
 $D ps --filter label=pushorch.service --format '{{.Label "pushorch.service"}} {{.Ports}}' 2>/dev/null
 exit 0
@@ -50,6 +51,7 @@ class HostFacts:
     clock: float | None = None
     listening: dict[int, set[str]] = field(default_factory=dict)
     published: dict[int, set[str]] = field(default_factory=dict)  # host port -> services publishing it
+    proxied: set[int] = field(default_factory=set)  # host ports a docker-proxy process holds
 
 
 def parse(out: str) -> HostFacts:
@@ -80,6 +82,7 @@ def parse(out: str) -> HostFacts:
         clock=float(f"{seconds}.{fraction if fraction.isdigit() else 0}") if seconds.isdigit() else None,
         listening=listeners("\n".join(sections.get("listen", []))),
         published=_published(sections.get("published", [])),
+        proxied={int(p) for p in sections.get("proxies", []) if p.strip().isdigit()},
     )
 
 

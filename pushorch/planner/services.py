@@ -34,6 +34,8 @@ from pushorch.planner.rollout import gate_for
 from pushorch.planner.tasks import observed_file
 from pushorch.spec import HostSpec, Play, Service, UpdatePolicy
 
+NEVER_STARTED = "never started (a `docker run` cut short)"
+
 
 @dataclass(frozen=True, slots=True)
 class Instances:
@@ -65,6 +67,14 @@ def plan_service(
 ) -> tuple[list[Action], ReplaceContainer | None]:
     """Actions for one service on one host, and the replacement its rollout runs (if any).
     `again`: why the serving container is replaced in place by a fresh one of the same spec (failover)."""
+    unstarted = [c for c in seen.containers_of(service.name) if c.state == "created"]
+    if unstarted:
+        # A `docker run` cut short (the controller or dockerd killed mid-start): never ran, nothing to
+        # roll back to, and a dockerd that restarted may still hold its host port (the soak found
+        # every later start on that host failing "port is already allocated"). Removed first.
+        rest = dataclasses.replace(seen, containers=tuple(c for c in seen.containers if c not in unstarted))
+        out, replace = plan_service(host, rest, playbook, play, service, lost, again)
+        return _remove(host, service, NEVER_STARTED, [c.name for c in unstarted]) + out, replace
     policy = play.policy_for(service)
     files = config_files(host, service)
     digest = docker_cmd.spec_hash(service, digests(files))

@@ -51,10 +51,10 @@ def test_doctors_reading_of_a_hosts_answer() -> None:
     out = (
         "@@id\n0\n@@sudo\nroot\n@@docker\n20.10.24\n@@info\noverlay2|/var/lib/docker\n"
         "@@df\n/var/lib/docker 1048576\n/var/lib/pushorch 2048\n@@clock\n1764950000.250\n"
-        f"@@listen\n{TCP}@@published\nweb 0.0.0.0:8080->80/tcp, :::8080->80/tcp\napi \n"
+        f"@@listen\n{TCP}@@proxies\n8080\n3000\n@@published\nweb 0.0.0.0:8080->80/tcp, :::8080->80/tcp\napi \n"
     )
     facts = parse(out)
     assert (facts.uid, facts.sudo, facts.docker, facts.driver) == ("0", "root", "20.10.24", "overlay2")
     assert facts.free_kib == {"/var/lib/docker": 1048576, "/var/lib/pushorch": 2048}
     assert facts.clock == 1764950000.25 and facts.published == {8080: {"web"}}
-    assert set(facts.listening) == {8080, 3000}
+    assert set(facts.listening) == {8080, 3000} and facts.proxied == {8080, 3000}
