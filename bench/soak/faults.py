@@ -134,7 +134,8 @@ def heal(world: World, fault: Fault) -> None:
         # nothing owns, which only a clean restart frees (docs/reliability.md; `doctor` names it).
         world.sh(host, START_DOCKERD)
         world.wait_ready(host)
-        world.sh(host, "pkill -TERM -x dockerd; while pgrep -x dockerd >/dev/null; do sleep 0.2; done; " + START_DOCKERD)
+        stopped = "pkill -TERM -x dockerd; while pgrep -x dockerd >/dev/null; do sleep 0.2; done; "
+        world.sh(host, stopped + START_DOCKERD)
     elif fault.kind == "registry-down":
         _docker("start", world.lab.registry)
     elif fault.kind in ("hang-pull", "hang-run"):
