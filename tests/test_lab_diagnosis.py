@@ -39,6 +39,10 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
         {"command": ["sh", "-c", 's=xxxxxxxxxxxxxxxx; while :; do s="$s$s"; done'], "resources": {"memory": "8m"}},
         ["killed for memory (OOM)"],
     ),
+    "docker-health": (
+        {"image": "{{ lab_registry }}/pushorch/demo-app-hc:broken", "health": {"docker": True}},
+        ["Docker's last health check: exit 1"],
+    ),
     "http-500": (
         {"command": ["sh", "-c", CGI], "health": {"http": {"path": "/cgi-bin/health", "port": 8080}}},
         ["HTTP 500 'database unreachable'", "probe(s), healthy at best for 0.0s", "the app listens on 8080"],

@@ -57,7 +57,8 @@ def test_doctor_names_each_broken_host_and_check(lab_inventory: tuple[Lab, Path]
     try:
         _exec(lab, "lab-1", "pkill -x dockerd; while pgrep -x dockerd >/dev/null; do sleep 0.2; done")
         _exec(lab, "lab-2", f"exec python3 -m http.server {PORT} --bind 0.0.0.0 >/dev/null 2>&1", detach=True)
-        _exec(lab, "lab-3", f"cat > /usr/local/bin/date <<'EOF'\n{SHIM}EOF\nchmod 755 /usr/local/bin/date")
+        for host in ("lab-1", "lab-3"):  # lab-1 is the lock host: lab-2 is the one an hour apart from it
+            _exec(lab, host, f"cat > /usr/local/bin/date <<'EOF'\n{SHIM}EOF\nchmod 755 /usr/local/bin/date")
         time.sleep(1)
         status, checks = _doctor(run_cli, inventory, playbook)
         assert status == 5
@@ -66,6 +67,9 @@ def test_doctor_names_each_broken_host_and_check(lab_inventory: tuple[Lab, Path]
         assert checks["lab-2"]["ports"] == {"status": "fail", "detail": f"{PORT} (doc-web) is held by something else"}
         clock = checks["lab-3"]["clock"]
         assert clock["status"] == "fail" and 3590 < int(clock["detail"].split("s")[0]) <= 3601, clock
+        assert "lock host" not in clock["detail"]  # an hour ahead, as the lock host is
+        clock = checks["lab-2"]["clock"]
+        assert clock["status"] == "fail" and "against lab-1 (lock host)" in clock["detail"], clock
         assert checks["lab-2"]["docker"]["status"] == checks["lab-3"]["ports"]["status"] == "ok"
     finally:
         _exec(
@@ -74,7 +78,8 @@ def test_doctor_names_each_broken_host_and_check(lab_inventory: tuple[Lab, Path]
             "pgrep -x dockerd >/dev/null || { rm -f /run/docker.pid; dockerd >/var/log/dockerd.log 2>&1 & }",
         )
         _exec(lab, "lab-2", f"pkill -f 'http.server {PORT}'; true")
-        _exec(lab, "lab-3", "rm -f /usr/local/bin/date")
+        for host in ("lab-1", "lab-3"):
+            _exec(lab, host, "rm -f /usr/local/bin/date")
         deadline = time.monotonic() + 60
         while (
             time.monotonic() < deadline

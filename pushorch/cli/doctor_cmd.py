@@ -35,7 +35,7 @@ def doctor(
 
     if playbooks:
         spec, settings, _, locking = prepare_locked(inventories, playbooks, extra_vars, limit, connection, None, 0.0)
-        reports = asyncio.run(collect(settings, spec, locking.host, forks))
+        reports = asyncio.run(collect(settings, spec, locking.pick(sorted(settings)), forks))
     else:
         found = host_settings(inventories, "all", limit, extra_vars, connection)
         reports = asyncio.run(collect({s.name: s for s in found}, None, None, forks))
