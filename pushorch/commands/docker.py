@@ -215,6 +215,13 @@ def start(name: str) -> Argv:
     return ("docker", "start", name)
 
 
+def start_again(name: str) -> Argv:
+    """`docker start` of a stopped instance (drift), tried a second time a second later: a dockerd that
+    has just started is still restoring its containers and may refuse one it is starting itself (seen
+    by the soak after dockerd was killed and restarted)."""
+    return ("sh", "-c", 'docker start "$1" >/dev/null 2>&1 || { sleep 1; docker start "$1"; }', "pushorch-start", name)
+
+
 def restart(name: str, timeout: int = 10) -> Argv:
     return ("docker", "restart", "-t", str(timeout), name)
 

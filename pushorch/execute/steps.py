@@ -34,7 +34,7 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.ShipImage():
             await _ship(action, t)
         case a.RestartContainer():
-            await _run(t, action, docker_cmd.start(action.name), action.name)
+            await _run(t, action, docker_cmd.start_again(action.name), action.name)
         case a.StopContainer():
             await _run(t, action, docker_cmd.stop(action.name, action.stop_timeout), action.name, 120)
         case a.RemoveContainer():

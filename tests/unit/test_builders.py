@@ -155,6 +155,23 @@ def test_start_docker_stops_waiting_when_dockerd_exits(tmp_path) -> None:  # typ
     assert done.returncode == 1 and done.stderr.startswith("dockerd exited\ncannot start")
 
 
+def test_a_drifted_instance_is_started_a_second_time_when_dockerd_refuses_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A dockerd just back from a crash refuses the first start (the soak, seed 1 round 21); the stub
+    # refuses once, then starts it; a start refused twice still fails, with the second answer.
+    (tmp_path / "docker").write_text(
+        '#!/bin/sh\nif [ -e "$0.once" ]; then echo "started $2"; exit 0; fi\n: > "$0.once"\necho refused >&2; exit 1\n'
+    )
+    (tmp_path / "docker").chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    done = subprocess.run(
+        docker.start_again("web; x"), capture_output=True, text=True, env=env, timeout=20, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "started web; x\n")
+    (tmp_path / "docker").write_text('#!/bin/sh\necho "refused $2" >&2; exit 1\n')
+    done = subprocess.run(docker.start_again("web"), capture_output=True, text=True, env=env, timeout=20, check=False)
+    assert (done.returncode, done.stderr) == (1, "refused web\n")
+
+
 def test_replacement_builders_pass_names_as_arguments(tmp_path) -> None:  # type: ignore[no-untyped-def]
     argv = docker.run_replacing("api-1; rm -rf /", ("docker", "run", "-d", "img"))
     assert argv[:2] == ("sh", "-c") and argv[3:] == ("api-1; rm -rf /", "docker", "run", "-d", "img")
