@@ -22,7 +22,7 @@ pytestmark = pytest.mark.lab
 FAST = {"parallelism": 1, "min_healthy_time": "1s", "healthy_deadline": "6s"}
 KINDS: dict[str, tuple[dict[str, Any], str, str, str]] = {
     # kind: (health, repository, bad tag, what the failed gate says)
-    "tcp": ({"tcp": {"port": 8080}}, "pushorch/demo-app", "mute", ":8080: Connection refused)"),
+    "tcp": ({"tcp": {"port": 8080}}, "pushorch/demo-app", "mute", ":8080: Connection refused;"),
     "cmd": ({"cmd": ["cat", "/www/health"]}, "pushorch/demo-app", "broken", "cmd exit 1"),
     "docker": ({"docker": True}, "pushorch/demo-app-hc", "broken", "docker health"),
     "consul": ({"consul": True}, "pushorch/demo-app", "broken", "consul critical"),
