@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "pushorch-soak")
     parser.add_argument("--keep", action="store_true", help="on a violation stop there, the lab as it was")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `timeout` and kill: heal, then stop
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     args.dir.mkdir(parents=True, exist_ok=True)
     world = World.up(args.dir, args.hosts)

@@ -86,11 +86,13 @@ def play(world: World, rnd: Round, rng: random.Random) -> Round:
         runs = _start(world, rnd, rng)
         _sleep_until(began + rnd.moment, runs)
         rnd.seen_at = next((r for r in runs if r.proc.poll() is None), runs[0]).last_line()
-        faults.inject(world, rnd.fault, runs)
-        if not faults.in_effect(world, rnd.fault, runs):
-            rnd.violations.append(f"(the soak's own) the fault {rnd.fault} did not take effect")
-        _sleep_until(time.monotonic() + rnd.hold, runs)
-        faults.heal(world, rnd.fault)
+        try:  # healed even when the soak itself is stopped (Ctrl-C, SIGTERM): never a lab left faulted
+            faults.inject(world, rnd.fault, runs)
+            if not faults.in_effect(world, rnd.fault, runs):
+                rnd.violations.append(f"(the soak's own) the fault {rnd.fault} did not take effect")
+            _sleep_until(time.monotonic() + rnd.hold, runs)
+        finally:
+            faults.heal(world, rnd.fault)
         for run in runs:
             if not run.ended(END_WITHIN):
                 rnd.violations.append(f"the controller did not end {END_WITHIN}s after the healing: {run.last_line()}")
