@@ -71,7 +71,6 @@ async def _one(host: str, transport: Transport, s: ConnectionSettings, wanted: H
     report = HostReport(host, {"ssh": _ssh(s)})
     before = time.time()
     done = await transport.run(doctor_cmd.script(), timeout=60)
-    report.skew = None
     facts = doctor_cmd.parse(done.stdout)
     if facts.clock is not None:
         report.skew = facts.clock - (before + time.time()) / 2

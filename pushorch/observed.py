@@ -101,6 +101,13 @@ class ObservedHost:
     def containers_of(self, service: str) -> list[ObservedContainer]:
         return [c for c in self.containers if c.service == service]
 
+    def owner_of(self, service: str) -> str | None:
+        """The playbook that owns the service's containers here: the owners record (it can change
+        hands), else the first container's label (stamped at creation)."""
+        mine = self.containers_of(service)
+        label = "pushorch.playbook"  # planner.labels.PLAYBOOK (the planner imports this module)
+        return self.owners.get(service) or (mine[0].labels.get(label) if mine else None)
+
 
 @dataclass(frozen=True, slots=True)
 class SavedFile:

@@ -19,7 +19,7 @@ from pushorch.errors import PlaybookError, Problem
 from pushorch.load.owner import owner, repository_root
 from pushorch.load.yamlfile import load_yaml
 from pushorch.observed import ObservedHost
-from pushorch.planner.labels import PLAYBOOK, owned_by
+from pushorch.planner.labels import owned_by
 from pushorch.spec import Spec
 
 
@@ -33,8 +33,7 @@ def foreign_owners(spec: Spec, observed: Mapping[str, ObservedHost]) -> dict[tup
             continue
         for play, source in zip(host.plays, host.sources, strict=False):
             for service in play.services:
-                mine = seen.containers_of(service.name)
-                owned = seen.owners.get(service.name) or (mine[0].labels.get(PLAYBOOK) if mine else None)
+                owned = seen.owner_of(service.name)
                 if owned and not owned_by(owned, (source,)):
                     found.setdefault((service.name, source, owned), []).append(name)
     return found

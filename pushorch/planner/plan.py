@@ -221,8 +221,7 @@ def _adoptions(
     becomes this playbook's: a later `--prune` of the playbook it left must not remove it."""
     out: list[Action] = []
     for play, service in services:
-        mine = seen.containers_of(service.name)
-        owned = seen.owners.get(service.name) or (mine[0].labels.get(PLAYBOOK) if mine else None)
+        owned = seen.owner_of(service.name)
         source = sources[id(play)]
         if owned and not owned_by(owned, (source,)):
             why = f"declared by this playbook now, owned by {owned}"
