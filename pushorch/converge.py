@@ -236,19 +236,21 @@ async def _execute_pass(
     instances replaced in place remembered. Returns the memory and whether the run stops here (a
     lost lock, a stopped play or rollout: final for this run, the next run starts it again)."""
 
+    journal = _Journal(active, locking.command if locking else ())
+
     def record(event: Event) -> None:
         outcome.events.append(event)
+        journal.add(event)
         interrupt.follow(event)
         emit(event)
 
     if outcome.passes == 1:
         talking = current.consul_hosts()
         await consul_client.check_tokens([t for h, t in active.items() if h in talking])
-    first_event = len(outcome.events)
     try:
         results = await execute(current, dict(active), record, Stoppable(fleet or UNGUARDED, interrupt), forks)
     finally:  # also when a second signal cancelled the pass: what changed so far is history
-        await _write_history(outcome.events[first_event:], active, locking.command if locking else ())
+        await journal.flush()
     if fleet is not None and memory.fleet.known:
         memory = await _replaced_in_place(current, results.rollouts, memory, fleet)
     outcome.rollouts.extend(results.rollouts)
@@ -262,18 +264,34 @@ async def _execute_pass(
     return memory, stop
 
 
-async def _write_history(events: list[Event], transports: Mapping[str, Transport], command: tuple[str, ...]) -> None:
-    """Append this pass's service changes to each changed host's history (best effort: a host that
-    went away keeps no line of it)."""
-    owner = owner_record(0, command)
-    lines = history.records(events, f"{owner['user']}@{owner['controller']}", str(owner["command"]))
+class _Journal:
+    """Appends each service change to its host's history as it happens, not at the end of the run: a
+    controller killed later (SIGKILL, a lost laptop) leaves the record of what it already changed.
+    One writer per host keeps the lines in order and takes what queued meanwhile in one write."""
 
-    async def one(host: str) -> None:
-        argv, data = history.append(lines[host])
-        with contextlib.suppress(PushorchError):
-            await transports[host].run(argv, stdin=data, timeout=30)
+    def __init__(self, transports: Mapping[str, Transport], command: tuple[str, ...]) -> None:
+        owner = owner_record(0, command)
+        self.by, self.command = f"{owner['user']}@{owner['controller']}", str(owner["command"])
+        self.transports = transports
+        self.queued: dict[str, list[dict[str, str]]] = {}
+        self.writers: dict[str, asyncio.Task[None]] = {}
 
-    await asyncio.gather(*(one(h) for h in lines if h in transports))
+    def add(self, event: Event) -> None:
+        lines = history.records([event], self.by, self.command).get(event.host)
+        if not lines or event.host not in self.transports:
+            return
+        self.queued.setdefault(event.host, []).extend(lines)
+        if event.host not in self.writers or self.writers[event.host].done():
+            self.writers[event.host] = asyncio.ensure_future(self._write(event.host))
+
+    async def _write(self, host: str) -> None:
+        while lines := self.queued.pop(host, []):
+            argv, data = history.append(lines)
+            with contextlib.suppress(PushorchError):  # best effort: a host that went away keeps no line
+                await self.transports[host].run(argv, stdin=data, timeout=30)
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self.writers.values(), return_exceptions=True)
 
 
 async def _read_record(

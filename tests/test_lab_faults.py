@@ -149,11 +149,19 @@ def test_a_killed_controller_leaves_one_version_per_host_and_its_lock_expires(  
     assert _apply(run_cli, inventory, playbook)[0] == 0
     lock_file = str(tmp_path / "kill.lock")
     run = _pushorch("apply", "-i", str(inventory), "-e", "v=v2", "--lock-ttl", "12", "--lock-file", lock_file, playbook)
-    _wait_running(inventory, "kc-a", "lab-1", "v2")
-    os.kill(run.pid, signal.SIGKILL)  # mid-rollout: lab-1 gating v2, lab-2 and lab-3 on v1
+    _wait_running(inventory, "kc-a", "lab-2", "v2")
+    os.kill(run.pid, signal.SIGKILL)  # mid-rollout: lab-1 done, lab-2 gating v2, lab-3 on v1
     run.wait()
     running = _running(inventory, "kc-a")
     assert all(len(versions) <= 1 for versions in running.values()), running  # never old and new together
+    # The soak's finding: history was written when the run ended, so a killed run left no record of
+    # lab-1's change. Each change is appended as it happens.
+    lines = [
+        json.loads(line)
+        for line in _sh(inventory, "cat /var/lib/pushorch/history.jsonl", "lab-1")["lab-1"].splitlines()
+    ]
+    last = [line for line in lines if line["service"] == "kc-a"][-1]
+    assert (last["action"], last["from"], last["to"], last["result"]) == ("replace", "v1", "v2", "changed"), last
     held = run_cli("apply", "-i", str(inventory), "-e", "v=v2", "--lock-file", lock_file, playbook)
     assert held.status == 7 and "fleet lock on" in held.err and "expires in" in held.err
     status = run_cli("lock", "status", "-i", str(inventory), "docker")

@@ -3,11 +3,13 @@ the healing reconcile. Each check returns the violations it saw, as sentences.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import urllib.request
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from bench.soak.world import REPLICAS, SERVICES, World
 
@@ -68,40 +70,34 @@ class Sampler:
                 self.violations.append(f"{at:.1f}s: {service} served from {len(up)} hosts ({up}), fewer than {floor}")
 
 
-def _containers(world: World, host: str) -> list[dict[str, str]]:
-    fmt = '{{.Label "pushorch.service"}}|{{.Label "pushorch.version"}}|{{.State}}|{{.Names}}|{{.Label "pushorch.job"}}'
-    out = world.sh(host, f"docker ps -a --format '{fmt}'").stdout
-    rows = [line.split("|") for line in out.splitlines() if line.count("|") == 4]
-    return [dict(zip(("service", "version", "state", "name", "job"), r, strict=True)) for r in rows]
-
-
-def _consul(world: World, host: str, path: str) -> object:
-    url = f"http://127.0.0.1:8500{path}"
-    read = f"import urllib.request as u,sys; sys.stdout.write(u.urlopen('{url}', timeout=5).read().decode())"
-    script = f'python3 -c "{read}"'
-    done = world.sh(host, script)
-    return json.loads(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+FORMAT = '{{.Label "pushorch.service"}}|{{.Label "pushorch.version"}}|{{.State}}|{{.Names}}|{{.Label "pushorch.job"}}'
+CONSUL = (  # both agent endpoints as one JSON object
+    "python3 -c 'import json, urllib.request as u; "
+    'g = lambda p: json.load(u.urlopen("http://127.0.0.1:8500/v1/agent/" + p, timeout=5)); '
+    'print(json.dumps({"services": g("services"), "checks": g("checks")}))\''
+)
+LEFTOVERS = (
+    'ps -eo pid=,args= | awk \'$2 == "docker" || $2 == "sleep" || $2 ~ /^\\/usr\\/bin\\/docker$/\'; '
+    "echo '--'; ls -d /var/lib/pushorch/lock 2>/dev/null; "
+    "echo '--'; find /var/lib/pushorch /etc/consul.d /etc/soak-cfg /tmp -xdev "
+    "\\( -name '*.new' -o -name '*.tmp' -o -name 'tmp.*' -o -name '.pushorch*' \\) 2>/dev/null; "
+    "echo '--'; cat /var/lib/pushorch/history.jsonl 2>/dev/null"
+)
+PART = "@@soak-part@@"
 
 
 def at_rest(world: World) -> list[str]:
-    """Every at-rest invariant, on every host."""
+    """Every at-rest invariant, on every host (one `docker exec` each, the hosts at once)."""
+    with ThreadPoolExecutor(len(world.hosts)) as pool:
+        looks = dict(zip(world.hosts, pool.map(lambda host: _look(world, host), world.hosts), strict=True))
     found: list[str] = []
     running: dict[str, list[str]] = defaultdict(list)
-    for host in world.hosts:
-        rows = _containers(world, host)
-        mine = defaultdict(list)
-        for row in rows:
-            if row["job"]:
-                found.append(f"{host}: job container {row['name']} left ({row['state']})")
-            elif row["service"] and row["state"] == "running":
-                mine[row["service"]].append(row)
-        for service, up in mine.items():
+    for host, (containers, consul_found, leftovers) in looks.items():
+        for service in containers:
             running[service].append(host)
-            if len(up) > 1:
-                names = [f"{r['name']} {r['version']}" for r in up]
-                found.append(f"{host}: {service} runs {len(up)} containers: {names}")
-        found.extend(_consul_matches(world, host, set(mine)))
-        found.extend(_leftovers(world, host))
+        found += consul_found + leftovers
+    for host, (containers, _, _) in looks.items():
+        found += [f"{host}: {problem}" for problem in containers.get("", [])]
     for service in SERVICES:
         wanted = REPLICAS.get(service, len(world.hosts))
         if len(running[service]) != wanted:
@@ -109,46 +105,74 @@ def at_rest(world: World) -> list[str]:
     return found
 
 
-def _consul_matches(world: World, host: str, running: set[str]) -> list[str]:
+def _look(world: World, host: str) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """One host: its running services (and, under "", what is wrong with its containers), what is
+    wrong with its Consul agent, and what a finished run left on it."""
+    script = f"docker ps -a --format '{FORMAT}'; echo {PART}; {CONSUL}; echo; echo {PART}; {LEFTOVERS}"
+    parts = world.sh(host, script).stdout.split(PART + "\n")
+    if len(parts) != 3:
+        return {}, [f"{host}: could not look ({parts})"], []
+    services = _services(parts[0])
+    consul = _consul_matches(world, host, set(services) - {""}, parts[1])
+    return services, consul, _leftovers(host, parts[2], world) + _unrecorded(host, services, parts[2])
+
+
+def _services(ps: str) -> dict[str, list[str]]:
+    """`docker ps -a` rows -> running service -> its container names; "" -> the problems seen."""
+    rows = [
+        dict(zip(("service", "version", "state", "name", "job"), line.split("|"), strict=True))
+        for line in ps.splitlines()
+        if line.count("|") == 4
+    ]
+    mine: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row["job"]:
+            mine[""].append(f"job container {row['name']} left ({row['state']})")
+        elif row["service"] and row["state"] == "running":
+            mine[row["service"]].append(f"{row['name']} {row['version']}")
+    for service, names in list(mine.items()):
+        if service and len(names) > 1:
+            mine[""].append(f"{service} runs {len(names)} containers: {names}")
+    return mine
+
+
+def _consul_matches(world: World, host: str, running: set[str], answer: str) -> list[str]:
     """The agent lists exactly the instances that run, each passing, none in maintenance. Checks run
     every interval: a fresh one may still be critical, so passing is waited for a few seconds."""
     found: list[str] = []
     for attempt in range(20):
-        services = _consul(world, host, "/v1/agent/services")
-        checks = _consul(world, host, "/v1/agent/checks")
-        if not isinstance(services, dict) or not isinstance(checks, dict):
+        if attempt:
+            time.sleep(0.5)
+            done = world.sh(host, CONSUL)
+            answer = done.stdout if done.returncode == 0 else ""
+        try:
+            agent = json.loads(answer)
+        except ValueError:
+            agent = None
+        if not isinstance(agent, dict) or not isinstance(agent.get("checks"), dict):
             found = [f"{host}: the Consul agent did not answer"]
         else:
-            listed = {str(s.get("Service")) for s in services.values()}
+            listed = {str(s.get("Service")) for s in agent["services"].values()}
             found = []
             if listed != running:
                 found.append(f"{host}: Consul lists {sorted(listed)}, running {sorted(running)}")
-            for check in checks.values():
+            for check in agent["checks"].values():
                 if str(check.get("CheckID", "")).startswith("_service_maintenance"):
                     found.append(f"{host}: {check.get('ServiceName')} left in maintenance ({check.get('Notes')})")
                 elif check.get("Status") != "passing":
                     found.append(f"{host}: check {check.get('CheckID')} is {check.get('Status')}")
-        if not found or attempt == 19:
+        if not found:
             return found
-        time.sleep(0.5)
     return found
 
 
-def _leftovers(world: World, host: str) -> list[str]:
+def _leftovers(host: str, answer: str, world: World) -> list[str]:
     """No process of a finished run, no lock, no temporary file, a history made of whole records."""
-    script = (
-        'ps -eo pid=,args= | awk \'$2 == "docker" || $2 == "sleep" || $2 ~ /^\\/usr\\/bin\\/docker$/\'; '
-        "echo '--'; ls -d /var/lib/pushorch/lock 2>/dev/null; "
-        "echo '--'; find /var/lib/pushorch /etc/consul.d /etc/soak-cfg /tmp -xdev "
-        "\\( -name '*.new' -o -name '*.tmp' -o -name 'tmp.*' -o -name '.pushorch*' \\) 2>/dev/null; "
-        "echo '--'; cat /var/lib/pushorch/history.jsonl 2>/dev/null"
-    )
-    out = world.sh(host, script).stdout.split("--\n")
-    found = []
+    out = answer.split("--\n")
     if len(out) < 4:
         return [f"{host}: could not look ({out})"]
     processes, lock, temporary, history = out[0], out[1], out[2], out[3]
-    found += [f"{host}: process left: {line.strip()}" for line in processes.splitlines() if line.strip()]
+    found = [f"{host}: process left: {line.strip()}" for line in processes.splitlines() if line.strip()]
     if lock.strip() and host == world.lock_host:
         found.append(f"{host}: the fleet lock is still held")
     found += [f"{host}: temporary file left: {line}" for line in temporary.splitlines() if line.strip()]
@@ -157,4 +181,23 @@ def _leftovers(world: World, host: str) -> list[str]:
             json.loads(line)
         except ValueError:
             found.append(f"{host}: history line {number} is not a whole record: {line[:80]!r}")
+    return found
+
+
+def _unrecorded(host: str, services: dict[str, list[str]], answer: str) -> list[str]:
+    """The history records every change: the last version a service's history on this host says it
+    went to is the version that runs there (a change made and not written, e.g. by a controller
+    killed after it, shows as a mismatch)."""
+    went_to: dict[str, str] = {}
+    for line in answer.split("--\n")[-1].splitlines():
+        with contextlib.suppress(ValueError, AttributeError):
+            record = json.loads(line)
+            if record.get("to") and record.get("result") == "changed":
+                went_to[record["service"]] = record["to"]
+    found = []
+    for service, names in services.items():
+        version = names[0].rsplit(" ", 1)[-1] if service and len(names) == 1 else ""
+        if version and went_to.get(service) != version:
+            said = went_to.get(service, "(no record)")
+            found.append(f"{host}: {service} runs {version}, its history's last change is to {said}")
     return found

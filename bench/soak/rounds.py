@@ -108,8 +108,9 @@ def play(world: World, rnd: Round, rng: random.Random) -> Round:
             rnd.violations.append(f"the healing reconcile exited {healing.status}: {healing.summary()}")
     more = len(sampler.violations) - 5
     rnd.violations += sampler.violations[:5] + ([f"... {more} more"] if more > 0 else [])
+    plan = world.start("plan", str(world.playbook), "--detailed-exitcode")  # reads only: beside the looks
     rnd.violations += at_rest(world)
-    plan = world.run("plan", str(world.playbook), "--detailed-exitcode")
+    plan.ended(600)
     if plan.status != 0:
         rnd.violations.append(f"plan --detailed-exitcode after the healing exited {plan.status}: {plan.summary()}")
     rnd.took = time.monotonic() - began
