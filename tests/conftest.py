@@ -68,12 +68,22 @@ SUDO_USER_PASSWORD = "pushorch-sudo-pw-2"  # pushorch-pwsudo's: its sudo asks fo
 @pytest.fixture(scope="session")
 def become_users() -> dict[str, bool]:
     """Two local users: one with passwordless sudo, one without sudo rights (created if missing)."""
-    import pwd
+    import fcntl
     import shutil
-    import subprocess
 
     if os.geteuid() != 0 or not shutil.which("sudo") or not shutil.which("useradd"):
         pytest.fail("become tests need root, sudo and useradd: run them as root after scripts/setup")
+    # The suite runs in two processes (pytest-xdist): one creates the users while the other waits.
+    with open("/run/pushorch-tests-users.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _create_become_users()
+    return BECOME_USERS
+
+
+def _create_become_users() -> None:
+    import pwd
+    import subprocess
+
     for user in BECOME_USERS:
         try:
             pwd.getpwnam(user)
@@ -87,7 +97,6 @@ def become_users() -> dict[str, bool]:
     rule += "pushorch-pwsudo ALL=(ALL) ALL\n"  # sudo asks this one for its password
     Path("/etc/sudoers.d/pushorch-tests").write_text(rule)
     os.chmod("/etc/sudoers.d/pushorch-tests", 0o440)
-    return BECOME_USERS
 
 
 def start_lab(factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]

@@ -39,7 +39,8 @@ class Fault:
     serving_lost: bool = False
 
     def __str__(self) -> str:
-        return f"{self.kind}({self.host}{', ' + self.detail if self.detail else ''})" if self.host else self.kind
+        inside = ", ".join(part for part in (self.host, self.detail) if part)
+        return f"{self.kind}({inside})" if inside else self.kind
 
 
 def _install(world: World, host: str, path: str, script: str) -> None:
@@ -59,8 +60,12 @@ def inject(world: World, fault: Fault, runs: list[Run]) -> None:
     """Do the fault now. `runs`: the controllers of the round (the kill faults' targets)."""
     host, container = fault.host, world.lab.container(fault.host) if fault.host else ""
     if fault.kind == "kill-controller":
-        for run in runs[:1]:
+        # The first controller still running (of two at once, one may have lost the lock already).
+        alive = [run for run in runs if run.proc.poll() is None]
+        for run in alive[:1]:
             run.proc.send_signal(signal.SIGKILL)
+            run.killed = True
+        fault.detail = "" if alive else "every controller had ended"
     elif fault.kind == "pause-host":
         _docker("pause", container)
     elif fault.kind == "restart-host":
@@ -94,7 +99,7 @@ def in_effect(world: World, fault: Fault, runs: list[Run]) -> bool:
     make every round it is in a pass that tests nothing)."""
     host, container = fault.host, world.lab.container(fault.host) if fault.host else ""
     if fault.kind == "kill-controller":
-        return all(run.proc.wait(10) is not None for run in runs[:1])
+        return all(run.proc.wait(10) == -signal.SIGKILL for run in runs if run.killed)
     if fault.kind == "pause-host":
         return _inspect(container, "{{.State.Paused}}") == "true"
     if fault.kind == "cut-ssh":

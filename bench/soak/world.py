@@ -71,6 +71,7 @@ class Run:
     proc: subprocess.Popen[str]
     log: Path
     status: int | None = None
+    killed: bool = False  # by the soak (the kill-controller fault)
 
     def ended(self, timeout: float = 600) -> bool:
         """Whether it ended within `timeout` (if not, it is killed: the round goes on)."""

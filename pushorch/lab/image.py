@@ -8,6 +8,7 @@ lab hosts can install packages as real hosts do.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import os
@@ -78,8 +79,12 @@ def exists(name: str) -> bool:
 def ensure_images(say: Callable[[str], None]) -> tuple[str, str]:
     """Build the two host images unless they are cached; returns (bare, full)."""
     bare, full = image_names()
-    if not (exists(bare) and exists(full)):
-        _build(bare, full, say)
+    # Two labs brought up at once (two terminals, a test suite in two processes) build it once: the
+    # second waits for the first, then finds the images.
+    with open(os.path.join(tempfile.gettempdir(), "pushorch-lab-image.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (exists(bare) and exists(full)):
+            _build(bare, full, say)
     # Stable names for tools that cannot compute the digest (vagrant/Vagrantfile uses :full).
     for name, alias in ((bare, STABLE_BARE), (full, STABLE_FULL)):
         docker("image: tag", "tag", name, alias)
