@@ -75,6 +75,28 @@ def test_exit_status_stdout_stderr_stdin(sshd: Sshd, kind: str) -> None:
     run(go())
 
 
+def test_a_command_that_ends_before_reading_its_input_is_its_exit_status_not_a_lost_host(sshd: Sshd, kind: str) -> None:
+    """The soak's finding (a fresh seed's first apply, two labs coming up): a command given input that
+    ended first (`cat > missing-dir/f`) raced the write of that input, and the write's broken pipe was
+    reported as "connection lost": the host counted as UNREACHABLE (failover's evidence), a quarter of
+    the time with asyncssh, a few percent with paramiko, 8 at once."""
+
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            for _ in range(25):
+                runs = [t.run(sh("exit 3"), stdin=b"x" * 100) for _ in range(8)]
+                results = await asyncio.gather(*runs, return_exceptions=True)
+                assert [getattr(r, "exit_status", r) for r in results] == [3] * 8
+            with pytest.raises(CommandFailed, match="Directory nonexistent"):
+                await t.put(b"data", "/nonexistent-dir/file")
+            assert (await t.run(["cat"], stdin=b"still connected")).stdout == "still connected"
+        finally:
+            await t.close()
+
+    run(go())
+
+
 def test_ten_megabytes_of_output(sshd: Sshd, kind: str) -> None:
     async def go() -> None:
         t = await connected(settings(sshd, transport=kind))

@@ -131,7 +131,17 @@ class AsyncsshTransport:
         started = time.monotonic()
         try:
             feed = stdin_for(self.settings, stdin, become)
-            process = await self._connection().create_process(command, input=feed, encoding=None)
+            connection = self._connection()
+            process = await connection.create_process(command, encoding=None)
+            if feed:
+                try:
+                    process.stdin.write(feed)
+                    process.stdin.write_eof()
+                except BrokenPipeError:
+                    # The command ended before reading its input (`cat > DIR/missing/f` fails at once):
+                    # its exit status tells what happened. Only a closed connection is a lost host.
+                    if connection.is_closed():
+                        raise
             try:
                 done = await asyncio.wait_for(process.wait(check=False), limit)
             except TimeoutError:

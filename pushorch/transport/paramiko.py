@@ -207,9 +207,15 @@ class ParamikoTransport:
         channel = transport.open_session()
         try:
             channel.exec_command(command)
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
+            try:
+                if stdin:
+                    channel.sendall(stdin)
+                channel.shutdown_write()
+            except OSError:
+                # The command ended before reading its input: its exit status tells what happened.
+                # Only a closed connection is a lost host.
+                if not transport.is_active():
+                    raise
             deadline = None if limit is None else time.monotonic() + limit
             out, err = bytearray(), bytearray()
 
