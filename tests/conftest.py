@@ -119,3 +119,15 @@ def lab_inventory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     lab, inventory = start_lab(tmp_path_factory)
     yield lab, inventory
     lab.down(lambda _: None)
+
+
+# The longest files first: with the suite in two processes, a long file picked up last is the tail.
+LONGEST_FIRST = ("tests/test_soak.py", "tests/test_lab_interrupt.py", "tests/test_lab_rollout.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a rank, the collection order stays

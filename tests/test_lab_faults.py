@@ -174,6 +174,39 @@ def test_a_killed_controller_leaves_one_version_per_host_and_its_lock_expires(  
     assert run_cli("lock", "status", "-i", str(inventory), "docker").out.strip() == "no fleet lock held"
 
 
+def test_a_kept_version_started_and_killed_before_its_gate_is_gated_by_the_next_run(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """The soak, seed 1 round 9: a run that went back to a kept version (`docker start` of it) was
+    killed before that container passed its gate; the next run took it for serving (it only registered
+    it in Consul), never gated, and no history said it had changed. A kept container started as the new
+    one is marked ungated like a fresh one, and the next run gates it."""
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "kk-a", 18097)
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0  # v1 stopped, kept
+    lock_file = str(tmp_path / "kill.lock")
+    _playbook(tmp_path, "kk-a", 18097, min_healthy_time="30s", healthy_deadline="60s")  # the kill lands in it
+    run = _pushorch("apply", "-i", str(inventory), "--lock-ttl", "10", "--lock-file", lock_file, playbook)
+    _wait_running(inventory, "kk-a", "lab-1", "v1")  # the kept v1 started, on its gate
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    _playbook(tmp_path, "kk-a", 18097)
+    name = _sh(inventory, "docker ps --filter label=pushorch.service=kk-a --format '{{.Names}}'", "lab-1")["lab-1"]
+    marked = _sh(inventory, "ls /var/lib/pushorch/ungated", "lab-1")["lab-1"].split()
+    assert name.strip() in marked, (name, marked)
+    status, changes, _ = _apply(run_cli, inventory, "--lock-wait", "30", "--lock-file", lock_file, playbook)
+    assert status == 0, changes
+    why = "never passed its gate (an interrupted run started it): gate it again"
+    gated = [c for c in changes if c["host"] == "lab-1" and (c["action"] or {}).get("reason") == why]
+    assert gated and gated[-1]["status"] == "changed", changes
+    assert _running(inventory, "kk-a") == {h: ["v1"] for h in DOCKER_HOSTS}
+    assert name.strip() not in _sh(inventory, "ls /var/lib/pushorch/ungated", "lab-1")["lab-1"].split()
+    lines = _sh(inventory, "cat /var/lib/pushorch/history.jsonl", "lab-1")["lab-1"].splitlines()
+    last = [json.loads(line) for line in lines if '"kk-a"' in line][-1]
+    assert (last["to"], last["result"]) == ("v1", "changed"), last
+
+
 def test_a_host_whose_dockerd_cannot_start_is_named_and_the_others_converge(  # type: ignore[no-untyped-def]
     lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:

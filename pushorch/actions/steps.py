@@ -134,6 +134,7 @@ class ShipImage(Action):
 class RestartContainer(Action):
     service: str = ""
     name: str = ""
+    version: str = ""  # of the container started again (the history says what runs after it)
     verb: ClassVar[str] = "restart"
 
     def subject(self) -> str:

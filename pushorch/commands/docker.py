@@ -317,6 +317,12 @@ def run_replacing(name: str, run_argv: Argv, connect: tuple[tuple[str, tuple[str
     return ("sh", "-c", f'{_MARK} docker rm -f "$0" >/dev/null 2>&1; "$@" && {joins}', name, *run_argv)
 
 
+def start_marked(name: str) -> Argv:
+    """`docker start` of a kept container that becomes the new instance, marked ungated first (as
+    run_replacing marks a fresh one): a run stopped before its gate passed leaves it to be gated again."""
+    return ("sh", "-c", f'{_MARK} exec docker start "$0"', name)
+
+
 def connects(service: Service) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The networks after the first, as run_replacing connects them."""
     return tuple((n.name, tuple(n.aliases)) for n in service.networks[1:])

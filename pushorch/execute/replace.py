@@ -216,8 +216,11 @@ class Replacer:
 
     async def _start(self, name: str) -> None:
         a = self.a
-        if not a.argv or name != a.name:
+        if name != a.name:  # the old one again (a revert): it passed its gate before
             await self._container(docker_cmd.start(name), f"start {name}")
+            return
+        if not a.argv:  # a kept container as the new one: ungated until it passes, like a fresh one
+            await self._container(docker_cmd.start_marked(name), f"start {name}")
             return
         if a.env_file:
             path, content = a.env_file
@@ -309,7 +312,7 @@ class Replacer:
 
     async def _passed(self, name: str) -> None:
         """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving."""
-        if self.a.argv and name == self.a.name:
+        if name == self.a.name and not self.a.restart:
             await self._docker(marks.gate_passed(name, self.a.service), "mark it gated")
 
     async def _unregister_new(self) -> None:

@@ -46,7 +46,10 @@ def records(events: Iterable[Event], by: str, command: str) -> dict[str, list[di
             before, after, verb = action.old_version, action.version, action.shown_verb
             if event.status == "reverted":
                 before, after, verb = action.version, action.old_version, "revert"
-        elif isinstance(action, (RemoveContainer, RestartContainer, StopContainer)):
+        elif isinstance(action, RestartContainer):
+            before = after = action.version
+            verb = action.shown_verb
+        elif isinstance(action, (RemoveContainer, StopContainer)):
             before = after = ""
             verb = action.shown_verb
         else:

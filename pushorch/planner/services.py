@@ -90,10 +90,12 @@ def plan_service(
         return out, dataclasses.replace(
             replace, reason=again, old_version=old_version, recreate=True, files=files, connect=connect
         )
-    if sets.serving and sets.serving[0].name in seen.ungated:
-        # An interrupted run started it and never saw it pass its gate: it is not serving. Replace it
-        # again (`docker run` takes its name) from what ran before: the container still running
-        # (start-first), or the one that run had just stopped (stop-first), the newest kept one.
+    ungated = [c for c in sets.serving + sets.stopped if c.name in seen.ungated]
+    if ungated:
+        # An interrupted run started it and never saw it pass its gate: it is not serving (and if it
+        # stopped since, starting it as drift would serve it ungated). Replace it again (`docker run`
+        # takes its name) from what ran before: the container still running (start-first), or the one
+        # that run had just stopped (stop-first), the newest kept one.
         before = sets.stale or sets.kept[:1]
         again_from = Instances(serving=[], stopped=[], stale=before, kept=[c for c in sets.kept if c not in before])
         out, replace = _replace(host, seen, playbook, service, policy, again_from, digest, lost, digests(files))
@@ -181,7 +183,13 @@ def _restart(
     """The spec's container exists but stopped, and nothing else runs: start it again (drift)."""
     container = sets.stopped[0]  # names derive from the hash: there is only one
     out: list[Action] = [
-        RestartContainer(host.name, f"{container.state} (drift)", service=service.name, name=container.name)
+        RestartContainer(
+            host.name,
+            f"{container.state} (drift)",
+            service=service.name,
+            name=container.name,
+            version=container.version,
+        )
     ]
     return out + _consul_update(host, seen, service, policy, container)
 

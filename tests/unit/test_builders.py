@@ -177,6 +177,11 @@ def test_replacement_builders_pass_names_as_arguments(tmp_path) -> None:  # type
     assert argv[:2] == ("sh", "-c") and argv[3:] == ("api-1; rm -rf /", "docker", "run", "-d", "img")
     assert "api-1" not in argv[2] and argv[2].endswith('docker rm -f "$0" >/dev/null 2>&1; exec "$@"')
     assert f': > {marks.UNGATED_DIR}/"$0"' in argv[2]  # marked ungated before it starts
+    # A kept container that becomes the new instance is marked too (the soak, seed 1 round 9: a run
+    # killed between `docker start` of it and its gate left it taken for serving, never gated).
+    kept = docker.start_marked("api-1; rm -rf /")
+    assert kept[:2] == ("sh", "-c") and kept[3:] == ("api-1; rm -rf /",) and "api-1" not in kept[2]
+    assert kept[2].startswith(f"mkdir -p {marks.UNGATED_DIR}") and kept[2].endswith('exec docker start "$0"')
     assert marks.gate_passed("api-1", "api") == (
         "rm",
         "-f",
@@ -362,3 +367,15 @@ def test_prune_keeps_by_the_planners_rule_and_only_removes_images_pushorch_fetch
     assert (tmp_path / "log").read_text().splitlines() == ["rm -f web-v0", "rmi reg/app:v0", "rmi sha256:iy"]
     dry = subprocess.run((argv[0], argv[1], argv[2], "1", *argv[4:]), capture_output=True, text=True, env=env)
     assert dry.stdout == done.stdout.replace("removed", "would remove")
+
+
+def test_history_of_a_drift_restart_says_which_version_runs_after_it() -> None:
+    """The soak, seed 1 round 21: a failed replace (dockerd killed) left v2, the next run started it
+    again as drift, and the history's record of that had no version: it read as v1 still running."""
+    from pushorch.actions import RestartContainer
+    from pushorch.events import Event
+    from pushorch.fleet import history
+
+    restart = RestartContainer("h1", "exited (drift)", service="web", name="web-ab12", version="v2")
+    lines = history.records([Event("h1", "changed", restart, "")], "me@here", "pushorch reconcile")
+    assert [(r["action"], r["from"], r["to"], r["result"]) for r in lines["h1"]] == [("restart", "v2", "v2", "changed")]
