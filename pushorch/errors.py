@@ -125,8 +125,11 @@ class CommandFailed(PushorchError):
 
     def __init__(self, host: str, action: str, exit_status: int, stderr: str) -> None:
         self.host, self.action, self.status, self.stderr = host, action, exit_status, stderr
-        tail = stderr.strip().splitlines()[-1:] or [""]
-        super().__init__(f"{host}: {action}: exit {exit_status}: {tail[0]}")
+        lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+        # The last line, and Docker's own reason when the CLI ends with a summary of its own
+        # (`docker start` ends "Error: failed to start containers: NAME"; why is on a line before).
+        said = [line for line in lines[:-1] if line.startswith("Error response from daemon:")][-1:] + lines[-1:]
+        super().__init__(f"{host}: {action}: exit {exit_status}: {'; '.join(said)}")
 
 
 class BecomeFailed(PushorchError):

@@ -43,11 +43,14 @@ class Server:
                     self.close_connection = True
                     return
                 body = b'{"path": "%s", "got": %d}' % (self.path.encode(), len(got))
+                # Read before answering: once the client has the answer the test may change it (read
+                # after, a slow thread closed the connection of the answer before: seen under load).
+                closing = outer.close_idle.is_set()
                 self.send_response(500 if self.path == "/fail" else 200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                if outer.close_idle.is_set():
+                if closing:
                     self.close_connection = True  # as an agent's idle timeout would, after answering
 
             do_GET = do_PUT = _answer

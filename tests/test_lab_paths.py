@@ -4,7 +4,6 @@ credentials on the command line, a job past its deadline, a limited run, a confi
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pushorch.lab.cluster import Lab
-from pushorch.lab.faults import start_consul, stop_consul
+from pushorch.lab.faults import paused, start_consul, stop_consul
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _sh
 from tests.test_lab_faults import _reconcile
 from tests.test_lab_rollout import _playbook, _running
@@ -297,7 +296,7 @@ def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-unt
     witnesses = [h for h in DOCKER_HOSTS if h != victim]
     # Consul degraded: the agents of every host the controller can reach are gone (the binary stays).
     stop_consul(lab, witnesses)
-    subprocess.run(["docker", "pause", lab.container(victim)], check=True, capture_output=True)
+    paused(lab, victim)
     try:
         assert _reconcile(run_cli, inventory, "-T", "2", playbook).status == 4  # the clock starts
         time.sleep(4)
@@ -306,7 +305,7 @@ def test_failover_waits_when_no_consul_agent_can_witness(  # type: ignore[no-unt
         assert f"{victim}: wit-a: unreachable for" in held.err and "witness unavailable" in held.err, held.err
         assert _running(inventory, "wit-a", f"docker:!{victim}")[spare] == []  # not moved on "unknown"
     finally:
-        subprocess.run(["docker", "unpause", lab.container(victim)], check=True, capture_output=True)
+        paused(lab, victim, False)
         # Started from outside as the host's init would: a process left behind by an SSH session did
         # not survive it, and every later test that asked lab-3's agent found nobody (seen in CI).
         start_consul(lab, witnesses)
@@ -325,24 +324,23 @@ def test_failover_memory_needs_proof_that_the_absence_went_on(  # type: ignore[n
     placed = sorted(h for h, versions in _running(inventory, "mem-a").items() if versions)
     victim = next(h for h in placed if h != "lab-1")  # lab-1 keeps the fleet record
     spare = next(h for h in DOCKER_HOSTS if h not in placed)
-    pause, unpause = (["docker", verb, lab.container(victim)] for verb in ("pause", "unpause"))
-    subprocess.run(pause, check=True, capture_output=True)
+    paused(lab, victim)
     try:
         assert _reconcile(run_cli, inventory, "-T", "2", playbook).status == 4  # recorded unreachable
     finally:
-        subprocess.run(unpause, check=True, capture_output=True)
+        paused(lab, victim, False)
     time.sleep(6)  # back, but only seen by runs limited to the other hosts: the entry is kept, unconfirmed
     assert _reconcile(run_cli, inventory, "-l", f"all:!{victim}", playbook).status == 0
     record = json.loads(_sh(inventory, "cat /var/lib/pushorch/fleet.json", "lab-1")["lab-1"])
     assert victim in record["unreachable"], record
-    subprocess.run(pause, check=True, capture_output=True)
+    paused(lab, victim)
     try:
         again = _reconcile(run_cli, inventory, "-T", "2", playbook)
         assert again.status == 4 and f"{victim}: mem-a: unreachable for 0s" in again.err, again.out + again.err
         assert "failover from" not in again.out
         assert _running(inventory, "mem-a", f"docker:!{victim}")[spare] == []
     finally:
-        subprocess.run(unpause, check=True, capture_output=True)
+        paused(lab, victim, False)
     assert _reconcile(run_cli, inventory, playbook).status == 0
     assert sorted(h for h, v in _running(inventory, "mem-a").items() if v) == placed
 
@@ -367,7 +365,7 @@ def test_with_the_consul_lock_backend_every_controller_reads_one_fleet_record(  
     placed = sorted(h for h, versions in _running(inventory, name).items() if versions)
     assert "lab-2" in placed
     spare = next(h for h in DOCKER_HOSTS if h not in placed)
-    subprocess.run(["docker", "pause", lab.container("lab-2")], check=True, capture_output=True)
+    paused(lab, "lab-2")
     try:
         first = _reconcile(run_cli, inventory, "-T", "2", *via["lab-3"], playbook)  # controller A
         assert first.status == 4, first.err
@@ -378,7 +376,7 @@ def test_with_the_consul_lock_backend_every_controller_reads_one_fleet_record(  
         assert moved.status == 4 and "failover from lab-2" in moved.out, moved.out + moved.err
         assert _running(inventory, name, "docker:!lab-2")[spare] == ["v1"]
     finally:
-        subprocess.run(["docker", "unpause", lab.container("lab-2")], check=True, capture_output=True)
+        paused(lab, "lab-2", False)
     assert _reconcile(run_cli, inventory, *via["lab-1"], playbook).status == 0
     assert _running(inventory, name)["lab-2"] == []  # its stale instance went: never twice
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pushorch.lab.cluster import Lab
+from pushorch.lab.faults import paused
 from tests.test_lab_apply import DOCKER_HOSTS, _apply, _http_through_ssh, _sh
 from tests.test_lab_faults import _consul_ids, _pushorch, _reconcile, _replicated
 from tests.test_lab_rollout import _playbook, _running, _wait_running
@@ -89,7 +90,7 @@ def test_a_paused_host_moves_only_after_failover_after_without_a_break(  # type:
     # The lock host (lab-1, first by name) keeps the fleet record; pause another one.
     victim = next(h for h in placed if h != "lab-1")
     spare = next(h for h in DOCKER_HOSTS if h not in placed)
-    subprocess.run(["docker", "pause", lab.container(victim)], check=True, capture_output=True)
+    paused(lab, victim)
     try:
         for _ in range(2):  # two runs within the grace: nothing moves, however often cron runs
             held = _reconcile(run_cli, inventory, "-T", "2", playbook)
@@ -107,7 +108,7 @@ def test_a_paused_host_moves_only_after_failover_after_without_a_break(  # type:
                       "--filter label=pushorch.service=pause-a))\" +%s", spare)[spare]  # fmt: skip
         assert float(started) - record["unreachable"][victim] >= 6, (record, started)
     finally:
-        subprocess.run(["docker", "unpause", lab.container(victim)], check=True, capture_output=True)
+        paused(lab, victim, False)
     back = _reconcile(run_cli, inventory, playbook)
     assert back.status == 0, back.out + back.err
     assert _running(inventory, "pause-a")[victim] == []  # its stale instance went: never twice

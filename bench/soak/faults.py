@@ -85,6 +85,7 @@ def inject(world: World, fault: Fault, runs: list[Run]) -> None:
     elif fault.kind == "consul-500":
         world.sh(host, "touch /run/consul-standin.fail")
     elif fault.kind == "full-disk":
+        world.disk_full_at[host] = time.time()
         world.sh(
             host,
             f"mkdir -p {STATE} {SAVED} && cp -a {STATE}/. {SAVED}/ && mount -t tmpfs -o size=512k tmpfs {STATE} "

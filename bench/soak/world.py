@@ -104,6 +104,7 @@ class World:
     hosts: dict[str, str]
     wanted: dict[str, str] = field(default_factory=lambda: {"v": "v1", "bad_host": "none", "conf": "good"})
     runs: int = 0
+    disk_full_at: dict[str, float] = field(default_factory=dict)  # host -> when its last full disk began
 
     @classmethod
     def up(cls, directory: Path, count: int) -> World:

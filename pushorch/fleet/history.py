@@ -22,14 +22,15 @@ HISTORY_FILE = "/var/lib/pushorch/history.jsonl"
 # logrotate's `rotate 1`, at most ~2 MiB per host; `pushorch history` reads both.
 ROTATE_BYTES = 1024 * 1024
 
-# Rotate when large; end a line a cut write left unfinished (it would swallow the next record); then
-# append in one write (read whole first: `cat >>` may split a stream into several writes).
+# Rotate when large; drop a line a cut write left unfinished (a full disk: it would swallow the next
+# record, and it is no record), or end it when that cannot be rewritten; then append in one write
+# (read whole first: `cat >>` may split a stream into several writes).
 _APPEND = r"""f=$0 limit=$1
 records=$(cat; echo .) && records=${records%.}
 mkdir -p "${f%/*}" || exit
 size=$(stat -c %s "$f" 2>/dev/null || echo 0)
 [ "$size" -gt "$limit" ] && mv -f "$f" "$f.1"
-[ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ] && printf '\n' >> "$f"
+[ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ] && { sed -i '$d' "$f" 2>/dev/null || printf '\n' >> "$f"; }
 printf '%s' "$records" >> "$f"
 """
 FIELDS = ("time", "host", "service", "action", "from", "to", "result", "reason", "by", "command")

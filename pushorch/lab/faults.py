@@ -62,3 +62,21 @@ def _wait(done: Callable[[], bool], what: str, timeout: float = 20) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def paused(lab: Lab, host: str, pause: bool = True) -> None:
+    """The host's container paused (TCP accepted, nothing answers) or unpaused. Docker's freeze can
+    time out on a loaded machine (seen with the suite in two processes): tried three times, and a
+    failure says Docker's answer."""
+    verb, want = ("pause", "true") if pause else ("unpause", "false")
+    container, answer = lab.container(host), ""
+    for _ in range(3):
+        done = subprocess.run(["docker", verb, container], capture_output=True, text=True, check=False, timeout=60)
+        state = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Paused}}", container], capture_output=True, text=True, timeout=60
+        )
+        if state.stdout.strip() == want:
+            return
+        answer = (done.stderr or done.stdout).strip()
+        time.sleep(1)
+    raise RuntimeError(f"docker {verb} {container}: {answer}")

@@ -322,6 +322,10 @@ def test_history_appends_whole_records_rotates_and_reads_both_generations(tmp_pa
         )  # a write cut short (a full disk, a killed run)
     append({"service": "b", "to": "v2"}, {"service": "c", "to": "v3"})
     assert [r["service"] for r in read()] == ["a", "b", "c"]  # the cut line is lost, not the next ones
+    # ... and it is gone from the file: every line a whole record (the soak read a cut line in every
+    # round after a full disk)
+    with open(path) as handle:
+        assert [json.loads(line)["service"] for line in handle] == ["a", "b", "c"]
     for index in range(40):
         append({"service": f"s{index}", "reason": "x" * 400}, limit=4000)
     assert os.path.getsize(path) < 4000 + 1000 and os.path.exists(path + ".1")

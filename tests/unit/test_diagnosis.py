@@ -58,3 +58,18 @@ def test_doctors_reading_of_a_hosts_answer() -> None:
     assert facts.free_kib == {"/var/lib/docker": 1048576, "/var/lib/pushorch": 2048}
     assert facts.clock == 1764950000.25 and facts.published == {8080: {"web"}}
     assert set(facts.listening) == {8080, 3000} and facts.proxied == {8080, 3000}
+
+
+def test_a_failed_docker_start_says_dockers_reason_not_only_its_summary() -> None:
+    """The soak: a healing run failed 16 times with "Error: failed to start containers: cfg-a431a9ca"
+    and nothing else; Docker's reason (a host port still held) is on the line before."""
+    from pushorch.errors import CommandFailed
+
+    stderr = (
+        "Error response from daemon: driver failed programming external connectivity on endpoint cfg-1:"
+        " Bind for 0.0.0.0:18304 failed: port is already allocated\n"
+        "Error: failed to start containers: cfg-1\n"
+    )
+    said = str(CommandFailed("lab-1", "start cfg-1", 1, stderr))
+    assert said.endswith("port is already allocated; Error: failed to start containers: cfg-1"), said
+    assert str(CommandFailed("h", "x", 2, "one\ntwo\n")) == "h: x: exit 2: two"
