@@ -14,7 +14,7 @@ import pytest
 
 from pushorch.lab.cluster import Lab
 from pushorch.transport import open_transport
-from tests.test_lab_apply import DOCKER_HOSTS, _apply, _hosts, _http_through_ssh
+from tests.test_lab_apply import DOCKER_HOSTS, _apply, _hosts, _http_through_ssh, _sh
 from tests.test_lab_rollout import _get, _playbook, _running
 
 pytestmark = pytest.mark.lab
@@ -144,6 +144,25 @@ def test_drain_by_maintenance_keeps_the_instance_listed_but_critical(  # type: i
     assert during and during[0]["Status"] == "critical" and "dm-a v1 -> v2" in during[0]["Notes"]
     assert _maintenance_checks(inventory, "lab-1") == {}  # back in service once v2 passed its gate
     assert _running(inventory, "dm-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+
+
+def test_drain_by_maintenance_of_an_instance_the_agent_does_not_list_is_nothing_to_drain(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """The soak: an instance whose agent had lost it (its definition file still there) could not be set
+    in maintenance (HTTP 404), and the rollout aborted on it. Consul sends it no client: nothing to drain."""
+    _, inventory = lab_inventory
+    playbook = _consul_checked(tmp_path, "dm-u", 18145, drain="maintenance")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    forget = "import urllib.request as u; u.urlopen(u.Request(URL, method='PUT'), timeout=5)".replace(
+        "URL", "'http://127.0.0.1:8500/v1/agent/service/deregister/dm-u-lab-1'"
+    )
+    _sh(inventory, f'python3 -c "{forget}"', "lab-1")
+    status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
+    assert status == 0, changes
+    assert any("nothing to drain" in c["message"] for c in changes if c["host"] == "lab-1"), changes
+    assert _running(inventory, "dm-u") == {h: ["v2"] for h in DOCKER_HOSTS}
+    assert "dm-u-lab-1" in json.loads(_http_through_ssh(inventory, "lab-1", 8500, "/v1/agent/services")[1])
 
 
 def test_maintenance_enable_and_disable_show_in_the_agent_and_in_status(  # type: ignore[no-untyped-def]

@@ -130,8 +130,14 @@ class Replacer:
             result.saved = await self._read_definition()
             if not a.held:  # maintenance set by hand stays on: the rollout never ends what it did not start
                 reason = f"{consul_cmd.MAINTENANCE_PREFIX}{a.service} {a.old_version} -> {a.version}"
-                await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
-                self._in_maintenance = True
+                try:
+                    await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
+                    self._in_maintenance = True
+                except consul_client.ConsulNotFound:
+                    # The agent does not know this instance (deregistered by hand, an agent that lost
+                    # its state): Consul sends no client to it, so there is nothing to drain. Found by
+                    # the soak: the rollout aborted on the agent's 404 instead.
+                    self.progress("drain: the Consul agent does not list this instance: nothing to drain")
         elif a.consul_path:
             taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
             result.saved = taken.stdout
