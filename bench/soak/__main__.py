@@ -53,6 +53,8 @@ def soak(world: World, seed: int, count: int, only: int | None, kinds: list[str]
         print(f"{rnd.header(seed)} -> exit {rnd.statuses}, {rnd.took:.0f}s: {verdict}", flush=True)
         for line in rnd.violations:
             print(f"    {line}", flush=True)
+        for line in rnd.notes:
+            print(f"    note: {line}", flush=True)
         if rnd.violations:
             bad += 1
             print(f"    replay: python -m bench.soak --seed {seed} --only {number}", flush=True)

@@ -32,6 +32,7 @@ class Sampler:
     def __init__(self, world: World, lost_hosts: set[str]) -> None:
         self.world, self.lost = world, lost_hosts
         self.violations: list[str] = []
+        self.notes: list[str] = []  # not pushorch's: Docker's orphan proxies seen
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -51,9 +52,23 @@ class Sampler:
             at = time.monotonic() - self.started
             for service, port in SAMPLED.items():
                 up = [h for h, address in hosts.items() if _serving(address, port)]
-                self._judge(service, up, at)
+                self._judge(service, self._real(service, port, up), at)
             self.samples += 1
             self._stop.wait(0.1)
+
+    def _real(self, service: str, port: int, up: list[str]) -> list[str]:
+        """The hosts that answered, less those where no container of `service` publishes `port`: an
+        answer there came through an orphan docker-proxy (Docker's, after its daemon died) from some
+        other container. Looked at only when more hosts answer than instances should exist."""
+        up = [h for h in up if (h, port) not in self.world.orphans]
+        if len(up) <= REPLICAS.get(service, len(self.world.hosts)):
+            return up
+        for host in list(up):
+            if not _publishes(self.world, host, service, port):
+                self.world.orphans.add((host, port))
+                self.notes.append(f"{host}:{port} answered through an orphan docker-proxy (no {service} there)")
+                up.remove(host)
+        return up
 
     def _judge(self, service: str, up: list[str], at: float) -> None:
         wanted = REPLICAS.get(service, len(self.world.hosts))
@@ -69,6 +84,13 @@ class Sampler:
             floor = wanted - 1 - len(self.lost)
             if len(up) < floor:
                 self.violations.append(f"{at:.1f}s: {service} served from {len(up)} hosts ({up}), fewer than {floor}")
+
+
+def _publishes(world: World, host: str, service: str, port: int) -> bool:
+    """Whether a running container of `service` on `host` publishes `port` (or the host cannot say)."""
+    script = f"docker ps --filter label=pushorch.service={service} --format '{{{{.Ports}}}}'"
+    done = world.sh(host, script, timeout=20)
+    return done.returncode != 0 or f":{port}->" in done.stdout
 
 
 FORMAT = '{{.Label "pushorch.service"}}|{{.Label "pushorch.version"}}|{{.State}}|{{.Names}}|{{.Label "pushorch.job"}}'

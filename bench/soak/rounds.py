@@ -36,6 +36,7 @@ class Round:
     seen_at: str = ""  # the controller's last line when the fault came
     statuses: list[int | None] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # seen, not pushorch's (Docker's orphan proxies)
     took: float = 0.0
 
     def header(self, seed: int) -> str:
@@ -106,6 +107,7 @@ def play(world: World, rnd: Round, rng: random.Random) -> Round:
         healing = world.run("reconcile", str(world.playbook), "--lock-wait", "90")
         if healing.status != 0:
             rnd.violations.append(f"the healing reconcile exited {healing.status}: {healing.summary()}")
+    rnd.notes = sorted(set(sampler.notes))
     more = len(sampler.violations) - 5
     rnd.violations += sampler.violations[:5] + ([f"... {more} more"] if more > 0 else [])
     plan = world.start("plan", str(world.playbook), "--detailed-exitcode")  # reads only: beside the looks

@@ -105,6 +105,7 @@ class World:
     wanted: dict[str, str] = field(default_factory=lambda: {"v": "v1", "bad_host": "none", "conf": "good"})
     runs: int = 0
     disk_full_at: dict[str, float] = field(default_factory=dict)  # host -> when its last full disk began
+    orphans: set[tuple[str, int]] = field(default_factory=set)  # (host, port) an orphan docker-proxy holds
 
     @classmethod
     def up(cls, directory: Path, count: int) -> World:
