@@ -162,9 +162,9 @@ class Replacer:
             await self._discard(a.name)
             await self._back_to_old(result)
             return
-        await self._passed(a.name)
         await self._register(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
+        await self._passed(a.name)  # last: a run stopped before here leaves it to be gated again
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
@@ -174,11 +174,13 @@ class Replacer:
             await self._discard(a.name)  # the old instance never stopped: its files go back
             await self._restore_config(result.saved_files)
             return
-        await self._passed(a.name)
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
         await kept.retired(self.a, self.t, result.saved_files)
+        # Last: a run stopped between the gate and here (the soak killed one while the old instance
+        # was stopping) leaves it marked, and the next run gates it again and records the change.
+        await self._passed(a.name)
 
     async def revert(self, saved: str, saved_files: tuple[SavedFile, ...] = ()) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""

@@ -82,9 +82,9 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
         STOP_OLD,  # stopped, not removed: kept for rollback
         RUN,
         *[STATE] * 2,  # the gate's probe, then the confirmation before passing
-        PASSED,
         f"put {CONSUL} 0640",
         RELOAD,
+        PASSED,  # last of the step: a run stopped before it leaves the new one to be gated again
         join(
             marks.removing(("docker", "rm", "-f", "web-older"), ("web-older",))
         ),  # beyond keep, once the rollout passed
@@ -96,7 +96,7 @@ def test_stop_first_drains_stops_starts_gates_then_registers() -> None:
 def test_start_first_stops_the_old_only_after_the_new_passed() -> None:
     host = _host("a")
     _run(Rollout("web", ((_replace("a", order="start-first"),),)), {"a": host})
-    assert host.calls[-5:] == [RUN, STATE, STATE, PASSED, STOP_OLD]
+    assert host.calls[-5:] == [RUN, STATE, STATE, STOP_OLD, PASSED]
 
 
 def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_earlier_batches() -> None:
@@ -110,7 +110,7 @@ def test_failed_gate_restores_the_old_container_stops_the_rollout_and_reverts_ea
     b = hosts["b"].calls
     assert b.index("docker rm -f web-new", b.index(RUN)) < b.index(START_OLD)
     a = hosts["a"].calls
-    revert = a[a.index(f"put {CONSUL} 0640") + 1 :]
+    revert = a[a.index(PASSED) + 1 :]
     assert revert[:2] == [f"rm -f -- {CONSUL}", STOP_NEW]
     assert START_OLD in revert and revert[-1] == "docker rm -f web-new"
     assert hosts["a"].files[CONSUL][0] == b'{"service": {"id": "web-old-def"}}\n'  # the old definition back
