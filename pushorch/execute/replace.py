@@ -163,8 +163,10 @@ class Replacer:
             await self._back_to_old(result)
             return
         await self._register(a.name)
+        # Only now: a run stopped before here leaves it to be gated again. Before the retired one's
+        # marks: a rollback's hold written there must outlive the mark's removal (which ends holds).
+        await self._passed(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
-        await self._passed(a.name)  # last: a run stopped before here leaves it to be gated again
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
@@ -177,10 +179,11 @@ class Replacer:
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
-        await kept.retired(self.a, self.t, result.saved_files)
-        # Last: a run stopped between the gate and here (the soak killed one while the old instance
-        # was stopping) leaves it marked, and the next run gates it again and records the change.
+        # Only now: a run stopped between the gate and here (the soak killed one while the old
+        # instance was stopping) leaves it marked, and the next run gates it again and records it.
+        # Before the retired one's marks: a rollback's hold written there must outlive this.
         await self._passed(a.name)
+        await kept.retired(self.a, self.t, result.saved_files)
 
     async def revert(self, saved: str, saved_files: tuple[SavedFile, ...] = ()) -> HostResult:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
