@@ -15,7 +15,7 @@ from pushorch.connection import ConnectionSettings
 from pushorch.consul import client as consul_client
 from pushorch.consul.lock import ConsulLock
 from pushorch.consul.lock import read_record as read_consul_record
-from pushorch.errors import ConnectError, PushorchError, TransportError
+from pushorch.errors import ConnectError, TransportError
 from pushorch.events import Event
 from pushorch.execute import execute
 from pushorch.execute.batches import RolloutReport
@@ -24,9 +24,9 @@ from pushorch.execute.guard import UNGUARDED
 from pushorch.execute.interrupt import Interrupt, Stoppable
 from pushorch.facts import unreachable
 from pushorch.fanout import DEFAULT_FORKS
-from pushorch.fleet import history
 from pushorch.fleet import record as fleetstate
-from pushorch.fleet.lock import FleetLock, Locking, owner_record, read_state
+from pushorch.fleet.journal import Journal
+from pushorch.fleet.lock import FleetLock, Locking, read_state
 from pushorch.fleet.record import FleetState
 from pushorch.load import claims
 from pushorch.observe import observe, observe_kv, observe_maintenance
@@ -236,7 +236,7 @@ async def _execute_pass(
     instances replaced in place remembered. Returns the memory and whether the run stops here (a
     lost lock, a stopped play or rollout: final for this run, the next run starts it again)."""
 
-    journal = _Journal(active, locking.command if locking else ())
+    journal = Journal(active, locking.command if locking else ())
 
     def record(event: Event) -> None:
         outcome.events.append(event)
@@ -262,36 +262,6 @@ async def _execute_pass(
         (outcome.unreachable if lost else outcome.failed)[host] = problem
     stop = bool(outcome.lock_lost or results.stopped or any(r.stopped for r in results.rollouts))
     return memory, stop
-
-
-class _Journal:
-    """Appends each service change to its host's history as it happens, not at the end of the run: a
-    controller killed later (SIGKILL, a lost laptop) leaves the record of what it already changed.
-    One writer per host keeps the lines in order and takes what queued meanwhile in one write."""
-
-    def __init__(self, transports: Mapping[str, Transport], command: tuple[str, ...]) -> None:
-        owner = owner_record(0, command)
-        self.by, self.command = f"{owner['user']}@{owner['controller']}", str(owner["command"])
-        self.transports = transports
-        self.queued: dict[str, list[dict[str, str]]] = {}
-        self.writers: dict[str, asyncio.Task[None]] = {}
-
-    def add(self, event: Event) -> None:
-        lines = history.records([event], self.by, self.command).get(event.host)
-        if not lines or event.host not in self.transports:
-            return
-        self.queued.setdefault(event.host, []).extend(lines)
-        if event.host not in self.writers or self.writers[event.host].done():
-            self.writers[event.host] = asyncio.ensure_future(self._write(event.host))
-
-    async def _write(self, host: str) -> None:
-        while lines := self.queued.pop(host, []):
-            argv, data = history.append(lines)
-            with contextlib.suppress(PushorchError):  # best effort: a host that went away keeps no line
-                await self.transports[host].run(argv, stdin=data, timeout=30)
-
-    async def flush(self) -> None:
-        await asyncio.gather(*self.writers.values(), return_exceptions=True)
 
 
 async def _read_record(
