@@ -163,8 +163,6 @@ class Replacer:
             await self._back_to_old(result)
             return
         await self._register(a.name)
-        # Only now: a run stopped before here leaves it to be gated again. Before the retired one's
-        # marks: a rollback's hold written there must outlive the mark's removal (which ends holds).
         await self._passed(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
 
@@ -179,9 +177,6 @@ class Replacer:
         await self._register(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
         await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
-        # Only now: a run stopped between the gate and here (the soak killed one while the old
-        # instance was stopping) leaves it marked, and the next run gates it again and records it.
-        # Before the retired one's marks: a rollback's hold written there must outlive this.
         await self._passed(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
 
@@ -322,7 +317,11 @@ class Replacer:
             await self._docker(("sh", "-c", " && ".join(steps)), path)
 
     async def _passed(self, name: str) -> None:
-        """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving."""
+        """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving.
+        Called once the step's work is done (registered, the old one stopped), not when the gate
+        passes: a run stopped in between (the soak killed one while the old instance was stopping)
+        leaves it to be gated again and its change recorded. Before the retired container's marks:
+        a rollback's hold written there must outlive this (removing the mark ends holds)."""
         if name == self.a.name and not self.a.restart:
             await self._docker(marks.gate_passed(name, self.a.service), "mark it gated")
 

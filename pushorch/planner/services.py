@@ -90,8 +90,7 @@ def plan_service(
         return out, dataclasses.replace(
             replace, reason=again, old_version=old_version, recreate=True, files=files, connect=connect
         )
-    ungated = [c for c in sets.serving + sets.stopped if c.name in seen.ungated]
-    if ungated:
+    if any(c.name in seen.ungated for c in sets.serving + sets.stopped):
         # An interrupted run started it and never saw it pass its gate: it is not serving (and if it
         # stopped since, starting it as drift would serve it ungated). Replace it again (`docker run`
         # takes its name) from what ran before: the container still running (start-first), or the one
