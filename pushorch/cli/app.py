@@ -27,6 +27,9 @@ class App:
     vault_secrets: list[Any] = field(default_factory=list)  # VaultSecret each
     tags: tuple[str, ...] = ()
     skip_tags: tuple[str, ...] = ()
+    compose_hosts: str | None = None  # cli/compose_opts.py
+    profiles: tuple[str, ...] = ()
+    image_map: tuple[tuple[str, str], ...] = ()
 
 
 def current_app() -> App:
@@ -42,7 +45,7 @@ def load_context() -> Any:
     from pushorch import secret_command
     from pushorch.ansible import scripts
     from pushorch.ansible.tags import Selection
-    from pushorch.load.context import LoadContext
+    from pushorch.load.context import ComposeOptions, LoadContext
 
     app = current_app()
     return LoadContext(
@@ -50,6 +53,7 @@ def load_context() -> Any:
         secret_command=secret_command.run,
         inventory_script=scripts.run,
         selection=Selection(app.tags, app.skip_tags),
+        compose=ComposeOptions(dict(os.environ), app.profiles, app.compose_hosts, app.image_map),
     )
 
 

@@ -15,6 +15,7 @@ from pushorch.cli.app import (
     tag_options,
     warn_inventory,
 )
+from pushorch.cli.compose_opts import compose_options
 from pushorch.report import print_text
 
 
@@ -23,6 +24,7 @@ from pushorch.report import print_text
 @extra_vars_option
 @limit_option
 @tag_options
+@compose_options
 @click.argument("playbooks", nargs=-1, required=True, type=click.Path())
 def check(
     inventories: tuple[str, ...], extra_vars: tuple[str, ...], limit: str | None, playbooks: tuple[str, ...]

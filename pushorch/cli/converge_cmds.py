@@ -15,6 +15,7 @@ from pushorch.cli.app import (
     lock_options,
     tag_options,
 )
+from pushorch.cli.compose_opts import compose_options
 from pushorch.cli.prepare import (
     converge_locked,
     exit_status,
@@ -33,7 +34,10 @@ if TYPE_CHECKING:  # imported where used: a command loads only what it runs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-playbooks_argument = click.argument("playbooks", nargs=-1, required=True, type=click.Path())
+
+def playbooks_argument(func: F) -> F:
+    """PLAYBOOK... (playbooks, compose files, Kubernetes manifests) and the options compose files take."""
+    return compose_options(click.argument("playbooks", nargs=-1, required=True, type=click.Path())(func))
 
 
 def playbook_options(func: F) -> F:

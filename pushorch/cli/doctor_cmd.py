@@ -9,12 +9,14 @@ from typing import Any
 import click
 
 from pushorch.cli.app import host_options
+from pushorch.cli.compose_opts import compose_options
 from pushorch.errors import ExitStatus
 
 
 @click.command()
 @host_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: every check of every host.")
+@compose_options
 @click.argument("playbooks", nargs=-1, type=click.Path())
 def doctor(
     inventories: tuple[str, ...],

@@ -11,6 +11,7 @@ from pushorch import __version__
 from pushorch.cli.app import App
 from pushorch.cli.check_cmd import check
 from pushorch.cli.converge_cmds import apply, plan, restart, rollback, status
+from pushorch.cli.convert_cmd import convert
 from pushorch.cli.doctor_cmd import doctor
 from pushorch.cli.exec_cmd import exec_
 from pushorch.cli.history_cmd import history
@@ -36,6 +37,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 cli.add_command(inventory)
 cli.add_command(check)
+cli.add_command(convert)
 cli.add_command(exec_)
 cli.add_command(lab)
 cli.add_command(plan)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from pushorch.cli.app import host_options, lock_options
+from pushorch.cli.compose_opts import compose_options
 from pushorch.errors import ExitStatus
 
 
@@ -16,6 +17,7 @@ from pushorch.errors import ExitStatus
 @host_options
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed (exactly what a run removes).")
 @lock_options
+@compose_options
 @click.argument("playbooks", nargs=-1, required=True, type=click.Path())
 def prune(
     inventories: tuple[str, ...],

@@ -22,6 +22,7 @@ from pushorch.ansible.inventory import Inventory
 from pushorch.ansible.load_inventory import load_inventory
 from pushorch.ansible.patterns import select
 from pushorch.errors import InputError, Problem
+from pushorch.load import compose, compose_file
 from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.extravars import parse_extra_vars
 from pushorch.load.render import PlaySource, locate, problem_message, render_hosts
@@ -53,9 +54,7 @@ def load_spec(
         problems.extend(exc.problems)
     extra, found = parse_extra_vars(list(extra_vars), context)
     problems.extend(found)
-    plays: list[PlaySource] = []
-    for path in playbooks:
-        plays.extend(_read_playbook(path, problems, context))
+    plays = _read_playbooks(playbooks, problems, context)
     if inventory is None:
         raise InputError(problems)
     # Render even when the structure check found problems: the per-host pass finds more
@@ -197,11 +196,29 @@ def _read_limit_file(path: str) -> str:
         return handle.read()
 
 
-def _read_playbook(path: str, problems: list[Problem], context: LoadContext) -> list[PlaySource]:
-    doc, found = load_yaml(path, context)
-    problems.extend(found)
-    if found:
-        return []
+def _read_playbooks(paths: Sequence[str], problems: list[Problem], context: LoadContext) -> list[PlaySource]:
+    """The plays of every playbook, in order; the compose files among them are one project, merged in
+    the order given (as `docker compose -f a -f b`), its plays last."""
+    plays: list[PlaySource] = []
+    composed: list[str] = []
+    for path in paths:
+        doc, found = load_yaml(path, context)
+        problems.extend(found)
+        if not found and compose_file.is_compose(doc.data):
+            composed.append(path)
+        elif not found:
+            plays.extend(_plays_of(doc, path, problems, context))
+    if composed:
+        project, found = compose_file.load_project(composed, context)
+        problems.extend(found)
+        if project is not None:
+            mapped, found = compose.to_plays(project, context)
+            problems.extend(found)
+            plays.extend(_plays_of(mapped, composed[0], problems, context) if mapped.data else [])
+    return plays
+
+
+def _plays_of(doc: Document, path: str, problems: list[Problem], context: LoadContext) -> list[PlaySource]:
     if not isinstance(doc.data, list) or not doc.data:
         problems.append(doc.problem((), "a playbook is a non-empty list of plays"))
         return []
