@@ -248,7 +248,8 @@ async def _execute_pass(
         talking = current.consul_hosts()
         await consul_client.check_tokens([t for h, t in active.items() if h in talking])
     try:
-        results = await execute(current, dict(active), record, Stoppable(fleet or UNGUARDED, interrupt), forks)
+        guard = Stoppable(fleet or UNGUARDED, interrupt)
+        results = await execute(current, dict(active), record, guard, forks, journal.step_record)
     finally:  # also when a second signal cancelled the pass: what changed so far is history
         await journal.flush()
     if fleet is not None and memory.fleet.known:

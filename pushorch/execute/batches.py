@@ -23,7 +23,7 @@ from pushorch.events import Event
 from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.hooks import run_hook
 from pushorch.execute.kept import drop_kept
-from pushorch.execute.replace import HostResult, Replacer
+from pushorch.execute.replace import HostResult, Replacer, StepRecord
 from pushorch.transport import Transport
 
 Emit = Callable[[Event], None]
@@ -67,6 +67,7 @@ async def run_rollout(
     emit: Emit,
     failed_before: Mapping[str, str] | None = None,
     guard: Guard = UNGUARDED,
+    record: StepRecord | None = None,
 ) -> RolloutReport:
     """Run the batches; hosts in `failed_before` (their image pull or preparation failed) count as failed.
     Before each batch the guard confirms the run still holds the fleet lock."""
@@ -105,7 +106,7 @@ async def run_rollout(
         hosts = ", ".join(a.host for a in batch)
         emit(Event("", "batch", None, f"{rollout.service}: batch {index + 1} of {total}{label}: {hosts}"))
         batch_started = time.monotonic()
-        results = await asyncio.gather(*(_one(a, transports, emit) for a in batch))
+        results = await asyncio.gather(*(_one(a, transports, emit, record) for a in batch))
         waited = max(r.gate_wait for r in results)  # a batch's hosts wait side by side
         report.waiting += waited
         report.batches.append({"wall": round(time.monotonic() - batch_started, 3), "waiting": round(waited, 3)})
@@ -206,7 +207,9 @@ def _canary_index(rollout: Rollout) -> int:
     return 1 if first and not first[0].old else 0
 
 
-async def _one(action: ReplaceContainer, transports: Mapping[str, Transport], emit: Emit) -> HostResult:
+async def _one(
+    action: ReplaceContainer, transports: Mapping[str, Transport], emit: Emit, record: StepRecord | None
+) -> HostResult:
     transport = transports.get(action.host)
     if transport is None:
         result = HostResult("unreachable", "not connected")
@@ -216,7 +219,7 @@ async def _one(action: ReplaceContainer, transports: Mapping[str, Transport], em
         def progress(message: str) -> None:
             emit(Event(action.host, "progress", action, message, time.monotonic() - started))
 
-        result = await Replacer(action, transport, progress).replace()
+        result = await Replacer(action, transport, progress, record).replace()
     status = {"done": "changed", "failed": "failed", "unreachable": "unreachable"}[result.status]
     emit(Event(action.host, status, action, result.message))  # type: ignore[arg-type]
     return result

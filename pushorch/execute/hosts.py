@@ -13,6 +13,7 @@ from pushorch.errors import PushorchError, TransportError
 from pushorch.events import Event
 from pushorch.execute.batches import RolloutReport, prune_images, run_rollout
 from pushorch.execute.guard import UNGUARDED, Guard
+from pushorch.execute.replace import StepRecord
 from pushorch.execute.steps import run_action
 from pushorch.fanout import DEFAULT_FORKS
 from pushorch.transport import Transport
@@ -31,14 +32,20 @@ class Executed:
 
 
 async def execute(
-    plan: a.Plan, transports: dict[str, Transport], emit: Emit, guard: Guard = UNGUARDED, pulls: int = DEFAULT_FORKS
+    plan: a.Plan,
+    transports: dict[str, Transport],
+    emit: Emit,
+    guard: Guard = UNGUARDED,
+    pulls: int = DEFAULT_FORKS,
+    record: StepRecord | None = None,
 ) -> Executed:
     """Each host's actions (hosts concurrently), then the rollouts, on the hosts still standing.
 
     `guard` is asked before every action and every rollout batch: a run that lost the fleet lock
     finishes the steps under way (each leaves its host on one version) and starts no other.
     `pulls` bounds the image pulls and ships under way at once (a registry, or the controller's
-    uplink, serves `-f` hosts at a time, not the whole fleet).
+    uplink, serves `-f` hosts at a time, not the whole fleet). `record` gives a replacement its
+    history record, written with its last command (fleet/journal.py).
     """
     done = Executed()
     by_host = plan.by_host()
@@ -57,7 +64,7 @@ async def execute(
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
     # Services are independent: their rollouts run side by side, each batch by batch.
     fallen = {h: e for h, e in done.hosts.items() if e is not None}
-    done.rollouts = await _rollouts(plan.rollouts, standing, emit, fallen, guard)
+    done.rollouts = await _rollouts(plan.rollouts, standing, emit, fallen, guard, record)
     done.lock_lost = guard.lost() or ""
     for report in done.rollouts:
         for host, error in {**report.failed, **report.unreachable}.items():
@@ -69,7 +76,12 @@ async def execute(
 
 
 async def _rollouts(
-    rollouts: tuple[Rollout, ...], standing: dict[str, Transport], emit: Emit, fallen: dict[str, str], guard: Guard
+    rollouts: tuple[Rollout, ...],
+    standing: dict[str, Transport],
+    emit: Emit,
+    fallen: dict[str, str],
+    guard: Guard,
+    record: StepRecord | None,
 ) -> list[RolloutReport]:
     """Each rollout once its dependencies' rollouts completed (the others side by side); a rollout whose
     dependency stopped does not start."""
@@ -88,7 +100,7 @@ async def _rollouts(
                 return report
         if rollout.depends_on:
             emit(Event("", "progress", None, f"{rollout.service}: after {', '.join(rollout.depends_on)}"))
-        report = await run_rollout(rollout, standing, emit, fallen, guard)
+        report = await run_rollout(rollout, standing, emit, fallen, guard, record)
         finished[rollout.service].set_result(report)
         return report
 

@@ -14,15 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pushorch import facts
-from pushorch.actions import ReplaceContainer, WriteFile
+from pushorch.actions import ReplaceContainer
 from pushorch.commands import diagnosis, marks, shell, system
 from pushorch.commands import docker as docker_cmd
-from pushorch.commands import files as files_cmd
 from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
-from pushorch.execute import kept
+from pushorch.execute import config_files, kept
 from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.observed import SavedFile
 from pushorch.transport import Transport
@@ -41,13 +39,18 @@ class HostResult:
 
 
 Progress = Callable[[str], None]
+# The history record of a step that succeeded, as (append command, its stdin), for the step to write
+# with the mark it removes last (fleet/journal.py); None where no history is kept (a unit test).
+StepRecord = Callable[[ReplaceContainer], "tuple[tuple[str, ...], bytes] | None"]
 
 
 class Replacer:
     """Runs one ReplaceContainer (and, later, its revert) over the host's connection."""
 
-    def __init__(self, action: ReplaceContainer, transport: Transport, progress: Progress) -> None:
-        self.a, self.t, self.progress = action, transport, progress
+    def __init__(
+        self, action: ReplaceContainer, transport: Transport, progress: Progress, record: StepRecord | None = None
+    ) -> None:
+        self.a, self.t, self.progress, self.record = action, transport, progress, record
         self._probers: dict[str, Prober] = {}  # per container: its addresses are inspected once
         self._in_maintenance = False  # drained by the agent's maintenance mode, not yet back
         self._snapshot: tuple[SavedFile, ...] | None = None  # rollback: the kept container's config files
@@ -267,15 +270,7 @@ class Replacer:
             await self._write_definition(await self._ported(result.saved, old))
 
     async def _save_config(self) -> tuple[SavedFile, ...]:
-        """The service's config files as they are (and those a rollback's snapshot writes): bytes, mode
-        and owner (or absent)."""
-        saved = []
-        become = {f.path: f.become for f in self.a.files}
-        for path in dict.fromkeys([*become, *(f.path for f in self._snapshot or ())]):
-            done = await self.t.run(files_cmd.read_back(path), timeout=60, become=become.get(path, self.a.become))
-            done.check(f"read {path} to keep it for the way back")
-            saved.append(facts.saved_file(path, done.stdout))
-        return tuple(saved)
+        return await config_files.save(self.a, self.t, self._snapshot)
 
     async def _write_config(self, result: HostResult) -> None:
         """The service's config files (saved before the replacement began: what the way back puts back);
@@ -285,7 +280,7 @@ class Replacer:
             self.progress(f"config as {self.a.snapshot} had it: {', '.join(f.path for f in self._snapshot) or '-'}")
             return
         for f in self.a.files:
-            await self._put(f.path, f.content, f)
+            await config_files.put(self.a, self.t, f)
         if self.a.files:
             self.progress(f"config: {', '.join(f.path for f in self.a.files)}")
 
@@ -296,34 +291,28 @@ class Replacer:
         return found
 
     async def _restore_config(self, saved: tuple[SavedFile, ...]) -> None:
-        """Each file back as it was: the same bytes, mode and owner; removed if it did not exist."""
-        by_path = {f.path: f for f in self.a.files}
-        for old in saved:
-            become = by_path[old.path].become if old.path in by_path else self.a.become
-            if old.data is None:
-                await self._docker(system.remove_file(old.path), old.path)
-                continue
-            await self.t.put(old.data, old.path, int(old.mode, 8), become=become)
-            await self._docker(("chown", f"{old.uid}:{old.gid}", "--", old.path), old.path)
-
-    async def _put(self, path: str, content: str, f: WriteFile) -> None:
-        try:
-            await self.t.put(content.encode(), path, int(f.mode, 8) if f.mode else 0o644, become=f.become)
-        except CommandFailed:  # its directory does not exist yet
-            await self._docker(system.parent_dir(path), path)
-            await self.t.put(content.encode(), path, int(f.mode, 8) if f.mode else 0o644, become=f.become)
-        steps = system.attributes(path, None, f.owner, f.group)
-        if steps:
-            await self._docker(("sh", "-c", " && ".join(steps)), path)
+        await config_files.restore(self.a, self.t, saved)
 
     async def _passed(self, name: str) -> None:
         """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving.
         Called once the step's work is done (registered, the old one stopped), not when the gate
         passes: a run stopped in between (the soak killed one while the old instance was stopping)
         leaves it to be gated again and its change recorded. Before the retired container's marks:
-        a rollback's hold written there must outlive this (removing the mark ends holds)."""
-        if name == self.a.name and not self.a.restart:
-            await self._docker(marks.gate_passed(name, self.a.service), "mark it gated")
+        a rollback's hold written there must outlive this (removing the mark ends holds).
+        The step's history record goes in the same command, before the mark: a run killed between the
+        two left a container serving whose change no history named (the soak, seed 193541 round 30).
+        A record that cannot be written (a full disk) leaves the mark: the next run gates it again."""
+        if name != self.a.name or self.a.restart:
+            return
+        passed = marks.gate_passed(name, self.a.service)
+        record = self.record(self.a) if self.record else None
+        if record is None:
+            await self._docker(passed, "mark it gated")
+            return
+        append, lines = record
+        both = ("sh", "-c", f"if {shell.join(append)}; then {shell.join(passed)}; fi")
+        done = await self.t.run(both, stdin=lines, timeout=time_limit(self.t.settings, 30), become=self.a.become)
+        done.check(f"{self.a.kind}({self.a.service}): record it and mark it gated")
 
     async def _unregister_new(self) -> None:
         """No old definition to give back: the new one (written before the step failed) goes, so no file

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 
+from pushorch.actions import ReplaceContainer
 from pushorch.errors import PushorchError
 from pushorch.events import Event
 from pushorch.fleet import history
@@ -25,8 +26,22 @@ class Journal:
         self.transports = transports
         self.queued: dict[str, list[dict[str, str]]] = {}
         self.writers: dict[str, asyncio.Task[None]] = {}
+        self.written: set[int] = set()  # replacements whose step wrote its own record (id of the action)
+
+    def step_record(self, action: ReplaceContainer) -> tuple[tuple[str, ...], bytes] | None:
+        """The record of a replacement that succeeded, for the step to write together with the removal
+        of its ungated mark (execute/replace.py): then no kill falls between the two. Its event is
+        not written again."""
+        lines = history.records([Event(action.host, "changed", action)], self.by, self.command).get(action.host)
+        if not lines:
+            return None
+        self.written.add(id(action))
+        return history.append(lines)
 
     def add(self, event: Event) -> None:
+        if event.status == "changed" and id(event.action) in self.written:
+            self.written.discard(id(event.action))
+            return
         lines = history.records([event], self.by, self.command).get(event.host)
         if not lines or event.host not in self.transports:
             return

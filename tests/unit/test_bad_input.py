@@ -269,6 +269,18 @@ case(
     ["p.yml:4:27: [0].services[1].ports: publishes a host port that 'a' publishes too (hosts w1, w2)"],
 )
 
+case(
+    # Issue 25: a compose key pushorch does not map is refused where it is written, never dropped.
+    "compose_key_not_mapped",
+    {"compose.yaml": "services:\n  web:\n    image: web:1\n    links: [db]\n    ports: ['http:80']\n"},
+    ["check", "-i", "inv.ini", "--hosts", "web", "compose.yaml"],
+    [
+        "compose.yaml:4:5: services.web.links: compose key 'links' is not supported by pushorch",
+        "compose.yaml:5:13: services.web.ports[0]: 'http:80' is not a port mapping compose reads "
+        "(like '8080:80', '127.0.0.1:8080:80/udp')",
+    ],
+)
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

@@ -270,3 +270,33 @@ def test_old_images_are_pruned_only_after_every_rollout_of_the_pass() -> None:
     prunes = [i for i, call in enumerate(host.calls) if "reg/shared" in call]
     runs = [i for i, call in enumerate(host.calls) if "docker run -d --name web-new" in call]
     assert len(prunes) == 2 and runs and max(runs) < min(prunes), host.calls
+
+
+def test_a_replacement_writes_its_history_record_in_the_command_that_removes_its_ungated_mark() -> None:
+    """The soak, seed 193541 round 30: a controller killed after the mark went and before the history
+    line was written left a container serving that no history named (and no mark to gate it again)."""
+    from pushorch.fleet import history
+    from pushorch.fleet.journal import Journal
+
+    host = _host("a")
+    journal = Journal({"a": host}, ("pushorch", "apply", "site.yml"))
+    stdins: list[bytes | None] = []
+    run = host.run
+
+    async def seen(argv: tuple[str, ...], **kw: Any) -> Any:
+        stdins.append(kw.get("stdin"))
+        return await run(argv, **kw)
+
+    host.run = seen  # type: ignore[method-assign]
+
+    async def go() -> None:
+        rollout = Rollout("web", ((_replace("a", order="start-first"),),))
+        await execute(Plan(rollouts=(rollout,)), {"a": host}, journal.add, record=journal.step_record)
+        await journal.flush()
+
+    asyncio.run(go())
+    append, _ = history.append([])
+    both = join(("sh", "-c", f"if {join(append)}; then {PASSED}; fi"))
+    assert host.calls[-3:] == [STATE, STOP_OLD, both]  # the record, then the mark, in one command, last
+    assert b'"to": "2"' in (stdins[-1] or b"") and b'"from": "1"' in (stdins[-1] or b"")
+    assert sum(c.startswith(join(append)[:20]) or c == both for c in host.calls) == 1  # not written twice
