@@ -181,6 +181,32 @@ def test_open_tcp_from_the_host_side(sshd: Sshd, kind: str, echo_server: int) ->
     run(go())
 
 
+def test_a_connection_lost_under_an_open_tcp_stream_is_a_lost_host(sshd: Sshd, kind: str) -> None:
+    """The soak (seed 358149 round 50): a host restarted during an HTTP gate's read; asyncssh's
+    ConnectionLost came out of the stream unconverted and crashed the controller (internal error)."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers: the read waits
+
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            stream = await t.open_tcp("127.0.0.1", silent.getsockname()[1])
+            session = (await t.run(["sh", "-c", "echo $PPID"])).stdout.strip()
+            reading = asyncio.ensure_future(stream.read(100))
+            await asyncio.sleep(0.2)
+            os.kill(int(session), 9)  # the sshd process serving this connection: the host is gone
+            try:
+                assert await asyncio.wait_for(reading, 10) == b""  # EOF is an answer too
+            except ConnectError:
+                pass  # a lost host, as any other command on that connection would say
+        finally:
+            await t.close()
+
+    try:
+        run(go())
+    finally:
+        silent.close()
+
+
 def test_strict_refuses_an_unknown_host_key(sshd: Sshd, kind: str, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")

@@ -51,7 +51,9 @@ rm -rf "$d" && echo RELEASED
 _WRITE_STATE = r"""
 d=$1 token=$2 f=$3
 [ "$(cat "$d/token" 2>/dev/null)" = "$token" ] || { echo LOST; exit 3; }
-umask 022 && cat > "$f.new" && mv -f "$f.new" "$f" && echo WRITTEN
+umask 022
+# A write cut short (a full disk) takes its temporary file with it: nothing of pushorch's is left behind.
+if cat > "$f.new" && mv -f "$f.new" "$f"; then echo WRITTEN; else s=$?; rm -f "$f.new"; exit "$s"; fi
 """
 
 _STATUS = r"""

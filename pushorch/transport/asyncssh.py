@@ -33,6 +33,27 @@ from pushorch.transport.base import (
 )
 
 
+class _SshStream(StreamPair):
+    """A forwarded TCP stream whose SSH connection may go away mid-read (a host restarted during a
+    gate): that is a lost host, like any command on the connection, not asyncssh's own exception."""
+
+    def __init__(self, host: str, reader: Any, writer: Any) -> None:
+        super().__init__(reader, writer)
+        self._host = host
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            return await super().read(n)
+        except asyncssh.Error as exc:
+            raise ConnectError(self._host, f"connection lost: {exc}") from None
+
+    async def write(self, data: bytes) -> None:
+        try:
+            await super().write(data)
+        except asyncssh.Error as exc:
+            raise ConnectError(self._host, f"connection lost: {exc}") from None
+
+
 class AsyncsshTransport:
     """Transport over asyncssh; host keys verified as the settings' policy says."""
 
@@ -228,7 +249,7 @@ class AsyncsshTransport:
             raise ConnectionRefusedError(f"{self.settings.name}: cannot open {host}:{port}: {exc.reason}") from None
         except (asyncssh.Error, OSError) as exc:  # the SSH connection itself is gone
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
-        return StreamPair(reader, writer)
+        return _SshStream(self.settings.name, reader, writer)
 
     async def close(self) -> None:
         if self._conn is not None:

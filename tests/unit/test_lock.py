@@ -64,3 +64,21 @@ def test_local_lock_refuses_a_second_process_and_frees_on_exit(tmp_path: Path) -
         holder.wait()
     with LocalLock(path):  # the kernel dropped the dead holder's lock
         assert "pid" in path.read_text()
+
+
+def test_a_fleet_state_write_cut_short_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """The soak (seed 358149 round 97): a full disk during the fleet state's write left fleet.json.new."""
+    lock_dir, state = tmp_path / "lock", tmp_path / "fleet.json"
+    lock_dir.mkdir()
+    (lock_dir / "token").write_text("t1")
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    # reading a file works; the write from stdin stops half way (the disk filled)
+    (stub / "cat").write_text('#!/bin/sh\n[ $# -gt 0 ] && exec /bin/cat "$@"\nprintf half\nexit 1\n')
+    (stub / "cat").chmod(0o755)
+    argv = lock_cmd.write_state("t1", str(lock_dir), str(state))
+    cut = subprocess.run(argv, input=b"{}", capture_output=True, env={"PATH": f"{stub}:/usr/bin:/bin"}, check=False)
+    assert cut.returncode != 0 and b"WRITTEN" not in cut.stdout
+    assert not state.exists() and not Path(f"{state}.new").exists()
+    done = subprocess.run(argv, input=b"{}", capture_output=True, check=False)
+    assert done.returncode == 0 and state.read_text() == "{}"
