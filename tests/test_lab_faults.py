@@ -278,3 +278,36 @@ def test_a_failing_pull_leaves_the_old_version_serving(  # type: ignore[no-untyp
         assert _http_through_ssh(inventory, "lab-2", 18096, "/version") == (200, b"v1\n")
     assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
     assert _running(inventory, "pl-a") == {h: ["v2"] for h in DOCKER_HOSTS}
+
+
+def test_a_consul_reload_refused_on_the_way_back_is_done_by_the_next_run(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """The soak (seed 358149 round 21): the agent answered 500 from the moment a new instance was
+    started; registering it failed, the old one came back with its definition file, but the reload
+    that would load it failed too. The file looked done, so every later run left the running instance
+    out of Consul."""
+    _, inventory = lab_inventory
+    playbook = _playbook(tmp_path, "rl-a", 18097, min_healthy_time="2s")
+    assert _apply(run_cli, inventory, "-l", "lab-1", playbook)[0] == 0
+    assert "rl-a-lab-1" in _consul_ids(inventory, "lab-1")
+    done = threading.Event()
+
+    def break_consul_once_v2_runs() -> None:  # after the drain's reload, before the registration's
+        _wait_running(inventory, "rl-a", "lab-1", "v2", 60)
+        _sh(inventory, "touch /run/consul-standin.fail", "lab-1")
+        done.set()
+
+    breaker = threading.Thread(target=break_consul_once_v2_runs, daemon=True)
+    breaker.start()
+    try:
+        status, changes, _ = _apply(run_cli, inventory, "-l", "lab-1", "-e", "v=v2", playbook)
+    finally:
+        breaker.join(70)
+        _sh(inventory, "rm -f /run/consul-standin.fail", "lab-1")
+    assert done.is_set() and status != 0, changes
+    assert _running(inventory, "rl-a", "lab-1") == {"lab-1": ["v1"]}  # back on the old instance
+    assert "rl-a-lab-1" not in _consul_ids(inventory, "lab-1")  # its definition is back, not loaded
+    assert _apply(run_cli, inventory, "-l", "lab-1", playbook)[0] == 0  # nothing else to change
+    assert "rl-a-lab-1" in _consul_ids(inventory, "lab-1")
+    assert _sh(inventory, "ls /var/lib/pushorch/consul-reload-pending 2>/dev/null; true", "lab-1")["lab-1"] == ""

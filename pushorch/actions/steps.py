@@ -270,6 +270,7 @@ class ReloadConsul(Action):
     # configuration; docs/consul.md).
     binary: bool = True
     written: tuple[str, ...] = ()  # definitions this run wrote: removed again if the reload fails
+    pending: bool = False  # a reload failed before (commands/marks.py): its mark goes once this one passes
     verb: ClassVar[str] = "reload"
 
     def subject(self) -> str:

@@ -12,7 +12,9 @@
   of the playbook it left does not remove it;
 - `hold/SERVICE`: `rollback --hold`: "DIGEST NAME", the playbook's spec hash the hold refuses and the
   kept container it holds to. `apply`/`reconcile` leave the service alone while the playbook still says
-  DIGEST; a changed playbook (a new version) or `rollback --release` ends it.
+  DIGEST; a changed playbook (a new version) or `rollback --release` ends it;
+- `consul-reload-pending`: a reload of the Consul agent failed (it answered 500, say) after a definition
+  was written: the file looks done, but the agent never loaded it; the next run reloads.
 
 The probe reads them with shell globs and `read` (no fork per file).
 """
@@ -30,6 +32,7 @@ UNGATED_DIR = f"{ROOT}/ungated"
 KEPT_DIR = f"{ROOT}/kept"
 HOLD_DIR = f"{ROOT}/hold"
 OWNERS_DIR = f"{ROOT}/owners"
+RELOAD_PENDING = f"{ROOT}/consul-reload-pending"
 PULLED_FILE = f"{ROOT}/images"  # every image reference pushorch pulled or shipped: prune removes no other
 
 
@@ -45,6 +48,8 @@ def probe_lines(mark: str) -> list[str]:
         f'for f in {HOLD_DIR}/*; do [ -e "$f" ] && {{ read -r h < "$f"; echo "${{f##*/}} $h"; }}; done',
         f"echo '{mark.format('owners')}'",
         f'for f in {OWNERS_DIR}/*; do [ -e "$f" ] && {{ read -r o < "$f"; echo "${{f##*/}} $o"; }}; done',
+        f"echo '{mark.format('reload')}'",
+        f"if [ -e {RELOAD_PENDING} ]; then echo pending; fi",
     ]
 
 
@@ -53,6 +58,15 @@ def fetched(fetch: Argv, image: str) -> Argv:
     cannot write the list leaves the image to the host: prune will not remove it)."""
     record = '{ mkdir -p "${1%/*}" && { grep -qsxF "$0" "$1" || echo "$0" >> "$1"; }; } 2>/dev/null || true'
     return ("sh", "-c", f"{join(fetch)} && {{ {record}; }}", image, PULLED_FILE)
+
+
+def reload_failed() -> Argv:
+    """Remember that the agent has not loaded what its directory holds (best effort)."""
+    return ("sh", "-c", f"mkdir -p {ROOT} && : > {RELOAD_PENDING}")
+
+
+def reload_done() -> Argv:
+    return ("rm", "-f", "--", RELOAD_PENDING)
 
 
 def gate_passed(name: str, service: str) -> Argv:

@@ -19,8 +19,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from pushorch.commands import marks
 from pushorch.consul import commands as consul_cmd
-from pushorch.errors import ExitStatus, HostError, PushorchError
+from pushorch.errors import ExitStatus, HostError, PushorchError, TransportError
 from pushorch.secret import Secret
 from pushorch.transport import Transport, http
 from pushorch.transport.http import Reply
@@ -113,7 +114,20 @@ async def _write(transport: Transport, method: str, path: str, what: str, body: 
 
 
 async def reload(transport: Transport, binary: bool, become: bool | None) -> None:
-    """The agent's reload endpoint, or `consul reload` where only the binary answers."""
+    """The agent's reload endpoint, or `consul reload` where only the binary answers. A reload that
+    fails leaves a mark on the host: the definitions there look done, but the agent never loaded
+    them, so the next run reloads (the soak, seed 358149 round 21: a 500 during a rollback's way back)."""
+    try:
+        await _reload(transport, binary, become)
+    except TransportError:
+        raise
+    except PushorchError:
+        with contextlib.suppress(PushorchError):
+            await transport.run(marks.reload_failed(), timeout=30, become=become)
+        raise
+
+
+async def _reload(transport: Transport, binary: bool, become: bool | None) -> None:
     if binary:
         agent = transport.settings.consul
         if agent.cert_file:

@@ -73,6 +73,8 @@ async def _reload_consul(action: a.ReloadConsul, t: Transport) -> None:
     again: the agent never loaded them, and a file left in place would look done to the next run's plan."""
     try:
         await consul_client.reload(t, action.binary, action.become)
+        if action.pending:
+            await _run(t, action, marks.reload_done(), "consul reload")
     except PushorchError:
         if action.written:
             with contextlib.suppress(PushorchError):

@@ -205,8 +205,9 @@ def _host_plan(
     changed = bool(written) or any(isinstance(a, RemoveConsul) for a in removals)
     out.extend(removals)
     reloadable = seen.consul_binary or seen.consul_agent  # neither: an agent started later reads the dir
-    if changed and reloadable:
-        reload = ReloadConsul(host.name, "a definition changed", binary=not seen.consul_agent)
+    if (changed or seen.consul_reload_pending) and reloadable:
+        why = "a definition changed" if changed else "the last reload failed: the agent has not loaded its definitions"
+        reload = ReloadConsul(host.name, why, binary=not seen.consul_agent, pending=seen.consul_reload_pending)
         out.append(dataclasses.replace(reload, written=tuple(written)))
     after.extend(pruned)
     if reloadable and any(isinstance(a, RemoveConsul) for a in pruned):
