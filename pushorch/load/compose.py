@@ -183,6 +183,8 @@ class _Mapper:
                 (*where, "container_name"), "pushorch names the containers (a rollout runs two at once): remove it"
             )
         out: dict[str, Any] = {"name": name, "image": self._image(name, raw)}
+        if raw.get("build") is not None:
+            self._build(where, raw["build"], out)
         out.update({to: raw[key] for key, to in _SAME.items() if key in raw})
         flags = [x for key, flag in _FLAGS.items() if key in raw and flag for x in _flag(flag, raw[key])]
         if flags:
@@ -200,9 +202,9 @@ class _Mapper:
         self._deploy(where, raw, mine, out)
         for key in ("ulimits", "extra_hosts"):
             if raw.get(key):
-                out[key] = _ulimits(raw[key]) if key == "ulimits" else {k: v for k, v in raw[key].items()}
+                out[key] = compose_ports.ulimits(raw[key]) if key == "ulimits" else {k: v for k, v in raw[key].items()}
         if raw.get("shm_size") is not None:
-            out["shm_size"] = _size(raw["shm_size"])
+            out["shm_size"] = compose_ports.size(raw["shm_size"])
         if raw.get("stop_grace_period") is not None:
             out["stop_timeout"] = raw["stop_grace_period"]
         if raw.get("logging"):
@@ -217,6 +219,26 @@ class _Mapper:
             if image == written:
                 return instead
         return image
+
+    def _build(self, where: KeyPath, given: Any, out: dict[str, Any]) -> None:
+        """Built on the controller and shipped (a playbook's `build:`): the image names the repository,
+        pushorch tags it by the digest of its context."""
+        spec = {"context": given} if isinstance(given, str) else dict(given or {})
+        self._only((*where, "build"), spec, {"context", "dockerfile", "args"}, {})
+        given_args = spec.get("args") or {}
+        args: dict[str, Any] = {}
+        if isinstance(given_args, list):  # `- KEY=VALUE`, or `- KEY` taking the shell's value
+            args = dict(a.split("=", 1) if "=" in a else (a, self.p.env.get(a, "")) for a in given_args)
+        elif isinstance(given_args, dict):
+            args = given_args
+        out["build"] = {
+            "context": os.path.normpath(os.path.join(self.p.directory, str(spec.get("context", ".")))),
+            "dockerfile": str(spec.get("dockerfile", "Dockerfile")),
+            "args": {str(k): str(v) for k, v in args.items()},
+        }
+        last = out["image"].rsplit("/", 1)[-1]
+        if ":" in last:  # compose names the built image with its tag; pushorch's tag is the context's digest
+            out["image"] = out["image"][: -(len(last) - last.index(":"))]
 
     def _env(self, where: KeyPath, raw: dict[str, Any]) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -331,7 +353,7 @@ class _Mapper:
         limits = resources.get("limits") or {}
         self._only((*at, "resources", "limits"), limits, {"cpus", "memory"}, {})
         if limits:
-            out["resources"] = {k: float(v) if k == "cpus" else _size(v) for k, v in limits.items()}
+            out["resources"] = {k: float(v) if k == "cpus" else compose_ports.size(v) for k, v in limits.items()}
         for key in ("failover", "consul"):
             if key in mine:
                 out[key] = mine[key]
@@ -364,18 +386,3 @@ def _literal(value: Any) -> Any:
 def _flag(flag: str, value: Any) -> list[str]:
     values = value if isinstance(value, list) else [value]
     return [x for v in values for x in (flag, str(v))]
-
-
-def _ulimits(given: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, dict) else {"soft": v, "hard": v} for k, v in given.items()}
-
-
-def _size(value: Any) -> str:
-    """Compose's byte sizes ('512m', '1gb', '1.5G', 1024) as Docker's integer-and-unit form."""
-    text = str(value).strip().lower().removesuffix("b")
-    unit = text[-1] if text[-1:] in ("k", "m", "g") else ""
-    number = float(text[: -1 if unit else None] or 0)
-    if number != int(number):
-        steps = "bkmg"
-        number, unit = number * 1024, steps[max(steps.index(unit or "b") - 1, 0)]
-    return f"{int(number)}{unit}"

@@ -1,4 +1,4 @@
-"""Compose's `ports` and `volumes` forms (short and long) as pushorch's port mappings and mounts."""
+"""Compose's value forms as pushorch's: `ports` and `volumes` (short and long), sizes, ulimits."""
 
 from __future__ import annotations
 
@@ -107,3 +107,18 @@ def _mount(source: str, target: str, read_only: bool, kind: str, named: dict[str
             raise Unsupported(f"volume {source!r} is not declared in the top-level `volumes:`")
         source = named[source]
     return {"source": source, "target": target, "read_only": read_only}
+
+
+def ulimits(given: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, dict) else {"soft": v, "hard": v} for k, v in given.items()}
+
+
+def size(value: Any) -> str:
+    """Compose's byte sizes ('512m', '1gb', '1.5G', 1024) as Docker's integer-and-unit form."""
+    text = str(value).strip().lower().removesuffix("b")
+    unit = text[-1] if text[-1:] in ("k", "m", "g") else ""
+    number = float(text[: -1 if unit else None] or 0)
+    if number != int(number):
+        steps = "bkmg"
+        number, unit = number * 1024, steps[max(steps.index(unit or "b") - 1, 0)]
+    return f"{int(number)}{unit}"

@@ -225,3 +225,17 @@ def test_convert_prints_a_playbook_that_loads_to_the_same_services(tmp_path: Pat
     direct = _services(tmp_path, environ={"FROM_SHELL": "shell"}, profiles=("backend",))
     _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "converted.yml")])
     assert {s.name: s for s in spec.hosts["a1"].plays[0].services} == direct
+
+
+def test_a_build_is_built_on_the_controller_and_the_image_names_its_repository(tmp_path: Path) -> None:
+    text = (
+        "x-pushorch: {hosts: app}\nservices:\n  api:\n    image: reg/api:dev\n"
+        "    build: {context: ./api, dockerfile: Dockerfile.prod, args: [MODE=prod, FROM_SHELL]}\n"
+    )
+    _project(tmp_path, text)
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "Dockerfile.prod").write_text("FROM scratch\n")
+    api = _services(tmp_path)["api"]
+    assert api.image.startswith("reg/api:ctx-") and api.build is not None  # tagged by its context
+    assert (api.build.context, api.build.dockerfile) == (str(tmp_path / "api"), "Dockerfile.prod")
+    assert api.build.args == {"MODE": "prod", "FROM_SHELL": "shell"}
