@@ -288,7 +288,7 @@ def test_a_consul_reload_refused_on_the_way_back_is_done_by_the_next_run(  # typ
     that would load it failed too. The file looked done, so every later run left the running instance
     out of Consul."""
     _, inventory = lab_inventory
-    playbook = _playbook(tmp_path, "rl-a", 18097, min_healthy_time="2s")
+    playbook = _playbook(tmp_path, "rl-a", 18170, min_healthy_time="2s")
     assert _apply(run_cli, inventory, "-l", "lab-1", playbook)[0] == 0
     assert "rl-a-lab-1" in _consul_ids(inventory, "lab-1")
     done = threading.Event()
