@@ -12,7 +12,7 @@ from pushorch.errors import Problem
 from pushorch.load import compose_ports
 from pushorch.load.compose_file import Project, read_env_file
 from pushorch.load.context import NO_CONTEXT, LoadContext
-from pushorch.load.yamlfile import Document, KeyPath, read_text
+from pushorch.load.yamlfile import Document, KeyPath, longest_prefix, read_text
 
 # compose key -> pushorch key, values taken as they are
 _SAME = {
@@ -47,10 +47,9 @@ class MappedDocument(Document):
     source: dict[KeyPath, KeyPath] = field(default_factory=dict)  # play key path -> compose key path
 
     def problem(self, keypath: KeyPath, message: str) -> Problem:
-        for end in range(len(keypath), -1, -1):
-            found = self.source.get(tuple(keypath[:end]))
-            if found is not None and self.project is not None:
-                return self.project.problem(found, message)
+        found = longest_prefix(self.source, keypath)
+        if found is not None and self.project is not None:
+            return self.project.problem(found, message)
         return Document.problem(self, keypath, message)  # slots dataclass: no zero-argument super()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pushorch.errors import Problem
 from pushorch.load.context import NO_CONTEXT, LoadContext
-from pushorch.load.yamlfile import Document, KeyPath, load_yaml, read_text
+from pushorch.load.yamlfile import Document, KeyPath, format_keypath, load_yaml, longest_prefix, read_text
 
 NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -48,20 +48,9 @@ class Project:
         raw = str(given) if given else os.path.basename(self.directory)
         return re.sub(r"[^a-z0-9_-]", "", raw.lower()) or "default"
 
-    def where(self, keypath: KeyPath) -> tuple[str, int, int]:
-        for end in range(len(keypath), -1, -1):
-            found = self.origin.get(tuple(keypath[:end]))
-            if found:
-                return found
-        return (self.files[0], 1, 1)
-
     def problem(self, keypath: KeyPath, message: str) -> Problem:
-        path, line, col = self.where(keypath)
-        return Problem(path, line, col, _keypath(keypath), message)
-
-
-def _keypath(keypath: KeyPath) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in keypath).replace(".[", "[")
+        path, line, col = longest_prefix(self.origin, keypath) or (self.files[0], 1, 1)
+        return Problem(path, line, col, format_keypath(keypath), message)
 
 
 def read_env_file(text: str) -> dict[str, str]:

@@ -9,8 +9,9 @@ is refused by size instead of exhausting memory).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -20,6 +21,7 @@ from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.secret import Secret, VaultValue, secret_leaves
 
 KeyPath = tuple[str | int, ...]
+T = TypeVar("T")
 
 # Bounds that keep hostile input from exhausting the controller.
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -51,15 +53,20 @@ class Document:
 
     def position(self, keypath: KeyPath) -> tuple[int, int]:
         """The line:col of the longest prefix of keypath that the file has (1-based)."""
-        for end in range(len(keypath), -1, -1):
-            mark = self.marks.get(tuple(keypath[:end]))
-            if mark:
-                return mark
-        return (1, 1)
+        return longest_prefix(self.marks, keypath) or (1, 1)
 
     def problem(self, keypath: KeyPath, message: str) -> Problem:
         line, col = self.position(keypath)
         return Problem(self.path, line, col, format_keypath(keypath), message)
+
+
+def longest_prefix(table: Mapping[KeyPath, T], keypath: KeyPath) -> T | None:
+    """What `table` holds for the longest prefix of keypath (the whole of it first), else None."""
+    for end in range(len(keypath), -1, -1):
+        found = table.get(tuple(keypath[:end]))
+        if found is not None:
+            return found
+    return None
 
 
 def format_keypath(keypath: KeyPath) -> str:
