@@ -138,17 +138,28 @@ def _braced(inner: str, env: Mapping[str, str]) -> str:
 
 
 def load_project(paths: list[str], context: LoadContext = NO_CONTEXT) -> tuple[Project | None, list[Problem]]:
-    """Read, interpolate and merge the compose files, in order; drop the services no enabled profile
-    selects. Every problem at once (a value that cannot be interpolated stays as written, so the
-    mapping finds the others); no Project when no file could be read."""
+    """Read the compose files, then as `project_of` (for `pushorch convert`, which has only paths)."""
     problems: list[Problem] = []
-    env = _environment(paths[0], context, problems)
-    project = Project(files=list(paths), data={}, env=env)
+    docs = []
     for path in paths:
         doc, found = load_yaml(path, context)
         problems.extend(found)
-        if found:
-            continue
+        docs.extend([] if found else [doc])
+    if not docs:
+        return None, problems
+    project, found = project_of(docs, context)
+    return project, problems + found
+
+
+def project_of(docs: list[Document], context: LoadContext = NO_CONTEXT) -> tuple[Project | None, list[Problem]]:
+    """Interpolate and merge the compose files already read, in order; drop the services no enabled
+    profile selects. Every problem at once (a value that cannot be interpolated stays as written, so
+    the mapping finds the others); no Project when none of them is a compose file."""
+    problems: list[Problem] = []
+    env = _environment(docs[0].path, context, problems)
+    project = Project(files=[doc.path for doc in docs], data={}, env=env)
+    for doc in docs:
+        path = doc.path
         if not is_compose(doc.data):
             problems.append(doc.problem((), "a compose file is a mapping with `services`"))
             continue

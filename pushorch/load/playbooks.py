@@ -200,21 +200,21 @@ def _read_playbooks(paths: Sequence[str], problems: list[Problem], context: Load
     """The plays of every playbook, in order; the compose files among them are one project, merged in
     the order given (as `docker compose -f a -f b`), its plays last."""
     plays: list[PlaySource] = []
-    composed: list[str] = []
+    composed: list[Document] = []
     for path in paths:
         doc, found = load_yaml(path, context)
         problems.extend(found)
         if not found and compose_file.is_compose(doc.data):
-            composed.append(path)
+            composed.append(doc)
         elif not found:
             plays.extend(_plays_of(doc, path, problems, context))
     if composed:
-        project, found = compose_file.load_project(composed, context)
+        project, found = compose_file.project_of(composed, context)
         problems.extend(found)
         if project is not None:
             mapped, found = compose.to_plays(project, context)
             problems.extend(found)
-            plays.extend(_plays_of(mapped, composed[0], problems, context) if mapped.data else [])
+            plays.extend(_plays_of(mapped, mapped.path, problems, context) if mapped.data else [])
     return plays
 
 
