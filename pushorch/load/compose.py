@@ -68,7 +68,8 @@ class _Mapper:
         self.networks: dict[str, str] = {}  # compose name -> Docker's
         self.created: list[dict[str, Any]] = []  # the networks pushorch creates (not `external`)
         self.used: set[str] = set()  # Docker's names of the networks some service joins
-        self.files: dict[str, tuple[str, bool]] = {}  # config/secret name -> (file on this machine, secret)
+        # (configs|secrets, name) -> the copy task that ships its file to the hosts
+        self.files: dict[tuple[str, str], dict[str, Any]] = {}
 
     def bad(self, keypath: KeyPath, message: str) -> None:
         self.problems.append(self.p.problem(keypath, message))
@@ -93,8 +94,7 @@ class _Mapper:
                 continue
             play = plays.setdefault(str(hosts), self._play(str(hosts), top))
             play["services"].append(self._service(str(name), raw, mine))
-            if play not in self.doc.data:
-                self.doc.data.append(play)
+        self.doc.data = list(plays.values())
         for pi, play in enumerate(self.doc.data):
             play["networks"] = [n for n in self.created if n["name"] in self.used]
             self.doc.source[(pi,)] = ()
@@ -146,8 +146,14 @@ class _Mapper:
                     if "file" not in spec:
                         self.bad(where, f"only {key} from a file are supported (file: PATH)")
                         continue
-                    path = os.path.normpath(os.path.join(self.p.directory, str(spec["file"])))
-                    self.files[str(name)] = (path, key == "secrets")
+                    secret = key == "secrets"
+                    copy = {
+                        "src": os.path.normpath(os.path.join(self.p.directory, str(spec["file"]))),
+                        "dest": f"/etc/pushorch/compose/{self.name}/{key}/{name}",
+                        "mode": "0600" if secret else "0644",
+                        "secret": secret,
+                    }
+                    self.files[(key, str(name))] = {"name": f"compose {key[:-1]} {name}", "copy": copy}
         if "default" not in self.networks:
             self._network(("networks",), "default", f"{self.name}_default", {}, False)
 
@@ -268,15 +274,16 @@ class _Mapper:
         for key in ("configs", "secrets"):
             for i, item in enumerate(raw.get(key) or []):
                 source = item.get("source") if isinstance(item, dict) else item
-                if source not in self.files:
+                task = self.files.get((key, str(source)))
+                if task is None:
                     self.bad((*where, key, i), f"{key[:-1]} {source!r} is not declared in the top-level `{key}:`")
                     continue
                 default = f"/run/secrets/{source}" if key == "secrets" else f"/{source}"
                 target = item.get("target", default) if isinstance(item, dict) else default
                 target = target if target.startswith("/") else f"/run/secrets/{target}"
-                path = f"/etc/pushorch/compose/{self.name}/{key}/{source}"
-                out.setdefault("volumes", []).append({"source": path, "target": target, "read_only": True})
-                out.setdefault("restart_on", []).append(f"compose {key[:-1]} {source}")
+                mount = {"source": task["copy"]["dest"], "target": target, "read_only": True}
+                out.setdefault("volumes", []).append(mount)
+                out.setdefault("restart_on", []).append(task["name"])
         if tmpfs:
             out["tmpfs"] = tmpfs
 
@@ -359,16 +366,10 @@ class _Mapper:
 
     def _copy_tasks(self, play: dict[str, Any], service: dict[str, Any]) -> None:
         """Configs and secrets from files go to the hosts by a copy task the service restarts on."""
+        by_name = {task["name"]: task for task in self.files.values()}
         for task_name in service.get("restart_on", []):
-            if any(t["name"] == task_name for t in play["tasks"]):
-                continue
-            kind, source = task_name.split(" ", 2)[1:]
-            path, secret = self.files[source]
-            dest = f"/etc/pushorch/compose/{self.name}/{kind}s/{source}"
-            mode = "0600" if secret else "0644"
-            play["tasks"].append(
-                {"name": task_name, "copy": {"src": path, "dest": dest, "mode": mode, "secret": secret}}
-            )
+            if by_name[task_name] not in play["tasks"]:
+                play["tasks"].append(by_name[task_name])
 
 
 def _literal(value: Any) -> Any:
