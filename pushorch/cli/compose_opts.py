@@ -43,3 +43,8 @@ def compose_options(func: F) -> F:
     ):  # fmt: skip
         func = option(func)
     return func
+
+
+def playbooks_and_service(func: F) -> F:
+    """PLAYBOOK... SERVICE (rollback, restart, logs, maintenance), with the options compose files take."""
+    return compose_options(click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")(func))

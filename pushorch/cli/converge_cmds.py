@@ -15,7 +15,7 @@ from pushorch.cli.app import (
     lock_options,
     tag_options,
 )
-from pushorch.cli.compose_opts import compose_options
+from pushorch.cli.compose_opts import compose_options, playbooks_and_service
 from pushorch.cli.prepare import (
     converge_locked,
     exit_status,
@@ -233,7 +233,7 @@ def status(
 @click.option("--release", is_flag=True, help="End a --hold (nothing is deployed; the next apply or reconcile is).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
 @lock_options
-@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+@playbooks_and_service
 def rollback(
     inventories: tuple[str, ...],
     limit: str | None,
@@ -290,7 +290,7 @@ def _release(spec: Spec, settings: dict[str, ConnectionSettings], service: str, 
 @host_options
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one per change, then a summary.")
 @lock_options
-@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+@playbooks_and_service
 def restart(
     inventories: tuple[str, ...],
     limit: str | None,

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from pushorch.cli.app import follow_host_options
+from pushorch.cli.compose_opts import playbooks_and_service
 from pushorch.errors import ExitStatus, InputError, Problem
 
 
@@ -21,7 +22,7 @@ from pushorch.errors import ExitStatus, InputError, Problem
 @click.option("--since", metavar="WHEN", help="Only lines since then (docker logs --since: 10m, 2026-11-29T10:00).")
 @click.option("--tail", "tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines of each host.")
 @click.option("--grep", "pattern", metavar="REGEX", help="Only lines matching this regular expression.")
-@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+@playbooks_and_service
 def logs(
     inventories: tuple[str, ...],
     limit: str | None,

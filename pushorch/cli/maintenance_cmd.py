@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from pushorch.cli.app import host_options
+from pushorch.cli.compose_opts import playbooks_and_service
 from pushorch.errors import ExitStatus
 
 
@@ -16,7 +17,7 @@ from pushorch.errors import ExitStatus
 @host_options
 @click.option("--reason", default="", help="Shown by Consul and `pushorch status` (default: who and when).")
 @click.argument("mode", type=click.Choice(["enable", "disable"]))
-@click.argument("args", nargs=-1, required=True, metavar="PLAYBOOK... SERVICE")
+@playbooks_and_service
 def maintenance(
     inventories: tuple[str, ...],
     limit: str | None,

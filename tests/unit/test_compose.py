@@ -239,3 +239,24 @@ def test_a_build_is_built_on_the_controller_and_the_image_names_its_repository(t
     assert api.image.startswith("reg/api:ctx-") and api.build is not None  # tagged by its context
     assert (api.build.context, api.build.dockerfile) == (str(tmp_path / "api"), "Dockerfile.prod")
     assert api.build.args == {"MODE": "prod", "FROM_SHELL": "shell"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"], ["plan"], ["apply"], ["status"], ["reconcile"], ["prune"], ["doctor"],
+        ["rollback", "@", "web"], ["restart", "@", "web"], ["logs", "@", "web"], ["maintenance", "enable", "@", "web"],
+    ],
+)  # fmt: skip
+def test_every_command_that_takes_playbooks_takes_a_compose_file_and_its_options(  # type: ignore[no-untyped-def]
+    command: list[str], tmp_path: Path, run_cli
+) -> None:
+    """--hosts reaches the loader (without it: which hosts?), and a bad key is exit 3, nothing connected."""
+    (tmp_path / "inv.ini").write_text("[app]\na1 ansible_host=192.0.2.1\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: web:1\n    links: [db]\n")
+    argv = [*command[:1], "-i", "inv.ini", "--hosts", "app", *command[1:]]
+    at = argv.index("@") if "@" in argv else len(argv)
+    argv[at : at + 1] = ["compose.yaml"]
+    result = run_cli(*argv, cwd=tmp_path)
+    assert result.status == 3, (result.out, result.err)
+    assert "compose.yaml:4:5: services.web.links: compose key 'links' is not supported by pushorch" in result.err
