@@ -311,8 +311,7 @@ class Replacer:
             return
         append, lines = record
         both = ("sh", "-c", f"if {shell.join(append)}; then {shell.join(passed)}; fi")
-        done = await self.t.run(both, stdin=lines, timeout=time_limit(self.t.settings, 30), become=self.a.become)
-        done.check(f"{self.a.kind}({self.a.service}): record it and mark it gated")
+        await self._docker(both, "record it and mark it gated", stdin=lines)
 
     async def _unregister_new(self) -> None:
         """No old definition to give back: the new one (written before the step failed) goes, so no file
@@ -367,8 +366,10 @@ class Replacer:
         argv = docker_cmd.remove(name) if created else docker_cmd.stop(name, self.a.stop_timeout)
         await self.t.run(argv, timeout=120, become=self.a.become)
 
-    async def _docker(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> Result:
-        done = await self.t.run(argv, timeout=timeout, become=self.a.become)
+    async def _docker(
+        self, argv: tuple[str, ...], what: str, timeout: float = 120, stdin: bytes | None = None
+    ) -> Result:
+        done = await self.t.run(argv, stdin=stdin, timeout=timeout, become=self.a.become)
         return done.check(f"{self.a.kind}({self.a.service}): {what}")
 
     async def _container(self, argv: tuple[str, ...], what: str, timeout: float = 120) -> Result:
