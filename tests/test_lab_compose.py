@@ -4,6 +4,8 @@ instance serving, and a broken one reverted. Assertions on what the hosts run.""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -41,10 +43,12 @@ services:
 """
 
 
-def _created(inventory: Path, service: str, field: str) -> list[str]:
+def _created(inventory: Path, service: str, field: str) -> list[datetime]:
+    """Docker's RFC 3339 times (nanoseconds, trailing zeros dropped: not comparable as text)."""
     fmt = "{{." + field + "}}"
     out = _sh(inventory, f"docker inspect -f '{fmt}' $(docker ps -q --filter label=pushorch.service={service})")
-    return [line for text in out.values() for line in text.split()]
+    times = [line for text in out.values() for line in text.split()]
+    return [datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", t).replace("Z", "+00:00")) for t in times]
 
 
 def test_a_compose_app_deploys_in_order_rolls_out_start_first_and_reverts_a_broken_version(  # type: ignore[no-untyped-def]
