@@ -17,6 +17,7 @@ from pushorch.cli.app import (
     target_hosts,
     warn_unverified,
 )
+from pushorch.cli.compose_opts import compose_options
 from pushorch.errors import ExitStatus, InputError
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ def _playbook_count(words: tuple[str, ...]) -> int:
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})
 @host_options
+@compose_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per host per line.")
 @click.option("--service", metavar="SERVICE", help="Run it in SERVICE's container (give playbooks, not a pattern).")
 @click.option(

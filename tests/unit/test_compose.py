@@ -246,6 +246,7 @@ def test_a_build_is_built_on_the_controller_and_the_image_names_its_repository(t
     [
         ["check"], ["plan"], ["apply"], ["status"], ["reconcile"], ["prune"], ["doctor"],
         ["rollback", "@", "web"], ["restart", "@", "web"], ["logs", "@", "web"], ["maintenance", "enable", "@", "web"],
+        ["exec", "--service", "web", "@", "true"],
     ],
 )  # fmt: skip
 def test_every_command_that_takes_playbooks_takes_a_compose_file_and_its_options(  # type: ignore[no-untyped-def]
