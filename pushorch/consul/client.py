@@ -50,6 +50,18 @@ class ConsulRefused(ConsulError):
 # token read from the host's token file, and the TLS context made from the controller's files.
 _tokens: weakref.WeakKeyDictionary[Any, Secret | None] = weakref.WeakKeyDictionary()
 _contexts: weakref.WeakKeyDictionary[Any, ssl.SSLContext] = weakref.WeakKeyDictionary()
+_definitions: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def definitions(transport: Transport) -> asyncio.Lock:
+    """Held by whoever changes the host's definitions directory or reloads the agent, from the change
+    through its reload. The agent reads every file there on reload, so a file another service's
+    step removes meanwhile fails that reload (the suite's soak, seed 20261205 round 15: one rollout's
+    drain took its file while another's reload read the directory: HTTP 500, "no such file")."""
+    lock = _definitions.get(transport)
+    if lock is None:
+        lock = _definitions[transport] = asyncio.Lock()
+    return lock
 
 
 async def _token(transport: Transport) -> Secret | None:

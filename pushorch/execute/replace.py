@@ -142,9 +142,10 @@ class Replacer:
                     # the soak: the rollout aborted on the agent's 404 instead.
                     self.progress("drain: the Consul agent does not list this instance: nothing to drain")
         elif a.consul_path:
-            taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
-            result.saved = taken.stdout
-            await self._reload()
+            async with consul_client.definitions(self.t):
+                taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
+                result.saved = taken.stdout
+                await self._reload()
         await self._drain_delay(result)
 
     async def _drain_delay(self, result: HostResult) -> None:
@@ -316,9 +317,10 @@ class Replacer:
     async def _unregister_new(self) -> None:
         """No old definition to give back: the new one (written before the step failed) goes, so no file
         is left that the agent never loaded and the next run's plan would take for done."""
-        await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
-        with contextlib.suppress(PushorchError):  # the reload may fail as it just did: the file is gone anyway
-            await self._reload()
+        async with consul_client.definitions(self.t):
+            await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
+            with contextlib.suppress(PushorchError):  # the reload may fail as it just did: the file is gone anyway
+                await self._reload()
 
     async def _register(self, name: str) -> None:
         if self.a.consul_path:
@@ -340,21 +342,24 @@ class Replacer:
         return done.stdout if done.ok else ""
 
     async def _write_definition(self, content: str) -> None:
-        try:
-            await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
-        except CommandFailed:  # the config dir does not exist yet: make it, once
-            await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
-            await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
-        await self._reload()
+        async with consul_client.definitions(self.t):
+            try:
+                await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
+            except CommandFailed:  # the config dir does not exist yet: make it, once
+                await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
+                await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
+            await self._reload()
         if self._in_maintenance:  # registered again (new or old instance): back in service
             await consul_client.maintenance(self.t, consul_cmd.service_id(self.a.service, self.a.host), False)
             self._in_maintenance = False
 
     async def _deregister(self) -> None:
-        await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
-        await self._reload()
+        async with consul_client.definitions(self.t):
+            await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
+            await self._reload()
 
     async def _reload(self) -> None:
+        """Only with `consul_client.definitions` held, together with the change it loads."""
         if self.a.consul_reload:
             await consul_client.reload(self.t, self.a.consul_reload == "binary", self.a.become)
 

@@ -40,10 +40,12 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.RemoveContainer():
             await _run(t, action, marks.removing(docker_cmd.remove(action.name), (action.name,)), action.name, 120)
         case a.WriteConsul():
-            await _run(t, action, system.parent_dir(action.path), action.path)
-            await t.put(action.content.encode(), action.path, 0o640, become=action.become)
+            async with consul_client.definitions(t):
+                await _run(t, action, system.parent_dir(action.path), action.path)
+                await t.put(action.content.encode(), action.path, 0o640, become=action.become)
         case a.RemoveConsul():
-            await _run(t, action, system.remove_file(action.path), action.path)
+            async with consul_client.definitions(t):
+                await _run(t, action, system.remove_file(action.path), action.path)
         case a.CreateNetwork():
             argv = docker_cmd.network_create(
                 action.name, action.driver, action.internal, dict(action.labels), action.subnet, action.gateway
@@ -71,15 +73,16 @@ async def run_action(action: a.Action, t: Transport) -> None:
 async def _reload_consul(action: a.ReloadConsul, t: Transport) -> None:
     """Reload: the agent validates what it loads. When it refuses, the definitions this run wrote go
     again: the agent never loaded them, and a file left in place would look done to the next run's plan."""
-    try:
-        await consul_client.reload(t, action.binary, action.become)
-        if action.pending:
-            await _run(t, action, marks.reload_done(), "consul reload")
-    except PushorchError:
-        if action.written:
-            with contextlib.suppress(PushorchError):
-                await t.run(system.remove_file(*action.written), timeout=30, become=action.become)
-        raise
+    async with consul_client.definitions(t):
+        try:
+            await consul_client.reload(t, action.binary, action.become)
+        except PushorchError:
+            if action.written:
+                with contextlib.suppress(PushorchError):
+                    await t.run(system.remove_file(*action.written), timeout=30, become=action.become)
+            raise
+    if action.pending:
+        await _run(t, action, marks.reload_done(), "consul reload")
 
 
 def _changed_since(key: str) -> str:

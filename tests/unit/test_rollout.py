@@ -300,3 +300,57 @@ def test_a_replacement_writes_its_history_record_in_the_command_that_removes_its
     assert host.calls[-3:] == [STATE, STOP_OLD, both]  # the record, then the mark, in one command, last
     assert b'"to": "2"' in (stdins[-1] or b"") and b'"from": "1"' in (stdins[-1] or b"")
     assert sum(c.startswith(join(append)[:20]) or c == both for c in host.calls) == 1  # not written twice
+
+
+class _Slow(FakeTransport):
+    """Every command takes a moment, as on a real host, and says when it began and ended."""
+
+    async def run(self, argv: Any, **kw: Any) -> Any:
+        self.calls.append(f"begin {join(argv)}")
+        await asyncio.sleep(0.05 if join(argv) == RELOAD else 0.01)
+        done = await super().run(argv, **kw)
+        self.calls.append(f"end {join(argv)}")
+        return done
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644, *, become: bool | None = None) -> None:
+        self.calls.append(f"begin put {path}")
+        await asyncio.sleep(0.01)
+        await super().put(data, path, mode, become=become)
+        self.calls.append(f"end put {path}")
+
+
+def test_two_services_never_change_the_consul_directory_of_a_host_while_one_reloads_its_agent() -> None:
+    """The suite's soak, seed 20261205 round 15: one rollout's drain removed its definition while the
+    other's reload read the directory, and the agent refused the reload (no such file)."""
+    script = Script().answer(r"(?s)docker inspect --format .* (web|api)-(new|old)$", 0, "running \n")
+    host = _Slow(ConnectionSettings(name="a", address="a"), script.answer(r"cat -- ", 0, '{"service": {}}\n'))
+    rollouts = tuple(
+        Rollout(
+            svc,
+            (
+                (
+                    _replace(
+                        "a",
+                        service=svc,
+                        name=f"{svc}-new",
+                        old=(f"{svc}-old",),
+                        consul_path=f"/etc/consul.d/pushorch-{svc}.json",
+                        consul_content="{new}\n",
+                        consul_reload="binary",
+                        order=order,
+                    ),
+                ),
+            ),
+        )
+        for svc, order in (("web", "stop-first"), ("api", "start-first"))
+    )
+    asyncio.run(execute(Plan(rollouts=rollouts), {"a": host}, lambda e: None))
+    reloading, overlaps = 0, []
+    for call in host.calls:
+        if call.startswith(("begin", "end")) and RELOAD in call:
+            reloading += 1 if call.startswith("begin") else -1
+        elif reloading and call.startswith("begin") and "/etc/consul.d/" in call:
+            overlaps.append(call)
+    # web (stop-first) reloads after its drain and after its register; api (start-first) after its register
+    assert sum(c == f"begin {RELOAD}" for c in host.calls) == 3
+    assert overlaps == []
