@@ -29,6 +29,14 @@ from tests.harness.sshd import Sshd, free_port, keygen
 TRANSPORTS = ["asyncssh", "paramiko"]
 
 
+# The sshd process serving this connection: the first above the command (transports may wrap it in a
+# shell of their own).
+SSHD_ABOVE = (
+    "p=$PPID; until case $(cat /proc/$p/comm) in sshd*) true;; *) false;; esac; "
+    'do p=$(cut -d" " -f4 /proc/$p/stat); done; echo $p'
+)
+
+
 def settings(server: Sshd, index: int = 1, transport: str = "asyncssh", **changes: object) -> ConnectionSettings:
     base = ConnectionSettings(
         name=f"h{index}",
@@ -85,8 +93,9 @@ def test_a_command_that_ends_before_reading_its_input_is_its_exit_status_not_a_l
     async def go() -> None:
         t = await connected(settings(sshd, transport=kind))
         try:
-            for _ in range(25):
-                runs = [t.run(sh("exit 3"), stdin=b"x" * 100) for _ in range(8)]
+            # small input races the write; large input races paramiko's sends with the channel's close
+            for size in [100] * 25 + [200_000] * 20:
+                runs = [t.run(sh("exit 3"), stdin=b"x" * size) for _ in range(8)]
                 results = await asyncio.gather(*runs, return_exceptions=True)
                 assert [r.exit_status if not isinstance(r, BaseException) else str(r) for r in results] == [3] * 8
             with pytest.raises(CommandFailed, match="Directory nonexistent"):
@@ -191,7 +200,7 @@ def test_a_connection_lost_under_an_open_tcp_stream_is_a_lost_host(sshd: Sshd, k
         t = await connected(settings(sshd, transport=kind))
         try:
             stream = await t.open_tcp("127.0.0.1", silent.getsockname()[1])
-            session = (await t.run(["sh", "-c", "echo $PPID"])).stdout.strip()
+            session = (await t.run(["sh", "-c", SSHD_ABOVE])).stdout.strip()
             reading = asyncio.ensure_future(stream.read(100))
             await asyncio.sleep(0.2)
             os.kill(int(session), 9)  # the sshd process serving this connection: the host is gone
@@ -205,6 +214,25 @@ def test_a_connection_lost_under_an_open_tcp_stream_is_a_lost_host(sshd: Sshd, k
         run(go())
     finally:
         silent.close()
+
+
+def test_a_connection_lost_while_a_command_runs_is_a_lost_host_at_once(sshd: Sshd, kind: str) -> None:
+    """Found by the suite: paramiko's channel, closed with its connection, made the wait for the
+    command's output spin at full CPU until the command's deadline, forever without one."""
+
+    async def go() -> None:
+        t = await connected(settings(sshd, transport=kind))
+        try:
+            session = (await t.run(["sh", "-c", SSHD_ABOVE])).stdout.strip()
+            sleeping = asyncio.ensure_future(t.run(["sleep", "60"]))  # no deadline
+            await asyncio.sleep(0.5)
+            os.kill(int(session), 9)
+            with pytest.raises(ConnectError, match="connection lost"):
+                await asyncio.wait_for(sleeping, 10)
+        finally:
+            await t.close()
+
+    run(go())
 
 
 def test_strict_refuses_an_unknown_host_key(sshd: Sshd, kind: str, tmp_path: Path) -> None:

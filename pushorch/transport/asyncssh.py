@@ -176,6 +176,10 @@ class AsyncsshTransport:
         except (asyncssh.Error, OSError) as exc:
             raise ConnectError(self.settings.name, f"connection lost: {exc}") from None
         status = done.exit_status
+        if status is None and not done.exit_signal and connection.is_closed():
+            # no status and no signal: the connection went while the command ran (asyncssh ends the
+            # wait without an error), a lost host, not a command that failed
+            raise ConnectError(self.settings.name, "connection lost while the command ran")
         if status is None:  # killed by a signal: report it the way a shell does
             name = done.exit_signal[0] if done.exit_signal else ""
             status = 128 + getattr(signal, f"SIG{name}", 127) if name else 255

@@ -45,6 +45,21 @@ paramiko.Transport._active_check_timeout = 2.0  # type: ignore[attr-defined]
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
+# paramiko builds a channel's data and EOF under the channel's lock but sends them after releasing it
+# (paramiko issues 1115 and 1705): when the command has already ended, its reader thread can send the
+# channel's close in between, and OpenSSH then drops the whole connection ("data packet referred to
+# nonexistent channel"), every command on it lost (the suite, 8 commands at once that exit without
+# reading their input). Commands therefore read their input to its end before they exit: the
+# server's close can only come after everything this side sends.
+_READ_TO_END = ("sh", "-c", '"$@"; s=$?; cat >/dev/null; exit $s', "sh")
+
+
+def _lost(transport: paramiko.Transport) -> None:
+    """A channel closed without an EOF or an exit status: a lost connection, unless it still stands."""
+    if not transport.is_active():
+        raise EOFError("the SSH connection is closed")
+
+
 class _Refused(paramiko.SSHException):
     """The host key policy refused the key; `reason` goes into hostkeys.refusal_message."""
 
@@ -192,7 +207,8 @@ class ParamikoTransport:
         started = time.monotonic()
         try:
             feed = stdin_for(self.settings, stdin, become)
-            status, out, err = await self._call(self._run_sync, command, feed, limit)
+            sent = command_line(self.settings, (*_READ_TO_END, *argv), become)
+            status, out, err = await self._call(self._run_sync, sent, feed, limit)
         except TimeoutError:
             raise CommandTimeout(self.settings.name, timeout_message(argv, limit)) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -226,6 +242,9 @@ class ParamikoTransport:
                 return left
 
             while not channel.eof_received:
+                if channel.closed:  # never an EOF: the connection went (a select on it returns at once)
+                    _lost(transport)
+                    break
                 # Drain both streams as they fill, so a chatty stderr cannot block stdout.
                 while channel.recv_ready():
                     out += channel.recv(1 << 16)
@@ -239,6 +258,8 @@ class ParamikoTransport:
                 remaining()
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(1 << 16)
+            if channel.closed and channel.exit_status == -1:  # closed before any status came
+                _lost(transport)
             return channel.recv_exit_status(), bytes(out), bytes(err)
         finally:
             channel.close()
