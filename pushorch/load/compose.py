@@ -104,7 +104,7 @@ class _Mapper:
                 for key in service:  # a problem in a mapped value points at the compose key it came from
                     self.doc.source[(pi, "services", si, key)] = (*where, _ORIGIN.get(key, key))
                 self._copy_tasks(play, service)
-        self.doc.data = _literal(self.doc.data)
+        self.doc.data = literal(self.doc.data)
         return self.doc, self.problems
 
     def _x(self, where: KeyPath, raw: Any, allowed: set[str]) -> dict[str, Any]:
@@ -372,14 +372,14 @@ class _Mapper:
                 play["tasks"].append(by_name[task_name])
 
 
-def _literal(value: Any) -> Any:
-    """Compose values are not Jinja templates: text that looks like one is kept as it is."""
+def literal(value: Any) -> Any:
+    """Compose and Kubernetes values are not Jinja templates: text that looks like one is kept as it is."""
     if isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value):
         return "{% raw %}" + value + "{% endraw %}"
     if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
+        return {k: literal(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_literal(v) for v in value]
+        return [literal(v) for v in value]
     return value
 
 

@@ -22,11 +22,11 @@ from pushorch.ansible.inventory import Inventory
 from pushorch.ansible.load_inventory import load_inventory
 from pushorch.ansible.patterns import select
 from pushorch.errors import InputError, Problem
-from pushorch.load import compose, compose_file
+from pushorch.load import compose, compose_file, kube
 from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.extravars import parse_extra_vars
 from pushorch.load.render import PlaySource, locate, problem_message, render_hosts
-from pushorch.load.yamlfile import Document, load_yaml
+from pushorch.load.yamlfile import Document, load_yaml, load_yaml_all
 from pushorch.spec import HostSpec, Play, Spec
 from pushorch.templates import (
     Templar,
@@ -198,16 +198,31 @@ def _read_limit_file(path: str) -> str:
 
 def _read_playbooks(paths: Sequence[str], problems: list[Problem], context: LoadContext) -> list[PlaySource]:
     """The plays of every playbook, in order; the compose files among them are one project, merged in
-    the order given (as `docker compose -f a -f b`), its plays last."""
+    the order given (as `docker compose -f a -f b`), its plays last; the Kubernetes manifests among
+    them (files of `---`-separated objects) are read together, their plays before the compose ones."""
     plays: list[PlaySource] = []
     composed: list[Document] = []
+    manifests: list[Document] = []
     for path in paths:
-        doc, found = load_yaml(path, context)
+        docs, found = load_yaml_all(path, context)
         problems.extend(found)
-        if not found and compose_file.is_compose(doc.data):
+        if found:
+            continue
+        if docs and all(kube.is_manifest(doc.data) for doc in docs):
+            manifests.extend(docs)
+            continue
+        if len(docs) > 1:  # a playbook or a compose file is one document
+            problems.append(docs[1].problem((), "expected one YAML document, found several"))
+            continue
+        doc = docs[0] if docs else Document(path, None)
+        if compose_file.is_compose(doc.data):
             composed.append(doc)
-        elif not found:
+        else:
             plays.extend(_plays_of(doc, path, problems, context))
+    if manifests:
+        mapped_manifests, found = kube.to_plays(manifests, context)
+        problems.extend(found)
+        plays.extend(_plays_of(mapped_manifests, mapped_manifests.path, problems, context) if not found else [])
     if composed:
         project, found = compose_file.project_of(composed, context)
         problems.extend(found)

@@ -212,21 +212,9 @@ class _TooLarge(Exception):
 
 def parse_yaml(text: str, path: str, context: LoadContext = NO_CONTEXT) -> tuple[Document, list[Problem]]:
     """Parse YAML text; returns the document and every problem found (empty when valid)."""
-    if len(text) > MAX_FILE_BYTES:
-        return Document(path, None), [Problem(path, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
-    try:
-        nodes = list(yaml.compose_all(text, Loader=_Composer))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        if "nesting depth" in str(exc.problem):  # PyYAML >= 6.0.4 bounds nesting itself
-            return Document(path, None), [Problem(path, line, col, "", "YAML nesting is too deep")]
-        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        return Document(path, None), [Problem(path, line, col, "", f"YAML syntax error: {message}")]
-    except yaml.YAMLError as exc:
-        return Document(path, None), [Problem(path, 1, 1, "", f"YAML error: {exc}")]
-    except RecursionError:
-        return Document(path, None), [Problem(path, 1, 1, "", "YAML nesting is too deep")]
+    nodes, problems = _nodes(text, path)
+    if problems:
+        return Document(path, None), problems
     if len(nodes) > 1:
         second = nodes[1].start_mark
         return Document(path, None), [
@@ -234,9 +222,44 @@ def parse_yaml(text: str, path: str, context: LoadContext = NO_CONTEXT) -> tuple
         ]
     if not nodes:
         return Document(path, None), []
+    return _document(nodes[0], path, context)
+
+
+def parse_yaml_all(text: str, path: str, context: LoadContext = NO_CONTEXT) -> tuple[list[Document], list[Problem]]:
+    """Every document of a `---`-separated stream (Kubernetes manifests), each with its own marks;
+    empty documents are left out."""
+    nodes, problems = _nodes(text, path)
+    docs = []
+    for node in nodes:
+        doc, found = _document(node, path, context)
+        problems.extend(found)
+        if doc.data is not None:
+            docs.append(doc)
+    return docs, problems
+
+
+def _nodes(text: str, path: str) -> tuple[list[yaml.Node], list[Problem]]:
+    if len(text) > MAX_FILE_BYTES:
+        return [], [Problem(path, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        return list(yaml.compose_all(text, Loader=_Composer)), []
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if "nesting depth" in str(exc.problem):  # PyYAML >= 6.0.4 bounds nesting itself
+            return [], [Problem(path, line, col, "", "YAML nesting is too deep")]
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return [], [Problem(path, line, col, "", f"YAML syntax error: {message}")]
+    except yaml.YAMLError as exc:
+        return [], [Problem(path, 1, 1, "", f"YAML error: {exc}")]
+    except RecursionError:
+        return [], [Problem(path, 1, 1, "", "YAML nesting is too deep")]
+
+
+def _document(node: yaml.Node, path: str, context: LoadContext) -> tuple[Document, list[Problem]]:
     converter = _Converter(path, context)
     try:
-        data = converter.convert(nodes[0], ())
+        data = converter.convert(node, ())
     except _TooLarge as exc:
         mark = exc.node.start_mark
         message = f"document expands to more than {MAX_EXPANDED_NODES} nodes through aliases"
@@ -275,6 +298,18 @@ def load_yaml(path: str, context: LoadContext = NO_CONTEXT) -> tuple[Document, l
     if doc.data is not None and _vaulted(path):
         doc.data = secret_leaves(doc.data)  # what a vault holds is secret: redacted wherever it goes
     return doc, problems
+
+
+def load_yaml_all(path: str, context: LoadContext = NO_CONTEXT) -> tuple[list[Document], list[Problem]]:
+    """Read and parse every document of one YAML file."""
+    text, problems = read_text(path, context)
+    if text is None:
+        return [], problems
+    docs, problems = parse_yaml_all(text, path, context)
+    if _vaulted(path):
+        for doc in docs:
+            doc.data = secret_leaves(doc.data)
+    return docs, problems
 
 
 def _vaulted(path: str) -> bool:

@@ -281,6 +281,22 @@ case(
     ],
 )
 
+case(
+    # Issue 25: a Kubernetes field pushorch does not map, or that Kubernetes itself refuses.
+    "kubernetes_field_not_mapped",
+    {
+        "web.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec:\n      containers: [{name: web, image: 'web:1', colour: red}]\n"
+        "      nodeSelector: {disk: ssd}\n"
+    },
+    ["plan", "-i", "inv.ini", "--hosts", "web", "web.yaml"],
+    [
+        "web.yaml:9:48: spec.template.spec.containers[0].colour: unknown field 'colour': Kubernetes refuses it",
+        "web.yaml:10:7: spec.template.spec.nodeSelector: pod field 'nodeSelector' is not supported by pushorch",
+    ],
+)
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
