@@ -45,6 +45,7 @@ APPS = (
     App("pushorch/demo-app-hc:v2", 8080, "v2", healthcheck=True),
     App("pushorch/demo-app-hc:broken", 8080, "broken", health=False, healthcheck=True),
     App("pushorch/nginx-seed:1.14.2", 80, "1.14.2"),
+    App("pushorch/nginx-seed:1.16.1", 80, "1.16.1"),  # the seed's Deployment with a changed image tag
 )
 
 
