@@ -86,6 +86,32 @@ def test_a_lost_host_moves_its_instance_and_gets_no_instance_back(  # type: igno
     assert (quiet.status, quiet.out, quiet.err) == (0, "", "")  # cron mails nothing
 
 
+def test_a_host_that_lost_power_boots_with_an_empty_run_as_a_real_host_does(  # type: ignore[no-untyped-def]
+    lab_inventory: tuple[Lab, Path],
+) -> None:
+    """The soak (seed 1 round 24): after `docker stop -t 0` of a lab host (a power cut), runtime state
+    the daemons left in /run made dockerd refuse to start a container again ("failed to start shim:
+    mkdir .../moby/ID: file exists"). A real host's /run is a tmpfs: the lab's boots empty too."""
+    lab, inventory = lab_inventory
+    host = "lab-3"
+    registry = json.loads(_sh(inventory, "cat /etc/docker/daemon.json", host)[host])["insecure-registries"][0]
+    run = f"docker rm -f power-probe >/dev/null 2>&1; docker run -d --restart no --name power-probe {registry}/pushorch/demo-app:v1"
+    _sh(
+        inventory,
+        f"{run} >/dev/null && touch /run/docker/left-by-the-last-boot /run/containerd/left-by-the-last-boot",
+        host,
+    )
+    subprocess.run(["docker", "stop", "-t", "0", lab.container(host)], check=True, capture_output=True)
+    lab.up(3, 1, lambda _: None)
+    try:
+        left = "ls /run/docker/left-by-the-last-boot /run/containerd/left-by-the-last-boot 2>/dev/null; true"
+        assert _sh(inventory, left, host) == {host: ""}
+        started = "docker start power-probe >/dev/null && docker inspect -f '{{.State.Running}}' power-probe"
+        assert _sh(inventory, started, host) == {host: "true\n"}
+    finally:
+        _sh(inventory, "docker rm -f power-probe >/dev/null 2>&1; true", host)
+
+
 def _pushorch(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pushorch", *args],

@@ -14,8 +14,11 @@ if [ -n "${PUSHORCH_LAB_REGISTRY:-}" ]; then
   registries=$(printf '%s' "$PUSHORCH_LAB_REGISTRY" | sed 's/,/", "/g')
   printf '{"insecure-registries": ["%s"]}\n' "$registries" > /etc/docker/daemon.json
 fi
-# A host that was killed (docker stop -t 0, a crash) leaves pid files that stop the daemons starting.
-rm -f /run/docker.pid /run/docker/containerd/containerd.pid /run/sshd.pid
+# A host that was killed (docker stop -t 0: a power cut) boots as a real one does, with an empty /run
+# (a tmpfs there): a container's /run is not, and the runtime state left in it (pid files, containerd's
+# task directories) made dockerd refuse to start those containers again ("failed to start shim: mkdir
+# .../moby/ID: file exists": the soak, seed 1 round 24).
+rm -rf /run/docker /run/docker.pid /run/containerd /run/sshd.pid
 if [ -x /usr/sbin/dockerd ]; then
   dockerd >/var/log/dockerd.log 2>&1 &
 fi
