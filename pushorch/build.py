@@ -41,6 +41,7 @@ def _build(image: str, build: Build, push: bool) -> bool:
         return False
     argv = ["docker", "build", "-t", image, "-f", f"{build.context}/{build.dockerfile}"]
     argv += [x for k, v in sorted(build.args.items()) for x in ("--build-arg", f"{k}={v}")]
+    argv += ["--target", build.target] if build.target else []
     _run([*argv, build.context], f"docker build {image}")
     if push:
         _run(["docker", "push", image], f"docker push {image}")

@@ -128,8 +128,12 @@ def test_an_image_built_from_a_context_ships_once_and_again_only_when_the_contex
     context = tmp_path / "motd"
     context.mkdir()
     # FROM an image the controller has, COPY only: no RUN step needs a network on these machines.
-    (context / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY motd.txt /www/motd.txt\n")
+    # Two stages: the last is what `docker build` makes; `build.target` names the other.
+    (context / "Dockerfile").write_text(
+        "ARG BASE\nFROM ${BASE} AS loud\nCOPY loud.txt /www/motd.txt\nFROM ${BASE} AS plain\nCOPY motd.txt /www/motd.txt\n"
+    )
     (context / "motd.txt").write_text("first\n")
+    (context / "loud.txt").write_text("LOUD\n")
     service = {
         "name": "motd",
         "image": "lab/motd",
@@ -157,3 +161,8 @@ def test_an_image_built_from_a_context_ships_once_and_again_only_when_the_contex
     status, changes, _ = _apply(run_cli, inventory, str(playbook))
     assert status == 0, changes
     assert any(c["message"].startswith("built lab/motd:ctx-") for c in changes) and motd() == "second\n"
+    service["build"]["target"] = "loud"  # type: ignore[index]  # another stage is another image
+    playbook.write_text(json.dumps([{"hosts": "lab-1", "services": [service]}]))
+    status, changes, _ = _apply(run_cli, inventory, str(playbook))
+    assert status == 0, changes
+    assert any(c["message"].startswith("built lab/motd:ctx-") for c in changes) and motd() == "LOUD\n"

@@ -9,12 +9,14 @@ import os
 SKIPPED = {".git", "__pycache__"}
 
 
-def digest(context: str, dockerfile: str, args: dict[str, str]) -> str:
+def digest(context: str, dockerfile: str, args: dict[str, str], target: str | None = None) -> str:
     """sha256 hex of the context; raises OSError when it cannot be read."""
     if not os.path.isdir(context):
         raise FileNotFoundError(2, "no such directory", context)
     h = hashlib.sha256()
     h.update(f"dockerfile={dockerfile}\n".encode())
+    if target is not None:  # another stage is another image (absent: the digests of earlier builds hold)
+        h.update(f"target={target}\n".encode())
     for key, value in sorted(args.items()):
         h.update(f"arg {key}={value}\n".encode())
     for root, dirs, files in os.walk(context):

@@ -229,7 +229,7 @@ class _Mapper:
         """Built on the controller and shipped (a playbook's `build:`): the image names the repository,
         pushorch tags it by the digest of its context."""
         spec = {"context": given} if isinstance(given, str) else dict(given or {})
-        self._only((*where, "build"), spec, {"context", "dockerfile", "args"}, {})
+        self._only((*where, "build"), spec, {"context", "dockerfile", "args", "target"}, {})
         given_args = spec.get("args") or {}
         args: dict[str, Any] = {}
         if isinstance(given_args, list):  # `- KEY=VALUE`, or `- KEY` taking the shell's value
@@ -240,6 +240,7 @@ class _Mapper:
             "context": os.path.normpath(os.path.join(self.p.directory, str(spec.get("context", ".")))),
             "dockerfile": str(spec.get("dockerfile", "Dockerfile")),
             "args": {str(k): str(v) for k, v in args.items()},
+            **({"target": str(spec["target"])} if spec.get("target") else {}),
         }
         last = out["image"].rsplit("/", 1)[-1]
         if ":" in last:  # compose names the built image with its tag; pushorch's tag is the context's digest

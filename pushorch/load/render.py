@@ -61,7 +61,7 @@ def _built(play: Play, source: PlaySource, problems: list[Problem]) -> Play:
             continue
         context = os.path.join(source.templar.root, service.build.context)
         try:
-            digest = build_context.digest(context, service.build.dockerfile, service.build.args)
+            digest = build_context.digest(context, service.build.dockerfile, service.build.args, service.build.target)
         except OSError as exc:
             where = (source.index, "services", index, "build", "context")
             problems.append(

@@ -290,6 +290,7 @@ class Build(Model):
     context: str
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None  # the multi-stage Dockerfile's stage to build (`docker build --target`)
 
 
 class Job(Model):

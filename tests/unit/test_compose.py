@@ -230,7 +230,7 @@ def test_convert_prints_a_playbook_that_loads_to_the_same_services(tmp_path: Pat
 def test_a_build_is_built_on_the_controller_and_the_image_names_its_repository(tmp_path: Path) -> None:
     text = (
         "x-pushorch: {hosts: app}\nservices:\n  api:\n    image: reg/api:dev\n"
-        "    build: {context: ./api, dockerfile: Dockerfile.prod, args: [MODE=prod, FROM_SHELL]}\n"
+        "    build: {context: ./api, dockerfile: Dockerfile.prod, args: [MODE=prod, FROM_SHELL], target: prod}\n"
     )
     _project(tmp_path, text)
     (tmp_path / "api").mkdir()
@@ -238,7 +238,9 @@ def test_a_build_is_built_on_the_controller_and_the_image_names_its_repository(t
     api = _services(tmp_path)["api"]
     assert api.image.startswith("reg/api:ctx-") and api.build is not None  # tagged by its context
     assert (api.build.context, api.build.dockerfile) == (str(tmp_path / "api"), "Dockerfile.prod")
-    assert api.build.args == {"MODE": "prod", "FROM_SHELL": "shell"}
+    assert api.build.args == {"MODE": "prod", "FROM_SHELL": "shell"} and api.build.target == "prod"
+    (tmp_path / "compose.yaml").write_text(text.replace(", target: prod", ""))
+    assert _services(tmp_path)["api"].image != api.image  # another stage is another image
 
 
 @pytest.mark.parametrize(
