@@ -18,12 +18,13 @@ from pushorch.load.yamlfile import Document, KeyPath, longest_prefix, read_text
 _SAME = {
     "user": "user", "labels": "labels", "cap_add": "cap_add", "cap_drop": "cap_drop", "devices": "devices",
     "sysctls": "sysctls", "read_only": "read_only", "init": "init", "security_opt": "security_opt",
-    "hostname": "hostname", "network_mode": "network_mode",
+    "hostname": "hostname", "network_mode": "network_mode", "gpus": "gpus",
 }  # fmt: skip
 # compose key -> the `docker run` flag pushorch passes it with (no model of its own)
 _FLAGS = {"working_dir": "--workdir", "stop_signal": "--stop-signal", "platform": "--platform", "pid": "--pid",
           "ipc": "--ipc", "mac_address": "--mac-address", "domainname": "--domainname", "dns": "--dns",
-          "dns_search": "--dns-search", "group_add": "--group-add", "expose": "--expose"}  # fmt: skip
+          "dns_search": "--dns-search", "group_add": "--group-add", "expose": "--expose",
+          "runtime": "--runtime"}  # fmt: skip
 _HANDLED = {"image", "build", "command", "entrypoint", "environment", "env_file", "ports", "pull_policy", "volumes",
             "tmpfs", "networks", "depends_on", "healthcheck", "restart", "ulimits", "extra_hosts", "shm_size",
             "stop_grace_period", "logging", "deploy", "configs", "secrets", "profiles", "x-pushorch",

@@ -24,7 +24,6 @@ _SECURITY = {"runAsUser", "runAsGroup", "readOnlyRootFilesystem", "capabilities"
              "allowPrivilegeEscalation"}  # fmt: skip
 _PROBE = {"httpGet", "tcpSocket", "exec", "periodSeconds", "timeoutSeconds", "initialDelaySeconds",
           "failureThreshold", "successThreshold"}  # fmt: skip
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -117,8 +116,7 @@ class Pod:
             kind = "ConfigMap" if "configMapRef" in source else "Secret"
             ref = source.get("configMapRef") or source.get("secretRef") or {}
             for key, value in (self._data(kind, ref, at) or {}).items():
-                if _ENV_NAME.fullmatch(f"{source.get('prefix', '')}{key}"):  # others skipped, as Kubernetes does
-                    env[f"{source.get('prefix', '')}{key}"] = value
+                env[f"{source.get('prefix', '')}{key}"] = value
         for j, item in enumerate(self.c.get("env") or []):
             at = (*C, "env", j)
             if "valueFrom" not in item:

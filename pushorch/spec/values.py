@@ -19,7 +19,9 @@ from pushorch.durations import parse_duration
 from pushorch.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What Docker and the kernel take (no `=`, no space or control character): Elasticsearch's settings
+# are variables like `discovery.type` (docker/awesome-compose, found by the compose corpus).
+_ENV_KEY = re.compile(r"^[^=\s\x00-\x1f]+$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
 
 

@@ -43,6 +43,13 @@ def test_a_required_variable_and_a_bad_format_are_errors() -> None:
             interpolate(bad, ENV)
 
 
+def test_a_variable_named_as_elasticsearch_names_its_settings_is_taken(tmp_path: Path) -> None:
+    """The compose corpus (docker/awesome-compose elasticsearch-logstash-kibana): Docker takes any
+    name without `=`; pushorch refused `discovery.type`."""
+    _project(tmp_path, "services:\n  es:\n    image: es:7\n    environment: {discovery.type: single-node}\n")
+    assert _services(tmp_path, hosts="app")["es"].env == {"discovery.type": "single-node"}
+
+
 def test_env_files_read_like_compose() -> None:
     text = "# c\nexport A=1\nB='two words'\nC=\"x\\ny\"\nD=plain # comment\n\nE\n"
     assert read_env_file(text) == {"A": "1", "B": "two words", "C": "x\ny", "D": "plain"}

@@ -50,7 +50,7 @@ def test_a_deployment_maps_every_field_it_uses(tmp_path: Path) -> None:
     assert (shop.update.min_healthy_time, shop.update.healthy_deadline, shop.update.keep) == (3.0, 60.0, 2)
     assert shop.entrypoint == ["/shop"] and shop.command == ["--port", "8080", "--level", "debug", "$(literal)"]
     assert {k: v for k, v in shop.env.items() if k != "TOKEN"} == {
-        "CONF_LEVEL": "debug", "PORT": "8080",  # CONF_app.conf is no variable name: skipped, as Kubernetes does
+        "CONF_app.conf": "greeting {{ not jinja }}\n", "CONF_LEVEL": "debug", "PORT": "8080",
         "URL": "http://localhost:8080/", "LEVEL": "debug",
     }  # fmt: skip
     assert str(shop.env["TOKEN"]) != "s3cret" and shop.env["TOKEN"].reveal() == "s3cret"  # type: ignore[union-attr]
