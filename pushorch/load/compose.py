@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushorch.errors import Problem
-from pushorch.load import compose_ports
+from pushorch.load import compose_jobs, compose_ports
 from pushorch.load.compose_file import Project, read_env_file
 from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.yamlfile import Document, KeyPath, longest_prefix, read_text
@@ -71,6 +71,7 @@ class _Mapper:
         self.used: set[str] = set()  # Docker's names of the networks some service joins
         # (configs|secrets, name) -> the copy task that ships its file to the hosts
         self.files: dict[tuple[str, str], dict[str, Any]] = {}
+        self.waits: dict[str, list[str]] = {}  # service -> the services it waits to complete (its jobs)
 
     def bad(self, keypath: KeyPath, message: str) -> None:
         self.problems.append(self.p.problem(keypath, message))
@@ -96,6 +97,7 @@ class _Mapper:
             play = plays.setdefault(str(hosts), self._play(str(hosts), top))
             play["services"].append(self._service(str(name), raw, mine))
         self.doc.data = list(plays.values())
+        compose_jobs.as_jobs(self.doc.data, self.waits, self.bad)
         for pi, play in enumerate(self.doc.data):
             play["networks"] = [n for n in self.created if n["name"] in self.used]
             self.doc.source[(pi,)] = ()
@@ -310,10 +312,9 @@ class _Mapper:
         depends = raw.get("depends_on") or []
         for dep, spec in depends.items() if isinstance(depends, dict) else ((d, None) for d in depends):
             condition = (spec or {}).get("condition", "service_started")
-            if condition == "service_completed_successfully":
-                self.bad(
-                    (*where, "depends_on", dep), "service_completed_successfully (a run-once job) is not supported yet"
-                )
+            if condition == "service_completed_successfully":  # a job of this service: compose_jobs
+                self.waits.setdefault(name, []).append(dep)
+                continue
             out.setdefault("depends_on", []).append(dep)
 
     def _health(self, where: KeyPath, raw: dict[str, Any], mine: dict[str, Any], out: dict[str, Any]) -> None:

@@ -208,19 +208,45 @@ def test_every_unsupported_key_is_named_with_its_place_all_at_once(tmp_path: Pat
     for expected in (
         "compose.yaml:13:10: services.init.image: required variable INIT_TAG is missing a value: set INIT_TAG",
         "compose.yaml:1:26: x-pushorch.colour: x-pushorch key 'colour' is not one of become, hosts",
-        "compose.yaml:13:10: services.init.image: 'init:${INIT_TAG:?set INIT_TAG}' is not an image reference",
         "compose.yaml:2:1: include: top-level key 'include' is not supported by pushorch",
         "compose.yaml:6:5: services.web.container_name: pushorch names the containers",
         "compose.yaml:7:13: services.web.ports[0]: 'http:80' is not a port mapping compose reads",
         "compose.yaml:8:15: services.web.volumes[0]: bind mount './data' names a path on this machine",
         "services.web.volumes[1]: '/anonymous': an anonymous volume is new at every rollout",
         "services.web.volumes[2]: volume 'undeclared' is not declared in the top-level `volumes:`",
-        "services.web.depends_on.init: service_completed_successfully (a run-once job) is not supported yet",
+        "services.web.depends_on.init: service_completed_successfully: pushorch runs init as a job of web, with "
+        "web's image; init's differ",
         "services.web.deploy.placement: 'placement' is not supported here",
         "compose.yaml:11:5: services.web.links: compose key 'links' is not supported by pushorch",
         "services.web.x-pushorch.ingress: x-pushorch key 'ingress' is not one of",
     ):
         assert expected in text, (expected, text)
+
+
+JOB = """\
+x-pushorch: {hosts: app}
+services:
+  migrate:
+    image: shop:2
+    command: ["./manage", "migrate"]
+    environment: {DB: db:5432}
+  web:
+    image: shop:2
+    environment: {DB: db:5432}
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+"""
+
+
+def test_a_service_waited_for_to_complete_is_a_run_once_job_of_the_one_that_waits(tmp_path: Path) -> None:
+    _project(tmp_path, JOB)
+    services = _services(tmp_path)
+    assert set(services) == {"web"}  # migrate is not deployed as a service of its own
+    (job,) = services["web"].jobs
+    assert (job.name, job.command) == ("migrate", ["./manage", "migrate"]) and services["web"].depends_on == []
+    _project(tmp_path, JOB.replace("environment: {DB: db:5432}\n  web", "environment: {DB: other}\n  web"))
+    with pytest.raises(InputError, match=r"compose.yaml:11:7: services.web.depends_on.migrate: .* with web's env; "):
+        _services(tmp_path)
 
 
 def test_convert_prints_a_playbook_that_loads_to_the_same_services(tmp_path: Path) -> None:
