@@ -23,6 +23,8 @@ _NOTES = """\
 # - configs and secrets are copied to /etc/pushorch/compose/ on the hosts and mounted read-only;
 #   a changed file restarts the service under its gate (restart_on);
 # - networks and named volumes get compose's names (PROJECT_NAME), each service its name as an alias;
+# - a service another waits for with service_completed_successfully is a job of that one (jobs:);
+# - without restart, pushorch's unless-stopped (compose's default is no);
 # - text that looks like Jinja is wrapped in {{% raw %}}: playbook values are templates.
 """
 
