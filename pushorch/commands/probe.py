@@ -51,6 +51,20 @@ def for_host(host: HostSpec) -> Argv:
     )
 
 
+# A dockerd younger than this many seconds (a host just rebooted, dockerd just restarted) is still
+# starting the containers its restart policies bring back: observed now, one of them looks stopped, and
+# the run starts or replaces it while dockerd starts it too (the soak, seed 1 round 22). The probe waits
+# until dockerd is that old. Its age: /proc/PID/stat's start time (field 22, in clock ticks of 1/100 s)
+# against /proc/uptime; builtins only, one subshell, and only where dockerd's pid file is.
+DOCKERD_SETTLE = (
+    'young=10; if read -r p </var/run/docker.pid 2>/dev/null && read -r st </proc/"$p"/stat 2>/dev/null; then'
+    " (set -- ${st#*) }; read -r u _ </proc/uptime; a=$(( ${u%.*} - ${20} / 100 ));"
+    ' if [ "$a" -ge 0 ] && [ "$a" -lt "$young" ]; then'
+    " sleep $(( young - a )); echo DOCKERD_WAITED=$(( young - a )); fi);"
+    " fi"
+)
+
+
 def probe(
     paths: Sequence[str], images: Sequence[str], docker: bool = True, consul_port: int = 8500, networks: bool = False
 ) -> Argv:
@@ -74,6 +88,7 @@ def probe(
     ]
     containers = [
         f"echo '{MARK.format('docker')}'",
+        DOCKERD_SETTLE,
         # `docker ps` answering is the daemon running (a `docker version` more cost each host ~30 ms).
         'ids=""; if command -v docker >/dev/null 2>&1; then echo INSTALLED=1;'
         " ids=$(docker ps -aq --no-trunc --filter label=pushorch.service 2>/dev/null) && echo RUNNING=1; fi",

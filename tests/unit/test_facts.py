@@ -118,3 +118,29 @@ def test_the_probe_reads_rollback_marks_holds_and_owners_in_a_real_shell(tmp_pat
     seen = parse_probe("h", done.stdout)
     assert seen.rolled_back == {"web-aaa"} and seen.holds == {"web": ("0123abcd", "web-bbb")}
     assert seen.owners == {"api": "/srv/b dir/site.yml"}
+
+
+def test_the_probe_waits_while_dockerd_is_young_in_a_real_shell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The soak (seed 1 round 22): a run seconds after a host restart saw an instance stopped that the
+    restarted dockerd started a moment later, beside the one the run put in its place. The probe waits
+    until dockerd is DOCKERD_SETTLE's seconds old (here 2) before it looks at the containers."""
+    import subprocess
+    import time
+
+    from pushorch.commands.probe import DOCKERD_SETTLE
+
+    pid_file = tmp_path / "docker.pid"
+    script = probe([], [])[2].replace("/var/run/docker.pid", str(pid_file)).replace("young=10", "young=2")
+    assert DOCKERD_SETTLE.replace("/var/run/docker.pid", str(pid_file)).replace("young=10", "young=2") in script
+    fresh = subprocess.Popen(["sleep", "30"])  # a dockerd that just started
+    try:
+        for pid, waits in ((fresh.pid, True), (1, False), (2**22 + 1, False)):  # young, old, gone
+            pid_file.write_text(f"{pid}\n")
+            started = time.monotonic()
+            done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+            took = time.monotonic() - started
+            assert ("DOCKERD_WAITED=" in done.stdout) == waits and (took >= 1) == waits, (pid, took, done.stdout)
+    finally:
+        fresh.kill()
+    pid_file.unlink()
+    assert "DOCKERD_WAITED" not in subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout
