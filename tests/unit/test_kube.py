@@ -170,3 +170,26 @@ def test_a_deployment_needs_hosts_and_a_playbook_is_still_one_document(tmp_path:
     (tmp_path / "two.yml").write_text("- hosts: app\n  tasks: []\n---\n- hosts: app\n  tasks: []\n")
     with pytest.raises(InputError, match=r"two.yml:4:1: expected one YAML document, found several"):
         _spec(tmp_path, tmp_path / "two.yml")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"], ["plan"], ["apply"], ["status"], ["reconcile"], ["prune"], ["doctor"], ["convert"],
+        ["rollback", "@", "web"], ["restart", "@", "web"], ["logs", "@", "web"], ["maintenance", "enable", "@", "web"],
+        ["exec", "--service", "web", "@", "true"],
+    ],
+)  # fmt: skip
+def test_every_command_that_takes_playbooks_takes_manifests_and_their_options(  # type: ignore[no-untyped-def]
+    command: list[str], tmp_path: Path, run_cli
+) -> None:
+    """--hosts reaches the loader, and a field pushorch does not map is exit 3, nothing connected."""
+    (tmp_path / "inv.ini").write_text("[app]\na1 ansible_host=192.0.2.1\n")
+    manifest = SEED[0].read_text().replace("        ports:\n", "        tty: true\n        ports:\n")
+    (tmp_path / "web.yaml").write_text(manifest)
+    argv = [*command[:1], *([] if command == ["convert"] else ["-i", "inv.ini"]), "--hosts", "app", *command[1:]]
+    at = argv.index("@") if "@" in argv else len(argv)
+    argv[at : at + 1] = ["web.yaml"]
+    result = run_cli(*argv, cwd=tmp_path)
+    assert result.status == 3, (result.out, result.err)
+    assert "web.yaml:18:9: spec.template.spec.containers[0].tty: container field 'tty' is not supported" in result.err
