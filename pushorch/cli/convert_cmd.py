@@ -1,4 +1,4 @@
-"""`pushorch convert`: print the service playbook that a compose project stands for."""
+"""`pushorch convert`: print the service playbook that a compose project or Kubernetes manifests stand for."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pushorch.report import print_text
 @compose_options
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 def convert(files: tuple[str, ...]) -> int:
-    """Print the playbook FILES (compose files, merged in order) stand for (exit 3 on bad input)."""
+    """Print the playbook FILES (compose files, merged in order; or Kubernetes manifests) stand for
+    (exit 3 on bad input)."""
     from pushorch.load.convert import playbook_text
 
     print_text(playbook_text(files, load_context()))
