@@ -35,11 +35,11 @@ def compose_options(func: F) -> F:
     """--hosts, --profile, --image-map (compose files and Kubernetes manifests among the playbooks)."""
     for option in (
         click.option("--hosts", "compose_hosts", metavar="PATTERN", expose_value=False, callback=_hosts,
-                     help="Hosts that run a compose file's services or a manifest's Deployments (unless the file says)."),
+                     help="Hosts that run a compose file's services or the Deployments (unless the file says)."),
         click.option("--profile", "profiles", multiple=True, metavar="NAME", expose_value=False, callback=_profiles,
                      help="Enable a compose profile (repeatable; COMPOSE_PROFILES too)."),
         click.option("--image-map", "image_map", multiple=True, metavar="WRITTEN=INSTEAD", expose_value=False,
-                     callback=_image_map, help="Run INSTEAD where a compose file or a manifest names image WRITTEN (repeatable)."),
+                     callback=_image_map, help="Run INSTEAD where a file names image WRITTEN (repeatable)."),
     ):  # fmt: skip
         func = option(func)
     return func
