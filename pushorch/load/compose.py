@@ -72,6 +72,7 @@ class _Mapper:
         # (configs|secrets, name) -> the copy task that ships its file to the hosts
         self.files: dict[tuple[str, str], dict[str, Any]] = {}
         self.waits: dict[str, list[str]] = {}  # service -> the services it waits to complete (its jobs)
+        self.missing: set[tuple[str, str]] = set()  # configs and secrets whose file is not there
 
     def bad(self, keypath: KeyPath, message: str) -> None:
         self.problems.append(self.p.problem(keypath, message))
@@ -150,6 +151,10 @@ class _Mapper:
                         self.bad(where, f"only {key} from a file are supported (file: PATH)")
                         continue
                     secret = key == "secrets"
+                    if not os.path.isfile(os.path.join(self.p.directory, str(spec["file"]))):
+                        self.bad((*where, "file"), f"{spec['file']} not found (beside the compose file)")
+                        self.missing.add((key, str(name)))  # said once, here, not again where it is used
+                        continue
                     copy = {
                         "src": os.path.normpath(os.path.join(self.p.directory, str(spec["file"]))),
                         "dest": f"/etc/pushorch/compose/{self.name}/{key}/{name}",
@@ -279,6 +284,8 @@ class _Mapper:
             for i, item in enumerate(raw.get(key) or []):
                 source = item.get("source") if isinstance(item, dict) else item
                 task = self.files.get((key, str(source)))
+                if task is None and (key, str(source)) in self.missing:
+                    continue
                 if task is None:
                     self.bad((*where, key, i), f"{key[:-1]} {source!r} is not declared in the top-level `{key}:`")
                     continue

@@ -50,6 +50,19 @@ def test_a_variable_named_as_elasticsearch_names_its_settings_is_taken(tmp_path:
     assert _services(tmp_path, hosts="app")["es"].env == {"discovery.type": "single-node"}
 
 
+def test_a_config_whose_file_is_missing_is_named_as_a_config(tmp_path: Path) -> None:
+    """The compose corpus (the compose-spec's examples): a missing config file was reported as a
+    template the playbook could not find."""
+    text = "services:\n  web: {image: 'web:1', configs: [conf]}\nconfigs:\n  conf: {file: ./missing.conf}\n"
+    _project(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        _services(tmp_path, hosts="app")
+    (problem,) = caught.value.problems  # said once, where the file is named
+    assert str(problem).endswith(
+        "compose.yaml:4:10: configs.conf.file: ./missing.conf not found (beside the compose file)"
+    )
+
+
 def test_env_files_read_like_compose() -> None:
     text = "# c\nexport A=1\nB='two words'\nC=\"x\\ny\"\nD=plain # comment\n\nE\n"
     assert read_env_file(text) == {"A": "1", "B": "two words", "C": "x\ny", "D": "plain"}
