@@ -14,6 +14,7 @@ from pushorch.events import Event
 from pushorch.execute.batches import RolloutReport, prune_images, run_rollout
 from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.replace import StepRecord
+from pushorch.execute.restarted import restarted, wait_for_restarted
 from pushorch.execute.steps import run_action
 from pushorch.fanout import DEFAULT_FORKS
 from pushorch.transport import Transport
@@ -64,7 +65,8 @@ async def execute(
     standing = {h: t for h, t in transports.items() if done.hosts.get(h) is None}
     # Services are independent: their rollouts run side by side, each batch by batch.
     fallen = {h: e for h, e in done.hosts.items() if e is not None}
-    done.rollouts = await _rollouts(plan.rollouts, standing, emit, fallen, guard, record)
+    waits = restarted(plan, standing)
+    done.rollouts = await _rollouts(plan.rollouts, standing, emit, fallen, guard, record, waits)
     done.lock_lost = guard.lost() or ""
     for report in done.rollouts:
         for host, error in {**report.failed, **report.unreachable}.items():
@@ -82,6 +84,7 @@ async def _rollouts(
     fallen: dict[str, str],
     guard: Guard,
     record: StepRecord | None,
+    waits: dict[str, list[a.RestartContainer]],
 ) -> list[RolloutReport]:
     """Each rollout once its dependencies' rollouts completed (the others side by side); a rollout whose
     dependency stopped does not start."""
@@ -100,6 +103,13 @@ async def _rollouts(
                 return report
         if rollout.depends_on:
             emit(Event("", "progress", None, f"{rollout.service}: after {', '.join(rollout.depends_on)}"))
+        why = await wait_for_restarted(rollout, waits.get(rollout.service, []), standing, emit)
+        if why:
+            report = RolloutReport(rollout.service, skipped=list(rollout.hosts))
+            report.stopped = why
+            emit(Event("", "skipped", None, f"{rollout.service}: {why}"))
+            finished[rollout.service].set_result(report)
+            return report
         report = await run_rollout(rollout, standing, emit, fallen, guard, record)
         finished[rollout.service].set_result(report)
         return report

@@ -354,3 +354,25 @@ def test_two_services_never_change_the_consul_directory_of_a_host_while_one_relo
     # web (stop-first) reloads after its drain and after its register; api (start-first) after its register
     assert sum(c == f"begin {RELOAD}" for c in host.calls) == 3
     assert overlaps == []
+
+
+def test_a_rollout_waits_for_the_instances_this_run_started_again_before_it_stops_another() -> None:
+    """The soak (seed 1 round 152): after a killed run, the next one started lab-2's exited instance
+    (drift) and at once stopped lab-3's for its rollout: for a moment one of three instances served."""
+    from pushorch.actions import RestartContainer
+
+    for state, rolls in (("running", True), ("exited", False)):
+        b = FakeTransport(
+            ConnectionSettings(name="b", address="b"),
+            Script().answer(r"(?s)docker inspect --format .* web-b$", 0, f"{state} \n"),
+        )
+        a = _host("a")
+        restart = RestartContainer("b", "exited (drift)", service="web", name="web-b", version="1")
+        plan = Plan(actions=(restart,), rollouts=(Rollout("web", ((_replace("a"),),)),))
+        events: list[Event] = []
+        done = asyncio.run(execute(plan, {"a": a, "b": b}, events.append))
+        gated = [c for c in b.calls if c.startswith("docker inspect") and c.endswith("web-b")]
+        assert len(gated) >= 2, b.calls  # the rollout's gate, on the restarted instance
+        assert (RUN in a.calls) == rolls, a.calls
+        if not rolls:
+            assert "an instance it would count on is not serving (b: web-b" in done.rollouts[0].stopped  # type: ignore[attr-defined]
