@@ -125,7 +125,7 @@ def test_a_configmap_and_a_secret_reach_the_instances_and_a_bad_configmap_is_rev
         assert _http_through_ssh(inventory, host, 18403, "/conf/app.conf") == (200, b"good")
     files = _sh(inventory, "stat -c '%a %s' /etc/pushorch/kube/kcfg/conf/app.conf")
     assert set(files.values()) == {"644 4\n"}, files
-    tokens = _sh(inventory, "docker exec $(docker ps -q --filter label=pushorch.service=kcfg) printenv TOKEN")
+    tokens = _sh(inventory, "docker exec $(docker ps -q --filter label=pushorch.service=kcfg) sh -c 'echo \"$TOKEN\"'")
     assert set(tokens.values()) == {"s3cret\n"}, tokens  # the Secret's value, from an env file
     assert run_cli("plan", "-i", str(inventory), "--detailed-exitcode", *args).status == 0
 
