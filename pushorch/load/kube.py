@@ -12,6 +12,7 @@ from pushorch.errors import Problem
 from pushorch.load import kube_pod, kube_schema
 from pushorch.load.compose import literal
 from pushorch.load.context import NO_CONTEXT, LoadContext
+from pushorch.load.kube_pod import C
 from pushorch.load.yamlfile import Document, KeyPath, longest_prefix
 
 HOSTS = "pushorch.io/hosts"  # annotation of a Deployment: the hosts that run it (else --hosts)
@@ -23,7 +24,6 @@ _DEPLOYMENT = {"replicas", "selector", "template", "strategy", "minReadySeconds"
                "revisionHistoryLimit"}  # fmt: skip
 _SERVICE = {"selector", "ports", "type"}
 _SERVICE_PORT = {"name", "port", "targetPort", "protocol", "nodePort"}
-C = ("spec", "template", "spec", "containers", 0)
 # pushorch key -> the manifest key path it is made from (a problem in a mapped value points there)
 _ORIGIN: dict[str, KeyPath] = {
     "name": ("metadata", "name"), "replicas": ("spec", "replicas"), "update": ("spec", "strategy"),
