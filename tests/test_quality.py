@@ -22,3 +22,14 @@ def test_ruff_clean() -> None:
 def test_mypy_strict_clean() -> None:
     done = _tool("mypy", "--strict", "pushorch")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_file_the_project_reads_is_ignored_by_git() -> None:
+    # A fixture under an ignored name (a corpus directory called build/) passed
+    # here and was missing from CI's clean clone.
+    done = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "pushorch", "tests", "playbooks", "bench", "inventory", "lab", "scripts", "docs"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    ignored = [p for p in done.stdout.splitlines() if "__pycache__" not in p and not p.endswith(".pyc")]
+    assert ignored == [], ignored
