@@ -60,6 +60,10 @@ def place_with_failover(c: Candidates) -> tuple[list[str], dict[str, str]]:
     else:
         keep = [h for h in ranked if h in c.running and h not in c.taken_over][: c.replicas]
         fill = [h for h in ranked if h not in keep and h not in c.taken_over][: c.replicas - len(keep)]
+        # A host another one stands in for stays out only while others can fill: short of replicas,
+        # it takes one again rather than the service running fewer (seed 254786 r200: lab-2's
+        # instance failed, lab-1 was lab-3's stand-in, and rep ran 1 of 2 and then 0).
+        fill += [h for h in ranked if h not in keep and h not in fill][: c.replicas - len(keep) - len(fill)]
         chosen = sorted(keep + fill, key=ranked.index)
     ideal = place(c.service, c.declared, c.replicas)
     lost = [h for h in ideal if h not in c.eligible and h not in c.taken_over]
@@ -143,7 +147,7 @@ def _place(
             recreate[host] = verdict
     eligible = [h for h in hosts if (h in up and h not in failed) or h in held or h in frozen]
     running = [h for h in eligible if h in held or h in frozen or any(c.running for c in _of(seen[h], name))]
-    taken = {c.labels.get(REPLACES, "") for h in up for c in _of(seen[h], name) if c.running} - {""}
+    taken = _taken_over(name, up, seen)
     candidates = Candidates(name, service.replicas, hosts, eligible, running, taken, service.failover.failback)
     chosen, moves = place_with_failover(candidates)
     # Nothing is done on a host outside --limit: it is not a fill, and no instance moves for it.
@@ -213,6 +217,21 @@ def _unhealthy(service: Service, host: str, fleet: FleetState, running: bool) ->
     return "failed" if entry.replaced else f"unhealthy for {failing_for:.0f}s: replaced in place"
 
 
+def _taken_over(service: str, up: list[str], seen: Mapping[str, ObservedHost | None]) -> set[str]:
+    """Hosts a running stand-in (`pushorch.replaces`) names, unless the host runs an instance created
+    after its stand-in: placement filled it again when the service ran short, it is not stale."""
+    out = set()
+    for host in up:
+        for stand_in in _of(seen[host], service):
+            lost = stand_in.labels.get(REPLACES, "")
+            if not lost or not stand_in.running:
+                continue
+            since = _epoch(stand_in.created)
+            if not any(c.running and _epoch(c.created) > since for c in _of(seen.get(lost), service)):
+                out.add(lost)
+    return out
+
+
 def _of(seen: ObservedHost | None, service: str) -> list[ObservedContainer]:
     return seen.containers_of(service) if seen is not None else []
 
@@ -231,8 +250,9 @@ def _failed_past_grace(service: Service, seen: ObservedHost | None, now: float |
 def _epoch(stamp: str) -> float:
     """Docker's RFC 3339 time (nanoseconds, Z) as epoch seconds; 0 when it cannot be read."""
     try:
-        head, _, _ = stamp.partition(".")
-        return datetime.fromisoformat(head.rstrip("Z") + "+00:00").timestamp()
+        head, _, tail = stamp.rstrip("Z").partition(".")
+        fraction = float(f"0.{tail}") if tail.isdigit() else 0.0
+        return datetime.fromisoformat(head + "+00:00").timestamp() + fraction
     except ValueError:
         return 0.0
 
