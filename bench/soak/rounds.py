@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from bench.soak import faults
 from bench.soak.faults import Fault
-from bench.soak.invariants import Sampler, at_rest
+from bench.soak.invariants import Sampler, at_rest, still_left
 from bench.soak.world import SERVICES, Run, World
 
 OPERATIONS = (
@@ -111,8 +111,9 @@ def play(world: World, rnd: Round, rng: random.Random) -> Round:
     more = len(sampler.violations) - 5
     rnd.violations += sampler.violations[:5] + ([f"... {more} more"] if more > 0 else [])
     plan = world.start("plan", str(world.playbook), "--detailed-exitcode")  # reads only: beside the looks
-    rnd.violations += at_rest(world)
+    looked = at_rest(world)
     plan.ended(600)
+    rnd.violations += still_left(world, looked)
     if plan.status != 0:
         rnd.violations.append(f"plan --detailed-exitcode after the healing exited {plan.status}: {plan.summary()}")
     rnd.took = time.monotonic() - began
