@@ -124,6 +124,7 @@ def parse_probe(host: str, output: str) -> ObservedHost:
         files=files,
         consul_binary=os_info.get("CONSUL_BINARY") == "1",
         consul_agent=os_info.get("CONSUL_AGENT") == "1",
+        ingress_running=os_info.get("INGRESS_RUNNING") == "1",
         consul_reload_pending="pending" in (line.strip() for line in parts.get("reload", [])),
     )
 

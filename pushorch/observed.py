@@ -93,6 +93,7 @@ class ObservedHost:
     files: Mapping[str, ObservedFile] = field(default_factory=dict)
     consul_binary: bool = False
     consul_agent: bool = False
+    ingress_running: bool = False  # the ingress proxy's master process (commands/haproxy.py)
     consul_reload_pending: bool = False  # a reload failed after a definition was written (commands/marks.py)
     # Read on one host only (the run's KV writer; None elsewhere): key -> (value, flags, ModifyIndex),
     # None for a missing key; and pushorch's manifests (service -> its manifest entry).

@@ -69,6 +69,7 @@ class ReplaceContainer(Action):
     drain: Literal["deregister", "maintenance"] = "deregister"  # how the old instance leaves Consul
     held: bool = False  # in maintenance set by hand: the rollout leaves it on (never ends what it did not start)
     drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
+    edges: tuple[str, ...] = ()  # ingress hosts that route to it: drained there first, ready after its gate
     files: tuple[WriteFile, ...] = ()  # the service's config files: written by this step, put back on its way back
     connect: tuple[tuple[str, tuple[str, ...]], ...] = ()  # networks joined after the first: (name, aliases)
     # `rollback`: the config files come from this kept container's snapshot (marks.py), not the playbook;

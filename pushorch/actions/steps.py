@@ -275,3 +275,26 @@ class ReloadConsul(Action):
 
     def subject(self) -> str:
         return "consul" + ("" if self.binary else " (agent API)")
+
+
+@dataclass(frozen=True, slots=True)
+class InstallIngress(Action):
+    package_manager: str = ""
+    packages: tuple[str, ...] = ()
+    verb: ClassVar[str] = "install"
+
+    def subject(self) -> str:
+        return f"ingress proxy ({' '.join(self.packages)} via {self.package_manager})"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigureIngress(Action):
+    # The whole haproxy.cfg (commands/haproxy.py): checked by `haproxy -c` on the host before it
+    # replaces the one loaded, then reloaded hitlessly (or started).
+    content: str = ""
+    systemd: bool = False
+    services: tuple[str, ...] = ()  # the services it routes, for the plan's line
+    verb: ClassVar[str] = "configure"
+
+    def subject(self) -> str:
+        return f"ingress for {', '.join(self.services) or 'no service'}"

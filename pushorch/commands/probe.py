@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pushorch.commands import marks
+from pushorch.commands import haproxy, marks
 from pushorch.commands.shell import Argv, quote, sh
 from pushorch.consul import commands as consul_cmd
 from pushorch.consul.settings import agent_port
@@ -30,6 +30,8 @@ def probe_paths(host: HostSpec) -> list[str]:
         for service in play.services:
             if service.consul and service.consul.enabled:
                 paths.append(consul_cmd.definition_path(service.consul, service.name))
+        if play.ingress is not None:
+            paths += [haproxy.CONFIG, haproxy.BINARY, haproxy.SOCAT]
     return list(dict.fromkeys(paths))
 
 
@@ -46,8 +48,14 @@ def for_host(host: HostSpec) -> Argv:
     """The probe for what this host's plan reads."""
     port = agent_port(host.vars)
     uses_networks = any(p.networks or any(s.networks for s in p.services) for p in host.plays)
+    ingress = any(p.ingress for p in host.plays)
     return probe(
-        probe_paths(host), probe_images(host), docker=needs_docker(host), consul_port=port, networks=uses_networks
+        probe_paths(host),
+        probe_images(host),
+        docker=needs_docker(host),
+        consul_port=port,
+        networks=uses_networks,
+        ingress=ingress,
     )
 
 
@@ -66,7 +74,12 @@ DOCKERD_SETTLE = (
 
 
 def probe(
-    paths: Sequence[str], images: Sequence[str], docker: bool = True, consul_port: int = 8500, networks: bool = False
+    paths: Sequence[str],
+    images: Sequence[str],
+    docker: bool = True,
+    consul_port: int = 8500,
+    networks: bool = False,
+    ingress: bool = False,
 ) -> Argv:
     """The probe argv: OS, systemd, Docker, managed containers, the spec's images, files, Consul.
 
@@ -86,6 +99,8 @@ def probe(
         # A Consul agent listening on its port (8500 = 0x2134) on any IPv4/IPv6 address, without curl.
         f"grep -qsE ' [0-9A-F]+:{consul_port:04X} [0-9A-F:]+ 0A ' /proc/net/tcp /proc/net/tcp6 && echo CONSUL_AGENT=1",
     ]
+    if ingress:  # the proxy's master process alive (its socket file alone outlives a killed one)
+        system.append(f'p=$(cat {haproxy.PIDFILE} 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo INGRESS_RUNNING=1')
     containers = [
         f"echo '{MARK.format('docker')}'",
         DOCKERD_SETTLE,
@@ -112,4 +127,4 @@ def probe(
         f"sha256sum -- {path_words} 2>/dev/null" if paths else ":",
         f"echo '{MARK.format('end')}'",
     ]
-    return sh("\n".join([*(system + containers if docker else []), *files]))
+    return sh("\n".join([*(system if docker or ingress else []), *(containers if docker else []), *files]))

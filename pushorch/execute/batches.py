@@ -20,6 +20,7 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.commands import service_scripts, shell, system
 from pushorch.errors import PushorchError
 from pushorch.events import Event
+from pushorch.execute.edges import Edges
 from pushorch.execute.guard import UNGUARDED, Guard
 from pushorch.execute.hooks import run_hook
 from pushorch.execute.kept import drop_kept
@@ -219,10 +220,16 @@ async def _one(
         def progress(message: str) -> None:
             emit(Event(action.host, "progress", action, message, time.monotonic() - started))
 
-        result = await Replacer(action, transport, progress, record).replace()
+        result = await Replacer(action, transport, progress, record, _edges(action, transports)).replace()
     status = {"done": "changed", "failed": "failed", "unreachable": "unreachable"}[result.status]
     emit(Event(action.host, status, action, result.message))  # type: ignore[arg-type]
     return result
+
+
+def _edges(action: ReplaceContainer, transports: Mapping[str, Transport]) -> Edges | None:
+    if not action.edges:
+        return None
+    return Edges(action.service, action.host, {e: transports.get(e) for e in action.edges})
 
 
 async def _revert(
@@ -242,7 +249,8 @@ async def _revert(
 
         async def back(action: ReplaceContainer, moved_by: HostResult) -> HostResult:
             transport = transports[action.host]
-            replacer = Replacer(action, transport, lambda m: emit(Event(action.host, "progress", action, m)))
+            say = lambda m: emit(Event(action.host, "progress", action, m))  # noqa: E731
+            replacer = Replacer(action, transport, say, edges=_edges(action, transports))
             return await replacer.revert(moved_by.saved, moved_by.saved_files)
 
         results = await asyncio.gather(*(back(a, s) for a, s in todo))

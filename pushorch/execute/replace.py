@@ -21,6 +21,7 @@ from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
 from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, TransportError
 from pushorch.execute import config_files, kept
+from pushorch.execute.edges import Edges
 from pushorch.execute.health import GateResult, Prober, wait_healthy
 from pushorch.observed import SavedFile
 from pushorch.transport import Transport
@@ -48,9 +49,15 @@ class Replacer:
     """Runs one ReplaceContainer (and, later, its revert) over the host's connection."""
 
     def __init__(
-        self, action: ReplaceContainer, transport: Transport, progress: Progress, record: StepRecord | None = None
+        self,
+        action: ReplaceContainer,
+        transport: Transport,
+        progress: Progress,
+        record: StepRecord | None = None,
+        edges: Edges | None = None,
     ) -> None:
         self.a, self.t, self.progress, self.record = action, transport, progress, record
+        self.edges = edges  # the ingress hosts that route to this instance (execute/edges.py)
         self._probers: dict[str, Prober] = {}  # per container: its addresses are inspected once
         self._in_maintenance = False  # drained by the agent's maintenance mode, not yet back
         self._snapshot: tuple[SavedFile, ...] | None = None  # rollback: the kept container's config files
@@ -119,6 +126,7 @@ class Replacer:
                 return result
             if not consul_gated:
                 await self._register(a.name)
+            await self._route()
         except TransportError as exc:
             return HostResult("unreachable", str(exc), result.gate_wait, result.saved)
         except PushorchError as exc:
@@ -129,6 +137,8 @@ class Replacer:
         """Clients stop picking the old instance: its definition goes (or the agent's maintenance mode
         comes on), then `drain_delay` for clients and load balancers that cached it."""
         a = self.a
+        if self.edges:  # the ingress hosts first: no request reaches it from now on
+            await self.edges.drain(a.drain_delay or a.stop_timeout)
         if a.consul_path and a.drain == "maintenance" and a.consul_reload:
             result.saved = await self._read_definition()
             if not a.held:  # maintenance set by hand stays on: the rollout never ends what it did not start
@@ -137,9 +147,8 @@ class Replacer:
                     await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
                     self._in_maintenance = True
                 except consul_client.ConsulNotFound:
-                    # The agent does not know this instance (deregistered by hand, an agent that lost
-                    # its state): Consul sends no client to it, so there is nothing to drain. Found by
-                    # the soak: the rollout aborted on the agent's 404 instead.
+                    # The agent does not know it (deregistered by hand, an agent that lost its state):
+                    # nothing to drain. The soak found the rollout aborting on the agent's 404 instead.
                     self.progress("drain: the Consul agent does not list this instance: nothing to drain")
         elif a.consul_path:
             async with consul_client.definitions(self.t):
@@ -167,8 +176,13 @@ class Replacer:
             await self._back_to_old(result)
             return
         await self._register(a.name)
+        await self._route()
         await self._passed(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
+
+    async def _route(self) -> None:  # it passed its gate: every ingress sends it requests again
+        if self.edges:
+            await self.edges.ready()
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
@@ -188,6 +202,8 @@ class Replacer:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
         result = HostResult("done", saved=saved, saved_files=saved_files)
         try:
+            if self.a.order != "start-first" and self.edges:
+                await self.edges.drain(self.a.drain_delay or self.a.stop_timeout)
             if self.a.order != "start-first" and self.a.consul_path:
                 await self._deregister()
             if self.a.order != "start-first":
@@ -267,6 +283,8 @@ class Replacer:
         if not back.passed:
             result.status = "failed"
             result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
+        else:
+            await self._route()
         if self.a.consul_path and result.saved and not consul_first:
             await self._write_definition(await self._ported(result.saved, old))
 
@@ -295,14 +313,10 @@ class Replacer:
         await config_files.restore(self.a, self.t, saved)
 
     async def _passed(self, name: str) -> None:
-        """Its ungated mark goes (one round trip): from now on the next run's plan takes it for serving.
-        Called once the step's work is done (registered, the old one stopped), not when the gate
-        passes: a run stopped in between (the soak killed one while the old instance was stopping)
-        leaves it to be gated again and its change recorded. Before the retired container's marks:
-        a rollback's hold written there must outlive this (removing the mark ends holds).
-        The step's history record goes in the same command, before the mark: a run killed between the
-        two left a container serving whose change no history named (the soak, seed 193541 round 30).
-        A record that cannot be written (a full disk) leaves the mark: the next run gates it again."""
+        """Its ungated mark goes, once the step's work is done (a run stopped before leaves it to be
+        gated again), before the retired container's marks (a rollback's hold must outlive it), in
+        one command with the step's history record written first (seed 193541 r30: a killed run left a
+        change no history named); a record a full disk refuses leaves the mark (docs/reliability.md)."""
         if name != self.a.name or self.a.restart:
             return
         passed = marks.gate_passed(name, self.a.service)

@@ -8,7 +8,7 @@ import subprocess
 
 from pushorch import actions as a
 from pushorch.commands import docker as docker_cmd
-from pushorch.commands import marks, system
+from pushorch.commands import haproxy, marks, system
 from pushorch.consul import client as consul_client
 from pushorch.errors import CommandFailed, PushorchError
 from pushorch.secret import Secret
@@ -20,6 +20,12 @@ async def run_action(action: a.Action, t: Transport) -> None:
     match action:
         case a.InstallDocker():
             await _run(t, action, system.install_packages(action.package_manager, action.packages), "docker", 900)
+        case a.InstallIngress():
+            await _run(t, action, system.install_packages(action.package_manager, action.packages), "ingress", 900)
+        case a.ConfigureIngress():
+            config = action.content.encode()
+            result = await t.run(haproxy.apply(action.systemd), stdin=config, become=action.become, timeout=60)
+            result.check(f"{action.kind}({haproxy.CONFIG})")
         case a.StartDocker():
             await _run(t, action, system.start_docker(action.systemd), "docker", 120)
         case a.WriteFile():

@@ -9,6 +9,7 @@ One module per part: values, service, tasks, play; everything is re-exported her
 from __future__ import annotations
 
 from pushorch.durations import _DURATION, parse_duration
+from pushorch.spec.ingress import IngressProxy, ServiceIngress
 from pushorch.spec.play import HostSpec, Play, Spec, _models_in, schema_keys
 from pushorch.spec.service import (
     _CAPABILITY,
@@ -99,6 +100,7 @@ __all__ = [
     "Hooks",
     "HostSpec",
     "HttpCheck",
+    "IngressProxy",
     "Job",
     "LogConfig",
     "Mode",
@@ -113,6 +115,7 @@ __all__ = [
     "Resources",
     "SecretStr",
     "Service",
+    "ServiceIngress",
     "ServiceNetwork",
     "Spec",
     "Task",

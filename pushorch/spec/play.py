@@ -12,6 +12,7 @@ from pydantic import (
     model_validator,
 )
 
+from pushorch.spec.ingress import IngressProxy
 from pushorch.spec.service import (
     Network,
     Service,
@@ -46,6 +47,7 @@ class Play(Model):
     update: UpdatePolicy | None = None
     tags: list[str] = Field(default_factory=list)  # inherited by its tasks; select its services
     networks: list[Network] = Field(default_factory=list)
+    ingress: IngressProxy | None = None  # this play's hosts run the proxy (spec/ingress.py)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from pushorch.secret import Secret
+from pushorch.spec.ingress import ServiceIngress
 from pushorch.spec.values import (
     AbsPath,
     Amount,
@@ -364,6 +365,19 @@ class Service(Model):
     update: UpdatePolicy | None = None
     failover: Failover = Failover()
     consul: ConsulService | None = None
+    ingress: ServiceIngress | None = None  # reached through the run's ingress hosts (spec/ingress.py)
+
+    @model_validator(mode="after")
+    def _ingress_port(self) -> Service:
+        if self.ingress is None:
+            return self
+        fixed = {p.container: p.host for p in self.ports if p.protocol == "tcp" and p.host is not None}
+        port = self.ingress.port
+        if port is None and len(fixed) != 1:
+            raise ValueError("ingress: give its port (the container port the proxy sends requests to)")
+        if port is not None and port not in fixed:
+            raise ValueError(f"ingress: port {port} is not published on a fixed host port (ports: - HOST:{port})")
+        return self
 
     @property
     def image_version(self) -> str:
