@@ -26,6 +26,9 @@ def lab() -> None:
 @lab.command()
 @click.option("--hosts", "count", type=click.IntRange(1, 200), default=3, show_default=True, help="Hosts with Docker.")
 @click.option("--bare", type=click.IntRange(0, 50), default=0, show_default=True, help="Hosts without Docker.")
+@click.option(
+    "--edges", type=click.IntRange(0, 9), default=0, show_default=True, help="Ingress hosts (group edge, bare)."
+)
 @click.option("--subnet", help="The lab network's /24 (default: a free one in 172.28.100-249.0/24).")
 @click.option(
     "--secure-consul",
@@ -33,9 +36,9 @@ def lab() -> None:
     help="Consul agents with ACLs (default deny; token in DIR/consul-token) and HTTPS only (8501, the lab's CA).",
 )
 @dir_option
-def up(count: int, bare: int, subnet: str | None, secure_consul: bool, directory: str | None) -> int:
+def up(count: int, bare: int, edges: int, subnet: str | None, secure_consul: bool, directory: str | None) -> int:
     """Bring the lab up (idempotent); writes DIR/inventory.yml."""
-    inventory = _lab(directory, subnet).up(count, bare, say, secure_consul=secure_consul)
+    inventory = _lab(directory, subnet).up(count, bare, say, secure_consul=secure_consul, edges=edges)
     say(f"inventory: {inventory}")
     return 0
 

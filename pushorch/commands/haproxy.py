@@ -122,9 +122,9 @@ def apply(systemd: bool) -> Argv:
         stale = f'p=$(cat {PIDFILE} 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; sleep 0.2; rm -f {MASTER}'
         load = f'if {running}; then {{ {save}; }}; kill -USR2 "$(cat {PIDFILE})"; else {stale}; {start}; fi'
     return sh(
-        f"set -e; mkdir -p /etc/haproxy /run/haproxy /var/lib/haproxy; cat > {new}; "
+        f"mkdir -p /etc/haproxy /run/haproxy /var/lib/haproxy && cat > {new} || exit 1; "
         f'if ! out=$(haproxy -c -q -f {new} 2>&1); then rm -f {new}; echo "$out" >&2; exit 3; fi; '
-        f"mv -f {new} {CONFIG}; {load}"
+        f"mv -f {new} {CONFIG} || exit 1; {load}"
     )
 
 

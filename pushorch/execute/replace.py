@@ -329,8 +329,7 @@ class Replacer:
         await self._docker(both, "record it and mark it gated", stdin=lines)
 
     async def _unregister_new(self) -> None:
-        """No old definition to give back: the new one (written before the step failed) goes, so no file
-        is left that the agent never loaded and the next run's plan would take for done."""
+        """No old definition to give back: the new one goes (a file the agent never loaded looks done)."""
         async with consul_client.definitions(self.t):
             await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
             with contextlib.suppress(PushorchError):  # the reload may fail as it just did: the file is gone anyway

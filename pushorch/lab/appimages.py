@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pushorch.lab.shell import LabError, run
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ("sh", "wget", "cat", "sleep", "httpd", "ls", "echo")
+APPLETS = ("sh", "wget", "cat", "sleep", "httpd", "ls", "echo", "printf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +59,14 @@ def _start_script(app: App) -> str:
     return serve + f"sleep {app.crash_after}\nexit 1\n"
 
 
+# /cgi-bin/slow answers after 0.3 s: a request in flight when its instance stops (the ingress drain waits
+# for such requests to end; without it the proxy answers 502: tests/test_lab_ingress.py).
+SLOW_CGI = '#!/bin/sh\nsleep 0.3\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\ncat /www/version\n'
+
+
 def recipe_digest() -> str:
     """Changes whenever what the images hold changes, so `lab up` rebuilds them."""
-    recipe = "|".join(f"{app}:{_start_script(app)}" for app in APPS)
+    recipe = "|".join(f"{app}:{_start_script(app)}" for app in APPS) + SLOW_CGI
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -101,6 +106,10 @@ def build_and_push(registry: str, say: Callable[[str], None]) -> list[str]:
             if app.health:
                 with open(f"{root}/www/health", "w") as handle:
                     handle.write("ok\n")
+            os.makedirs(f"{root}/www/cgi-bin")
+            with open(f"{root}/www/cgi-bin/slow", "w") as handle:
+                handle.write(SLOW_CGI)
+            os.chmod(f"{root}/www/cgi-bin/slow", 0o755)
             with open(f"{root}/start", "w") as handle:
                 handle.write(_start_script(app))
             changes = [

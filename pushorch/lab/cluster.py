@@ -51,14 +51,16 @@ class LabHost:
     name: str
     address: str
     bare: bool
+    edge: bool = False  # an ingress host (group `edge`): a bare host the ingress proxy goes on
 
 
-def plan_hosts(subnet: str, count: int, bare: int) -> list[LabHost]:
-    """lab-1..N (with Docker) from .11, then bare-1..K; .2 is the registry."""
+def plan_hosts(subnet: str, count: int, bare: int, edges: int = 0) -> list[LabHost]:
+    """lab-1..N (with Docker) from .11, then bare-1..K; edge-1..E from .201; .2 is the registry."""
     network = ipaddress.ip_network(subnet)
     base = int(network.network_address)
     hosts = [LabHost(f"lab-{i}", str(ipaddress.ip_address(base + 10 + i)), False) for i in range(1, count + 1)]
     hosts += [LabHost(f"bare-{i}", str(ipaddress.ip_address(base + 10 + count + i)), True) for i in range(1, bare + 1)]
+    hosts += [LabHost(f"edge-{i}", str(ipaddress.ip_address(base + 200 + i)), True, True) for i in range(1, edges + 1)]
     return hosts
 
 
@@ -104,15 +106,18 @@ class Lab:
         return self.prefix + host
 
     # -- up ---------------------------------------------------------------------------------------
-    def up(self, count: int, bare: int, say: Callable[[str], None], secure_consul: bool = False) -> Path:
+    def up(
+        self, count: int, bare: int, say: Callable[[str], None], secure_consul: bool = False, edges: int = 0
+    ) -> Path:
         """Hosts, registries and the inventory; `secure_consul`: the hosts' Consul agents enforce ACLs
-        (default deny, one token) and serve HTTPS only (8501, a CA the lab makes), as production does."""
+        (default deny, one token) and serve HTTPS only (8501, a CA the lab makes), as production does;
+        `edges`: ingress hosts (group `edge`, bare: pushorch installs the proxy there)."""
         if docker("docker", "info", "--format", "{{.ServerVersion}}", check=False).strip() == "":
             raise LabError("docker: no Docker daemon answers (start dockerd, or run scripts/setup)")
         state = self._load_state()
         bare_image, full_image = image.ensure_images(say)
         subnet = self._ensure_network(self.subnet or state.get("subnet"))
-        hosts = plan_hosts(subnet, count, bare)
+        hosts = plan_hosts(subnet, count, bare, edges)
         self._keys(hosts)
         self._consul_files(hosts, secure_consul)
         registry_port = registry.ensure_registry(self, full_image, subnet, int(state.get("registry_port", 0)), say)
@@ -281,7 +286,8 @@ class Lab:
                     "docker": {"hosts": group([h for h in hosts if not h.bare])},
                     "web": {"children": {"docker": None}},
                     "app": {"children": {"docker": None}},
-                    "bare": {"hosts": group([h for h in hosts if h.bare])},
+                    "bare": {"hosts": group([h for h in hosts if h.bare and not h.edge])},
+                    "edge": {"hosts": group([h for h in hosts if h.edge])},
                 },
             }
         }
