@@ -10,7 +10,9 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +108,21 @@ class Client:
             self._stop.wait(0.02)
 
 
+def _through_ingress(inventory: Path, run: Callable[[], Any]) -> tuple[Any, list[str], Counter[str]]:
+    """`run()` while clients send requests through the ingress: what it returned, every failed request,
+    and the versions that answered. Six slow clients keep about two requests in flight on each
+    instance at any moment, so a stop without the drain cuts some (HAProxy retries a refused
+    connection, never a request it sent)."""
+    address = _edge_address(inventory)
+    with Client(address) as fast, contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(Client(address, "/cgi-bin/slow")) for _ in range(6)]
+        time.sleep(1)
+        result = run()
+        time.sleep(1)
+    answers = fast.answers + sum((s.answers for s in slow), Counter())
+    return result, fast.failures + [f for s in slow for f in s.failures], answers
+
+
 def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ignore[no-untyped-def]
     edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:
@@ -116,20 +133,41 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     # pushorch installed HAProxy, and its configuration names the three instances.
     config = _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-1")["edge-1"]
     assert all(f"server lab-{i} " in config for i in (1, 2, 3)), config
-    address = _edge_address(inventory)
-    # Six slow clients: about two requests in flight on each instance at any moment, so every stop
-    # without the drain cuts some (HAProxy retries a refused connection, never a request sent).
-    with Client(address) as client, contextlib.ExitStack() as stack:
-        slow = [stack.enter_context(Client(address, "/cgi-bin/slow")) for _ in range(6)]
-        time.sleep(1)
-        status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
-        time.sleep(1)
+    (status, changes, _), failed, answers = _through_ingress(
+        inventory, lambda: _apply(run_cli, inventory, "-e", "v=v2", playbook)
+    )
     assert status == 0, changes
     assert _running(inventory, "web") == {f"lab-{i}": ["v2"] for i in (1, 2, 3)}
-    cut = [f for s in slow for f in s.failures]
-    assert client.failures == [] and cut == [], (client.failures, cut)
-    assert client.answers["v1"] > 20 and client.answers["v2"] > 20, client.answers
-    assert sum(s.answers["v2"] for s in slow) > 6, [s.answers for s in slow]
+    assert failed == [], failed
+    assert answers["v1"] > 20 and answers["v2"] > 20, answers
     # A converged run changes nothing on the edge either.
     status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
     assert status == 0 and [c for c in changes if c.get("status") == "changed"] == [], changes
+
+
+def test_a_bad_version_reverted_restart_and_rollback_fail_no_request_through_the_ingress(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = edge_lab
+    playbook = _playbook(tmp_path)
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    # A version that never passes its gate: the first host goes back to v2, the rollout stops (exit 6).
+    (status, changes, _), failed, answers = _through_ingress(
+        inventory, lambda: _apply(run_cli, inventory, "-e", "v=broken", playbook)
+    )
+    assert status == 6, changes
+    assert _running(inventory, "web") == {f"lab-{i}": ["v2"] for i in (1, 2, 3)}
+    assert failed == [] and set(answers) == {"v2"}, (failed, answers)
+    # restart: each instance drained, restarted, gated, ready again.
+    done, failed, _ = _through_ingress(
+        inventory, lambda: run_cli("restart", "-i", str(inventory), "-e", "v=v2", playbook, "web")
+    )
+    assert done.status == 0, done.out + done.err
+    assert failed == [], failed
+    # rollback: back to v1's kept containers, host by host.
+    done, failed, answers = _through_ingress(
+        inventory, lambda: run_cli("rollback", "-i", str(inventory), "-e", "v=v2", playbook, "web")
+    )
+    assert done.status == 0, done.out + done.err
+    assert _running(inventory, "web") == {f"lab-{i}": ["v1"] for i in (1, 2, 3)}
+    assert failed == [] and answers["v1"] > 20, (failed, answers)

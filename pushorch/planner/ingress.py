@@ -26,6 +26,13 @@ def edge_hosts(spec: Spec) -> tuple[str, ...]:
     return tuple(name for name, host in spec.hosts.items() if proxy_of(host) is not None)
 
 
+def edges_for(spec: Spec, service: Service, unreachable: Mapping[str, str]) -> tuple[str, ...]:
+    """The ingress hosts a rollout of `service` drains and readies it on (none without `ingress:`)."""
+    if service.ingress is None:
+        return ()
+    return tuple(h for h in edge_hosts(spec) if h not in unreachable)
+
+
 def routed(spec: Spec) -> dict[str, Service]:
     """Every service with `ingress:` (as the first host that runs it renders it)."""
     out: dict[str, Service] = {}

@@ -31,7 +31,7 @@ from pushorch.actions import (
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.config import config_files, digests
-from pushorch.planner.ingress import edge_hosts, ingress_actions
+from pushorch.planner.ingress import edges_for, ingress_actions
 from pushorch.planner.kv import kv_actions
 from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK, owned_by
 from pushorch.planner.placement import Memory, placed
@@ -77,13 +77,12 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     # Configuration first: the writer's KV steps run before its other steps and before every rollout.
     actions[:0] = kv_actions(spec, observed, options.prune, options.playbooks)
     rollouts = []
-    edges = tuple(h for h in edge_hosts(spec) if h not in unreachable)
     for service_name in dict.fromkeys(s.name for _, s, _ in replacements):
         mine = [(p, s, r) for p, s, r in replacements if s.name == service_name]
         play, service, _ = mine[0]
         steps = [r for _, _, r in mine]
         if service.ingress is not None:  # each ingress drains the instance first, takes it back after its gate
-            steps = [dataclasses.replace(r, edges=edges) for r in steps]
+            steps = [dataclasses.replace(r, edges=edges_for(spec, service, unreachable)) for r in steps]
         planned = rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, [])))
         rollouts.append(dataclasses.replace(planned, jobs=_jobs(spec, observed, service, planned)))
     # A dependency with nothing to roll out this run is already where it should be: nothing to wait for.

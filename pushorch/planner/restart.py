@@ -10,11 +10,13 @@ the playbook's (drift) are left out and named: `apply` them first.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from pushorch.actions import Plan, ReplaceContainer
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedHost
 from pushorch.planner.config import config_files, digests
+from pushorch.planner.ingress import edges_for
 from pushorch.planner.rollout import gate_for, rollout
 from pushorch.planner.services import consul_definition, moving_port, reload_mode
 from pushorch.spec import Service, Spec, UpdatePolicy
@@ -62,8 +64,9 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
     if policy is None or not steps:
         return Plan(notes=tuple(notes))
     declared_service = next(s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service)
+    unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
+    steps = [replace(s, edges=edges_for(spec, declared_service, unreachable)) for s in steps]
     batches = rollout(
         declared_service, policy.model_copy(update={"auto_revert": False, "canary": policy.canary}), steps, len(steps)
     )
-    unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
     return Plan(unreachable=unreachable, rollouts=(batches,), notes=tuple(notes))
