@@ -64,6 +64,7 @@ def load_spec(
     problems.extend(_names_of_two_playbooks(plays))
     hosts = render_hosts(inventory, plays, extra, limited, problems)
     problems.extend(_shared_host_ports(plays, hosts))
+    problems.extend(_shared_routes(plays, hosts))
     if problems:
         raise InputError(_merge_hosts(problems))
     # Hosts outside --limit, rendered for placement only: their problems are not this run's.
@@ -128,6 +129,35 @@ def _shared_host_ports(plays: list[PlaySource], hosts: Mapping[str, HostSpec]) -
     for (service, other), on in sorted(clashes.items()):
         at = where.get(service) or Problem("playbooks")
         message = f"publishes a host port that {other!r} publishes too (hosts {', '.join(sorted(on))})"
+        problems.append(Problem(at.path, at.line, at.col, at.key, message))
+    return problems
+
+
+def _shared_routes(plays: list[PlaySource], hosts: Mapping[str, HostSpec]) -> list[Problem]:
+    """Two services behind the ingress that claim one hostname and path prefix: the proxy would send
+    every such request to one of them."""
+    where: dict[str, Problem] = {}
+    for play in plays:
+        for index, service in enumerate(play.raw.get("services") or []):
+            if isinstance(service, dict) and isinstance(service.get("name"), str):
+                where.setdefault(service["name"], play.doc.problem((play.index, "services", index, "ingress"), ""))
+    claimed: dict[tuple[str, str], str] = {}
+    clashes: dict[str, str] = {}  # later service -> the message
+    for host in hosts.values():
+        for rendered in host.plays:
+            for service in rendered.services:
+                if service.ingress is None:
+                    continue
+                for name in service.ingress.hosts:
+                    other = claimed.setdefault((name, service.ingress.path), service.name)
+                    if other != service.name:
+                        clashes[service.name] = (
+                            f"ingress: {name}{service.ingress.path} is claimed by {other!r} too "
+                            "(give one of them another hostname or path)"
+                        )
+    problems = []
+    for service, message in sorted(clashes.items()):
+        at = where.get(service) or Problem("playbooks")
         problems.append(Problem(at.path, at.line, at.col, at.key, message))
     return problems
 

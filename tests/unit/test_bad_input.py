@@ -297,6 +297,35 @@ case(
     ],
 )
 
+case(
+    # Issue 24: two services claim one hostname and path, before anything connects.
+    "ingress_route_claimed_twice",
+    {
+        "p.yml": "- hosts: web\n  services:\n"
+        "    - {name: a, image: 'a:1', ports: ['8081:80'], ingress: {hosts: [app.example.com]}}\n"
+        "    - {name: b, image: 'b:1', ports: ['8082:80'], ingress: {hosts: [App.example.com], path: /}}\n"
+    },
+    CHECK,
+    [
+        "p.yml:4:51: [0].services[1].ingress: ingress: app.example.com/ is claimed by 'a' too "
+        "(give one of them another hostname or path)",
+    ],
+)
+case(
+    # Issue 24: the proxy sends requests to a port the container does not publish; not a hostname.
+    "ingress_port_and_hostname",
+    {
+        "p.yml": "- hosts: web\n  services:\n"
+        "    - {name: c, image: 'c:1', ports: ['8083:80'], ingress: {hosts: [a.example.com], port: 8080}}\n"
+        "    - {name: d, image: 'd:1', ports: ['8084:80'], ingress: {hosts: ['app:80']}}\n"
+    },
+    CHECK,
+    [
+        "p.yml:3:7: [0].services[0]: ingress: port 8080 is not published on a fixed host port (ports: - HOST:8080)",
+        "p.yml:4:61: [0].services[1].ingress.hosts: not a hostname: 'app:80' (a name like app.example.com, no port)",
+    ],
+)
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_reported_exactly(name: str, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
