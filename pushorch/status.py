@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Mapping
+from dataclasses import asdict, dataclass, replace
 
 from pushorch.actions import Action, RemoveContainer, ReplaceContainer, RestartContainer, StopContainer, WriteConsul
+from pushorch.commands import haproxy
 from pushorch.connection import ConnectionSettings
 from pushorch.consul import client as consul_client
 from pushorch.consul import commands as consul_cmd
 from pushorch.converge import connected, observe_all
+from pushorch.errors import PushorchError
 from pushorch.execute.health import instance_health
 from pushorch.fanout import DEFAULT_FORKS
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner import Options, plan
+from pushorch.planner.ingress import edge_hosts, routed
 from pushorch.spec import Service, Spec
 from pushorch.transport import Transport
 
@@ -28,6 +31,7 @@ class Row:
     health: str
     consul: str
     drift: str
+    ingress: str = "-"  # the instance's state in each ingress: "edge-1 UP, edge-2 DRAIN"
 
     def to_json(self) -> dict[str, str]:
         return asdict(self)
@@ -43,6 +47,7 @@ async def status(
         planned = plan(spec, observed, Options())
         steps, placed = planned.by_host(rollouts=True), planned.placed
         maintenance = await _maintenance(spec, observed, transports)
+        proxies = await _ingress_states(spec, observed, transports)
         jobs = []
         for name, host in spec.hosts.items():
             seen = observed.get(name)
@@ -55,7 +60,8 @@ async def status(
                         drift = _drift(service.name, steps.get(name, []), name in placed.get(service.name, []))
                         if drift == "in sync" and service.name in seen.holds:
                             drift = f"held on {seen.holds[service.name][1]} (rollback --hold)"
-                        jobs.append(_row(service, name, seen, transports[name], drift, maintenance.get(name, {})))
+                        row = _row(service, name, seen, transports[name], drift, maintenance.get(name, {}))
+                        jobs.append(_with_ingress(row, service, proxies))
         return list(await asyncio.gather(*jobs)), unreachable
 
 
@@ -81,6 +87,34 @@ async def _maintenance(
             return {}
 
     return dict(zip(hosts, await asyncio.gather(*(one(h) for h in hosts)), strict=True))
+
+
+async def _ingress_states(
+    spec: Spec, observed: Mapping[str, ObservedHost], transports: Mapping[str, Transport]
+) -> dict[str, dict[tuple[str, str], str]]:
+    """edge -> {(backend, server): UP | DOWN | DRAIN | MAINT ...} from each ingress's `show stat`
+    (one command per ingress host; "unknown" for all of an ingress that does not answer)."""
+    if not routed(spec):
+        return {}
+    edges = [h for h in edge_hosts(spec) if h in transports and not (observed.get(h) or ObservedHost(h)).error]
+
+    async def one(edge: str) -> dict[tuple[str, str], str]:
+        try:
+            result = await transports[edge].run(haproxy.show_stat(), timeout=30)
+        except (PushorchError, OSError, TimeoutError):
+            return {}
+        return haproxy.parse_stat(result.stdout) if result.ok else {}
+
+    return dict(zip(edges, await asyncio.gather(*(one(e) for e in edges)), strict=True))
+
+
+async def _with_ingress(row: Awaitable[Row], service: Service, proxies: dict[str, dict[tuple[str, str], str]]) -> Row:
+    done = await row
+    if service.ingress is None or not proxies:
+        return done
+    key = (haproxy.backend(service.name), done.host)
+    states = [f"{edge} {servers.get(key, 'unknown' if not servers else 'absent')}" for edge, servers in proxies.items()]
+    return replace(done, ingress=", ".join(states))
 
 
 async def _row(

@@ -143,6 +143,20 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     # A converged run changes nothing on the edge either.
     status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
     assert status == 0 and [c for c in changes if c.get("status") == "changed"] == [], changes
+    # status reads each instance's state from the ingress itself.
+    _sh(
+        inventory,
+        "echo 'set server be_web/lab-2 state maint' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
+        "edge-1",
+    )
+    shown = run_cli("status", "-i", str(inventory), "-e", "v=v2", "--json", playbook)
+    rows = {r["host"]: r["ingress"] for r in json.loads(shown.out)["services"]}
+    assert rows == {"lab-1": "edge-1 UP", "lab-2": "edge-1 MAINT", "lab-3": "edge-1 UP"}, shown.out
+    _sh(
+        inventory,
+        "echo 'set server be_web/lab-2 state ready' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
+        "edge-1",
+    )
 
 
 def test_a_bad_version_reverted_restart_and_rollback_fail_no_request_through_the_ingress(  # type: ignore[no-untyped-def]

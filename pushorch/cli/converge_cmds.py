@@ -218,7 +218,9 @@ def status(
     if as_json:
         print_json({"services": [r.to_json() for r in rows], "unreachable": unreachable}, indent=2)
     else:
-        print_table(["service", "host", "version", "state", "health", "consul", "drift"], [r.to_json() for r in rows])
+        columns = ["service", "host", "version", "state", "health", "consul", "drift"]
+        columns += ["ingress"] if any(r.ingress != "-" for r in rows) else []
+        print_table(columns, [r.to_json() for r in rows])
         for host, error in sorted(unreachable.items()):
             warn_line(f"{host}: UNREACHABLE: {error}")
     return ExitStatus.UNREACHABLE if unreachable else ExitStatus.OK

@@ -163,6 +163,16 @@ def ready(service: str, host: str) -> Argv:
     return runtime(f"set server {server} health up", f"set server {server} state ready")
 
 
-def show_servers() -> Argv:
-    """`show servers state`: backend, server and its admin/operational state, per line."""
-    return sh(f"echo 'show servers state' | socat stdio UNIX-CONNECT:{ADMIN}")
+def show_stat() -> Argv:
+    """`show stat`: one CSV line per frontend, backend and server (its status in column 18)."""
+    return sh(f"echo 'show stat' | socat stdio UNIX-CONNECT:{ADMIN}")
+
+
+def parse_stat(csv: str) -> dict[tuple[str, str], str]:
+    """(backend, server) -> UP | DOWN | DRAIN | MAINT | ... (HAProxy adds the check's transition: 'UP 1/2')."""
+    out = {}
+    for line in csv.splitlines():
+        fields = line.split(",")
+        if len(fields) > 17 and not line.startswith("#") and fields[1] not in ("FRONTEND", "BACKEND"):
+            out[(fields[0], fields[1])] = fields[17]
+    return out
