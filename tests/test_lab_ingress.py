@@ -27,13 +27,13 @@ HOSTNAME = "app.example.com"
 
 @pytest.fixture(scope="module")
 def edge_lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """3 Docker hosts and one edge host, a lab of its own (other modules' `lab up` would remove the edge)."""
+    """3 Docker hosts and two edge hosts, a lab of its own (other modules' `lab up` would remove them)."""
     try:
         subprocess.run(["docker", "info"], capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
     lab = Lab(tmp_path_factory.mktemp("ingress") / ".lab")
-    inventory = lab.up(3, 0, lambda _: None, edges=1)
+    inventory = lab.up(3, 0, lambda _: None, edges=2)
     yield lab, inventory
     lab.down(lambda _: None)
 
@@ -151,7 +151,8 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     )
     shown = run_cli("status", "-i", str(inventory), "-e", "v=v2", "--json", playbook)
     rows = {r["host"]: r["ingress"] for r in json.loads(shown.out)["services"]}
-    assert rows == {"lab-1": "edge-1 UP", "lab-2": "edge-1 MAINT", "lab-3": "edge-1 UP"}, shown.out
+    both = "edge-1 UP, edge-2 UP"
+    assert rows == {"lab-1": both, "lab-2": "edge-1 MAINT, edge-2 UP", "lab-3": both}, shown.out
     _sh(
         inventory,
         "echo 'set server be_web/lab-2 state ready' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
@@ -185,3 +186,33 @@ def test_a_bad_version_reverted_restart_and_rollback_fail_no_request_through_the
     assert done.status == 0, done.out + done.err
     assert _running(inventory, "web") == {f"lab-{i}": ["v1"] for i in (1, 2, 3)}
     assert failed == [] and answers["v1"] > 20, (failed, answers)
+
+
+def test_an_ingress_host_that_is_down_stops_the_rollout_before_any_instance_stops(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    lab, inventory = edge_lab
+    playbook = _playbook(tmp_path)
+    assert _apply(run_cli, inventory, playbook)[0] == 0  # v1 everywhere, both ingresses configured
+    subprocess.run(["docker", "stop", "-t", "0", lab.container("edge-2")], check=True, capture_output=True)
+    try:
+        (status, changes, _), failed, _ = _through_ingress(
+            inventory, lambda: _apply(run_cli, inventory, "-e", "v=v2", playbook)
+        )
+        # edge-2 may still send requests to an instance (it is down for this controller only, as far
+        # as anyone can tell): no instance stops, and the reason names it.
+        assert status != 0
+        assert _running(inventory, "web") == {f"lab-{i}": ["v1"] for i in (1, 2, 3)}
+        assert failed == [], failed
+        reasons = " ".join(str(c.get("message")) for c in changes)
+        assert "ingress edge-2: not connected" in reasons and "--limit" in reasons, changes
+        # Left out with --limit, the rollout goes on through edge-1 alone.
+        status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", "-l", "all:!edge-2", playbook)
+        assert status == 0, changes
+        assert _running(inventory, "web") == {f"lab-{i}": ["v2"] for i in (1, 2, 3)}
+    finally:
+        lab.up(3, 0, lambda _: None, edges=2)
+    # Back: its proxy started again with the configuration it missed.
+    status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
+    assert status == 0, changes
+    assert "server lab-1 " in _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-2")["edge-2"]

@@ -31,8 +31,9 @@ class Edges:
 
     async def _everywhere(self, argv: tuple[str, ...], what: str, timeout: float) -> None:
         async def one(edge: str, transport: Transport | None) -> None:
-            if transport is None:
-                raise PushorchError(f"ingress {edge}: not connected: cannot set {self.service} on {self.host} {what}")
+            if transport is None:  # it may still send requests to the instance: nothing stops
+                why = f"ingress {edge}: not connected: cannot set {self.service} on {self.host} {what}"
+                raise PushorchError(f"{why} (to go on without that ingress, leave it out with --limit)")
             try:
                 result = await transport.run(argv, timeout=timeout)
             except TransportError as lost:  # the ingress host's, not the instance's host: the step fails

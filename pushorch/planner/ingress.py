@@ -26,11 +26,11 @@ def edge_hosts(spec: Spec) -> tuple[str, ...]:
     return tuple(name for name, host in spec.hosts.items() if proxy_of(host) is not None)
 
 
-def edges_for(spec: Spec, service: Service, unreachable: Mapping[str, str]) -> tuple[str, ...]:
-    """The ingress hosts a rollout of `service` drains and readies it on (none without `ingress:`)."""
-    if service.ingress is None:
-        return ()
-    return tuple(h for h in edge_hosts(spec) if h not in unreachable)
+def edges_for(spec: Spec, service: Service) -> tuple[str, ...]:
+    """The ingress hosts a rollout of `service` drains and readies it on (none without `ingress:`).
+    An unreachable one too: its step fails before stopping anything, as that ingress may still send
+    requests to the instance (--limit leaves it out, for a rollout that goes on without it)."""
+    return edge_hosts(spec) if service.ingress is not None else ()
 
 
 def routed(spec: Spec) -> dict[str, Service]:

@@ -82,7 +82,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         play, service, _ = mine[0]
         steps = [r for _, _, r in mine]
         if service.ingress is not None:  # each ingress drains the instance first, takes it back after its gate
-            steps = [dataclasses.replace(r, edges=edges_for(spec, service, unreachable)) for r in steps]
+            steps = [dataclasses.replace(r, edges=edges_for(spec, service)) for r in steps]
         planned = rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, [])))
         rollouts.append(dataclasses.replace(planned, jobs=_jobs(spec, observed, service, planned)))
     # A dependency with nothing to roll out this run is already where it should be: nothing to wait for.

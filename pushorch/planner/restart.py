@@ -65,7 +65,7 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
         return Plan(notes=tuple(notes))
     declared_service = next(s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service)
     unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
-    steps = [replace(s, edges=edges_for(spec, declared_service, unreachable)) for s in steps]
+    steps = [replace(s, edges=edges_for(spec, declared_service)) for s in steps]
     batches = rollout(
         declared_service, policy.model_copy(update={"auto_revert": False, "canary": policy.canary}), steps, len(steps)
     )

@@ -82,7 +82,7 @@ def rollback_plan(
                     step = replace(fresh[name], rollback=True)
                 else:
                     continue
-                edges = edges_for(pinned, pinned_service, base.unreachable)
+                edges = edges_for(pinned, pinned_service)
                 steps.append(replace(step, hold=_playbook_digest(spec, name, service) if hold else "", edges=edges))
     if first is None or not steps:
         return base
