@@ -3,12 +3,8 @@ sending requests through it while a rollout moves the instances behind it (docs/
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import subprocess
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from bench.ingress import edge_address, through_ingress
+from bench.ingress import playbook as bench_playbook
 from pushorch.lab.cluster import Lab
 from tests.test_lab_apply import _apply, _sh
 from tests.test_lab_rollout import _running
 
 pytestmark = pytest.mark.lab
-
-HOSTNAME = "app.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -38,96 +34,15 @@ def edge_lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     lab.down(lambda _: None)
 
 
-def _edge_address(inventory: Path) -> str:
-    text = inventory.read_text().split("\n", 1)[1]  # after its comment line
-    return str(json.loads(text)["all"]["children"]["edge"]["hosts"]["edge-1"]["ansible_host"])
-
-
-def _playbook(tmp_path: Path, port: int = 18400) -> str:
-    path = tmp_path / "ingress.yml"
-    path.write_text(f"""
-- hosts: docker
-  vars: {{v: v1}}
-  services:
-    - name: web
-      image: "{{{{ lab_registry }}}}/pushorch/demo-app:{{{{ v }}}}"
-      ports: ["{port}:8080"]
-      health: {{http: {{path: /health, port: 8080}}, interval: 200ms, timeout: 1s}}
-      update: {{parallelism: 1, min_healthy_time: 1s, healthy_deadline: 20s}}
-      ingress: {{hosts: [{HOSTNAME}]}}
-- hosts: edge
-  ingress: {{http_port: 80}}
-""")
-    return str(path)
-
-
-class Client:
-    """Requests for `path` through the ingress, one after the other (about 50 a second for /version,
-    3 for /cgi-bin/slow, which answers after 0.3 s): every other one on a kept-alive connection, the
-    rest each on a new one. A failure is a connection error or a 5xx."""
-
-    def __init__(self, address: str, path: str = "/version") -> None:
-        self.address, self.path = address, path
-        self.answers: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Client:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        kept: http.client.HTTPConnection | None = None
-        sent = 0
-        while not self._stop.is_set():
-            sent += 1
-            fresh = sent % 2 == 0
-            connection = http.client.HTTPConnection(self.address, 80, timeout=5) if fresh else kept
-            if connection is None:
-                connection = kept = http.client.HTTPConnection(self.address, 80, timeout=5)
-            try:
-                connection.request("GET", self.path, headers={"Host": HOSTNAME})
-                answer = connection.getresponse()
-                body = answer.read().decode().strip()
-                if answer.status >= 500:
-                    self.failures.append(f"{answer.status} {body[:60]}")
-                else:
-                    self.answers[body] += 1
-            except (OSError, http.client.HTTPException) as exc:
-                self.failures.append(f"{'new' if fresh else 'kept-alive'}: {exc!r}")
-                if not fresh:
-                    kept = None
-            finally:
-                if fresh:
-                    connection.close()
-            self._stop.wait(0.02)
-
-
 def _through_ingress(inventory: Path, run: Callable[[], Any]) -> tuple[Any, list[str], Counter[str]]:
-    """`run()` while clients send requests through the ingress: what it returned, every failed request,
-    and the versions that answered. Six slow clients keep about two requests in flight on each
-    instance at any moment, so a stop without the drain cuts some (HAProxy retries a refused
-    connection, never a request it sent)."""
-    address = _edge_address(inventory)
-    with Client(address) as fast, contextlib.ExitStack() as stack:
-        slow = [stack.enter_context(Client(address, "/cgi-bin/slow")) for _ in range(6)]
-        time.sleep(1)
-        result = run()
-        time.sleep(1)
-    answers = fast.answers + sum((s.answers for s in slow), Counter())
-    return result, fast.failures + [f for s in slow for f in s.failures], answers
+    return through_ingress(edge_address(inventory), run)
 
 
 def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ignore[no-untyped-def]
     edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:
     _, inventory = edge_lab
-    playbook = _playbook(tmp_path)
+    playbook = bench_playbook(tmp_path)
     status, changes, _ = _apply(run_cli, inventory, playbook)
     assert status == 0, changes
     # pushorch installed HAProxy, and its configuration names the three instances.
@@ -164,7 +79,7 @@ def test_a_bad_version_reverted_restart_and_rollback_fail_no_request_through_the
     edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:
     _, inventory = edge_lab
-    playbook = _playbook(tmp_path)
+    playbook = bench_playbook(tmp_path)
     assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
     # A version that never passes its gate: the first host goes back to v2, the rollout stops (exit 6).
     (status, changes, _), failed, answers = _through_ingress(
@@ -192,7 +107,7 @@ def test_an_ingress_host_that_is_down_stops_the_rollout_before_any_instance_stop
     edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
 ) -> None:
     lab, inventory = edge_lab
-    playbook = _playbook(tmp_path)
+    playbook = bench_playbook(tmp_path)
     assert _apply(run_cli, inventory, playbook)[0] == 0  # v1 everywhere, both ingresses configured
     subprocess.run(["docker", "stop", "-t", "0", lab.container("edge-2")], check=True, capture_output=True)
     try:
