@@ -151,7 +151,7 @@ def measure(inventory: Path, work: Path) -> dict[str, dict[str, tuple[int, int]]
     ]
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for mode in ("pushorch's drain steps", "health checks alone"):
-        _cli("apply", *base, "-q", book)
+        _cli("apply", *base, book)  # v1 everywhere
         out[mode] = {}
         with _health_checks_alone(mode != "pushorch's drain steps"):
             for name, argv in cases:
