@@ -72,3 +72,23 @@ def test_each_rollout_step_of_a_routed_service_names_the_edges_to_drain_it_on() 
     planned = plan(spec, observed)
     [rollout] = planned.rollouts
     assert [(a.host, a.edges) for batch in rollout.batches for a in batch] == [("w1", ("e1",)), ("w2", ("e1",))]
+
+
+def test_show_stat_is_read_as_each_server_s_status() -> None:
+    header = "# pxname,svname," + ",".join(f"f{i}" for i in range(2, 40))
+    line = lambda px, sv, status: ",".join([px, sv, *["0"] * 15, status, *["0"] * 20])  # noqa: E731
+    csv = "\n".join(
+        [header, line("http", "FRONTEND", "OPEN"), line("be_web", "w1", "UP"), line("be_web", "w2", "DRAIN")]
+    )
+    assert haproxy.parse_stat(csv + "\n" + line("be_web", "BACKEND", "UP")) == {
+        ("be_web", "w1"): "UP",
+        ("be_web", "w2"): "DRAIN",
+    }
+
+
+def test_a_request_no_route_claims_gets_a_404_and_longer_prefixes_match_first() -> None:
+    api = haproxy.Route("api", ("a.example.com",), "/api", "leastconn", "uri", "", ())
+    web = haproxy.Route("web", ("a.example.com",), "/", "roundrobin", "uri", "", ())
+    config = haproxy.render([web, api], 80, 1.0)
+    assert config.index("use_backend be_api") < config.index("use_backend be_web")
+    assert "    default_backend be_no_route\n" in config and "http-request return status 404" in config
