@@ -3,6 +3,7 @@ sending requests through it while a rollout moves the instances behind it (docs/
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 from collections import Counter
@@ -131,3 +132,33 @@ def test_an_ingress_host_that_is_down_stops_the_rollout_before_any_instance_stop
     status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
     assert status == 0, changes
     assert "server lab-1 " in _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-2")["edge-2"]
+
+
+def _ask(inventory: Path, edge: str) -> tuple[int, str]:
+    connection = http.client.HTTPConnection(edge_address(inventory, edge), 80, timeout=5)
+    try:
+        connection.request("GET", "/version", headers={"Host": "app.example.com"})
+        answer = connection.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        connection.close()
+
+
+def test_maintenance_makes_every_ingress_answer_the_maintenance_page_and_a_rollout_does_not_end_it(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = edge_lab
+    playbook = bench_playbook(tmp_path)
+    assert _apply(run_cli, inventory, "-e", "v=v2", playbook)[0] == 0
+    done = run_cli("maintenance", "-i", str(inventory), "-e", "v=v2", "enable", playbook, "web")
+    assert done.status == 0, done.out + done.err
+    for edge in ("edge-1", "edge-2"):
+        status, page = _ask(inventory, edge)
+        assert status == 503 and "Down for maintenance" in page, (edge, status, page)
+    # A rollout meanwhile replaces the instances; the ingress keeps them out until maintenance ends.
+    status, changes, _ = _apply(run_cli, inventory, "-e", "v=v1", playbook)
+    assert status == 0, changes
+    assert _ask(inventory, "edge-1")[0] == 503
+    done = run_cli("maintenance", "-i", str(inventory), "-e", "v=v1", "disable", playbook, "web")
+    assert done.status == 0, done.out + done.err
+    assert [_ask(inventory, e) for e in ("edge-1", "edge-2")] == [(200, "v1\n")] * 2

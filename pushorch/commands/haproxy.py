@@ -40,6 +40,7 @@ class Route:
     hash_key: str  # uri | header:NAME | cookie:NAME (consistent only)
     check: str  # "" (TCP connect) or the HTTP path HAProxy's own check asks for
     servers: tuple[Server, ...]
+    maintenance_page: str = ""  # answered with a 503 while no server takes requests
 
     @property
     def backend(self) -> str:
@@ -92,6 +93,12 @@ def render(routes: list[Route], http_port: int, check_interval: float) -> str:
     lines.append('    http-request return status 404 content-type text/plain string "no service here\\n"')
     for route in sorted(routes, key=lambda r: r.service):
         lines += ["", f"backend {route.backend}", *_balance(route)]
+        if route.maintenance_page:
+            page = " ".join(route.maintenance_page.splitlines()).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(
+                f'    http-request return status 503 content-type text/html string "{page}" '
+                f"if {{ nbsrv({route.backend}) eq 0 }}"
+            )
         if route.check:
             lines += ["    option httpchk", f"    http-check send meth GET uri {route.check}"]
         for server in route.servers:
@@ -128,17 +135,30 @@ def apply(systemd: bool) -> Argv:
     )
 
 
-def runtime(*commands: str) -> Argv:
-    """Runtime API commands, one connection; anything HAProxy answers (an error: no such server) fails."""
-    return sh(_told("; ".join(commands)))
-
-
 def _told(text: str) -> str:
     """Send runtime API commands; HAProxy answers nothing to one that worked, else why it did not."""
+    return _told_word(quote(text))
+
+
+def _told_word(word: str) -> str:
+    """`_told` for commands given as one shell word (it may expand a loop variable)."""
     return (
-        f"out=$(echo {quote(text)} | socat stdio UNIX-CONNECT:{ADMIN}) || exit 1; "
+        f"out=$(echo {word} | socat stdio UNIX-CONNECT:{ADMIN}) || exit 1; "
         '[ -z "$(echo $out)" ] || { echo "$out" >&2; exit 1; }'
     )
+
+
+def _column(service: str, host: str, column: int) -> str:
+    """A shell command printing one column of the server's `show stat` line (5 scur, 18 status)."""
+    return (
+        f"echo 'show stat' | socat stdio UNIX-CONNECT:{ADMIN} | "
+        f"awk -F, -v b={quote(backend(service))} -v s={quote(host)} '$1==b && $2==s {{print ${column}}}'"
+    )
+
+
+# A server in maintenance (`maintenance enable`, or set by hand) stays there: a rollout neither drains
+# it (no request reaches it) nor makes it ready (the maintenance never ends by a rollout).
+_UNLESS_MAINT = 'case "$({status})" in MAINT*) exit 0;; esac; '
 
 
 def drain(service: str, host: str, wait: float) -> Argv:
@@ -146,12 +166,9 @@ def drain(service: str, host: str, wait: float) -> Argv:
     it is serving are done (its `scur` in `show stat` is 0)."""
     server = f"{backend(service)}/{host}"
     ticks = max(int(wait * 10), 1)
-    count = (
-        f"echo 'show stat' | socat stdio UNIX-CONNECT:{ADMIN} | "
-        f"awk -F, -v b={quote(backend(service))} -v s={quote(host)} '$1==b && $2==s {{print $5}}'"
-    )
+    count = _column(service, host, 5)
     return sh(
-        f"{_told(f'set server {server} state drain')}; "
+        _UNLESS_MAINT.format(status=_column(service, host, 18)) + f"{_told(f'set server {server} state drain')}; "
         f'i=0; while [ $i -lt {ticks} ]; do n=$({count}); [ "${{n:-0}}" = 0 ] && exit 0; sleep 0.1; i=$((i+1)); done'
     )
 
@@ -160,7 +177,19 @@ def ready(service: str, host: str) -> Argv:
     """The instance passed pushorch's gate: HAProxy takes it as healthy and sends it requests now,
     rather than after its own checks' `rise`."""
     server = f"{backend(service)}/{host}"
-    return runtime(f"set server {server} health up", f"set server {server} state ready")
+    told = _told(f"set server {server} health up; set server {server} state ready")
+    return sh(_UNLESS_MAINT.format(status=_column(service, host, 18)) + told)
+
+
+def maintenance(service: str, on: bool) -> Argv:
+    """Every server of the service's backend in (`maint`) or out of (`ready`) maintenance: with none
+    left, the backend answers 503 with the service's maintenance page. A server the configuration does
+    not name yet is set by the next reload's state file."""
+    stat = f"echo 'show stat' | socat stdio UNIX-CONNECT:{ADMIN}"
+    pick = f"awk -F, -v b={quote(backend(service))} '$1==b && $2!=\"BACKEND\" {{print $2}}'"
+    state = "maint" if on else "ready"
+    each = _told_word(f'"set server "{quote(backend(service))}"/$s state {state}"')
+    return sh(f"servers=$({stat} | {pick}) || exit 1; for s in $servers; do {each}; done")
 
 
 def show_stat() -> Argv:

@@ -11,6 +11,21 @@ from pushorch.errors import PushorchError, TransportError
 from pushorch.transport import Transport
 
 
+async def maintenance(service: str, on: bool, edges: Mapping[str, Transport]) -> dict[str, str]:
+    """`maintenance enable|disable` on every ingress: all of the service's servers `maint` (the ingress
+    answers its maintenance page) or `ready`. Returns edge -> why it failed."""
+
+    async def one(edge: str, transport: Transport) -> str:
+        try:
+            result = await transport.run(haproxy.maintenance(service, on), timeout=30)
+        except PushorchError as exc:
+            return str(exc)
+        return "" if result.ok else f"ingress: {result.stderr.strip() or f'exit {result.exit_status}'}"
+
+    errors = await asyncio.gather(*(one(e, t) for e, t in edges.items()))
+    return {edge: error for edge, error in zip(edges, errors, strict=True) if error}
+
+
 class Edges:
     """One service's server for one host, on every ingress host of the run."""
 

@@ -62,7 +62,16 @@ def routes(spec: Spec, placement: Mapping[str, Sequence[str]]) -> list[haproxy.R
             # HAProxy checks the published port: the host port, the service's own path.
             check = service.health.http.path
         out.append(
-            haproxy.Route(name, tuple(ingress.hosts), ingress.path, ingress.balance, ingress.hash_key, check, servers)
+            haproxy.Route(
+                name,
+                tuple(ingress.hosts),
+                ingress.path,
+                ingress.balance,
+                ingress.hash_key,
+                check,
+                servers,
+                ingress.maintenance_page,
+            )
         )
     return out
 

@@ -33,6 +33,8 @@ class ServiceIngress(Model):
     port: Port | None = None  # the container port; default: the service's one published port
     balance: Literal["roundrobin", "leastconn", "consistent"] = "roundrobin"
     hash_key: str = "uri"  # with balance: consistent: uri, header:NAME or cookie:NAME
+    # What the ingress answers (503) while no instance takes requests (`maintenance enable`).
+    maintenance_page: str = "<html><body><h1>Down for maintenance</h1><p>Back soon.</p></body></html>"
 
     @field_validator("hosts")
     @classmethod
