@@ -36,10 +36,11 @@ class Client:
     """Requests for `path` through the ingress at `address`, one after the other: every other one on a
     kept-alive connection, the rest each on a new one. A failure is a connection error or a 5xx."""
 
-    def __init__(self, address: str, path: str = "/version") -> None:
-        self.address, self.path = address, path
+    def __init__(self, address: str, path: str = "/version", hostname: str = HOSTNAME) -> None:
+        self.address, self.path, self.hostname = address, path, hostname
         self.answers: Counter[str] = Counter()
         self.failures: list[str] = []
+        self.failed_at: list[float] = []  # time.monotonic() of each failure
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -61,15 +62,17 @@ class Client:
             if connection is None:
                 connection = kept = http.client.HTTPConnection(self.address, 80, timeout=5)
             try:
-                connection.request("GET", self.path, headers={"Host": HOSTNAME})
+                connection.request("GET", self.path, headers={"Host": self.hostname})
                 answer = connection.getresponse()
                 body = answer.read().decode().strip()
                 if answer.status >= 500:
                     self.failures.append(f"{answer.status} {body[:60]}")
+                    self.failed_at.append(time.monotonic())
                 else:
                     self.answers[body] += 1
             except (OSError, http.client.HTTPException) as exc:
                 self.failures.append(f"{'new' if fresh else 'kept-alive'}: {exc!r}")
+                self.failed_at.append(time.monotonic())
                 if not fresh:
                     kept = None
             finally:

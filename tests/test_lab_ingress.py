@@ -3,9 +3,11 @@ sending requests through it while a rollout moves the instances behind it (docs/
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bench.ingress import edge_address, through_ingress
+from bench.ingress import Client, edge_address, through_ingress
 from bench.ingress import playbook as bench_playbook
 from pushorch.lab.cluster import Lab
 from tests.test_lab_apply import _apply, _sh
@@ -162,3 +164,57 @@ def test_maintenance_makes_every_ingress_answer_the_maintenance_page_and_a_rollo
     done = run_cli("maintenance", "-i", str(inventory), "-e", "v=v1", "disable", playbook, "web")
     assert done.status == 0, done.out + done.err
     assert [_ask(inventory, e) for e in ("edge-1", "edge-2")] == [(200, "v1\n")] * 2
+
+
+REPLICATED = """
+- hosts: docker
+  services:
+    - name: rep
+      image: "{{ lab_registry }}/pushorch/demo-app:v1"
+      ports: ["18410:8080"]
+      health: {http: {path: /health, port: 8080}, interval: 200ms, timeout: 1s}
+      update: {parallelism: 1, min_healthy_time: 1s, healthy_deadline: 20s}
+      replicas: 2
+      failover: {after: 3s}
+      ingress: {hosts: [rep.example.com]}
+- hosts: edge
+  ingress: {http_port: 80}
+"""
+
+
+def test_a_stopped_host_loses_requests_only_within_the_proxy_s_check_window_and_its_instance_moves(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    lab, inventory = edge_lab
+    playbook = tmp_path / "rep.yml"
+    playbook.write_text(REPLICATED)
+    assert _apply(run_cli, inventory, str(playbook))[0] == 0
+    before = [h for h, versions in _running(inventory, "rep").items() if versions]
+    victim, address = before[0], edge_address(inventory)
+    with Client(address, hostname="rep.example.com") as fast, contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(Client(address, "/cgi-bin/slow", "rep.example.com")) for _ in range(6)]
+        time.sleep(1)
+        stopped = time.monotonic()
+        subprocess.run(["docker", "stop", "-t", "0", lab.container(victim)], check=True, capture_output=True)
+        try:
+            run_cli("reconcile", "-i", str(inventory), str(playbook))  # the record: victim unreachable since now
+            time.sleep(4)
+            moved = run_cli("reconcile", "-i", str(inventory), str(playbook))
+            time.sleep(2)
+        finally:
+            lab.up(3, 0, lambda _: None, edges=2)
+    assert f"{victim}" in moved.err or moved.status == 4, moved.out + moved.err
+    after = [h for h, versions in _running(inventory, "rep").items() if versions and h != victim]
+    assert len(after) == 2, _running(inventory, "rep")
+    config = _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-1")["edge-1"]
+    assert all(f"server {h} " in config for h in after) and f"server {victim} " not in config, config
+    # Every failed request came within HAProxy's window: two failed checks a second apart, plus its
+    # 2 s connect timeout and a slow request's 0.3 s (a margin of 1 s for this machine).
+    late = [round(t - stopped, 1) for c in [fast, *slow] for t in c.failed_at if t - stopped > 5.3]
+    failed = [f for c in [fast, *slow] for f in c.failures]
+    print(
+        f"host stopped: {len(failed)} failed requests of {len(failed) + sum(fast.answers.values()) + sum(sum(c.answers.values()) for c in slow)}"
+    )
+    assert late == [], (late, failed)
+    assert sum(fast.answers.values()) > 100
+    assert run_cli("reconcile", "-i", str(inventory), str(playbook)).status == 0  # the victim's stale instance goes

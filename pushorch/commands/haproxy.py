@@ -66,6 +66,9 @@ def render(routes: list[Route], http_port: int, check_interval: float) -> str:
         "defaults",
         "    mode http",
         "    option http-keep-alive",
+        # A reload closes no idle kept-alive connection: the old worker answers its next request with
+        # `Connection: close` instead (a client that does not retry saw RemoteDisconnected).
+        "    option idle-close-on-response",
         "    timeout connect 2s",
         "    timeout client 30s",
         "    timeout server 30s",
