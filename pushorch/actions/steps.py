@@ -294,6 +294,7 @@ class ConfigureIngress(Action):
     content: str = ""
     systemd: bool = False
     services: tuple[str, ...] = ()  # the services it routes, for the plan's line
+    certificates: tuple[tuple[str, Secret], ...] = ()  # (path, certificate and key): written 0600 first
     verb: ClassVar[str] = "configure"
 
     def subject(self) -> str:

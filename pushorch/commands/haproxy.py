@@ -18,6 +18,7 @@ PIDFILE = "/run/haproxy.pid"
 STATE = "/var/lib/haproxy/server-state"
 BINARY = "/usr/sbin/haproxy"
 SOCAT = "/usr/bin/socat"
+CERTS = "/etc/haproxy/certs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Route:
     check: str  # "" (TCP connect) or the HTTP path HAProxy's own check asks for
     servers: tuple[Server, ...]
     maintenance_page: str = ""  # answered with a 503 while no server takes requests
+    tls: str = ""  # the certificate's sha256 (it changes the configuration): served on https_port
 
     @property
     def backend(self) -> str:
@@ -51,7 +53,12 @@ def backend(service: str) -> str:
     return f"be_{service}"
 
 
-def render(routes: list[Route], http_port: int, check_interval: float) -> str:
+def certificate_path(service: str) -> str:
+    """The service's certificate and key, one PEM file (0600) HAProxy reads."""
+    return f"{CERTS}/{service}.pem"
+
+
+def render(routes: list[Route], http_port: int, check_interval: float, https_port: int = 443) -> str:
     """haproxy.cfg for these routes. Longer path prefixes are matched first; a request no route takes
     gets 404. Server states (drain, maint) survive reloads through the state file."""
     inter = f"{max(int(check_interval * 1000), 100)}ms"
@@ -83,19 +90,33 @@ def render(routes: list[Route], http_port: int, check_interval: float) -> str:
         "frontend http",
         f"    bind :{http_port}",
     ]
+    secured = sorted((r for r in routes if r.tls), key=lambda r: r.service)
+    if secured:  # SNI picks each service's certificate
+        lines.append(f"    bind :{https_port} ssl " + " ".join(f"crt {certificate_path(r.service)}" for r in secured))
     ordered = sorted(routes, key=lambda r: (-len(r.path), r.service))
+    uses = []
     for route in ordered:
-        names = " ".join(route.hostnames)
-        lines.append(f"    acl host_{route.service} hdr(host),field(1,:),lower -m str {names}")
+        exact = [h for h in route.hostnames if not h.startswith("*.")]
+        wild = [h[1:] for h in route.hostnames if h.startswith("*.")]  # "*.example.com" -> ".example.com"
+        matched = "hdr(host),field(1,:),lower"
+        if exact:
+            lines.append(f"    acl host_{route.service} {matched} -m str {' '.join(exact)}")
+        if wild:
+            lines.append(f"    acl host_{route.service} {matched} -m end {' '.join(wild)}")
         condition = f"host_{route.service}"
         if route.path != "/":
             lines.append(f"    acl path_{route.service} path_beg {route.path}")
             condition += f" path_{route.service}"
-        lines.append(f"    use_backend {route.backend} if {condition}")
+        if route.tls:
+            lines.append(f"    http-request redirect scheme https code 301 if !{{ ssl_fc }} {condition}")
+        uses.append(f"    use_backend {route.backend} if {condition}")
+    lines += uses
     lines += ["    default_backend be_no_route", "", "backend be_no_route"]
     lines.append('    http-request return status 404 content-type text/plain string "no service here\\n"')
     for route in sorted(routes, key=lambda r: r.service):
         lines += ["", f"backend {route.backend}", *_balance(route)]
+        if route.tls:  # a new certificate is a new configuration: the run writes it and reloads
+            lines.append(f"    # certificate sha256 {route.tls}")
         if route.maintenance_page:
             page = " ".join(route.maintenance_page.splitlines()).replace("\\", "\\\\").replace('"', '\\"')
             lines.append(

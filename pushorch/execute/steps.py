@@ -23,6 +23,9 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.InstallIngress():
             await _run(t, action, system.install_packages(action.package_manager, action.packages), "ingress", 900)
         case a.ConfigureIngress():
+            for path, bundle in action.certificates:
+                await _run(t, action, system.parent_dir(path, 0o700), path)
+                await t.put(bundle.reveal().encode(), path, 0o600, become=action.become)
             config = action.content.encode()
             result = await t.run(haproxy.apply(action.systemd), stdin=config, become=action.become, timeout=60)
             result.check(f"{action.kind}({haproxy.CONFIG})")

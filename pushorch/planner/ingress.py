@@ -8,6 +8,7 @@ a rollout keeps each host's server and moves it through drain and ready instead 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 
@@ -71,6 +72,7 @@ def routes(spec: Spec, placement: Mapping[str, Sequence[str]]) -> list[haproxy.R
                 check,
                 servers,
                 ingress.maintenance_page,
+                hashlib.sha256(ingress.tls.certificate.reveal().encode()).hexdigest() if ingress.tls else "",
             )
         )
     return out
@@ -89,7 +91,7 @@ def ingress_actions(
         why = "the ingress proxy is not installed"
         out.append(InstallIngress(host.name, why, package_manager=seen.package_manager, packages=tuple(proxy.packages)))
     mine = routes(spec, placement)
-    content = haproxy.render(mine, proxy.http_port, proxy.check_interval)
+    content = haproxy.render(mine, proxy.http_port, proxy.check_interval, proxy.https_port)
     current = seen.files.get(haproxy.CONFIG)
     digest = hashlib.sha256(content.encode()).hexdigest()
     why = ""
@@ -100,5 +102,11 @@ def ingress_actions(
     if why or not installed:
         services = tuple(r.service for r in mine)
         why = why or "just installed"
-        out.append(ConfigureIngress(host.name, why, content=content, systemd=seen.systemd, services=services))
+        certificates = tuple(
+            (haproxy.certificate_path(name), service.ingress.tls.bundle())
+            for name, service in routed(spec).items()
+            if service.ingress is not None and service.ingress.tls is not None
+        )
+        configure = ConfigureIngress(host.name, why, content=content, systemd=seen.systemd, services=services)
+        out.append(dataclasses.replace(configure, certificates=certificates))
     return out

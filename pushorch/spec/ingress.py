@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from pushorch.spec.values import Duration, Model, Port
+from pushorch.secret import Secret
+from pushorch.spec.values import Duration, Model, Port, SecretStr
 
 # A hostname as a Host header carries it (no port); `*.example.com` matches any one label.
 _HOSTNAME = r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
@@ -20,9 +21,41 @@ class IngressProxy(Model):
     it before loading it, and drains each instance there before a rollout stops it."""
 
     http_port: Port = 80
+    https_port: Port = 443  # bound when a service behind it has `tls`
     packages: list[str] = Field(default_factory=lambda: ["haproxy", "socat"])
     # HAProxy's own health checks of each instance (the service's `health`, when it is http or tcp):
     check_interval: Duration = 1.0
+
+
+class IngressTls(Model):
+    """The certificate (PEM, its chain after it) and its private key, e.g. `!secret_file app.pem` and
+    `!secret_file app-key.pem`; checked to belong together before anything connects. ACME is out of
+    reach of these machines: bring the files."""
+
+    certificate: SecretStr
+    key: SecretStr
+
+    @model_validator(mode="after")
+    def _pair(self) -> IngressTls:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        try:
+            certificate = x509.load_pem_x509_certificate(self.certificate.reveal().encode())
+        except ValueError as exc:
+            raise ValueError("tls.certificate: not a PEM certificate") from exc
+        try:
+            key = serialization.load_pem_private_key(self.key.reveal().encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("tls.key: not an unencrypted PEM private key") from exc
+        raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        if certificate.public_key().public_bytes(*raw) != key.public_key().public_bytes(*raw):
+            raise ValueError("tls: the certificate does not match its key")
+        return self
+
+    def bundle(self) -> Secret:
+        """What HAProxy reads: the certificate chain, then the key."""
+        return Secret(self.certificate.reveal().rstrip("\n") + "\n" + self.key.reveal().rstrip("\n") + "\n")
 
 
 class ServiceIngress(Model):
@@ -33,6 +66,7 @@ class ServiceIngress(Model):
     port: Port | None = None  # the container port; default: the service's one published port
     balance: Literal["roundrobin", "leastconn", "consistent"] = "roundrobin"
     hash_key: str = "uri"  # with balance: consistent: uri, header:NAME or cookie:NAME
+    tls: IngressTls | None = None  # HTTPS on the ingress's https_port; HTTP requests are redirected
     # What the ingress answers (503) while no instance takes requests (`maintenance enable`).
     maintenance_page: str = "<html><body><h1>Down for maintenance</h1><p>Back soon.</p></body></html>"
 

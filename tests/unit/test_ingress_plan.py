@@ -4,6 +4,7 @@ each rollout step of a routed service drained and readied there."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from pushorch.actions import ConfigureIngress, InstallIngress
 from pushorch.commands import haproxy
@@ -92,3 +93,43 @@ def test_a_request_no_route_claims_gets_a_404_and_longer_prefixes_match_first() 
     config = haproxy.render([web, api], 80, 1.0)
     assert config.index("use_backend be_api") < config.index("use_backend be_web")
     assert "    default_backend be_no_route\n" in config and "http-request return status 404" in config
+
+
+def _pair(tmp_path: Path, name: str) -> None:
+    """NAME.pem and NAME-key.pem beside the playbook: a pair that belongs together (the lab's maker)."""
+    from pushorch.lab.tlsgen import ensure_certificates
+
+    _, cert, key = ensure_certificates(tmp_path / name, [])
+    (tmp_path / f"{name}.pem").write_bytes(cert.read_bytes())
+    (tmp_path / f"{name}-key.pem").write_bytes(key.read_bytes())
+
+
+def test_a_certificate_that_does_not_match_its_key_is_bad_input(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    _pair(tmp_path, "one")
+    _pair(tmp_path, "two")
+    (tmp_path / "inv.ini").write_text("[web]\nw1\n[edge]\ne1\n")
+    tls = "tls: {certificate: !secret_file one.pem, key: !secret_file %s-key.pem}"
+    service = (
+        "    - name: %s\n      image: 'a:1'\n      ports: ['%d:80']\n      ingress: {hosts: [%s.example.com], %s}\n"
+    )
+    (tmp_path / "p.yml").write_text(
+        "- hosts: web\n  services:\n"
+        + service % ("good", 8081, "good", tls % "one")
+        + service % ("bad", 8082, "bad", tls % "two")
+        + "- hosts: edge\n  ingress: {}\n"
+    )
+    result = run_cli("check", "-i", "inv.ini", "p.yml", cwd=tmp_path)
+    assert result.status == 3, result.err
+    assert result.err.splitlines()[0] == (
+        "p.yml:10:43: [0].services[1].ingress.tls: tls: the certificate does not match its key"
+    ), result.err
+    assert "PRIVATE KEY" not in result.err + result.out
+
+
+def test_tls_binds_https_with_each_certificate_and_redirects_http() -> None:
+    web = haproxy.Route("web", ("a.example.com", "*.b.example.com"), "/", "roundrobin", "uri", "", (), tls="ab12")
+    config = haproxy.render([web], 80, 1.0, 8443)
+    assert "    bind :8443 ssl crt /etc/haproxy/certs/web.pem\n" in config
+    assert "    acl host_web hdr(host),field(1,:),lower -m end .b.example.com\n" in config
+    assert "    http-request redirect scheme https code 301 if !{ ssl_fc } host_web\n" in config
+    assert "# certificate sha256 ab12" in config
