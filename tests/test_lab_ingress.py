@@ -218,3 +218,70 @@ def test_a_stopped_host_loses_requests_only_within_the_proxy_s_check_window_and_
     assert late == [], (late, failed)
     assert sum(fast.answers.values()) > 100
     assert run_cli("reconcile", "-i", str(inventory), str(playbook)).status == 0  # the victim's stale instance goes
+
+
+def _self_signed(directory: Path, hostname: str) -> Path:
+    """A certificate for `hostname` and its key, beside the playbook (cert.pem, key.pem)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (directory / "key.pem").write_bytes(pem)
+    return directory / "cert.pem"
+
+
+HOST = "app.example.com"
+
+
+def test_a_service_with_tls_is_served_over_https_and_http_is_redirected(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    import socket
+    import ssl
+
+    _, inventory = edge_lab
+    ca = _self_signed(tmp_path, HOST)
+    playbook = Path(bench_playbook(tmp_path))
+    playbook.write_text(
+        playbook.read_text().replace(
+            "ingress: {hosts: [app.example.com]}",
+            "ingress: {hosts: [app.example.com], tls: {certificate: !secret_file cert.pem, key: !secret_file key.pem}}",
+        )
+    )
+    status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", str(playbook))
+    assert status == 0, changes
+    assert "PRIVATE KEY" not in json.dumps(changes)
+    address = edge_address(inventory)
+    context = ssl.create_default_context(cafile=str(ca))  # the name it verifies: app.example.com
+    with context.wrap_socket(socket.create_connection((address, 443), timeout=5), server_hostname=HOST) as tls:
+        tls.sendall(b"GET /version HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\nv2\n"), answer
+    plain = http.client.HTTPConnection(address, 80, timeout=5)
+    plain.request("GET", "/version", headers={"Host": "app.example.com"})
+    redirected = plain.getresponse()
+    assert redirected.status == 301 and redirected.getheader("location") == "https://app.example.com/version"
+    mode = _sh(inventory, f"stat -c %a {'/etc/haproxy/certs/web.pem'}", "edge-1")["edge-1"].strip()
+    assert mode == "600"
