@@ -10,7 +10,7 @@ from typing import Any
 
 from pushorch.errors import Problem
 from pushorch.load import compose_jobs, compose_ports
-from pushorch.load.compose_file import Project, read_env_file
+from pushorch.load.compose_file import Project, literal, read_env_file
 from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.yamlfile import Document, KeyPath, longest_prefix, read_text
 
@@ -30,8 +30,8 @@ _HANDLED = {"image", "build", "command", "entrypoint", "environment", "env_file"
             "stop_grace_period", "logging", "deploy", "configs", "secrets", "profiles", "x-pushorch",
             "container_name", "scale"}  # fmt: skip
 _TOP = {"services", "networks", "volumes", "configs", "secrets", "name", "version", "x-pushorch"}
-_X_SERVICE = {"hosts", "replicas", "failover", "consul", "update", "health"}
-_X_TOP = {"hosts", "become"}
+_X_SERVICE = {"hosts", "replicas", "failover", "consul", "update", "health", "ingress"}
+_X_TOP = {"hosts", "become", "ingress"}
 _DEPLOY = {"replicas", "update_config", "restart_policy", "resources", "mode", "labels"}
 # pushorch key -> the compose key it is made from, where the names differ
 _ORIGIN = {"env": "environment", "health": "healthcheck", "replicas": "deploy", "update": "deploy",
@@ -108,6 +108,11 @@ class _Mapper:
                 for key in service:  # a problem in a mapped value points at the compose key it came from
                     self.doc.source[(pi, "services", si, key)] = (*where, _ORIGIN.get(key, key))
                 self._copy_tasks(play, service)
+        if isinstance(edge := top.get("ingress"), dict):  # the ingress hosts' play: {hosts: GROUP, http_port...}
+            proxy = {k: v for k, v in edge.items() if k != "hosts"}
+            name = f"compose {self.name} ingress"
+            self.doc.data.append({"name": name, "hosts": edge.get("hosts", "edge"), "ingress": proxy})
+            self.doc.source[(len(self.doc.data) - 1,)] = ("x-pushorch", "ingress")
         self.doc.data = literal(self.doc.data)
         return self.doc, self.problems
 
@@ -370,7 +375,7 @@ class _Mapper:
         self._only((*at, "resources", "limits"), limits, {"cpus", "memory"}, {})
         if limits:
             out["resources"] = {k: float(v) if k == "cpus" else compose_ports.size(v) for k, v in limits.items()}
-        for key in ("failover", "consul"):
+        for key in ("failover", "consul", "ingress"):
             if key in mine:
                 out[key] = mine[key]
 
@@ -380,17 +385,6 @@ class _Mapper:
         for task_name in service.get("restart_on", []):
             if by_name[task_name] not in play["tasks"]:
                 play["tasks"].append(by_name[task_name])
-
-
-def literal(value: Any) -> Any:
-    """Compose and Kubernetes values are not Jinja templates: text that looks like one is kept as it is."""
-    if isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value):
-        return "{% raw %}" + value + "{% endraw %}"
-    if isinstance(value, dict):
-        return {k: literal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [literal(v) for v in value]
-    return value
 
 
 def _flag(flag: str, value: Any) -> list[str]:

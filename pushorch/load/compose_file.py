@@ -240,3 +240,14 @@ def _merge_keyed(base: list[Any], over: list[Any], field_name: str) -> list[Any]
     merged = {target(item): item for item in base}
     merged.update({target(item): item for item in over})
     return list(merged.values())
+
+
+def literal(value: Any) -> Any:
+    """Compose and Kubernetes values are not Jinja templates: text that looks like one is kept as it is."""
+    if isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value):
+        return "{% raw %}" + value + "{% endraw %}"
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    return value

@@ -10,7 +10,7 @@ from typing import Any
 
 from pushorch.errors import Problem
 from pushorch.load import kube_pod, kube_schema
-from pushorch.load.compose import literal
+from pushorch.load.compose_file import literal
 from pushorch.load.context import NO_CONTEXT, LoadContext
 from pushorch.load.kube_pod import C
 from pushorch.load.yamlfile import Document, KeyPath, longest_prefix

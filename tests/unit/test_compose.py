@@ -207,7 +207,7 @@ services:
     depends_on: {init: {condition: service_completed_successfully}}
     deploy: {placement: {constraints: ["node.role==manager"]}}
     links: [db]
-    x-pushorch: {ingress: {host: a}}
+    x-pushorch: {proxy: {host: a}}
   init: {image: "init:${INIT_TAG:?set INIT_TAG}"}
 """
 
@@ -231,7 +231,7 @@ def test_every_unsupported_key_is_named_with_its_place_all_at_once(tmp_path: Pat
         "web's image; init's differ",
         "services.web.deploy.placement: 'placement' is not supported here",
         "compose.yaml:11:5: services.web.links: compose key 'links' is not supported by pushorch",
-        "services.web.x-pushorch.ingress: x-pushorch key 'ingress' is not one of",
+        "services.web.x-pushorch.proxy: x-pushorch key 'proxy' is not one of",
     ):
         assert expected in text, (expected, text)
 
@@ -309,3 +309,20 @@ def test_every_command_that_takes_playbooks_takes_a_compose_file_and_its_options
     result = run_cli(*argv, cwd=tmp_path)
     assert result.status == 3, (result.out, result.err)
     assert "compose.yaml:4:5: services.web.links: compose key 'links' is not supported by pushorch" in result.err
+
+
+def test_x_pushorch_ingress_routes_a_service_and_names_the_ingress_hosts(tmp_path: Path) -> None:
+    (tmp_path / "inv.ini").write_text("[app]\na1\na2\n[edge]\ne1\n")
+    (tmp_path / "compose.yaml").write_text(
+        "x-pushorch: {hosts: app, ingress: {hosts: edge, http_port: 8080}}\n"
+        "services:\n"
+        "  web:\n"
+        "    image: web:1\n"
+        "    ports: ['18400:80']\n"
+        "    x-pushorch: {ingress: {hosts: [shop.example.com], balance: leastconn}}\n"
+    )
+    _, spec = load_spec([str(tmp_path / "inv.ini")], [str(tmp_path / "compose.yaml")])
+    (web,) = spec.hosts["a1"].plays[0].services
+    assert web.ingress is not None and (web.ingress.hosts, web.ingress.balance) == (["shop.example.com"], "leastconn")
+    (edge,) = spec.hosts["e1"].plays
+    assert edge.ingress is not None and edge.ingress.http_port == 8080 and edge.services == []
