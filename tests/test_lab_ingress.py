@@ -285,3 +285,26 @@ def test_a_service_with_tls_is_served_over_https_and_http_is_redirected(  # type
     assert redirected.status == 301 and redirected.getheader("location") == "https://app.example.com/version"
     mode = _sh(inventory, f"stat -c %a {'/etc/haproxy/certs/web.pem'}", "edge-1")["edge-1"].strip()
     assert mode == "600"
+
+
+def test_a_compose_file_s_x_pushorch_ingress_routes_its_service_through_the_ingress(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    _, inventory = edge_lab
+    registry = json.loads(inventory.read_text().split("\n", 1)[1])["all"]["vars"]["lab_registry"]
+    (tmp_path / "compose.yaml").write_text(f"""
+x-pushorch: {{hosts: docker, ingress: {{hosts: edge}}}}
+services:
+  shop:
+    image: {registry}/pushorch/demo-app:v2
+    ports: ["18420:8080"]
+    healthcheck: {{test: [CMD, wget, -q, -O-, http://127.0.0.1:8080/health], interval: 1s}}
+    x-pushorch: {{ingress: {{hosts: [shop.example.com]}}}}
+""")
+    status, changes, _ = _apply(run_cli, inventory, str(tmp_path / "compose.yaml"))
+    assert status == 0, changes
+    for edge in ("edge-1", "edge-2"):
+        connection = http.client.HTTPConnection(edge_address(inventory, edge), 80, timeout=5)
+        connection.request("GET", "/version", headers={"Host": "shop.example.com"})
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (200, b"v2\n"), edge
