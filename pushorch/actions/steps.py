@@ -289,9 +289,10 @@ class InstallIngress(Action):
 
 @dataclass(frozen=True, slots=True)
 class ConfigureIngress(Action):
-    # The whole haproxy.cfg (commands/haproxy.py): checked by `haproxy -c` on the host before it
-    # replaces the one loaded, then reloaded hitlessly (or started).
-    content: str = ""
+    # This run's fragments of the configuration (commands/haproxy_config.py): file name -> content.
+    # The host assembles them with the fragments of services this run was not given, checks the
+    # whole (`haproxy -c`) before it replaces the one loaded, then reloads hitlessly (or starts it).
+    fragments: tuple[tuple[str, str], ...] = ()
     systemd: bool = False
     services: tuple[str, ...] = ()  # the services it routes, for the plan's line
     certificates: tuple[tuple[str, Secret], ...] = ()  # (path, certificate and key): written 0600 first

@@ -31,7 +31,7 @@ def probe_paths(host: HostSpec) -> list[str]:
             if service.consul and service.consul.enabled:
                 paths.append(consul_cmd.definition_path(service.consul, service.name))
         if play.ingress is not None:
-            paths += [haproxy.CONFIG, haproxy.BINARY, haproxy.SOCAT]
+            paths += [haproxy.BINARY, haproxy.SOCAT]
     return list(dict.fromkeys(paths))
 
 
@@ -88,6 +88,8 @@ def probe(
     the host a fork and an exec (the OS) to ~100 ms of CPU (Docker) on every run.
     """
     path_words = " ".join(quote(p) for p in paths)
+    if ingress:  # every fragment of the proxy's configuration, this run's services' and the others'
+        path_words = f"{path_words} {haproxy.FRAGMENTS}/*".strip()
     image_words = " ".join(quote(i) for i in images)
     # Few processes on purpose: on a large fleet each fork on the host is paid once per host.
     system = [
@@ -122,9 +124,9 @@ def probe(
     files = [
         # One stat and one sha256sum for every path; a missing path prints nothing (= missing).
         f"echo '{MARK.format('files')}'",
-        f"stat -c '%F|%a|%U|%G|%n' -- {path_words} 2>/dev/null" if paths else ":",
+        f"stat -c '%F|%a|%U|%G|%n' -- {path_words} 2>/dev/null" if path_words else ":",
         f"echo '{MARK.format('sha256')}'",
-        f"sha256sum -- {path_words} 2>/dev/null" if paths else ":",
+        f"sha256sum -- {path_words} 2>/dev/null" if path_words else ":",
         f"echo '{MARK.format('end')}'",
     ]
     return sh("\n".join([*(system if docker or ingress else []), *(containers if docker else []), *files]))

@@ -23,12 +23,7 @@ async def run_action(action: a.Action, t: Transport) -> None:
         case a.InstallIngress():
             await _run(t, action, system.install_packages(action.package_manager, action.packages), "ingress", 900)
         case a.ConfigureIngress():
-            for path, bundle in action.certificates:
-                await _run(t, action, system.parent_dir(path, 0o700), path)
-                await t.put(bundle.reveal().encode(), path, 0o600, become=action.become)
-            config = action.content.encode()
-            result = await t.run(haproxy.apply(action.systemd), stdin=config, become=action.become, timeout=60)
-            result.check(f"{action.kind}({haproxy.CONFIG})")
+            await _configure_ingress(action, t)
         case a.StartDocker():
             await _run(t, action, system.start_docker(action.systemd), "docker", 120)
         case a.WriteFile():
@@ -92,6 +87,17 @@ async def _reload_consul(action: a.ReloadConsul, t: Transport) -> None:
             raise
     if action.pending:
         await _run(t, action, marks.reload_done(), "consul reload")
+
+
+async def _configure_ingress(action: a.ConfigureIngress, t: Transport) -> None:
+    """This run's fragments beside the host's others, the certificates (0600), then the whole checked
+    and loaded (commands/haproxy.py)."""
+    await _run(t, action, haproxy.prepare(action.services), haproxy.FRAGMENTS)
+    for path, bundle in action.certificates:
+        await t.put(bundle.reveal().encode(), path, 0o600, become=action.become)
+    for name, content in action.fragments:
+        await t.put(content.encode(), f"{haproxy.STAGING}/{name}", 0o644, become=action.become)
+    await _run(t, action, haproxy.assemble(action.systemd), haproxy.CONFIG, 60)
 
 
 def _changed_since(key: str) -> str:

@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 
 from pushorch.actions import Action, ConfigureIngress, InstallIngress
-from pushorch.commands import haproxy
-from pushorch.observed import ObservedHost
+from pushorch.commands import haproxy, haproxy_config
+from pushorch.observed import ObservedFile, ObservedHost
 from pushorch.spec import HostSpec, IngressProxy, Service, Spec
 
 
@@ -91,22 +91,23 @@ def ingress_actions(
         why = "the ingress proxy is not installed"
         out.append(InstallIngress(host.name, why, package_manager=seen.package_manager, packages=tuple(proxy.packages)))
     mine = routes(spec, placement)
-    content = haproxy.render(mine, proxy.http_port, proxy.check_interval, proxy.https_port)
-    current = seen.files.get(haproxy.CONFIG)
-    digest = hashlib.sha256(content.encode()).hexdigest()
-    why = ""
-    if current is None or current.sha256 != digest:
-        why = "its configuration differs" if current is not None else "not configured by pushorch"
-    elif not seen.ingress_running:
+    written = haproxy_config.fragments(mine, proxy.http_port, proxy.https_port, proxy.check_interval)
+    differs = [
+        name
+        for name, content in written.items()
+        if (seen.files.get(f"{haproxy.FRAGMENTS}/{name}") or ObservedFile("", False)).sha256
+        != hashlib.sha256(content.encode()).hexdigest()
+    ]
+    why = f"its configuration differs ({', '.join(differs)})" if differs else ""
+    if not differs and not seen.ingress_running:
         why = "the proxy is not running"
     if why or not installed:
         services = tuple(r.service for r in mine)
-        why = why or "just installed"
         certificates = tuple(
             (haproxy.certificate_path(name), service.ingress.tls.bundle())
             for name, service in routed(spec).items()
             if service.ingress is not None and service.ingress.tls is not None
         )
-        configure = ConfigureIngress(host.name, why, content=content, systemd=seen.systemd, services=services)
-        out.append(dataclasses.replace(configure, certificates=certificates))
+        configure = ConfigureIngress(host.name, why or "just installed", systemd=seen.systemd, services=services)
+        out.append(dataclasses.replace(configure, fragments=tuple(written.items()), certificates=certificates))
     return out

@@ -34,13 +34,13 @@ def _spec() -> Spec:
     return Spec(("p.yml",), hosts)
 
 
-def _edge(content: str = "", running: bool = False, installed: bool = False) -> ObservedHost:
+def _edge(fragments: tuple[tuple[str, str], ...] = (), running: bool = False, installed: bool = False) -> ObservedHost:
     files = {}
     if installed:
         files = {p: ObservedFile(p, True, "file") for p in (haproxy.BINARY, haproxy.SOCAT)}
-    if content:
-        digest = hashlib.sha256(content.encode()).hexdigest()
-        files[haproxy.CONFIG] = ObservedFile(haproxy.CONFIG, True, "file", digest)
+    for name, content in fragments:  # as the probe reads them (stat and sha256sum of the directory)
+        path = f"{haproxy.FRAGMENTS}/{name}"
+        files[path] = ObservedFile(path, True, "file", hashlib.sha256(content.encode()).hexdigest())
     return ObservedHost("e1", package_manager="apt-get", files=files, ingress_running=running)
 
 
@@ -58,12 +58,16 @@ def test_an_edge_host_gets_haproxy_installed_configured_and_then_nothing() -> No
     fresh = ingress_actions(spec.hosts["e1"], _edge(), spec, placement)
     assert [type(a) for a in fresh] == [InstallIngress, ConfigureIngress]
     assert fresh[0].packages == ("haproxy", "socat")  # type: ignore[attr-defined]
-    content = fresh[1].content  # type: ignore[attr-defined]
+    content = fresh[1].fragments  # type: ignore[attr-defined]
+    assert [name for name, _ in content] == ["00-head.cfg", "r998-web.route", "web.backend"]
     assert ingress_actions(spec.hosts["e1"], _edge(content, running=True, installed=True), spec, placement) == []
     stopped = ingress_actions(spec.hosts["e1"], _edge(content, installed=True), spec, placement)
     assert [a.reason for a in stopped] == ["the proxy is not running"]
     moved = ingress_actions(spec.hosts["e1"], _edge(content, running=True, installed=True), spec, {"web": ["w1"]})
-    assert [a.reason for a in moved] == ["its configuration differs"]
+    assert [a.reason for a in moved] == ["its configuration differs (web.backend)"]
+    # Another playbook's service's fragments on the host are no difference: they are left as they are.
+    theirs = (*content, ("r998-api.route", "acl ..."), ("api.backend", "backend be_api"))
+    assert ingress_actions(spec.hosts["e1"], _edge(theirs, running=True, installed=True), spec, placement) == []
 
 
 def test_each_rollout_step_of_a_routed_service_names_the_edges_to_drain_it_on() -> None:
@@ -129,7 +133,7 @@ def test_a_certificate_that_does_not_match_its_key_is_bad_input(tmp_path: Path, 
 def test_tls_binds_https_with_each_certificate_and_redirects_http() -> None:
     web = haproxy.Route("web", ("a.example.com", "*.b.example.com"), "/", "roundrobin", "uri", "", (), tls="ab12")
     config = haproxy.render([web], 80, 1.0, 8443)
-    assert "    bind :8443 ssl crt /etc/haproxy/certs/web.pem\n" in config
+    assert "    bind :8443 ssl crt /etc/haproxy/certs/\n" in config
     assert "    acl host_web hdr(host),field(1,:),lower -m end .b.example.com\n" in config
     assert "    http-request redirect scheme https code 301 if !{ ssl_fc } host_web\n" in config
     assert "# certificate sha256 ab12" in config
