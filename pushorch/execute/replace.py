@@ -1,9 +1,8 @@
 """One host's replacement (ReplaceContainer): stop-first or start-first, gated, and its way back.
 
-Every path ends with the host on one version: the new container passed its gate and is registered,
-or it is removed and the old one runs (and is registered) again. Old containers are stopped, never
-removed here, so a later revert or `rollback` can start them.
-"""
+Every path ends with the host on one version: the new container passed its gate and is registered
+(and ready in every ingress), or it is removed and the old one runs (and is registered) again. Old
+containers are stopped, never removed here, so a later revert or `rollback` can start them."""
 
 from __future__ import annotations
 
