@@ -90,7 +90,8 @@ def inject(world: World, fault: Fault, runs: list[Run]) -> None:
             host,
             # The copy may race the run (a file it removes mid-copy fails cp: seed 1 round 198 mounted
             # nothing): the disk fills whatever the copy says.
-            f"mkdir -p {STATE} {SAVED}; cp -a {STATE}/. {SAVED}/ 2>/dev/null; mount -t tmpfs -o size=512k tmpfs {STATE} "
+            f"mkdir -p {STATE} {SAVED}; cp -a {STATE}/. {SAVED}/ 2>/dev/null; "
+            f"mount -t tmpfs -o size=512k tmpfs {STATE} "
             f"&& cp -a {SAVED}/. {STATE}/ ; dd if=/dev/zero of={STATE}/.soak-fill bs=4k 2>/dev/null; true",
         )
     elif fault.kind == "clock-jump":
