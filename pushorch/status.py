@@ -34,7 +34,10 @@ class Row:
     ingress: str = "-"  # the instance's state in each ingress: "edge-1 UP, edge-2 DRAIN"
 
     def to_json(self) -> dict[str, str]:
-        return asdict(self)
+        data = asdict(self)
+        if self.ingress == "-":  # a service no ingress routes: the row as it always was
+            del data["ingress"]
+        return data
 
 
 async def status(
