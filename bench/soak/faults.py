@@ -89,10 +89,12 @@ def inject(world: World, fault: Fault, runs: list[Run]) -> None:
         world.sh(
             host,
             # The copy may race the run (a file it removes mid-copy fails cp: seed 1 round 198 mounted
-            # nothing): the disk fills whatever the copy says.
+            # nothing): the small filesystem goes on whatever the copy says. Filled only once it is
+            # there: that round's dd, with no tmpfs under it, filled this machine's whole disk, and
+            # every lab host's dockerd met "no space left on device" (round 203's runc error).
             f"mkdir -p {STATE} {SAVED}; cp -a {STATE}/. {SAVED}/ 2>/dev/null; "
-            f"mount -t tmpfs -o size=512k tmpfs {STATE} "
-            f"&& cp -a {SAVED}/. {STATE}/ ; dd if=/dev/zero of={STATE}/.soak-fill bs=4k 2>/dev/null; true",
+            f"mount -t tmpfs -o size=512k tmpfs {STATE} && cp -a {SAVED}/. {STATE}/ ; "
+            f"grep -q ' {STATE} tmpfs ' /proc/mounts && dd if=/dev/zero of={STATE}/.soak-fill bs=4k 2>/dev/null; true",
         )
     elif fault.kind == "clock-jump":
         _install(world, host, "/usr/local/bin/date", DATE_SHIM.format(offset=fault.detail))
