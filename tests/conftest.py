@@ -99,8 +99,9 @@ def _create_become_users() -> None:
     os.chmod("/etc/sudoers.d/pushorch-tests", 0o440)
 
 
-def start_lab(factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A lab (3 Docker hosts + 1 bare) in a fresh directory; fails (never skips) without Docker."""
+def start_lab(factory: pytest.TempPathFactory, bare: int = 1, edges: int = 0, name: str = "lab"):  # type: ignore[no-untyped-def]
+    """A lab (3 Docker hosts, `bare` bare ones, `edges` ingress hosts) in a fresh directory; fails
+    (never skips) without Docker."""
     import subprocess
 
     from pushorch.lab.cluster import Lab
@@ -109,8 +110,8 @@ def start_lab(factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
         subprocess.run(["docker", "info"], capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
-    lab = Lab(factory.mktemp("lab") / ".lab")
-    return lab, lab.up(3, 1, lambda _: None)
+    lab = Lab(factory.mktemp(name) / ".lab")
+    return lab, lab.up(3, bare, lambda _: None, edges=edges)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import pytest
 from bench.ingress import Client, edge_address, through_ingress
 from bench.ingress import playbook as bench_playbook
 from pushorch.lab.cluster import Lab
+from tests.conftest import start_lab
 from tests.test_lab_apply import _apply, _sh
 from tests.test_lab_rollout import _running
 
@@ -27,12 +28,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def edge_lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """3 Docker hosts and two edge hosts, a lab of its own (other modules' `lab up` would remove them)."""
-    try:
-        subprocess.run(["docker", "info"], capture_output=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        pytest.fail("no Docker daemon: the lab tests need one (.ci/run starts dockerd)")
-    lab = Lab(tmp_path_factory.mktemp("ingress") / ".lab")
-    inventory = lab.up(3, 0, lambda _: None, edges=2)
+    lab, inventory = start_lab(tmp_path_factory, bare=0, edges=2, name="ingress")
     yield lab, inventory
     lab.down(lambda _: None)
 
