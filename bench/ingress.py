@@ -100,17 +100,19 @@ def edge_address(inventory: Path, edge: str = "edge-1") -> str:
     return str(json.loads(text)["all"]["children"]["edge"]["hosts"][edge]["ansible_host"])
 
 
-def playbook(directory: Path, port: int = 18400) -> str:
+def playbook(directory: Path, port: int = 18400, order: str = "stop-first") -> str:
+    """The bench's service `web` behind the ingress; start-first publishes a port Docker chooses."""
     path = directory / "ingress.yml"
+    ports = "8080" if order == "start-first" else f"{port}:8080"
     path.write_text(f"""
 - hosts: docker
   vars: {{v: v1}}
   services:
     - name: web
       image: "{{{{ lab_registry }}}}/pushorch/demo-app:{{{{ v }}}}"
-      ports: ["{port}:8080"]
+      ports: ["{ports}"]
       health: {{http: {{path: /health, port: 8080}}, interval: 200ms, timeout: 1s}}
-      update: {{parallelism: 1, min_healthy_time: 1s, healthy_deadline: 20s}}
+      update: {{parallelism: 1, min_healthy_time: 1s, healthy_deadline: 20s, order: {order}}}
       ingress: {{hosts: [{HOSTNAME}]}}
 - hosts: edge
   ingress: {{http_port: 80}}

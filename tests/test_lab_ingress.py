@@ -43,10 +43,10 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     _, inventory = edge_lab
     playbook = bench_playbook(tmp_path)
     status, changes, _ = _apply(run_cli, inventory, playbook)
-    assert status == 0, changes
+    assert status == 0, "\n".join(str(c.get("message")) for c in changes if c.get("status") not in ("changed", "progress"))
     # pushorch installed HAProxy, and its configuration names the three instances.
     config = _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-1")["edge-1"]
-    assert all(f"server lab-{i} " in config for i in (1, 2, 3)), config
+    assert all(f"server lab-{i}:18400 " in config for i in (1, 2, 3)), config
     (status, changes, _), failed, answers = _through_ingress(
         inventory, lambda: _apply(run_cli, inventory, "-e", "v=v2", playbook)
     )
@@ -60,7 +60,7 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     # status reads each instance's state from the ingress itself.
     _sh(
         inventory,
-        "echo 'set server be_web/lab-2 state maint' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
+        "echo 'set server be_web/lab-2:18400 state maint' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
         "edge-1",
     )
     shown = run_cli("status", "-i", str(inventory), "-e", "v=v2", "--json", playbook)
@@ -69,7 +69,7 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     assert rows == {"lab-1": both, "lab-2": "edge-1 MAINT, edge-2 UP", "lab-3": both}, shown.out
     _sh(
         inventory,
-        "echo 'set server be_web/lab-2 state ready' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
+        "echo 'set server be_web/lab-2:18400 state ready' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock",
         "edge-1",
     )
 
@@ -129,7 +129,7 @@ def test_an_ingress_host_that_is_down_stops_the_rollout_before_any_instance_stop
     # Back: its proxy started again with the configuration it missed.
     status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
     assert status == 0, changes
-    assert "server lab-1 " in _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-2")["edge-2"]
+    assert "server lab-1:18400 " in _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-2")["edge-2"]
 
 
 def _ask(inventory: Path, edge: str) -> tuple[int, str]:
@@ -204,7 +204,7 @@ def test_a_stopped_host_loses_requests_only_within_the_proxy_s_check_window_and_
     assert len(after) == 2, _running(inventory, "rep")
     config = _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-1")["edge-1"]
     rep = config[config.index("\nbackend be_rep\n") :].split("\n\nbackend ")[0]
-    assert all(f"server {h} " in rep for h in after) and f"server {victim} " not in rep, (victim, after, rep)
+    assert all(f"server {h}:18410 " in rep for h in after) and f"server {victim}:" not in rep, (victim, after, rep)
     # Every failed request came within HAProxy's window: two failed checks a second apart, plus its
     # 2 s connect timeout and a slow request's 0.3 s (a margin of 1 s for this machine).
     late = [round(t - stopped, 1) for c in [fast, *slow] for t in c.failed_at if t - stopped > 5.3]
@@ -308,3 +308,46 @@ services:
     # The earlier tests' service, which this run was not given, is still routed (a 301 to HTTPS since
     # the TLS test; no route at all would be a 404): its fragments stayed.
     assert _ask(inventory, "edge-1")[0] == 301
+
+
+def test_a_start_first_service_moves_through_the_ingress_at_the_ports_docker_chose(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """start-first behind the ingress: each new instance (a port Docker chose) is added to every
+    ingress after its gate, the old one drained there, stopped, and removed; the host's server file
+    names the new one, so the next run changes nothing. A bad version, restart and rollback too."""
+    _, inventory = edge_lab
+    playbook = bench_playbook(tmp_path, order="start-first")
+    assert _apply(run_cli, inventory, playbook)[0] == 0
+    (status, changes, _), failed, answers = _through_ingress(
+        inventory, lambda: _apply(run_cli, inventory, "-e", "v=v2", playbook)
+    )
+    assert status == 0, changes
+    assert _running(inventory, "web") == {f"lab-{i}": ["v2"] for i in (1, 2, 3)}
+    assert failed == [] and answers["v1"] > 20 and answers["v2"] > 20, (failed, answers)
+    for edge in ("edge-1", "edge-2"):  # one server per host, at the port its instance publishes now
+        config = _sh(inventory, "cat /etc/haproxy/haproxy.cfg", edge)[edge]
+        web = config[config.index("\nbackend be_web\n") :].split("\n\nbackend ")[0]
+        servers = [line.split()[1] for line in web.splitlines() if line.strip().startswith("server ")]
+        published = _sh(inventory, "docker port $(docker ps -qf label=pushorch.service=web) 8080/tcp")
+        expected = sorted(f"{h}:{p.split()[0].rpartition(':')[2]}" for h, p in published.items())
+        assert sorted(servers) == expected, (edge, web, published)
+        live = _sh(inventory, "echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock", edge)[edge]
+        assert sorted(line.split(",")[1] for line in live.splitlines() if line.startswith("be_web,lab-")) == expected
+    status, changes, _ = _apply(run_cli, inventory, "-e", "v=v2", playbook)
+    assert status == 0 and [c for c in changes if c.get("status") == "changed"] == [], changes
+    (status, changes, _), failed, answers = _through_ingress(
+        inventory, lambda: _apply(run_cli, inventory, "-e", "v=broken", playbook)
+    )
+    assert status == 6 and failed == [] and set(answers) == {"v2"}, (status, failed, answers)
+    done, failed, _ = _through_ingress(
+        inventory, lambda: run_cli("restart", "-i", str(inventory), "-e", "v=v2", playbook, "web")
+    )
+    assert done.status == 0 and failed == [], (done.out + done.err, failed)
+    done, failed, answers = _through_ingress(
+        inventory, lambda: run_cli("rollback", "-i", str(inventory), "-e", "v=v2", playbook, "web")
+    )
+    assert done.status == 0 and failed == [], (done.out + done.err, failed)
+    assert _running(inventory, "web") == {f"lab-{i}": ["v1"] for i in (1, 2, 3)}
+    status, changes, _ = _apply(run_cli, inventory, "-e", "v=v1", playbook)
+    assert status == 0 and [c for c in changes if c.get("status") == "changed"] == [], changes

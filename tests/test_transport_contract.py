@@ -143,6 +143,10 @@ def test_put_is_atomic_and_sets_the_mode(sshd: Sshd, kind: str, tmp_path: Path) 
         t = await connected(settings(sshd, transport=kind))
         try:
             await t.put(b"new content\n", str(target), 0o640)
+            # An empty file (an ingress host's server file before its instance runs) once waited
+            # forever: asyncssh sent no EOF for empty input, so the remote `cat` never ended.
+            await asyncio.wait_for(t.put(b"", str(tmp_path / "empty"), 0o644), 20)
+            assert (await asyncio.wait_for(t.run(["cat"]), 20)).stdout == ""  # no input: stdin ends at once
             with pytest.raises(CommandFailed):
                 await t.put(b"x", str(tmp_path / "missing-dir" / "f"), 0o600)
         finally:
@@ -151,6 +155,7 @@ def test_put_is_atomic_and_sets_the_mode(sshd: Sshd, kind: str, tmp_path: Path) 
     run(go())
     assert target.read_bytes() == b"new content\n"
     assert target.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "empty").read_bytes() == b""
     assert target.stat().st_ino != old_inode  # replaced by rename, not rewritten in place
     assert sorted(p.name for p in target.parent.iterdir()) == ["file'quoted"]  # no temp file left
 

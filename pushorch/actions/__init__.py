@@ -3,7 +3,7 @@
 `steps` (one host's steps), `rollout` (gates, replacements, jobs, rollouts), `plan` (the whole)."""
 
 from pushorch.actions.plan import Plan
-from pushorch.actions.rollout import Gate, GateKind, JobRun, Order, ReplaceContainer, Rollout
+from pushorch.actions.rollout import Gate, GateKind, IngressTarget, JobRun, Order, ReplaceContainer, Rollout
 from pushorch.actions.steps import (
     Action,
     AdoptService,
@@ -41,6 +41,7 @@ __all__ = [
     "EnsurePath",
     "Gate",
     "GateKind",
+    "IngressTarget",
     "InstallDocker",
     "InstallIngress",
     "JobRun",

@@ -41,6 +41,18 @@ class Gate:
 
 
 @dataclass(frozen=True, slots=True)
+class IngressTarget:
+    """Where the ingress hosts reach one host's instance: its address and the host port it publishes,
+    fixed, or (0) the one Docker chose for `container_port`, looked up once the container runs."""
+
+    edges: tuple[str, ...]  # the ingress hosts: drained there first, routed there after its gate
+    address: str
+    port: int
+    container_port: int
+    inter: str  # HAProxy's check interval, for a server added at runtime
+
+
+@dataclass(frozen=True, slots=True)
 class ReplaceContainer(Action):
     """Put one host's instance of a service on a new container, behind a gate; on failure, back on the old.
 
@@ -69,7 +81,7 @@ class ReplaceContainer(Action):
     drain: Literal["deregister", "maintenance"] = "deregister"  # how the old instance leaves Consul
     held: bool = False  # in maintenance set by hand: the rollout leaves it on (never ends what it did not start)
     drain_delay: float = 0.0  # seconds between leaving Consul and stopping (start-first: after the switch)
-    edges: tuple[str, ...] = ()  # ingress hosts that route to it: drained there first, ready after its gate
+    ingress: IngressTarget | None = None  # behind the ingress: drained there first, routed after its gate
     files: tuple[WriteFile, ...] = ()  # the service's config files: written by this step, put back on its way back
     connect: tuple[tuple[str, tuple[str, ...]], ...] = ()  # networks joined after the first: (name, aliases)
     # `rollback`: the config files come from this kept container's snapshot (marks.py), not the playbook;

@@ -30,12 +30,15 @@ STATE = "/var/lib/haproxy/server-state"
 BINARY = "/usr/sbin/haproxy"
 SOCAT = "/usr/bin/socat"
 STAGING = f"{FRAGMENTS}.new"  # this run's fragments beside the others, until the whole is checked
+LOCK = "/run/haproxy/pushorch.lock"  # one writer of the fragments at a time (steps of one run side by side)
 
 
 def prepare(services: tuple[str, ...]) -> Argv:
     """A copy of the fragments the host has, for this run's to be written into (STAGING), less this
     run's services' own (a changed path prefix renames a route's fragment)."""
-    mine = " ".join(f"{STAGING}/r???-{quote(s)}.route {STAGING}/{quote(s)}.backend" for s in services)
+    mine = " ".join(
+        f"{STAGING}/r???-{quote(s)}.route {STAGING}/{quote(s)}.backend {STAGING}/{quote(s)}@*.servers" for s in services
+    )
     return sh(
         f"rm -rf {STAGING} && mkdir -p {FRAGMENTS} {CERTS} /run/haproxy /var/lib/haproxy && "
         f"cp -a {FRAGMENTS} {STAGING} && chmod 700 {CERTS}" + (f" && rm -f {mine}" if services else "")
@@ -49,7 +52,6 @@ def assemble(systemd: bool) -> Argv:
     (USR2, the servers' states saved for the new worker), or starts (Debian's package may have started
     one with its own configuration: that one goes)."""
     new = f"{CONFIG}.pushorch-new"
-    head = f"{STAGING}/{config.HEAD}"
     save = f"echo 'show servers state' | socat stdio UNIX-CONNECT:{ADMIN} > {STATE} 2>/dev/null || rm -f {STATE}"
     if systemd:
         load = f"{{ {save}; }}; systemctl enable -q haproxy; systemctl reload-or-restart haproxy"
@@ -58,15 +60,26 @@ def assemble(systemd: bool) -> Argv:
         running = f'[ -S {MASTER} ] && kill -0 "$(cat {PIDFILE} 2>/dev/null)" 2>/dev/null'
         stale = f'p=$(cat {PIDFILE} 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; sleep 0.2; rm -f {MASTER}'
         load = f'if {running}; then {{ {save}; }}; kill -USR2 "$(cat {PIDFILE})"; else {stale}; {start}; fi'
-    mark = config.HTTPS_MARK.replace(" ", "[ ]")
     return sh(
-        "export LC_ALL=C; "
-        f"{{ if ls {CERTS}/*.pem >/dev/null 2>&1; then sed 's/^{mark}//' {head}; else cat {head}; fi; "
-        f'for f in {STAGING}/*.route; do [ -e "$f" ] && cat "$f"; done; printf %s {quote(config.TAIL)}; '
-        f'for f in {STAGING}/*.backend; do [ -e "$f" ] && cat "$f"; done; }} > {new} || exit 1; '
+        f"exec 9>{LOCK}; flock 9; {_assembled(STAGING, new)} || exit 1; "
         f'if ! out=$(haproxy -c -q -f {new} 2>&1); then rm -rf {new} {STAGING}; echo "$out" >&2; exit 3; fi; '
         f"rm -rf {FRAGMENTS}.old && mv {FRAGMENTS} {FRAGMENTS}.old && mv {STAGING} {FRAGMENTS} && "
-        f"rm -rf {FRAGMENTS}.old && mv -f {new} {CONFIG} || exit 1; {load}"
+        # The lock's descriptor closed for HAProxy: a master that inherits it holds the lock for good.
+        f"rm -rf {FRAGMENTS}.old && mv -f {new} {CONFIG} || exit 1; {{ {load}; }} 9>&-"
+    )
+
+
+def _assembled(source: str, into: str) -> str:
+    """The shell that writes haproxy.cfg from the fragments in `source`: the head, the routes, the 404,
+    then each backend followed by its hosts' server files (render() is the same, in Python)."""
+    mark = config.HTTPS_MARK.replace(" ", "[ ]")
+    return (
+        "export LC_ALL=C; "
+        f"{{ if ls {CERTS}/*.pem >/dev/null 2>&1; then sed 's/^{mark}//' {source}/{config.HEAD}; "
+        f"else cat {source}/{config.HEAD}; fi; "
+        f'for f in {source}/*.route; do [ -e "$f" ] && cat "$f"; done; printf %s {quote(config.TAIL)}; '
+        f'for f in {source}/*.backend; do [ -e "$f" ] || continue; cat "$f"; '
+        f'for g in "${{f%.backend}}"@*.servers; do [ -e "$g" ] && cat "$g"; done; done; }} > {into}'
     )
 
 
@@ -83,11 +96,11 @@ def _told_word(word: str) -> str:
     )
 
 
-def _column(service: str, host: str, column: int) -> str:
+def _column(service: str, server: str, column: int) -> str:
     """A shell command printing one column of the server's `show stat` line (5 scur, 18 status)."""
     return (
         f"echo 'show stat' | socat stdio UNIX-CONNECT:{ADMIN} | "
-        f"awk -F, -v b={quote(backend(service))} -v s={quote(host)} '$1==b && $2==s {{print ${column}}}'"
+        f"awk -F, -v b={quote(backend(service))} -v s={quote(server)} '$1==b && $2==s {{print ${column}}}'"
     )
 
 
@@ -96,24 +109,56 @@ def _column(service: str, host: str, column: int) -> str:
 _UNLESS_MAINT = 'case "$({status})" in MAINT*) exit 0;; esac; '
 
 
-def drain(service: str, host: str, wait: float) -> Argv:
+def drain(service: str, server: str, wait: float) -> Argv:
     """New requests stop going to the instance; then wait (at most `wait` seconds) until the requests
-    it is serving are done (its `scur` in `show stat` is 0)."""
-    server = f"{backend(service)}/{host}"
+    it is serving are done (its `scur` in `show stat` is 0). A server the proxy does not have (an
+    instance no server file named yet) takes no request: nothing to drain."""
+    named = f"{backend(service)}/{server}"
     ticks = max(int(wait * 10), 1)
-    count = _column(service, host, 5)
+    count = _column(service, server, 5)
+    status = _column(service, server, 18)
     return sh(
-        _UNLESS_MAINT.format(status=_column(service, host, 18)) + f"{_told(f'set server {server} state drain')}; "
+        f'st=$({status}); [ -z "$st" ] && exit 0; case "$st" in MAINT*) exit 0;; esac; '
+        f"{_told(f'set server {named} state drain')}; "
         f'i=0; while [ $i -lt {ticks} ]; do n=$({count}); [ "${{n:-0}}" = 0 ] && exit 0; sleep 0.1; i=$((i+1)); done'
     )
 
 
-def ready(service: str, host: str) -> Argv:
+def route(service: str, server: Server, inter: str) -> Argv:
     """The instance passed pushorch's gate: HAProxy takes it as healthy and sends it requests now,
-    rather than after its own checks' `rise`."""
-    server = f"{backend(service)}/{host}"
-    told = _told(f"set server {server} health up; set server {server} state ready")
-    return sh(_UNLESS_MAINT.format(status=_column(service, host, 18)) + told)
+    rather than after its own checks' `rise`. A server the configuration does not name (a Docker-chosen
+    port: start-first) is added at runtime first, and the host's server file names it alone from now
+    on (haproxy.cfg assembled again and checked, not reloaded), so a later reload or start keeps it."""
+    named = f"{backend(service)}/{server.name}"
+    others = (
+        f"echo 'show stat' | socat stdio UNIX-CONNECT:{ADMIN} | "
+        f"awk -F, -v b={quote(backend(service))} -v s={quote(server.name)} "
+        "'$1==b && $2!=\"BACKEND\" && $2!=s {print $18}'"
+    )
+    add = server.added(backend(service), inter)
+    file = f"{FRAGMENTS}/{config.servers_name(service, server.host)}"
+    new = f"{CONFIG}.pushorch-new"
+    return sh(
+        f"exec 9>{LOCK}; flock 9; st=$({_column(service, server.name, 18)}); "
+        # Added, it is in maintenance; it stays there while the service is (every other server MAINT).
+        f'if [ -z "$st" ]; then out=$(echo {quote(add)} | socat stdio UNIX-CONNECT:{ADMIN}); '
+        f'case "$out" in *"New server"*) ;; *) echo "$out" >&2; exit 1;; esac; '
+        f"{_told(f'enable health {named}')}; o=$({others}); "
+        f'if [ -n "$o" ] && ! echo "$o" | grep -qv "^MAINT"; then st=MAINT; fi; fi; '
+        f'case "$st" in MAINT*) ;; *) {_told(f"set server {named} health up; set server {named} state ready")};; esac; '
+        f"printf %s {quote(server.line())} > {file}.tmp || exit 1; "
+        f"if cmp -s {file}.tmp {file}; then rm -f {file}.tmp; exit 0; fi; mv -f {file}.tmp {file} && "
+        f"{{ {_assembled(FRAGMENTS, new)}; }} && haproxy -c -q -f {new} && mv -f {new} {CONFIG}"
+    )
+
+
+def remove(service: str, server: str) -> Argv:
+    """An instance that stopped after its drain (its host's server file already names the one that
+    replaced it): out of the running proxy. One that keeps a connection stays in maintenance until
+    the next reload drops it."""
+    named = f"{backend(service)}/{server}"
+    told = f"set server {named} state maint; shutdown sessions server {named}; del server {named}"
+    return sh(f"echo {quote(told)} | socat stdio UNIX-CONNECT:{ADMIN} >/dev/null")
 
 
 def maintenance(service: str, on: bool) -> Argv:
@@ -133,10 +178,12 @@ def show_stat() -> Argv:
 
 
 def parse_stat(csv: str) -> dict[tuple[str, str], str]:
-    """(backend, server) -> UP | DOWN | DRAIN | MAINT | ... (HAProxy adds the check's transition: 'UP 1/2')."""
-    out = {}
+    """(backend, host) -> UP | DOWN | DRAIN | MAINT | ... (HAProxy adds the check's transition: 'UP 1/2');
+    a host with two servers (a start-first step under way) has both states: 'UP+DRAIN'."""
+    out: dict[tuple[str, str], str] = {}
     for line in csv.splitlines():
         fields = line.split(",")
         if len(fields) > 17 and not line.startswith("#") and fields[1] not in ("FRONTEND", "BACKEND"):
-            out[(fields[0], fields[1])] = fields[17]
+            key = (fields[0], config.host_of(fields[1]))
+            out[key] = f"{out[key]}+{fields[17]}" if key in out else fields[17]
     return out

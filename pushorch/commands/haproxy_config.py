@@ -1,7 +1,9 @@
 """HAProxy's configuration (pure), in fragments: a head (global, defaults, the frontend's binds), and
-per routed service its frontend lines and its backend. Each run writes the fragments of the services
-it routes; the ingress host assembles every fragment it has into haproxy.cfg (commands/haproxy.py), so
-a run leaves the routes of services other playbooks declare as they are.
+per routed service its frontend lines, its backend, and one file per host with that host's servers.
+Each run writes the fragments of the services it routes; the ingress host assembles every fragment it
+has into haproxy.cfg (commands/haproxy.py), so a run leaves the routes of services other playbooks
+declare as they are. A rollout step rewrites one host's server file as it moves the instance
+(a Docker-chosen port is known only once the container runs).
 """
 
 from __future__ import annotations
@@ -28,6 +30,31 @@ class Server:
     address: str
     port: int
 
+    @property
+    def name(self) -> str:
+        """HOST:PORT: a start-first instance and the one it replaces are two servers side by side."""
+        return server_name(self.host, self.port)
+
+    def line(self) -> str:
+        return f"    server {self.name} {self.address}:{self.port} check\n"
+
+    def added(self, backend: str, inter: str) -> str:
+        """The runtime API's `add server` of it (no default-server applies there: its check timing too)."""
+        return (
+            f"add server {backend}/{self.name} {self.address}:{self.port} check inter {inter} fall {FALL} rise {RISE}"
+        )
+
+
+def server_name(host: str, port: int) -> str:
+    return f"{host}:{port}"
+
+
+def host_of(server: str) -> str:
+    return server.rpartition(":")[0] or server
+
+
+FALL, RISE = 2, 2
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -40,6 +67,7 @@ class Route:
     hash_key: str  # uri | header:NAME | cookie:NAME (consistent only)
     check: str  # "" (TCP connect) or the HTTP path HAProxy's own check asks for
     servers: tuple[Server, ...]
+    hosts: tuple[str, ...] = ()  # placed hosts: each has a server file (empty until its instance runs)
     maintenance_page: str = ""  # answered with a 503 while no server takes requests
     tls: str = ""  # the certificate's sha256 (it changes the fragment): served on https_port
 
@@ -66,8 +94,18 @@ def backend_name(service: str) -> str:
     return f"{service}.backend"
 
 
+def servers_name(service: str, host: str) -> str:
+    """One host's servers of the service's backend, assembled after its backend fragment."""
+    return f"{service}@{host}.servers"
+
+
+def interval(seconds: float) -> str:
+    """HAProxy's time between two checks of a server."""
+    return f"{max(int(seconds * 1000), 100)}ms"
+
+
 def head(http_port: int, https_port: int, check_interval: float) -> str:
-    inter = f"{max(int(check_interval * 1000), 100)}ms"
+    inter = interval(check_interval)
     lines = [
         "# Written by pushorch from the plan: the fragments in /etc/haproxy/pushorch.d (docs/ingress.md).",
         "global",
@@ -91,7 +129,7 @@ def head(http_port: int, https_port: int, check_interval: float) -> str:
         "    retries 2",
         "    option redispatch 1",
         "    load-server-state-from-file global",
-        f"    default-server inter {inter} fall 2 rise 2",
+        f"    default-server inter {inter} fall {FALL} rise {RISE}",
         "",
         "frontend http",
         f"    bind :{http_port}",
@@ -130,9 +168,11 @@ def backend_fragment(route: Route) -> str:
         lines.append(f'    http-error status 503 content-type text/html string "{page}"')
     if route.check:
         lines += ["    option httpchk", f"    http-check send meth GET uri {route.check}"]
-    for server in route.servers:
-        lines.append(f"    server {server.host} {server.address}:{server.port} check")
     return "\n".join(lines) + "\n"
+
+
+def servers_fragment(route: Route, host: str) -> str:
+    return "".join(s.line() for s in route.servers if s.host == host)
 
 
 def fragments(routes: list[Route], http_port: int, https_port: int, check_interval: float) -> dict[str, str]:
@@ -141,6 +181,8 @@ def fragments(routes: list[Route], http_port: int, https_port: int, check_interv
     for route in routes:
         out[route_name(route)] = route_fragment(route)
         out[backend_name(route.service)] = backend_fragment(route)
+        for host in dict.fromkeys([*route.hosts, *(s.host for s in route.servers)]):
+            out[servers_name(route.service, host)] = servers_fragment(route, host)
     return out
 
 
@@ -151,7 +193,10 @@ def render(routes: list[Route], http_port: int, check_interval: float, https_por
     if any(r.tls for r in routes):
         text = text.replace(HTTPS_MARK, "")
     text += "".join(parts[name] for name in sorted(parts) if name.endswith(".route")) + TAIL
-    return text + "".join(parts[name] for name in sorted(parts) if name.endswith(".backend"))
+    for name in sorted(n for n in parts if n.endswith(".backend")):
+        service = name.removesuffix(".backend")
+        text += parts[name] + "".join(parts[n] for n in sorted(parts) if n.startswith(f"{service}@"))
+    return text
 
 
 def _balance(route: Route) -> list[str]:

@@ -227,9 +227,11 @@ async def _one(
 
 
 def _edges(action: ReplaceContainer, transports: Mapping[str, Transport]) -> Edges | None:
-    if not action.edges:
+    target, local = action.ingress, transports.get(action.host)
+    if target is None or not target.edges or local is None:
         return None
-    return Edges(action.service, action.host, {e: transports.get(e) for e in action.edges})
+    edges = {e: transports.get(e) for e in target.edges}
+    return Edges(action.service, action.host, target, edges, local, action.become)
 
 
 async def _revert(

@@ -7,8 +7,6 @@ containers are stopped, never removed here, so a later revert or `rollback` can 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +20,7 @@ from pushorch.errors import CommandFailed, CommandTimeout, PushorchError, Transp
 from pushorch.execute import config_files, kept
 from pushorch.execute.edges import Edges
 from pushorch.execute.health import GateResult, Prober, wait_healthy
+from pushorch.execute.registration import Registration
 from pushorch.observed import SavedFile
 from pushorch.transport import Transport
 from pushorch.transport.base import Result, time_limit, timeout_message
@@ -58,7 +57,7 @@ class Replacer:
         self.a, self.t, self.progress, self.record = action, transport, progress, record
         self.edges = edges  # the ingress hosts that route to this instance (execute/edges.py)
         self._probers: dict[str, Prober] = {}  # per container: its addresses are inspected once
-        self._in_maintenance = False  # drained by the agent's maintenance mode, not yet back
+        self.consul = Registration(action, transport, self._docker, self._prober)
         self._snapshot: tuple[SavedFile, ...] | None = None  # rollback: the kept container's config files
 
     def _prober(self, name: str, restarts: int | None = None) -> Prober:
@@ -82,7 +81,7 @@ class Replacer:
             return HostResult("failed", f"{self.a.service} {self.a.version}: not started: {exc}")
         try:
             if self.a.order == "start-first" and self.a.old:
-                result.saved = await self._read_definition()
+                result.saved = await self.consul.read()
                 await self._start_first(result)
             else:
                 await self._stop_first(result)
@@ -99,7 +98,7 @@ class Replacer:
             await self._discard(self.a.name)
             await self._back_to_old(result)
             if self.a.consul_path and not (self.a.old and result.saved):
-                await self._unregister_new()
+                await self.consul.unregister_new()
         except TransportError as lost:  # only a lost connection makes the host unreachable
             result.status = "unreachable"
             result.message += f"; connection lost while restoring the old container: {lost}"
@@ -111,40 +110,39 @@ class Replacer:
         version to go back to: a container that fails its gate stays deregistered and the rollout stops."""
         a = self.a
         try:
-            await self._drain(result)
+            await self._drain(result, a.name)
             await self._container(docker_cmd.restart(a.name, a.stop_timeout), f"restart {a.name}")
             consul_gated = a.gate.kind == "consul" and bool(a.consul_path)
             if consul_gated:
-                await self._register(a.name)  # the agent can only check what it knows
+                await self.consul.register(a.name)  # the agent can only check what it knows
             gate = await self._gate(a.name, result)
             if not gate.passed:
                 if consul_gated:
-                    await self._deregister()  # out of service, as a failed restart leaves it
+                    await self.consul.deregister()  # out of service, as a failed restart leaves it
                 result.status = "failed"
                 result.message = f"{a.service} {a.version}: gate failed after restart: {gate.why(a.gate)}"
                 return result
             if not consul_gated:
-                await self._register(a.name)
-            await self._route()
+                await self.consul.register(a.name)
+            await self._route(a.name)
         except TransportError as exc:
             return HostResult("unreachable", str(exc), result.gate_wait, result.saved)
         except PushorchError as exc:
             result.status, result.message = "failed", f"{a.service} {a.version}: restart: {exc}"
         return result
 
-    async def _drain(self, result: HostResult) -> None:
+    async def _drain(self, result: HostResult, container: str) -> None:
         """Clients stop picking the old instance: its definition goes (or the agent's maintenance mode
         comes on), then `drain_delay` for clients and load balancers that cached it."""
         a = self.a
-        if self.edges:  # the ingress hosts first: no request reaches it from now on
-            await self.edges.drain(a.drain_delay or a.stop_timeout)
+        await self._unroute(container)  # the ingress hosts first: no request reaches it from now on
         if a.consul_path and a.drain == "maintenance" and a.consul_reload:
-            result.saved = await self._read_definition()
+            result.saved = await self.consul.read()
             if not a.held:  # maintenance set by hand stays on: the rollout never ends what it did not start
                 reason = f"{consul_cmd.MAINTENANCE_PREFIX}{a.service} {a.old_version} -> {a.version}"
                 try:
                     await consul_client.maintenance(self.t, consul_cmd.service_id(a.service, a.host), True, reason)
-                    self._in_maintenance = True
+                    self.consul.in_maintenance = True
                 except consul_client.ConsulNotFound:
                     # The agent does not know it (deregistered by hand, an agent that lost its state):
                     # nothing to drain. The soak found the rollout aborting on the agent's 404 instead.
@@ -153,7 +151,7 @@ class Replacer:
             async with consul_client.definitions(self.t):
                 taken = await self._docker(consul_cmd.take_definition(a.consul_path), a.consul_path)
                 result.saved = taken.stdout
-                await self._reload()
+                await self.consul.reload()
         await self._drain_delay(result)
 
     async def _drain_delay(self, result: HostResult) -> None:
@@ -165,8 +163,7 @@ class Replacer:
     async def _stop_first(self, result: HostResult) -> None:
         a = self.a
         if a.old:
-            await self._drain(result)
-        if a.old:
+            await self._drain(result, a.old[0])
             await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
         await self._write_config(result)  # the old container is stopped: nothing reads them now
         gate = await self._start_and_gate(a.name, result)
@@ -174,14 +171,28 @@ class Replacer:
             await self._discard(a.name)
             await self._back_to_old(result)
             return
-        await self._register(a.name)
-        await self._route()
+        await self.consul.register(a.name)
+        await self._route(a.name)
         await self._passed(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
 
-    async def _route(self) -> None:  # it passed its gate: every ingress sends it requests again
+    async def _route(self, name: str) -> None:  # it passed its gate: every ingress sends it requests
         if self.edges:
-            await self.edges.ready()
+            await self.edges.route(name)
+
+    async def _unroute(self, name: str) -> None:  # before it stops: no ingress sends it requests
+        if self.edges:
+            await self.edges.drain(name, self.a.drain_delay or self.a.stop_timeout)
+
+    async def _retire(self) -> None:  # the drained instances stopped: out of every ingress
+        if self.edges:
+            await self.edges.retire()
+
+    async def _stop_old(self) -> None:
+        old = self.a.old
+        await self._unroute(old[0])
+        await self._container(docker_cmd.stop(old[0], self.a.stop_timeout, *old[1:]), f"stop {' '.join(old)}")
+        await self._retire()
 
     async def _start_first(self, result: HostResult) -> None:
         a = self.a
@@ -191,9 +202,10 @@ class Replacer:
             await self._discard(a.name)  # the old instance never stopped: its files go back
             await self._restore_config(result.saved_files)
             return
-        await self._register(a.name)
+        await self.consul.register(a.name)
+        await self._route(a.name)
         await self._drain_delay(result)  # clients move to the new port before the old one goes
-        await self._container(docker_cmd.stop(a.old[0], a.stop_timeout, *a.old[1:]), f"stop {' '.join(a.old)}")
+        await self._stop_old()
         await self._passed(a.name)
         await kept.retired(self.a, self.t, result.saved_files)
 
@@ -201,15 +213,17 @@ class Replacer:
         """Put a host that passed its gate back on its old container (auto_revert), the same gated way."""
         result = HostResult("done", saved=saved, saved_files=saved_files)
         try:
-            if self.a.order != "start-first" and self.edges:
-                await self.edges.drain(self.a.drain_delay or self.a.stop_timeout)
-            if self.a.order != "start-first" and self.a.consul_path:
-                await self._deregister()
             if self.a.order != "start-first":
+                await self._unroute(self.a.name)
+                if self.a.consul_path:
+                    await self.consul.deregister()
                 await self._container(docker_cmd.stop(self.a.name, self.a.stop_timeout), f"stop {self.a.name}")
             await self._back_to_old(result)
             if result.status == "done":
+                if self.a.order == "start-first":  # the old one is routed again: the new one drains
+                    await self._unroute(self.a.name)
                 await self._discard(self.a.name)
+                await self._retire()
         except TransportError as exc:
             return HostResult("unreachable", str(exc), result.gate_wait, saved)
         except PushorchError as exc:  # a step failed or timed out: the old container must still come back
@@ -225,7 +239,7 @@ class Replacer:
             result.status, result.message = "failed", f"{self.a.service} {self.a.version}: did not start: {exc}"
             return None
         if self.a.gate.kind == "consul" and self.a.consul_path:
-            await self._register(name)  # the agent can only check what it knows
+            await self.consul.register(name)  # the agent can only check what it knows
         gate = await self._gate(name, result)
         if not gate.passed:
             try:  # one round trip: state, ports listened on, health log, last log lines
@@ -277,15 +291,15 @@ class Replacer:
         # A consul gate asks the agent, which can only check what it knows: register, then wait.
         consul_first = self.a.gate.kind == "consul" and bool(self.a.consul_path and result.saved)
         if consul_first:
-            await self._write_definition(await self._ported(result.saved, old))
+            await self.consul.write(await self.consul.ported(result.saved, old))
         back = await self._gate(old, HostResult("done"))
         if not back.passed:
             result.status = "failed"
             result.message += f"; the old container {old} did not come back healthy: {back.why(self.a.gate)}"
         else:
-            await self._route()
+            await self._route(old)
         if self.a.consul_path and result.saved and not consul_first:
-            await self._write_definition(await self._ported(result.saved, old))
+            await self.consul.write(await self.consul.ported(result.saved, old))
 
     async def _save_config(self) -> tuple[SavedFile, ...]:
         return await config_files.save(self.a, self.t, self._snapshot)
@@ -326,54 +340,6 @@ class Replacer:
         append, lines = record
         both = ("sh", "-c", f"if {shell.join(append)}; then {shell.join(passed)}; fi")
         await self._docker(both, "record it and mark it gated", stdin=lines)
-
-    async def _unregister_new(self) -> None:
-        """No old definition to give back: the new one goes (a file the agent never loaded looks done)."""
-        async with consul_client.definitions(self.t):
-            await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
-            with contextlib.suppress(PushorchError):  # the reload may fail as it just did: the file is gone anyway
-                await self._reload()
-
-    async def _register(self, name: str) -> None:
-        if self.a.consul_path:
-            await self._write_definition(await self._ported(self.a.consul_content, name))
-
-    async def _ported(self, content: str, name: str) -> str:
-        """start-first instances have Docker-chosen ports: point the definition at this container's."""
-        if self.a.dynamic_port is None:
-            return content
-        _, container_port = self.a.dynamic_port
-        target = await self._prober(name).target(container_port)  # the gate already inspected it
-        registered = json.loads(content)["service"].get("port", 0)
-        return consul_cmd.with_port(content, registered, target[1])
-
-    async def _read_definition(self) -> str:
-        if not self.a.consul_path:
-            return ""
-        done = await self.t.run(("cat", "--", self.a.consul_path), become=self.a.become)
-        return done.stdout if done.ok else ""
-
-    async def _write_definition(self, content: str) -> None:
-        async with consul_client.definitions(self.t):
-            try:
-                await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
-            except CommandFailed:  # the config dir does not exist yet: make it, once
-                await self._docker(system.parent_dir(self.a.consul_path), self.a.consul_path)
-                await self.t.put(content.encode(), self.a.consul_path, 0o640, become=self.a.become)
-            await self._reload()
-        if self._in_maintenance:  # registered again (new or old instance): back in service
-            await consul_client.maintenance(self.t, consul_cmd.service_id(self.a.service, self.a.host), False)
-            self._in_maintenance = False
-
-    async def _deregister(self) -> None:
-        async with consul_client.definitions(self.t):
-            await self._docker(system.remove_file(self.a.consul_path), self.a.consul_path)
-            await self._reload()
-
-    async def _reload(self) -> None:
-        """Only with `consul_client.definitions` held, together with the change it loads."""
-        if self.a.consul_reload:
-            await consul_client.reload(self.t, self.a.consul_reload == "binary", self.a.become)
 
     async def _discard(self, name: str) -> None:
         """Take back what this step started: a container it created with `docker run` is removed; one

@@ -148,11 +148,6 @@ def _shared_routes(plays: list[PlaySource], hosts: Mapping[str, HostSpec]) -> li
             for service in rendered.services:
                 if service.ingress is None:
                     continue
-                if rendered.policy_for(service).order == "start-first":
-                    clashes[service.name] = (
-                        "ingress: update.order start-first is not supported behind the ingress yet (its new "
-                        "instance has a Docker-chosen port): use stop-first, drained in the ingress first"
-                    )
                 for name in service.ingress.hosts:
                     other = claimed.setdefault((name, service.ingress.path), service.name)
                     if other != service.name:

@@ -3,7 +3,9 @@ steps that install and configure it on an ingress host.
 
 The backends are what placement chose: every host that runs the service after this plan, at the
 host port its instance publishes. A route changes only when placement does (a failover, a new host);
-a rollout keeps each host's server and moves it through drain and ready instead (execute/edges.py).
+a rollout moves each host's server through drain and ready instead (execute/edges.py). A port Docker
+chose (start-first) is the running instance's, as observed; the step that replaces it names the new
+one in that host's server file.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from pushorch.actions import Action, ConfigureIngress, InstallIngress
+from pushorch.actions import Action, ConfigureIngress, IngressTarget, InstallIngress, ReplaceContainer
 from pushorch.commands import haproxy, haproxy_config
 from pushorch.observed import ObservedFile, ObservedHost
-from pushorch.spec import HostSpec, IngressProxy, Service, Spec
+from pushorch.spec import HostSpec, IngressProxy, Service, Spec, UpdatePolicy
 
 
 def proxy_of(host: HostSpec) -> IngressProxy | None:
@@ -45,18 +47,69 @@ def routed(spec: Spec) -> dict[str, Service]:
     return out
 
 
-def routes(spec: Spec, placement: Mapping[str, Sequence[str]]) -> list[haproxy.Route]:
-    out = []
+def fixed_port(service: Service, policy: UpdatePolicy) -> int:
+    """The host port the ingress reaches the service at; 0 when Docker chooses it (start-first, or a
+    port published without a host port)."""
+    container = container_port(service)
+    if policy.order == "start-first":
+        return 0
+    return next((p.host for p in service.ports if p.container == container and p.host is not None), 0)
+
+
+def container_port(service: Service) -> int:
+    assert service.ingress is not None
+    return service.ingress.port or next(p.container for p in service.ports if p.protocol == "tcp")
+
+
+def _address(spec: Spec, host: str) -> str:
     every = {**spec.outside, **spec.hosts}
+    return str(every[host].vars.get("ansible_host", host)) if host in every else host
+
+
+def _interval(spec: Spec) -> str:
+    proxy = next((p for h in spec.hosts.values() if (p := proxy_of(h)) is not None), None)
+    return haproxy_config.interval(proxy.check_interval if proxy else 1.0)
+
+
+def ingress_target(spec: Spec, service: Service, step: ReplaceContainer) -> IngressTarget | None:
+    """Where the ingress hosts reach the step's instance (None: the service has no route)."""
+    edges = edges_for(spec, service)
+    if not edges:
+        return None
+    port = 0 if step.order == "start-first" else fixed_port(service, UpdatePolicy())
+    return IngressTarget(edges, _address(spec, step.host), port, container_port(service), _interval(spec))
+
+
+def _running_ports(service: Service, seen: ObservedHost | None) -> list[int]:
+    """The host ports the host's gated, running instances of the service publish (a Docker-chosen port
+    is known only this way); an ungated one is the step's to route once it passes."""
+    if seen is None:
+        return []
+    key = f"{container_port(service)}/tcp"
+    out = []
+    for c in seen.containers:
+        published = c.ports.get(key, "").rpartition(":")[2]
+        if c.service == service.name and c.running and c.name not in seen.ungated and published.isdigit():
+            out.append(int(published))
+    return sorted(set(out))
+
+
+def routes(
+    spec: Spec,
+    placement: Mapping[str, Sequence[str]],
+    observed: Mapping[str, ObservedHost] | None = None,
+) -> list[haproxy.Route]:
+    out = []
+    observed = observed or {}
     for name, service in routed(spec).items():
         ingress = service.ingress
         assert ingress is not None
-        port = ingress.port or next(p.container for p in service.ports if p.host is not None)
-        host_port = next(p.host for p in service.ports if p.container == port and p.host is not None)
+        hosts = tuple(h for h in placement.get(name, ()) if h in spec.hosts or h in spec.outside)
+        fixed = fixed_port(service, _policy(spec, service))
         servers = tuple(
-            haproxy.Server(h, str(every[h].vars.get("ansible_host", h)), host_port)
-            for h in placement.get(name, ())
-            if h in every
+            haproxy.Server(h, _address(spec, h), port)
+            for h in hosts
+            for port in ([fixed] if fixed else _running_ports(service, observed.get(h)))
         )
         check = ""
         if service.health is not None and service.health.http is not None:
@@ -71,6 +124,7 @@ def routes(spec: Spec, placement: Mapping[str, Sequence[str]]) -> list[haproxy.R
                 ingress.hash_key,
                 check,
                 servers,
+                hosts,
                 ingress.maintenance_page,
                 hashlib.sha256(ingress.tls.certificate.reveal().encode()).hexdigest() if ingress.tls else "",
             )
@@ -78,8 +132,21 @@ def routes(spec: Spec, placement: Mapping[str, Sequence[str]]) -> list[haproxy.R
     return out
 
 
+def _policy(spec: Spec, service: Service) -> UpdatePolicy:
+    for host in [*spec.hosts.values(), *spec.outside.values()]:
+        for play in host.plays:
+            for declared in play.services:
+                if declared.name == service.name:
+                    return play.policy_for(declared)
+    return UpdatePolicy()
+
+
 def ingress_actions(
-    host: HostSpec, seen: ObservedHost, spec: Spec, placement: Mapping[str, Sequence[str]]
+    host: HostSpec,
+    seen: ObservedHost,
+    spec: Spec,
+    placement: Mapping[str, Sequence[str]],
+    observed: Mapping[str, ObservedHost] | None = None,
 ) -> list[Action]:
     """HAProxy installed where missing; its configuration written when it differs or it is not running."""
     proxy = proxy_of(host)
@@ -90,7 +157,7 @@ def ingress_actions(
     if not installed:
         why = "the ingress proxy is not installed"
         out.append(InstallIngress(host.name, why, package_manager=seen.package_manager, packages=tuple(proxy.packages)))
-    mine = routes(spec, placement)
+    mine = routes(spec, placement, observed)
     written = haproxy_config.fragments(mine, proxy.http_port, proxy.https_port, proxy.check_interval)
     differs = [
         name
@@ -98,6 +165,16 @@ def ingress_actions(
         if (seen.files.get(f"{haproxy.FRAGMENTS}/{name}") or ObservedFile("", False)).sha256
         != hashlib.sha256(content.encode()).hexdigest()
     ]
+    # A host the service left (a failover, fewer replicas): its server file goes.
+    differs += sorted(
+        name
+        for path, found in seen.files.items()
+        if found.exists
+        and (name := path.removeprefix(f"{haproxy.FRAGMENTS}/")) != path
+        and name.endswith(".servers")
+        and name.partition("@")[0] in {r.service for r in mine}
+        and name not in written
+    )
     why = f"its configuration differs ({', '.join(differs)})" if differs else ""
     if not differs and not seen.ingress_running:
         why = "the proxy is not running"

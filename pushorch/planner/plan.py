@@ -31,7 +31,7 @@ from pushorch.actions import (
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.config import config_files, digests
-from pushorch.planner.ingress import edges_for, ingress_actions
+from pushorch.planner.ingress import ingress_actions, ingress_target
 from pushorch.planner.kv import kv_actions
 from pushorch.planner.labels import CONSUL_FILE, JOBS, NETWORK, PLAYBOOK, owned_by
 from pushorch.planner.placement import Memory, placed
@@ -73,7 +73,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         if seen is None or not seen.reachable or seen.error:
             continue
         actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces, recreate, after))
-        actions.extend(ingress_actions(host, seen, spec, hosts_of))
+        actions.extend(ingress_actions(host, seen, spec, hosts_of, observed))
     # Configuration first: the writer's KV steps run before its other steps and before every rollout.
     actions[:0] = kv_actions(spec, observed, options.prune, options.playbooks)
     rollouts = []
@@ -82,7 +82,7 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         play, service, _ = mine[0]
         steps = [r for _, _, r in mine]
         if service.ingress is not None:  # each ingress drains the instance first, takes it back after its gate
-            steps = [dataclasses.replace(r, edges=edges_for(spec, service)) for r in steps]
+            steps = [dataclasses.replace(r, ingress=ingress_target(spec, service, r)) for r in steps]
         planned = rollout(service, play.policy_for(service), steps, len(hosts_of.get(service_name, [])))
         rollouts.append(dataclasses.replace(planned, jobs=_jobs(spec, observed, service, planned)))
     # A dependency with nothing to roll out this run is already where it should be: nothing to wait for.

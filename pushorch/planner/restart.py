@@ -16,7 +16,7 @@ from pushorch.actions import Plan, ReplaceContainer
 from pushorch.commands import docker as docker_cmd
 from pushorch.observed import ObservedHost
 from pushorch.planner.config import config_files, digests
-from pushorch.planner.ingress import edges_for
+from pushorch.planner.ingress import ingress_target
 from pushorch.planner.rollout import gate_for, rollout
 from pushorch.planner.services import consul_definition, moving_port, reload_mode
 from pushorch.spec import Service, Spec, UpdatePolicy
@@ -65,7 +65,7 @@ def restart_plan(spec: Spec, observed: Mapping[str, ObservedHost], service: str)
         return Plan(notes=tuple(notes))
     declared_service = next(s for h in spec.hosts.values() for p in h.plays for s in p.services if s.name == service)
     unreachable = {n: o.error or "unreachable" for n, o in observed.items() if o.error or not o.reachable}
-    steps = [replace(s, edges=edges_for(spec, declared_service)) for s in steps]
+    steps = [replace(s, ingress=ingress_target(spec, declared_service, s)) for s in steps]
     batches = rollout(
         declared_service, policy.model_copy(update={"auto_revert": False, "canary": policy.canary}), steps, len(steps)
     )

@@ -23,7 +23,7 @@ from pushorch.commands import docker as docker_cmd
 from pushorch.errors import NothingToRollBack
 from pushorch.observed import ObservedContainer, ObservedHost
 from pushorch.planner.config import config_files, digests
-from pushorch.planner.ingress import edges_for
+from pushorch.planner.ingress import ingress_target
 from pushorch.planner.plan import Options, plan
 from pushorch.planner.rollout import rollout
 from pushorch.planner.services import back_to
@@ -82,8 +82,8 @@ def rollback_plan(
                     step = replace(fresh[name], rollback=True)
                 else:
                     continue
-                edges = edges_for(pinned, pinned_service)
-                steps.append(replace(step, hold=_playbook_digest(spec, name, service) if hold else "", edges=edges))
+                held = _playbook_digest(spec, name, service) if hold else ""
+                steps.append(replace(step, hold=held, ingress=ingress_target(pinned, pinned_service, step)))
     if first is None or not steps:
         return base
     rolled = rollout(first[0], first[1], steps, len(base.placed.get(service, ())) or len(steps))

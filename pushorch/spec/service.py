@@ -371,12 +371,13 @@ class Service(Model):
     def _ingress_port(self) -> Service:
         if self.ingress is None:
             return self
-        fixed = {p.container: p.host for p in self.ports if p.protocol == "tcp" and p.host is not None}
+        # Published on a host port, fixed or Docker's choice (start-first): the ingress reaches it there.
+        published = {p.container for p in self.ports if p.protocol == "tcp"}
         port = self.ingress.port
-        if port is None and len(fixed) != 1:
+        if port is None and len(published) != 1:
             raise ValueError("ingress: give its port (the container port the proxy sends requests to)")
-        if port is not None and port not in fixed:
-            raise ValueError(f"ingress: port {port} is not published on a fixed host port (ports: - HOST:{port})")
+        if port is not None and port not in published:
+            raise ValueError(f"ingress: port {port} is not published (ports: - HOST:{port}, or - {port})")
         return self
 
     @property

@@ -154,15 +154,16 @@ class AsyncsshTransport:
             feed = stdin_for(self.settings, stdin, become)
             connection = self._connection()
             process = await connection.create_process(command, encoding=None)
-            if feed:
-                try:
+            # Input or not, the command's stdin ends (as with paramiko): an empty `put` waited forever.
+            try:
+                if feed:
                     process.stdin.write(feed)
-                    process.stdin.write_eof()
-                except BrokenPipeError:
-                    # The command ended before reading its input (`cat > DIR/missing/f` fails at once):
-                    # its exit status tells what happened. Only a closed connection is a lost host.
-                    if connection.is_closed():
-                        raise
+                process.stdin.write_eof()
+            except BrokenPipeError:
+                # The command ended before reading its input (`cat > DIR/missing/f` fails at once):
+                # its exit status tells what happened. Only a closed connection is a lost host.
+                if connection.is_closed():
+                    raise
             try:
                 done = await asyncio.wait_for(process.wait(check=False), limit)
             except TimeoutError:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pushorch.actions import ConfigureIngress, InstallIngress
-from pushorch.commands import haproxy
-from pushorch.observed import ObservedFile, ObservedHost
+from pushorch.actions import ConfigureIngress, IngressTarget, InstallIngress
+from pushorch.commands import haproxy, haproxy_config
+from pushorch.commands.haproxy import _assembled as haproxy_assembled
+from pushorch.observed import ObservedContainer, ObservedFile, ObservedHost
 from pushorch.planner.ingress import ingress_actions, routes
 from pushorch.planner.plan import plan
-from pushorch.spec import HostSpec, Play, Service, Spec
+from pushorch.spec import HostSpec, Play, Service, Spec, UpdatePolicy
 
 WEB = Service.model_validate(
     {
@@ -50,7 +51,7 @@ def test_the_routes_are_the_placed_instances_at_their_published_host_port() -> N
     assert (route.hostnames, route.path, route.check) == (("app.example.com",), "/", "/health")
     config = haproxy.render([route], 8080, 1.0)
     assert "    balance hash req.cook(sid)\n    hash-type consistent\n" in config
-    assert "    server w1 10.0.0.1:18400 check\n" in config and "    bind :8080\n" in config
+    assert "    server w1:18400 10.0.0.1:18400 check\n" in config and "    bind :8080\n" in config
 
 
 def test_an_edge_host_gets_haproxy_installed_configured_and_then_nothing() -> None:
@@ -59,12 +60,18 @@ def test_an_edge_host_gets_haproxy_installed_configured_and_then_nothing() -> No
     assert [type(a) for a in fresh] == [InstallIngress, ConfigureIngress]
     assert fresh[0].packages == ("haproxy", "socat")  # type: ignore[attr-defined]
     content = fresh[1].fragments  # type: ignore[attr-defined]
-    assert [name for name, _ in content] == ["00-head.cfg", "r998-web.route", "web.backend"]
+    assert [name for name, _ in content] == [
+        "00-head.cfg",
+        "r998-web.route",
+        "web.backend",
+        "web@w1.servers",
+        "web@w2.servers",
+    ]
     assert ingress_actions(spec.hosts["e1"], _edge(content, running=True, installed=True), spec, placement) == []
     stopped = ingress_actions(spec.hosts["e1"], _edge(content, installed=True), spec, placement)
     assert [a.reason for a in stopped] == ["the proxy is not running"]
     moved = ingress_actions(spec.hosts["e1"], _edge(content, running=True, installed=True), spec, {"web": ["w1"]})
-    assert [a.reason for a in moved] == ["its configuration differs (web.backend)"]
+    assert [a.reason for a in moved] == ["its configuration differs (web@w2.servers)"]  # w2's file goes
     # Another playbook's service's fragments on the host are no difference: they are left as they are.
     theirs = (*content, ("r998-api.route", "acl ..."), ("api.backend", "backend be_api"))
     assert ingress_actions(spec.hosts["e1"], _edge(theirs, running=True, installed=True), spec, placement) == []
@@ -76,17 +83,22 @@ def test_each_rollout_step_of_a_routed_service_names_the_edges_to_drain_it_on() 
     observed["e1"] = _edge()
     planned = plan(spec, observed)
     [rollout] = planned.rollouts
-    assert [(a.host, a.edges) for batch in rollout.batches for a in batch] == [("w1", ("e1",)), ("w2", ("e1",))]
+    steps = [(a.host, a.ingress) for batch in rollout.batches for a in batch]
+    assert steps == [
+        ("w1", IngressTarget(("e1",), "10.0.0.1", 18400, 8080, "1000ms")),
+        ("w2", IngressTarget(("e1",), "10.0.0.2", 18400, 8080, "1000ms")),
+    ]
 
 
 def test_show_stat_is_read_as_each_server_s_status() -> None:
     header = "# pxname,svname," + ",".join(f"f{i}" for i in range(2, 40))
     line = lambda px, sv, status: ",".join([px, sv, *["0"] * 15, status, *["0"] * 20])  # noqa: E731
     csv = "\n".join(
-        [header, line("http", "FRONTEND", "OPEN"), line("be_web", "w1", "UP"), line("be_web", "w2", "DRAIN")]
+        [header, line("http", "FRONTEND", "OPEN"), line("be_web", "w1:80", "UP"), line("be_web", "w2:80", "DRAIN")]
     )
-    assert haproxy.parse_stat(csv + "\n" + line("be_web", "BACKEND", "UP")) == {
-        ("be_web", "w1"): "UP",
+    ongoing = line("be_web", "w1:32768", "UP")  # a start-first step: the new server beside the old
+    assert haproxy.parse_stat(csv + "\n" + ongoing + "\n" + line("be_web", "BACKEND", "UP")) == {
+        ("be_web", "w1"): "UP+UP",
         ("be_web", "w2"): "DRAIN",
     }
 
@@ -137,3 +149,52 @@ def test_tls_binds_https_with_each_certificate_and_redirects_http() -> None:
     assert "    acl host_web hdr(host),field(1,:),lower -m end .b.example.com\n" in config
     assert "    http-request redirect scheme https code 301 if !{ ssl_fc } host_web\n" in config
     assert "# certificate sha256 ab12" in config
+
+
+def _start_first_spec() -> Spec:
+    service = WEB.model_copy(update={"ports": WEB.ports, "update": UpdatePolicy(order="start-first")})
+    play = Play(hosts="web", services=[service])
+    hosts = {
+        h: HostSpec(h, {"ansible_host": f"10.0.0.{i}"}, (play,), {}, ("p.yml",)) for i, h in enumerate(("w1", "w2"), 1)
+    }
+    hosts["e1"] = HostSpec("e1", {}, (EDGE,), {}, ("p.yml",))
+    return Spec(("p.yml",), hosts)
+
+
+def _running(name: str, port: int, state: str = "running") -> ObservedContainer:
+    labels = {"pushorch.service": "web", "pushorch.spec-hash": name}
+    return ObservedContainer(name, name, "reg/web:1", "sha", state, None, labels, {"8080/tcp": f"0.0.0.0:{port}"}, "")
+
+
+def test_a_start_first_service_is_routed_at_the_ports_docker_chose_for_its_gated_instances() -> None:
+    """Issue 24: a start-first instance's host port is Docker's choice: the server is the running
+    instance's, as observed; a host with none yet has an empty server file (its step adds it)."""
+    spec = _start_first_spec()
+    w1 = ObservedHost(
+        "w1", containers=(_running("web-a", 32768), _running("web-b", 32790)), ungated=frozenset({"web-b"})
+    )
+    w2 = ObservedHost("w2", containers=(_running("web-c", 32770, "exited"),))
+    [route] = routes(spec, {"web": ["w1", "w2"]}, {"w1": w1, "w2": w2})
+    assert route.servers == (haproxy.Server("w1", "10.0.0.1", 32768),)  # not the ungated one, not a stopped one
+    parts = dict(haproxy_config.fragments([route], 80, 443, 1.0))
+    assert parts["web@w1.servers"] == "    server w1:32768 10.0.0.1:32768 check\n" and parts["web@w2.servers"] == ""
+    observed = {h: ObservedHost(h, docker_installed=True, docker_running=True) for h in ("w1", "w2")}
+    observed["e1"] = _edge()
+    [rollout] = plan(spec, observed).rollouts
+    assert {a.ingress.port for batch in rollout.batches for a in batch if a.ingress} == {0}  # looked up by the step
+
+
+def test_the_assembled_configuration_is_what_render_says(tmp_path: Path) -> None:
+    """The host's shell assembly and render() agree: head, routes, the 404, each backend then its hosts' servers."""
+    import subprocess
+
+    web = haproxy.Route(
+        "web", ("a.example.com",), "/", "roundrobin", "uri", "/h", (haproxy.Server("w1", "10.0.0.1", 80),), ("w1", "w2")
+    )
+    api = haproxy.Route(
+        "api", ("a.example.com",), "/api", "leastconn", "uri", "", (haproxy.Server("w2", "10.0.0.2", 81),), ("w2",)
+    )
+    for name, content in haproxy_config.fragments([web, api], 80, 443, 1.0).items():
+        (tmp_path / name).write_text(content)
+    subprocess.run(["sh", "-c", haproxy_assembled(str(tmp_path), str(tmp_path / "out.cfg"))], check=True)
+    assert (tmp_path / "out.cfg").read_text() == haproxy.render([web, api], 80, 1.0)
