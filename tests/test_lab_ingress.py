@@ -43,7 +43,9 @@ def test_a_stop_first_rollout_through_the_ingress_fails_no_request(  # type: ign
     _, inventory = edge_lab
     playbook = bench_playbook(tmp_path)
     status, changes, _ = _apply(run_cli, inventory, playbook)
-    assert status == 0, "\n".join(str(c.get("message")) for c in changes if c.get("status") not in ("changed", "progress"))
+    assert status == 0, "\n".join(
+        str(c.get("message")) for c in changes if c.get("status") not in ("changed", "progress")
+    )
     # pushorch installed HAProxy, and its configuration names the three instances.
     config = _sh(inventory, "cat /etc/haproxy/haproxy.cfg", "edge-1")["edge-1"]
     assert all(f"server lab-{i}:18400 " in config for i in (1, 2, 3)), config
