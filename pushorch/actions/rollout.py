@@ -42,12 +42,11 @@ class Gate:
 
 @dataclass(frozen=True, slots=True)
 class IngressTarget:
-    """Where the ingress hosts reach one host's instance: its address and the host port it publishes,
-    fixed, or (0) the one Docker chose for `container_port`, looked up once the container runs."""
+    """Where the ingress hosts reach one host's instance: its address and the host port it publishes
+    for `container_port`, read from the running container (fixed, or Docker's choice: start-first)."""
 
     edges: tuple[str, ...]  # the ingress hosts: drained there first, routed there after its gate
     address: str
-    port: int
     container_port: int
     inter: str  # HAProxy's check interval, for a server added at runtime
 

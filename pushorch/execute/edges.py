@@ -80,9 +80,8 @@ class Edges:
         self._drained &= {self._routed}
 
     async def _port(self, container: str) -> int:
-        """The host port the ingress reaches the container at: fixed, or the one Docker chose."""
-        if self.target.port:
-            return self.target.port
+        """The host port the ingress reaches the container at, as it runs: fixed or Docker's choice (a
+        start-first service's, or one that was before a change of `update.order`). 0: not running."""
         published = f"{self.target.container_port}/tcp"
         done = await self.local.run(("docker", "port", container, published), timeout=30, become=self.become)
         ports = [line.rpartition(":")[2] for line in done.stdout.split()] if done.ok else []

@@ -76,15 +76,16 @@ def ingress_target(spec: Spec, service: Service, step: ReplaceContainer) -> Ingr
     edges = edges_for(spec, service)
     if not edges:
         return None
-    port = 0 if step.order == "start-first" else fixed_port(service, UpdatePolicy())
-    return IngressTarget(edges, _address(spec, step.host), port, container_port(service), _interval(spec))
+    return IngressTarget(edges, _address(spec, step.host), container_port(service), _interval(spec))
 
 
-def _running_ports(service: Service, seen: ObservedHost | None) -> list[int]:
-    """The host ports the host's gated, running instances of the service publish (a Docker-chosen port
-    is known only this way); an ungated one is the step's to route once it passes."""
-    if seen is None:
-        return []
+def _ports(service: Service, seen: ObservedHost | None, fixed: int) -> list[int]:
+    """The host ports the host's gated, running instances of the service publish: a Docker-chosen port
+    is known only this way, and a fixed one may not be the running instance's yet (a change of
+    `update.order`). An ungated instance is its step's to route once it passes. A host this run cannot
+    see keeps the fixed port's server: it may well still serve."""
+    if seen is None or seen.error or not seen.reachable:
+        return [fixed] if fixed else []
     key = f"{container_port(service)}/tcp"
     out = []
     for c in seen.containers:
@@ -107,9 +108,7 @@ def routes(
         hosts = tuple(h for h in placement.get(name, ()) if h in spec.hosts or h in spec.outside)
         fixed = fixed_port(service, _policy(spec, service))
         servers = tuple(
-            haproxy.Server(h, _address(spec, h), port)
-            for h in hosts
-            for port in ([fixed] if fixed else _running_ports(service, observed.get(h)))
+            haproxy.Server(h, _address(spec, h), port) for h in hosts for port in _ports(service, observed.get(h), fixed)
         )
         check = ""
         if service.health is not None and service.health.http is not None:
