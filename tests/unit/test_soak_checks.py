@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from bench.soak.invariants import still_left
+from bench.soak.invariants import _serving, still_left
 
 
 class _Hosts:
@@ -28,3 +28,32 @@ def test_a_process_gone_once_the_plan_beside_the_looks_ended_was_that_plan_s_own
     ]
     world: Any = _Hosts({"777"})
     assert still_left(world, found) == found[1:]
+
+
+def test_a_slow_health_answer_is_serving_and_a_refused_one_is_not() -> None:
+    """Session 35: on a busy machine an instance answered /health after the sampler's 0.4 s, and the
+    run was full of `served from 0 hosts` that no instance had caused."""
+    import socket
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(0.7)
+            self.send_response(200 if self.path == "/health" else 500)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    try:
+        assert _serving("127.0.0.1", server.server_address[1])
+        assert not _serving("127.0.0.1", closed.getsockname()[1])  # refused: down at once
+    finally:
+        server.shutdown()
+        closed.close()
