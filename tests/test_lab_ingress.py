@@ -353,3 +353,46 @@ def test_a_start_first_service_moves_through_the_ingress_at_the_ports_docker_cho
     assert _running(inventory, "web") == {f"lab-{i}": ["v1"] for i in (1, 2, 3)}
     status, changes, _ = _apply(run_cli, inventory, "-e", "v=v1", playbook)
     assert status == 0 and [c for c in changes if c.get("status") == "changed"] == [], changes
+
+
+def test_prune_takes_a_removed_service_out_of_every_ingress_before_its_containers_go(  # type: ignore[no-untyped-def]
+    edge_lab: tuple[Lab, Path], run_cli, tmp_path: Path
+) -> None:
+    """`--prune` of a routed service the playbook no longer declares: its route leaves both ingress
+    hosts (a request for it gets the 404 of no route, not a 5xx), its containers go, and `web`'s
+    requests meanwhile all succeed. Another playbook's route (`keep`) stays."""
+    _, inventory = edge_lab
+    other = tmp_path / "other.yml"
+    other.write_text(
+        "- hosts: docker\n  services:\n    - name: keep\n"
+        '      image: "{{ lab_registry }}/pushorch/demo-app:v1"\n      ports: ["18431:8080"]\n'
+        "      ingress: {hosts: [keep.example.com]}\n- hosts: edge\n  ingress: {http_port: 80}\n"
+    )
+    assert _apply(run_cli, inventory, str(other))[0] == 0
+    playbook = Path(bench_playbook(tmp_path, order="start-first"))
+    web_only = playbook.read_text()
+    extra = (
+        "    - name: api\n"
+        '      image: "{{ lab_registry }}/pushorch/demo-app:v2"\n'
+        '      ports: ["18430:8080"]\n'
+        "      health: {http: {path: /health, port: 8080}, interval: 200ms, timeout: 1s}\n"
+        "      ingress: {hosts: [api.example.com]}\n"
+    )
+    playbook.write_text(web_only.replace("- hosts: edge\n", extra + "- hosts: edge\n"))
+    assert _apply(run_cli, inventory, str(playbook))[0] == 0
+    address = edge_address(inventory)
+    playbook.write_text(web_only)
+    with Client(address, hostname="api.example.com") as api:
+        (status, changes, _), failed, _seen = _through_ingress(
+            inventory, lambda: _apply(run_cli, inventory, "--prune", str(playbook))
+        )
+    assert status == 0, changes
+    assert failed == [] and api.failures == [], (failed, api.failures)
+    assert api.answers["no service here"] > 0 and api.answers["v2"] > 0, api.answers
+    assert _running(inventory, "api") == {f"lab-{i}": [] for i in (1, 2, 3)}
+    for edge in ("edge-1", "edge-2"):
+        files = _sh(inventory, "ls /etc/haproxy/pushorch.d /etc/haproxy/certs", edge)[edge].split()
+        assert not [f for f in files if f.startswith("api") or "-api." in f] and "web.backend" in files, files
+        assert "keep.backend" in files, files  # another playbook's route: not this one's to prune
+    status, changes, _ = _apply(run_cli, inventory, "--prune", str(playbook))
+    assert status == 0 and [c for c in changes if c.get("status") == "changed"] == [], changes

@@ -296,7 +296,9 @@ class ConfigureIngress(Action):
     systemd: bool = False
     services: tuple[str, ...] = ()  # the services it routes, for the plan's line
     certificates: tuple[tuple[str, Secret], ...] = ()  # (path, certificate and key): written 0600 first
+    pruned: tuple[str, ...] = ()  # services --prune takes out of the proxy (their routes and certificates)
     verb: ClassVar[str] = "configure"
 
     def subject(self) -> str:
-        return f"ingress for {', '.join(self.services) or 'no service'}"
+        gone = f", removing {', '.join(self.pruned)}" if self.pruned else ""
+        return f"ingress for {', '.join(self.services) or 'no service'}{gone}"

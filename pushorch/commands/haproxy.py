@@ -33,15 +33,18 @@ STAGING = f"{FRAGMENTS}.new"  # this run's fragments beside the others, until th
 LOCK = "/run/haproxy/pushorch.lock"  # one writer of the fragments at a time (steps of one run side by side)
 
 
-def prepare(services: tuple[str, ...]) -> Argv:
+def prepare(services: tuple[str, ...], pruned: tuple[str, ...] = ()) -> Argv:
     """A copy of the fragments the host has, for this run's to be written into (STAGING), less this
-    run's services' own (a changed path prefix renames a route's fragment)."""
+    run's services' own (a changed path prefix renames a route's fragment) and those of the services
+    `--prune` removes (with their certificates)."""
     mine = " ".join(
-        f"{STAGING}/r???-{quote(s)}.route {STAGING}/{quote(s)}.backend {STAGING}/{quote(s)}@*.servers" for s in services
+        f"{STAGING}/r???-{q}.route {STAGING}/{q}.backend {STAGING}/{q}@*.servers {STAGING}/{q}.owner-*"
+        for q in map(quote, (*services, *pruned))
     )
+    mine += "".join(f" {CERTS}/{quote(s)}.pem" for s in pruned)
     return sh(
         f"rm -rf {STAGING} && mkdir -p {FRAGMENTS} {CERTS} /run/haproxy /var/lib/haproxy && "
-        f"cp -a {FRAGMENTS} {STAGING} && chmod 700 {CERTS}" + (f" && rm -f {mine}" if services else "")
+        f"cp -a {FRAGMENTS} {STAGING} && chmod 700 {CERTS}" + (f" && rm -f {mine}" if mine else "")
     )
 
 
@@ -50,7 +53,7 @@ def assemble(systemd: bool) -> Argv:
     checked (`haproxy -c`) before anything replaces what is loaded: a bad one changes nothing (exit 3
     and HAProxy's reasons). Then the fragments and the file go in place and HAProxy reloads hitlessly
     (USR2, the servers' states saved for the new worker), or starts (Debian's package may have started
-    one with its own configuration: that one goes)."""
+    one with its own configuration: that one goes). A reload is done when the old workers are gone."""
     new = f"{CONFIG}.pushorch-new"
     save = f"echo 'show servers state' | socat stdio UNIX-CONNECT:{ADMIN} > {STATE} 2>/dev/null || rm -f {STATE}"
     if systemd:
@@ -60,6 +63,7 @@ def assemble(systemd: bool) -> Argv:
         running = f'[ -S {MASTER} ] && kill -0 "$(cat {PIDFILE} 2>/dev/null)" 2>/dev/null'
         stale = f'p=$(cat {PIDFILE} 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; sleep 0.2; rm -f {MASTER}'
         load = f'if {running}; then {{ {save}; }}; kill -USR2 "$(cat {PIDFILE})"; else {stale}; {start}; fi'
+    load = f"{_WORKERS}; {load} || exit $?; {_OLD_GONE}"
     return sh(
         f"exec 9>{LOCK}; flock 9; {_assembled(STAGING, new)} || exit 1; "
         f'if ! out=$(haproxy -c -q -f {new} 2>&1); then rm -rf {new} {STAGING}; echo "$out" >&2; exit 3; fi; '
@@ -67,6 +71,19 @@ def assemble(systemd: bool) -> Argv:
         # The lock's descriptor closed for HAProxy: a master that inherits it holds the lock for good.
         f"rm -rf {FRAGMENTS}.old && mv -f {new} {CONFIG} || exit 1; {{ {load}; }} 9>&-"
     )
+
+
+# A reload returns at once; the old workers serve the old configuration until their connections end.
+# The step is done when they are gone (bounded): a step after it (--prune's removal of a service's
+# containers) must not meet a worker that still routes to them.
+_WORKERS = (
+    f"old=$(echo 'show proc' | socat stdio UNIX-CONNECT:{MASTER} 2>/dev/null"
+    " | awk '/^# workers/ {w=1; next} /^#/ {w=0} w && $2 == \"worker\" {print $1}')"
+)
+_OLD_GONE = (
+    "for _ in $(seq 100); do alive=; for p in $old; do grep -qs '^State:[[:space:]]*[^Z]' /proc/$p/status"
+    ' && alive=1; done; [ -z "$alive" ] && break; sleep 0.1; done'
+)
 
 
 def _assembled(source: str, into: str) -> str:

@@ -8,6 +8,7 @@ declare as they are. A rollout step rewrites one host's server file as it moves 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 FRAGMENTS = "/etc/haproxy/pushorch.d"
@@ -70,6 +71,7 @@ class Route:
     hosts: tuple[str, ...] = ()  # placed hosts: each has a server file (empty until its instance runs)
     maintenance_page: str = ""  # answered with a 503 while no server takes requests
     tls: str = ""  # the certificate's sha256 (it changes the fragment): served on https_port
+    owner: str = ""  # owner_mark() of the playbook that declares it: `--prune` of that playbook removes it
 
     @property
     def backend(self) -> str:
@@ -92,6 +94,16 @@ def route_name(route: Route) -> str:
 
 def backend_name(service: str) -> str:
     return f"{service}.backend"
+
+
+def owner_mark(owner: str) -> str:
+    """A short, file-name-safe mark of a playbook's owner identity (load/owner.py)."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:12]
+
+
+def owner_name(service: str, mark: str) -> str:
+    """An empty fragment whose name says which playbook routes the service (the probe lists names)."""
+    return f"{service}.owner-{mark}"
 
 
 def servers_name(service: str, host: str) -> str:
@@ -183,6 +195,8 @@ def fragments(routes: list[Route], http_port: int, https_port: int, check_interv
         out[backend_name(route.service)] = backend_fragment(route)
         for host in dict.fromkeys([*route.hosts, *(s.host for s in route.servers)]):
             out[servers_name(route.service, host)] = servers_fragment(route, host)
+        if route.owner:
+            out[owner_name(route.service, route.owner)] = ""
     return out
 
 

@@ -92,7 +92,7 @@ async def _reload_consul(action: a.ReloadConsul, t: Transport) -> None:
 async def _configure_ingress(action: a.ConfigureIngress, t: Transport) -> None:
     """This run's fragments beside the host's others, the certificates (0600), then the whole checked
     and loaded (commands/haproxy.py)."""
-    await _run(t, action, haproxy.prepare(action.services), haproxy.FRAGMENTS)
+    await _run(t, action, haproxy.prepare(action.services, action.pruned), haproxy.FRAGMENTS)
     for path, bundle in action.certificates:
         await t.put(bundle.reveal().encode(), path, 0o600, become=action.become)
     for name, content in action.fragments:

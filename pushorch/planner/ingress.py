@@ -47,6 +47,17 @@ def routed(spec: Spec) -> dict[str, Service]:
     return out
 
 
+def owners(spec: Spec) -> dict[str, str]:
+    """Each routed service's owner: the playbook that declares it (load/owner.py)."""
+    out: dict[str, str] = {}
+    for host in [*spec.hosts.values(), *spec.outside.values()]:
+        for play, source in zip(host.plays, host.sources, strict=False):
+            for service in play.services:
+                if service.ingress is not None:
+                    out.setdefault(service.name, source)
+    return out
+
+
 def fixed_port(service: Service, policy: UpdatePolicy) -> int:
     """The host port the ingress reaches the service at; 0 when Docker chooses it (start-first, or a
     port published without a host port)."""
@@ -102,14 +113,14 @@ def routes(
 ) -> list[haproxy.Route]:
     out = []
     observed = observed or {}
+    owner = owners(spec)
     for name, service in routed(spec).items():
         ingress = service.ingress
         assert ingress is not None
         hosts = tuple(h for h in placement.get(name, ()) if h in spec.hosts or h in spec.outside)
         fixed = fixed_port(service, _policy(spec, service))
-        servers = tuple(
-            haproxy.Server(h, _address(spec, h), port) for h in hosts for port in _ports(service, observed.get(h), fixed)
-        )
+        ports = {h: _ports(service, observed.get(h), fixed) for h in hosts}
+        servers = tuple(haproxy.Server(h, _address(spec, h), port) for h in hosts for port in ports[h])
         check = ""
         if service.health is not None and service.health.http is not None:
             # HAProxy checks the published port: the host port, the service's own path.
@@ -126,6 +137,7 @@ def routes(
                 hosts,
                 ingress.maintenance_page,
                 hashlib.sha256(ingress.tls.certificate.reveal().encode()).hexdigest() if ingress.tls else "",
+                haproxy_config.owner_mark(owner[name]) if name in owner else "",
             )
         )
     return out
@@ -146,8 +158,10 @@ def ingress_actions(
     spec: Spec,
     placement: Mapping[str, Sequence[str]],
     observed: Mapping[str, ObservedHost] | None = None,
+    prune: Sequence[str] = (),
 ) -> list[Action]:
-    """HAProxy installed where missing; its configuration written when it differs or it is not running."""
+    """HAProxy installed where missing; its configuration written when it differs or it is not running.
+    `prune` (the run's playbooks, with --prune): the routes those playbooks made and no longer declare go."""
     proxy = proxy_of(host)
     if proxy is None:
         return []
@@ -174,6 +188,8 @@ def ingress_actions(
         and name.partition("@")[0] in {r.service for r in mine}
         and name not in written
     )
+    pruned = _pruned(seen, {r.service for r in mine}, prune)
+    differs += [f"{name} no longer declared (--prune)" for name in pruned]
     why = f"its configuration differs ({', '.join(differs)})" if differs else ""
     if not differs and not seen.ingress_running:
         why = "the proxy is not running"
@@ -185,5 +201,19 @@ def ingress_actions(
             if service.ingress is not None and service.ingress.tls is not None
         )
         configure = ConfigureIngress(host.name, why or "just installed", systemd=seen.systemd, services=services)
-        out.append(dataclasses.replace(configure, fragments=tuple(written.items()), certificates=certificates))
+        made = dataclasses.replace(configure, fragments=tuple(written.items()), certificates=certificates)
+        out.append(dataclasses.replace(made, pruned=pruned))
     return out
+
+
+def _pruned(seen: ObservedHost, routed_here: set[str], prune: Sequence[str]) -> tuple[str, ...]:
+    """Services whose owner mark on the ingress host names one of the run's playbooks, which no longer
+    route them: `--prune` takes them out. Nothing another playbook (or no playbook) made is touched."""
+    marks = {haproxy_config.owner_mark(p) for p in prune}
+    out = []
+    for path in sorted(seen.files):
+        name = path.removeprefix(f"{haproxy.FRAGMENTS}/")
+        service, dot_owner, mark = name.partition(".owner-")
+        if name != path and dot_owner and mark in marks and service not in routed_here and seen.files[path].exists:
+            out.append(service)
+    return tuple(dict.fromkeys(out))

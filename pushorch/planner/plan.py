@@ -73,7 +73,8 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
         if seen is None or not seen.reachable or seen.error:
             continue
         actions.extend(_host_plan(host, seen, hosts_of, declared, options, replacements, replaces, recreate, after))
-        actions.extend(ingress_actions(host, seen, spec, hosts_of, observed))
+        pruning = options.playbooks if options.prune else ()
+        actions.extend(ingress_actions(host, seen, spec, hosts_of, observed, pruning))
     # Configuration first: the writer's KV steps run before its other steps and before every rollout.
     actions[:0] = kv_actions(spec, observed, options.prune, options.playbooks)
     rollouts = []

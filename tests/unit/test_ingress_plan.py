@@ -66,6 +66,7 @@ def test_an_edge_host_gets_haproxy_installed_configured_and_then_nothing() -> No
         "web.backend",
         "web@w1.servers",
         "web@w2.servers",
+        f"web.owner-{haproxy_config.owner_mark('p.yml')}",  # which playbook routes it (--prune)
     ]
     assert ingress_actions(spec.hosts["e1"], _edge(content, running=True, installed=True), spec, placement) == []
     stopped = ingress_actions(spec.hosts["e1"], _edge(content, installed=True), spec, placement)
@@ -207,3 +208,22 @@ def test_a_stop_first_route_names_the_running_instance_s_port_until_its_step_mov
     w2 = ObservedHost("w2", reachable=False)
     [route] = routes(spec, {"web": ["w1", "w2"]}, {"w1": w1, "w2": w2})
     assert route.servers == (haproxy.Server("w1", "10.0.0.1", 32768), haproxy.Server("w2", "10.0.0.2", 18400))
+
+
+def test_prune_takes_out_the_routes_the_run_s_playbooks_made_and_no_longer_declare() -> None:
+    """Issue 24: each routed service's fragments carry its owner's mark; `--prune` of that playbook
+    removes the routes (and certificate) of a service it no longer declares, never another's."""
+    spec, placement = _spec(), {"web": ["w1", "w2"]}
+    [configure] = [a for a in ingress_actions(spec.hosts["e1"], _edge(installed=True), spec, placement)]
+    content = configure.fragments  # type: ignore[attr-defined]
+    assert ("web.owner-" + haproxy_config.owner_mark("p.yml"), "") in content
+    mine = haproxy_config.owner_mark("p.yml")
+    gone = (("r998-api.route", "acl"), ("api.backend", "backend"), (f"api.owner-{mine}", ""))
+    theirs = (("r998-db.route", "acl"), (f"db.owner-{haproxy_config.owner_mark('other.yml')}", ""))
+    seen = _edge((*content, *gone, *theirs), running=True, installed=True)
+    assert ingress_actions(spec.hosts["e1"], seen, spec, placement) == []  # without --prune: left alone
+    [pruning] = ingress_actions(spec.hosts["e1"], seen, spec, placement, None, ("p.yml",))
+    assert pruning.pruned == ("api",) and pruning.services == ("web",)  # type: ignore[attr-defined]
+    assert "api no longer declared (--prune)" in pruning.reason
+    removed = haproxy.prepare(("web",), ("api",))[-1]
+    assert "/etc/haproxy/pushorch.d.new/api.backend" in removed and "/etc/haproxy/certs/api.pem" in removed
