@@ -227,3 +227,26 @@ def test_prune_takes_out_the_routes_the_run_s_playbooks_made_and_no_longer_decla
     assert "api no longer declared (--prune)" in pruning.reason
     removed = haproxy.prepare(("web",), ("api",))[-1]
     assert "/etc/haproxy/pushorch.d.new/api.backend" in removed and "/etc/haproxy/certs/api.pem" in removed
+
+
+SHOW_PROC = """#<PID>          <type>          <reloads>       <uptime>        <version>
+308             master          2 [failed: 0]   0d00h01m26s     2.6.12-1+deb12u4
+# workers
+1161            worker          0               0d00h00m22s     2.6.12-1+deb12u4
+# old workers
+1100            worker          1               0d00h01m02s     2.6.12-1+deb12u4
+# programs
+"""
+
+
+def test_a_reload_waits_for_the_workers_that_ran_before_it_and_only_those(tmp_path: Path) -> None:
+    """The workers read before a reload (HAProxy 2.6's `show proc`, as an edge host answered it) are the
+    current ones, not the old workers still finishing (found by the --prune lab test: a reload returns
+    at once, and a request reached an old worker after the pruned service's containers had gone)."""
+    import subprocess
+
+    (tmp_path / "proc").write_text(SHOW_PROC)
+    script = f"socat() {{ cat {tmp_path / 'proc'}; }}; {haproxy._WORKERS}; echo $old"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1161"]
+    assert haproxy._OLD_GONE in haproxy.assemble(False)[-1] and haproxy._OLD_GONE in haproxy.assemble(True)[-1]
