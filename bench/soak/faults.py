@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.soak.world import Run, World
+from pushorch.commands.shell import wait_gone
 from pushorch.lab.faults import start_consul
 
 SAVED = "/run/soak-pushorch-saved"
@@ -121,9 +122,7 @@ def in_effect(world: World, fault: Fault, runs: list[Run]) -> bool:
         # own `start docker` step, and counted the fault as one that did not take)
         # A zombie not yet reaped still answers `kill -0` (seed 1 round 1 of a 300-round run, alone):
         # gone or a zombie, within 3 s, counts as killed.
-        "kill-dockerd": 'p=$(cat /run/soak-killed-dockerd 2>/dev/null); [ -n "$p" ] || exit 1; for _ in $(seq 30); do '
-        'alive=; for q in $p; do grep -qs "^State:[[:space:]]*[^Z]" /proc/$q/status && alive=1; done; '
-        '[ -z "$alive" ] && exit 0; sleep 0.1; done; exit 1',
+        "kill-dockerd": 'p=$(cat /run/soak-killed-dockerd 2>/dev/null); [ -n "$p" ] || exit 1; ' + wait_gone("$p", 3),
         "hang-pull": "[ $(command -v docker) = /usr/local/bin/docker ]",
         "hang-run": "[ $(command -v docker) = /usr/local/bin/docker ]",
         "kill-consul": "! pgrep -f '[c]onsul_standin.py'",  # [c]: not this sh -c itself

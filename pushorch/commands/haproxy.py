@@ -18,7 +18,7 @@ from pushorch.commands.haproxy_config import (
     certificate_path,
     render,
 )
-from pushorch.commands.shell import Argv, quote, sh
+from pushorch.commands.shell import Argv, quote, sh, wait_gone
 
 __all__ = ["CERTS", "FRAGMENTS", "Route", "Server", "backend", "certificate_path", "render"]
 
@@ -80,10 +80,7 @@ _WORKERS = (
     f"old=$(echo 'show proc' | socat stdio UNIX-CONNECT:{MASTER} 2>/dev/null"
     " | awk '/^# workers/ {w=1; next} /^#/ {w=0} w && $2 == \"worker\" {print $1}')"
 )
-_OLD_GONE = (
-    "for _ in $(seq 100); do alive=; for p in $old; do grep -qs '^State:[[:space:]]*[^Z]' /proc/$p/status"
-    ' && alive=1; done; [ -z "$alive" ] && break; sleep 0.1; done'
-)
+_OLD_GONE = f"{wait_gone('$old', 10)} || true"
 
 
 def _assembled(source: str, into: str) -> str:

@@ -87,3 +87,13 @@ def bounded(argv: Argv, seconds: float | None) -> Argv:
         return argv
     wrapper = 'if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$0" "$@"; fi; exec "$@"'
     return ("sh", "-c", wrapper, f"{max(1, round(seconds))}", *argv)
+
+
+def wait_gone(pids: str, seconds: int) -> str:
+    """Shell that waits until every process in `pids` (a shell word: "$old") has ended, `seconds` at
+    most; status 0 if they did. A zombie not yet reaped counts as ended: `kill -0` still answers for it."""
+    alive = f'alive=; for p in {pids}; do grep -Eqs "^State:[[:space:]]+[^Z[:space:]]" /proc/$p/status && alive=1; done'
+    return (
+        f'n=0; while {alive}; [ -n "$alive" ] && [ $n -lt {seconds * 10} ]; do n=$((n+1)); sleep 0.1; done; '
+        '[ -z "$alive" ]'
+    )

@@ -10,7 +10,6 @@ one in that host's server file.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 
@@ -119,8 +118,11 @@ def routes(
         assert ingress is not None
         hosts = tuple(h for h in placement.get(name, ()) if h in spec.hosts or h in spec.outside)
         fixed = fixed_port(service, _policy(spec, service))
-        ports = {h: _ports(service, observed.get(h), fixed) for h in hosts}
-        servers = tuple(haproxy.Server(h, _address(spec, h), port) for h in hosts for port in ports[h])
+        servers = tuple(
+            haproxy.Server(h, _address(spec, h), port)
+            for h in hosts
+            for port in _ports(service, observed.get(h), fixed)
+        )
         check = ""
         if service.health is not None and service.health.http is not None:
             # HAProxy checks the published port: the host port, the service's own path.
@@ -200,9 +202,17 @@ def ingress_actions(
             for name, service in routed(spec).items()
             if service.ingress is not None and service.ingress.tls is not None
         )
-        configure = ConfigureIngress(host.name, why or "just installed", systemd=seen.systemd, services=services)
-        made = dataclasses.replace(configure, fragments=tuple(written.items()), certificates=certificates)
-        out.append(dataclasses.replace(made, pruned=pruned))
+        out.append(
+            ConfigureIngress(
+                host.name,
+                why or "just installed",
+                fragments=tuple(written.items()),
+                systemd=seen.systemd,
+                services=services,
+                certificates=certificates,
+                pruned=pruned,
+            )
+        )
     return out
 
 
