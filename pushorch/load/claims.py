@@ -31,11 +31,10 @@ def foreign_owners(spec: Spec, observed: Mapping[str, ObservedHost]) -> dict[tup
         seen = observed.get(name)
         if seen is None:
             continue
-        for play, source in zip(host.plays, host.sources, strict=False):
-            for service in play.services:
-                owned = seen.owner_of(service.name)
-                if owned and not owned_by(owned, (source,)):
-                    found.setdefault((service.name, source, owned), []).append(name)
+        for _, service, source in host.declared():
+            owned = seen.owner_of(service.name)
+            if owned and source and not owned_by(owned, (source,)):
+                found.setdefault((service.name, source, owned), []).append(name)
     return found
 
 

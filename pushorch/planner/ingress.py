@@ -50,10 +50,9 @@ def owners(spec: Spec) -> dict[str, str]:
     """Each routed service's owner: the playbook that declares it (load/owner.py)."""
     out: dict[str, str] = {}
     for host in [*spec.hosts.values(), *spec.outside.values()]:
-        for play, source in zip(host.plays, host.sources, strict=False):
-            for service in play.services:
-                if service.ingress is not None:
-                    out.setdefault(service.name, source)
+        for _, service, source in host.declared():
+            if service.ingress is not None and source:
+                out.setdefault(service.name, source)
     return out
 
 

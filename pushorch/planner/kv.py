@@ -33,10 +33,9 @@ def declared(spec: Spec) -> dict[str, tuple[dict[str, str | Secret], str]]:
     found: dict[str, tuple[dict[str, str | Secret], str]] = {}
     for name in sorted(spec.hosts):
         host = spec.hosts[name]
-        for play, source in zip(host.plays, host.sources or ("",) * len(host.plays), strict=True):
-            for service in play.services:
-                if service.name not in found and service.consul is not None and service.consul.kv:
-                    found[service.name] = (dict(service.consul.kv), source)
+        for _, service, source in host.declared():
+            if service.name not in found and service.consul is not None and service.consul.kv:
+                found[service.name] = (dict(service.consul.kv), source)
     return found
 
 

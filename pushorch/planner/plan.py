@@ -61,9 +61,8 @@ def plan(spec: Spec, observed: Mapping[str, ObservedHost], options: Options | No
     notes += _held_notes(spec, observed)
     declared: dict[str, set[str]] = {}  # service -> the playbooks (owners) that declare it
     for h in spec.hosts.values():
-        for play, source in zip(h.plays, h.sources, strict=True):
-            for s in play.services:
-                declared.setdefault(s.name, set()).add(source)
+        for _, s, source in h.declared():
+            declared.setdefault(s.name, set()).add(source)
     actions: list[Action] = []
     after: list[Action] = []  # removals --prune leaves for after the rollouts
     replacements: list[Replacement] = []

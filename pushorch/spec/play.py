@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,12 @@ class HostSpec:
     sources: tuple[str, ...] = ()
     # Services whose `placement.hosts` pattern leaves this host out.
     excluded: frozenset[str] = frozenset()
+
+    def declared(self) -> Iterator[tuple[Play, Service, str]]:
+        """Each service the host's plays declare, with its play and its playbook's owner identity."""
+        for play, source in zip(self.plays, self.sources or ("",) * len(self.plays), strict=True):
+            for service in play.services:
+                yield play, service, source
 
 
 @dataclass(frozen=True, slots=True)
