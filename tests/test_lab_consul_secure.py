@@ -192,6 +192,23 @@ def test_consul_lock_backend_one_controller_at_a_time_and_a_killed_one_frees_it(
     assert token not in second.err + third.out + third.err
 
 
+def test_an_instance_started_again_is_gated_on_its_own_consul_check_before_the_rollout(  # type: ignore[no-untyped-def]
+    secure_lab, run_cli, tmp_path: Path
+) -> None:
+    """What the killed holder above once left (CI): lab-1's instances both stopped, lab-2 on v2. The
+    next run starts lab-1's v1 again, gates it on lab-1's check (it asked lab-1's agent for
+    sec-web-lab-2 until the deadline, then exited 0 with lab-2 left on v2), then rolls lab-2 back."""
+    _, inventory, _ = secure_lab
+    playbook = _gated(tmp_path)
+    for version in ("v1", "v2"):
+        assert _apply(run_cli, inventory, "-e", f"v={version}", playbook)[0] == 0
+    _sh(inventory, "docker stop -t 1 $(docker ps -q --filter label=pushorch.service=sec-web)", "lab-1")
+    result = run_cli("reconcile", "-i", str(inventory), "-e", "v=v1", playbook)
+    assert result.status == 0, result.out + result.err
+    assert "restart sec-web" in result.out, result.out  # the kept v1 container, started again
+    assert _running(inventory, "sec-web") == {h: ["v1"] for h in HOSTS}
+
+
 def test_breaking_a_consul_lock_stops_its_holder_before_the_next_step(  # type: ignore[no-untyped-def]
     secure_lab, run_cli, tmp_path: Path
 ) -> None:

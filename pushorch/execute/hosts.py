@@ -103,11 +103,12 @@ async def _rollouts(
                 return report
         if rollout.depends_on:
             emit(Event("", "progress", None, f"{rollout.service}: after {', '.join(rollout.depends_on)}"))
-        why = await wait_for_restarted(rollout, waits.get(rollout.service, []), standing, emit)
-        if why:
-            report = RolloutReport(rollout.service, skipped=list(rollout.hosts))
-            report.stopped = why
-            emit(Event("", "skipped", None, f"{rollout.service}: {why}"))
+        failing = await wait_for_restarted(rollout, waits.get(rollout.service, []), standing, emit)
+        if failing:  # those hosts failed (exit 5): the run did not converge, though it replaced nothing
+            report = RolloutReport(rollout.service, skipped=list(rollout.hosts), failed=failing)
+            why = "; ".join(f"{host}: {reason}" for host, reason in failing.items())
+            report.stopped = f"not started: an instance it would count on is not serving ({why})"
+            emit(Event("", "skipped", None, f"{rollout.service}: {report.stopped}"))
             finished[rollout.service].set_result(report)
             return report
         report = await run_rollout(rollout, standing, emit, fallen, guard, record)

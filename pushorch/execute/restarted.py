@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 from pushorch import actions as a
+from pushorch.consul.commands import service_id
 from pushorch.events import Event
 from pushorch.execute.health import Prober, wait_healthy
 from pushorch.transport import Transport
@@ -26,16 +28,20 @@ async def wait_for_restarted(
     restarts: list[a.RestartContainer],
     standing: dict[str, Transport],
     emit: Callable[[Event], None],
-) -> str:
-    """Until each restarted instance passes the rollout's gate; why the rollout must not start, or "".
+) -> dict[str, str]:
+    """Until each restarted instance passes the rollout's gate; host -> why its instance does not serve
+    (the rollout must not start), empty when each does.
     The soak (seed 1 round 152): after a killed run, the next one started lab-2's exited instance and,
     at once, stopped lab-3's for its rollout: for a moment only one of three served."""
     steps = [step for batch in rollout.batches for step in batch]
     if not restarts or not steps:
-        return ""
-    gate = steps[0].gate
+        return {}
+    first = steps[0].gate
 
-    async def one(action: a.RestartContainer) -> str:
+    async def one(action: a.RestartContainer) -> tuple[str, str]:
+        # The gate is the first step's: a Consul check names that step's instance, not this one (a
+        # restarted lab-1 asked its agent for sec-web-lab-2 until the deadline, and the rollout stopped).
+        gate = replace(first, consul_id=service_id(rollout.service, action.host)) if first.kind == "consul" else first
         emit(
             Event(
                 action.host,
@@ -47,7 +53,6 @@ async def wait_for_restarted(
         prober = Prober(standing[action.host], action.name, gate, action.become)
         await prober.state()  # the restart count to compare against
         outcome = await wait_healthy(prober.check, gate, confirm=prober.state)
-        return "" if outcome.passed else f"{action.host}: {action.name}, started again, {outcome.why(gate)}"
+        return action.host, "" if outcome.passed else f"{action.name}, started again, {outcome.why(gate)}"
 
-    failed = [why for why in await asyncio.gather(*(one(r) for r in restarts)) if why]
-    return f"not started: an instance it would count on is not serving ({'; '.join(failed)})" if failed else ""
+    return {host: why for host, why in await asyncio.gather(*(one(r) for r in restarts)) if why}

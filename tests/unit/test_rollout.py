@@ -376,3 +376,27 @@ def test_a_rollout_waits_for_the_instances_this_run_started_again_before_it_stop
         assert (RUN in a.calls) == rolls, a.calls
         if not rolls:
             assert "an instance it would count on is not serving (b: web-b" in done.rollouts[0].stopped  # type: ignore[attr-defined]
+            assert set(done.hosts) == {"a", "b"} and "web-b, started again" in str(done.hosts["b"])  # type: ignore[attr-defined]
+
+
+def test_a_restarted_instance_is_gated_on_its_own_consul_check_not_the_first_steps() -> None:
+    """CI (the Consul lock test): a killed run left lab-1's instance exited and lab-2 on v2. The next
+    run started lab-1's again and asked lab-1's agent for sec-web-lab-2, the rollout's first step's
+    check, until the deadline; the rollout did not start and the run exited 0 with lab-2 on v2."""
+    from pushorch.actions import RestartContainer
+
+    gate = Gate("consul", consul_id="web-a", min_healthy_time=0, deadline=3, interval=0.1)
+    passing = '{"AggregatedStatus": "passing"}'
+    b = FakeTransport(
+        ConnectionSettings(name="b", address="b"),
+        Script()
+        .answer(r"(?s)docker inspect --format .* web-b$", 0, "running \n")
+        .serve(r"^GET /v1/agent/health/service/id/web-b ", 200, passing),
+    )
+    a = _host("a")
+    a.script.serve(r"^GET /v1/agent/health/service/id/web-a ", 200, passing)
+    restart = RestartContainer("b", "exited (drift)", service="web", name="web-b", version="1")
+    plan = Plan(actions=(restart,), rollouts=(Rollout("web", ((_replace("a", gate=gate),),)),))
+    done = asyncio.run(execute(plan, {"a": a, "b": b}, lambda e: None))
+    assert "http GET /v1/agent/health/service/id/web-b HTTP/1.1" in b.calls, b.calls
+    assert not done.rollouts[0].stopped and RUN in a.calls  # type: ignore[attr-defined]
