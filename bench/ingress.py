@@ -1,11 +1,14 @@
 """Benchmark: failed requests through the ingress during rollouts, with pushorch's drain steps and with
 the proxy's health checks alone (the same HAProxy configuration; only the runtime API calls differ).
 
-Brings up a lab of its own (3 Docker hosts, 2 edges), deploys `web` behind the ingress, then for each
-mode runs: a stop-first rollout, a bad version reverted, `restart`, `rollback`. Clients on this machine
-send requests through edge-1: one after the other for /version (about 50 a second, every other one on
-a kept-alive connection) and six for /cgi-bin/slow (0.3 s each, about two in flight on each instance).
-Writes the table into docs/ingress.md between the `ingress` markers.
+Brings up a lab of its own (3 Docker hosts, 2 edges) and deploys four services behind the ingress:
+`web` (stop-first), `start` (start-first, on ports Docker chooses), `cfg` (a config file its gate
+checks) and `api`. For each mode it runs: `web`'s stop-first rollout, a bad version reverted,
+`restart`, `rollback` and a rollout back; a bad config of `cfg` reverted; `start`'s rollout, bad
+version, `restart` and `rollback`; and `apply --prune` of `api`. Clients on this machine send
+requests for the case's service through edge-1: one after the other for /version (about 50 a second,
+every other one on a kept-alive connection) and six for /cgi-bin/slow (0.3 s each, about two in
+flight on each instance). Writes the table into docs/ingress.md between the `ingress` markers.
 
     .venv/bin/python -m bench.ingress
 """
@@ -81,13 +84,15 @@ class Client:
             self._stop.wait(0.02)
 
 
-def through_ingress(address: str, run: Callable[[], Any]) -> tuple[Any, list[str], Counter[str]]:
+def through_ingress(
+    address: str, run: Callable[[], Any], hostname: str = HOSTNAME
+) -> tuple[Any, list[str], Counter[str]]:
     """`run()` while the clients send requests through the ingress at `address`: what it returned,
     every failed request, and the versions that answered. Six slow clients keep about two requests
     in flight on each instance, so a stop without the drain cuts some (HAProxy retries a refused
     connection, never a request it sent)."""
-    with Client(address) as fast, contextlib.ExitStack() as stack:
-        slow = [stack.enter_context(Client(address, "/cgi-bin/slow")) for _ in range(6)]
+    with Client(address, hostname=hostname) as fast, contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(Client(address, "/cgi-bin/slow", hostname)) for _ in range(6)]
         time.sleep(1)
         result = run()
         time.sleep(1)
@@ -120,6 +125,55 @@ def playbook(directory: Path, port: int = 18400, order: str = "stop-first") -> s
     return str(path)
 
 
+# `cfg` is healthy only with a good config (the image's busybox has no grep); HAProxy checks its port.
+CFG_CHECK = 'case "$(cat /conf/app.conf)" in good*) wget -q -O- http://127.0.0.1:8080/health;; *) exit 1;; esac'
+
+
+def all_services(directory: Path, api: bool = True) -> str:
+    """The bench's four services behind the ingress (`api` left out: the playbook `--prune` is given)."""
+    path = directory / "ingress-all.yml"
+    update = "{parallelism: 1, min_healthy_time: 1s, healthy_deadline: 20s"
+    health = "{http: {path: /health, port: 8080}, interval: 200ms, timeout: 1s}"
+    image = '"{{ lab_registry }}/pushorch/demo-app:'
+    api_text = f"""
+    - name: api
+      image: {image}v2"
+      ports: ["18403:8080"]
+      health: {health}
+      ingress: {{hosts: [api.{HOSTNAME}]}}"""
+    path.write_text(f"""
+- hosts: docker
+  vars: {{v: v1, sv: v1, conf: good}}
+  tasks:
+    - name: conf
+      copy: {{dest: /etc/bench-cfg/app.conf, content: "{{{{ conf }}}}\n"}}
+  services:
+    - name: web
+      image: {image}{{{{ v }}}}"
+      ports: ["18400:8080"]
+      health: {health}
+      update: {update}}}
+      ingress: {{hosts: [{HOSTNAME}]}}
+    - name: start
+      image: {image}{{{{ sv }}}}"
+      ports: ["8080"]
+      health: {health}
+      update: {update}, order: start-first}}
+      ingress: {{hosts: [start.{HOSTNAME}]}}
+    - name: cfg
+      image: {image}v1"
+      ports: ["18402:8080"]
+      volumes: ["/etc/bench-cfg:/conf:ro"]
+      restart_on: [conf]
+      health: {{cmd: [sh, -c, {json.dumps(CFG_CHECK)}], interval: 200ms, timeout: 2s}}
+      update: {update}}}
+      ingress: {{hosts: [cfg.{HOSTNAME}]}}{api_text if api else ""}
+- hosts: edge
+  ingress: {{http_port: 80}}
+""")
+    return str(path)
+
+
 def _cli(*args: str) -> int:
     try:
         pushorch(list(args))
@@ -138,31 +192,45 @@ def _health_checks_alone(on: bool) -> Iterator[None]:
     async def nothing(*_: object) -> None:
         return None
 
-    with mock.patch("pushorch.execute.edges.Edges._everywhere", nothing):
+    # --prune too: the pruned service's route stays until the proxy is told (its checks mark it DOWN).
+    with (
+        mock.patch("pushorch.execute.edges.Edges._everywhere", nothing),
+        mock.patch("pushorch.planner.ingress._pruned", lambda *_: ()),
+    ):
         yield
 
 
 def measure(inventory: Path, work: Path) -> dict[str, dict[str, tuple[int, int]]]:
-    """mode -> case -> (failed requests, requests)."""
-    book = playbook(work)
+    """mode -> case -> (failed requests, requests). Each case's clients ask its own service."""
+    book = all_services(work)
     address = edge_address(inventory)
     base = ("-i", str(inventory))
-    cases: list[tuple[str, tuple[str, ...]]] = [
-        ("stop-first rollout, 3 hosts", ("apply", *base, "-e", "v=v2", book)),
-        ("bad version, reverted by its gate", ("apply", *base, "-e", "v=broken", book)),
-        ("restart", ("restart", *base, "-e", "v=v2", book, "web")),
-        ("rollback", ("rollback", *base, "-e", "v=v2", book, "web")),
-        ("stop-first rollout back", ("apply", *base, "-e", "v=v2", book)),
+    web, start, cfg, api = HOSTNAME, f"start.{HOSTNAME}", f"cfg.{HOSTNAME}", f"api.{HOSTNAME}"
+    v2 = ("-e", "v=v2")  # web is on v2 from its rollout back on: later cases keep it there
+    cases: list[tuple[str, str, tuple[str, ...]]] = [
+        ("stop-first rollout, 3 hosts", web, ("apply", *base, *v2, book)),
+        ("bad version, reverted by its gate", web, ("apply", *base, "-e", "v=broken", book)),
+        ("restart", web, ("restart", *base, *v2, book, "web")),
+        ("rollback", web, ("rollback", *base, *v2, book, "web")),
+        ("stop-first rollout back", web, ("apply", *base, *v2, book)),
+        ("bad config, reverted by its gate", cfg, ("apply", *base, *v2, "-e", "conf=bad", book)),
+        ("start-first rollout, 3 hosts", start, ("apply", *base, *v2, "-e", "sv=v2", book)),
+        ("start-first bad version, reverted", start, ("apply", *base, *v2, "-e", "sv=broken", book)),
+        ("start-first restart", start, ("restart", *base, *v2, "-e", "sv=v2", book, "start")),
+        ("start-first rollback", start, ("rollback", *base, *v2, "-e", "sv=v2", book, "start")),
+        ("`--prune` of a routed service", api, ("apply", *base, *v2, "-e", "sv=v1", "--prune", book)),
     ]
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for mode in ("pushorch's drain steps", "health checks alone"):
-        _cli("apply", *base, book)  # v1 everywhere
+        _cli("apply", *base, all_services(work))  # v1 everywhere, a good config, api routed
         out[mode] = {}
         with _health_checks_alone(mode != "pushorch's drain steps"):
-            for name, argv in cases:
-                _, failed, answers = through_ingress(address, lambda argv=argv: _cli(*argv))  # type: ignore[misc]
+            for name, hostname, argv in cases:
+                if "--prune" in argv:  # the same playbook (its owner), no longer declaring api
+                    all_services(work, api=False)
+                status, failed, answers = through_ingress(address, lambda argv=argv: _cli(*argv), hostname)  # type: ignore[misc]
                 out[mode][name] = (len(failed), len(failed) + sum(answers.values()))
-                print(f"{mode}: {name}: {len(failed)} failed of {out[mode][name][1]}", flush=True)
+                print(f"{mode}: {name}: exit {status}, {len(failed)} failed of {out[mode][name][1]}", flush=True)
     return out
 
 
