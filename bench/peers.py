@@ -22,6 +22,7 @@ import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bench.fanout import ROOT
 
@@ -133,7 +134,7 @@ def run_ansible(inventory: Path, playbook: Path, version: str) -> dict[str, floa
 WAITS = ("wait until", "stay healthy")
 
 
-def _duration(item: dict) -> float:
+def _duration(item: dict[str, Any]) -> float:
     """A json-callback play's or task's duration in seconds."""
     duration = item.get("duration", {})
     if duration.get("start") and duration.get("end"):
