@@ -3,7 +3,16 @@
 `steps` (one host's steps), `rollout` (gates, replacements, jobs, rollouts), `plan` (the whole)."""
 
 from pushorch.actions.plan import Plan
-from pushorch.actions.rollout import Gate, GateKind, IngressTarget, JobRun, Order, ReplaceContainer, Rollout
+from pushorch.actions.rollout import (
+    Gate,
+    GateKind,
+    IngressTarget,
+    JobRun,
+    Order,
+    ReplaceContainer,
+    RestartContainer,
+    Rollout,
+)
 from pushorch.actions.steps import (
     Action,
     AdoptService,
@@ -21,7 +30,6 @@ from pushorch.actions.steps import (
     RemoveConsul,
     RemoveContainer,
     RemoveNetwork,
-    RestartContainer,
     RunCommand,
     ShipImage,
     StartDocker,

@@ -41,6 +41,21 @@ class Gate:
 
 
 @dataclass(frozen=True, slots=True)
+class RestartContainer(Action):
+    """A stopped instance of the spec started again (drift). A rollout of its service starts only once
+    it passes its gate: its own instance's (a Consul check names one host's instance)."""
+
+    service: str = ""
+    name: str = ""
+    version: str = ""  # of the container started again (the history says what runs after it)
+    gate: Gate = Gate("running")
+    verb: ClassVar[str] = "restart"
+
+    def subject(self) -> str:
+        return f"{self.service} ({self.name})"
+
+
+@dataclass(frozen=True, slots=True)
 class IngressTarget:
     """Where the ingress hosts reach one host's instance: its address and the host port it publishes
     for `container_port`, read from the running container (fixed, or Docker's choice: start-first)."""

@@ -131,17 +131,6 @@ class ShipImage(Action):
 
 
 @dataclass(frozen=True, slots=True)
-class RestartContainer(Action):
-    service: str = ""
-    name: str = ""
-    version: str = ""  # of the container started again (the history says what runs after it)
-    verb: ClassVar[str] = "restart"
-
-    def subject(self) -> str:
-        return f"{self.service} ({self.name})"
-
-
-@dataclass(frozen=True, slots=True)
 class StopContainer(Action):
     """Retire a container of another spec that still runs beside the serving one: stopped, it is kept
     for `rollback` (counted against `keep`), never removed."""

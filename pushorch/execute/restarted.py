@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 
 from pushorch import actions as a
-from pushorch.consul.commands import service_id
 from pushorch.events import Event
 from pushorch.execute.health import Prober, wait_healthy
 from pushorch.transport import Transport
@@ -29,19 +27,16 @@ async def wait_for_restarted(
     standing: dict[str, Transport],
     emit: Callable[[Event], None],
 ) -> dict[str, str]:
-    """Until each restarted instance passes the rollout's gate; host -> why its instance does not serve
-    (the rollout must not start), empty when each does.
+    """Until each restarted instance passes its gate (the planner gives it its own instance's check, as a
+    rollout step has); host -> why its instance does not serve (the rollout must not start), empty
+    when each does. A Consul gate once named the rollout's first instance: CI, the Consul lock test.
     The soak (seed 1 round 152): after a killed run, the next one started lab-2's exited instance and,
     at once, stopped lab-3's for its rollout: for a moment only one of three served."""
-    steps = [step for batch in rollout.batches for step in batch]
-    if not restarts or not steps:
+    if not restarts or not rollout.hosts:
         return {}
-    first = steps[0].gate
 
     async def one(action: a.RestartContainer) -> tuple[str, str]:
-        # The gate is the first step's: a Consul check names that step's instance, not this one (a
-        # restarted lab-1 asked its agent for sec-web-lab-2 until the deadline, and the rollout stopped).
-        gate = replace(first, consul_id=service_id(rollout.service, action.host)) if first.kind == "consul" else first
+        gate = action.gate
         emit(
             Event(
                 action.host,

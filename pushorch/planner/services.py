@@ -188,6 +188,7 @@ def _restart(
             service=service.name,
             name=container.name,
             version=container.version,
+            gate=gate_for(service, policy, host.name),
         )
     ]
     return out + _consul_update(host, seen, service, policy, container)

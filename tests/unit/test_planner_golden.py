@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pushorch.actions import Action
+from pushorch.actions import Action, RestartContainer
 from pushorch.commands import docker as docker_cmd
 from pushorch.fleet import record as fleetstate
 from pushorch.fleet.record import FleetState
@@ -147,6 +147,9 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
     steps = {a.host: a for r in result.rollouts for batch in r.batches for a in batch}
     for host, fields in (data.get("details") or {}).items():
         _assert_fields(steps[host], fields)
+    restarts = {a.host: a for a in result.actions if isinstance(a, RestartContainer)}
+    for host, fields in (data.get("restarts") or {}).items():
+        _assert_fields(restarts[host], fields)
     for rollout in result.rollouts:
         if rollout.service in (data.get("rollouts") or {}):
             wanted = dict(data["rollouts"][rollout.service])
@@ -155,10 +158,14 @@ def test_planner_case(case: Path, tmp_path: Path) -> None:
 
 
 def _assert_fields(thing: Any, fields: dict[str, Any]) -> None:
-    """Each field equals (JSON-normalised); `NAME_contains` holds the given run of items; `NAME_count` is a length."""
+    """Each field equals (JSON-normalised); `NAME_has` has the given keys' values; `NAME_contains` holds the
+    given run of items; `NAME_count` is a length."""
     for key, want in fields.items():
         if key.endswith("_count"):
             assert len(getattr(thing, key.removesuffix("_count"))) == want, key
+        elif key.endswith("_has"):  # the given keys of a dataclass field, the others left alone
+            got = json.loads(json.dumps(getattr(thing, key.removesuffix("_has")), default=asdict))
+            assert {k: got.get(k) for k in want} == want, f"{key}: {got!r} lacks {want!r}"
         elif key.endswith("_contains"):
             got = list(getattr(thing, key.removesuffix("_contains")))
             assert any(got[i : i + len(want)] == want for i in range(len(got))), f"{key}: {want} not in {got}"

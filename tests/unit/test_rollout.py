@@ -367,12 +367,12 @@ def test_a_rollout_waits_for_the_instances_this_run_started_again_before_it_stop
             Script().answer(r"(?s)docker inspect --format .* web-b$", 0, f"{state} \n"),
         )
         a = _host("a")
-        restart = RestartContainer("b", "exited (drift)", service="web", name="web-b", version="1")
+        restart = RestartContainer("b", "exited (drift)", service="web", name="web-b", version="1", gate=INSTANT)
         plan = Plan(actions=(restart,), rollouts=(Rollout("web", ((_replace("a"),),)),))
         events: list[Event] = []
         done = asyncio.run(execute(plan, {"a": a, "b": b}, events.append))
         gated = [c for c in b.calls if c.startswith("docker inspect") and c.endswith("web-b")]
-        assert len(gated) >= 2, b.calls  # the rollout's gate, on the restarted instance
+        assert len(gated) >= 2, b.calls  # its gate, on the restarted instance, before the rollout
         assert (RUN in a.calls) == rolls, a.calls
         if not rolls:
             assert "an instance it would count on is not serving (b: web-b" in done.rollouts[0].stopped  # type: ignore[attr-defined]
@@ -382,10 +382,13 @@ def test_a_rollout_waits_for_the_instances_this_run_started_again_before_it_stop
 def test_a_restarted_instance_is_gated_on_its_own_consul_check_not_the_first_steps() -> None:
     """CI (the Consul lock test): a killed run left lab-1's instance exited and lab-2 on v2. The next
     run started lab-1's again and asked lab-1's agent for sec-web-lab-2, the rollout's first step's
-    check, until the deadline; the rollout did not start and the run exited 0 with lab-2 on v2."""
+    check, until the deadline; the rollout did not start and the run exited 0 with lab-2 on v2. The
+    planner gives the restart its own check (fixtures/planner/restart_own_gate.yml); it is the one
+    probed."""
     from pushorch.actions import RestartContainer
 
     gate = Gate("consul", consul_id="web-a", min_healthy_time=0, deadline=3, interval=0.1)
+    own = Gate("consul", consul_id="web-b", min_healthy_time=0, deadline=3, interval=0.1)
     passing = '{"AggregatedStatus": "passing"}'
     b = FakeTransport(
         ConnectionSettings(name="b", address="b"),
@@ -395,7 +398,7 @@ def test_a_restarted_instance_is_gated_on_its_own_consul_check_not_the_first_ste
     )
     a = _host("a")
     a.script.serve(r"^GET /v1/agent/health/service/id/web-a ", 200, passing)
-    restart = RestartContainer("b", "exited (drift)", service="web", name="web-b", version="1")
+    restart = RestartContainer("b", "exited (drift)", service="web", name="web-b", version="1", gate=own)
     plan = Plan(actions=(restart,), rollouts=(Rollout("web", ((_replace("a", gate=gate),),)),))
     done = asyncio.run(execute(plan, {"a": a, "b": b}, lambda e: None))
     assert "http GET /v1/agent/health/service/id/web-b HTTP/1.1" in b.calls, b.calls
