@@ -29,6 +29,7 @@ from typing import Any
 from unittest import mock
 
 from bench.fanout import ROOT
+from bench.soak.world import CFG_CHECK
 from pushorch.cli.main import main as pushorch
 from pushorch.lab.cluster import Lab
 
@@ -125,52 +126,52 @@ def playbook(directory: Path, port: int = 18400, order: str = "stop-first") -> s
     return str(path)
 
 
-# `cfg` is healthy only with a good config (the image's busybox has no grep); HAProxy checks its port.
-CFG_CHECK = 'case "$(cat /conf/app.conf)" in good*) wget -q -O- http://127.0.0.1:8080/health;; *) exit 1;; esac'
+HEALTH = {"http": {"path": "/health", "port": 8080}, "interval": "200ms", "timeout": "1s"}
+UPDATE = {"parallelism": 1, "min_healthy_time": "1s", "healthy_deadline": "20s"}
+EDGE_PLAY = {"hosts": "edge", "ingress": {"http_port": 80}}
+
+
+def _routed(name: str, tag: str, port: str, **more: object) -> dict[str, object]:
+    """A demo-app service behind the ingress at NAME.HOSTNAME (`web` at HOSTNAME itself)."""
+    return {
+        "name": name,
+        "image": f"{{{{ lab_registry }}}}/pushorch/demo-app:{tag}",
+        "ports": [port],
+        "health": HEALTH,
+        "update": dict(UPDATE),
+        "ingress": {"hosts": [HOSTNAME if name == "web" else f"{name}.{HOSTNAME}"]},
+        **more,
+    }
+
+
+def config_play(*services: dict[str, object]) -> dict[str, object]:
+    """`cfg` (its config file a `copy` task in its `restart_on`, read by its `cmd` gate; HAProxy checks
+    its port) and `services` beside it, on the Docker hosts."""
+    cfg = _routed(
+        "cfg",
+        "v1",
+        "18402:8080",
+        volumes=["/etc/bench-cfg:/conf:ro"],
+        restart_on=["conf"],
+        health={"cmd": ["sh", "-c", CFG_CHECK], "interval": "200ms", "timeout": "2s"},
+    )
+    return {
+        "hosts": "docker",
+        "vars": {"v": "v1", "sv": "v1", "conf": "good"},
+        "tasks": [{"name": "conf", "copy": {"dest": "/etc/bench-cfg/app.conf", "content": "{{ conf }}\n"}}],
+        "services": [*services, cfg],
+    }
 
 
 def all_services(directory: Path, api: bool = True) -> str:
     """The bench's four services behind the ingress (`api` left out: the playbook `--prune` is given)."""
     path = directory / "ingress-all.yml"
-    update = "{parallelism: 1, min_healthy_time: 1s, healthy_deadline: 20s"
-    health = "{http: {path: /health, port: 8080}, interval: 200ms, timeout: 1s}"
-    image = '"{{ lab_registry }}/pushorch/demo-app:'
-    api_text = f"""
-    - name: api
-      image: {image}v2"
-      ports: ["18403:8080"]
-      health: {health}
-      ingress: {{hosts: [api.{HOSTNAME}]}}"""
-    path.write_text(f"""
-- hosts: docker
-  vars: {{v: v1, sv: v1, conf: good}}
-  tasks:
-    - name: conf
-      copy: {{dest: /etc/bench-cfg/app.conf, content: "{{{{ conf }}}}\n"}}
-  services:
-    - name: web
-      image: {image}{{{{ v }}}}"
-      ports: ["18400:8080"]
-      health: {health}
-      update: {update}}}
-      ingress: {{hosts: [{HOSTNAME}]}}
-    - name: start
-      image: {image}{{{{ sv }}}}"
-      ports: ["8080"]
-      health: {health}
-      update: {update}, order: start-first}}
-      ingress: {{hosts: [start.{HOSTNAME}]}}
-    - name: cfg
-      image: {image}v1"
-      ports: ["18402:8080"]
-      volumes: ["/etc/bench-cfg:/conf:ro"]
-      restart_on: [conf]
-      health: {{cmd: [sh, -c, {json.dumps(CFG_CHECK)}], interval: 200ms, timeout: 2s}}
-      update: {update}}}
-      ingress: {{hosts: [cfg.{HOSTNAME}]}}{api_text if api else ""}
-- hosts: edge
-  ingress: {{http_port: 80}}
-""")
+    services = [
+        _routed("web", "{{ v }}", "18400:8080"),
+        _routed("start", "{{ sv }}", "8080", update={**UPDATE, "order": "start-first"}),
+        *([_routed("api", "v2", "18403:8080")] if api else []),
+    ]
+    path.write_text(json.dumps([config_play(*services), EDGE_PLAY], indent=1))
     return str(path)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bench.ingress import CFG_CHECK, Client, edge_address, through_ingress
+from bench.ingress import EDGE_PLAY, HOSTNAME, Client, config_play, edge_address, through_ingress
 from bench.ingress import playbook as bench_playbook
 from pushorch.lab.cluster import Lab
 from tests.conftest import start_lab
@@ -111,38 +111,15 @@ def test_a_bad_config_reverted_by_its_gate_fails_no_request_through_the_ingress(
     bad file, fails its gate, gets the good file back and is ready again; no request fails meanwhile."""
     _, inventory = edge_lab
     playbook = tmp_path / "cfg.yml"
-    playbook.write_text(
-        json.dumps(
-            [
-                {
-                    "hosts": "docker",
-                    "vars": {"conf": "good"},
-                    "tasks": [{"name": "conf", "copy": {"dest": "/etc/ing-cfg/app.conf", "content": "{{ conf }}\n"}}],
-                    "services": [
-                        {
-                            "name": "cfg",
-                            "image": "{{ lab_registry }}/pushorch/demo-app:v1",
-                            "ports": ["18404:8080"],
-                            "volumes": ["/etc/ing-cfg:/conf:ro"],
-                            "restart_on": ["conf"],
-                            "health": {"cmd": ["sh", "-c", CFG_CHECK], "interval": "200ms", "timeout": "2s"},
-                            "update": {"parallelism": 1, "min_healthy_time": "1s", "healthy_deadline": "10s"},
-                            "ingress": {"hosts": ["cfg.example.com"]},
-                        }
-                    ],
-                },
-                {"hosts": "edge", "ingress": {"http_port": 80}},
-            ]
-        )
-    )
+    playbook.write_text(json.dumps([config_play(), EDGE_PLAY]))
     assert _apply(run_cli, inventory, str(playbook))[0] == 0
     before = _sh(inventory, "docker ps -q --filter label=pushorch.service=cfg")
     (status, changes, _), failed, answers = through_ingress(
-        edge_address(inventory), lambda: _apply(run_cli, inventory, "-e", "conf=bad", str(playbook)), "cfg.example.com"
+        edge_address(inventory), lambda: _apply(run_cli, inventory, "-e", "conf=bad", str(playbook)), f"cfg.{HOSTNAME}"
     )
     assert status == 6, changes  # the gate failed on the first host: reverted, the rollout stopped
     assert failed == [] and answers["v1"] > 20, (failed, answers)
-    assert set(_sh(inventory, "cat /etc/ing-cfg/app.conf").values()) == {"good\n"}  # the good file back
+    assert set(_sh(inventory, "cat /etc/bench-cfg/app.conf").values()) == {"good\n"}  # the good file back
     assert _sh(inventory, "docker ps -q --filter label=pushorch.service=cfg") == before  # the same instances
     assert run_cli("plan", "-i", str(inventory), "--detailed-exitcode", str(playbook)).status == 0
 
